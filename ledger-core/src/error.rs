@@ -1,0 +1,33 @@
+//! The one error type of `ledger-core`.
+
+/// Everything that can go wrong in a ledger call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller supplied something the ledger refuses: a malformed id, a name or size over
+    /// a limit, a write to a reserved table. The message names the rule that was broken.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A collection, table key or transaction the caller asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A cryptographic operation failed (key generation, signing, certificate building or
+    /// parsing, signature verification).
+    #[error("cryptography: {0}")]
+    Crypto(String),
+    /// A receipt failed verification; the message says which check failed.
+    #[error("receipt verification failed: {0}")]
+    ReceiptInvalid(String),
+    /// Stored bytes did not decode or did not match their recorded digest.
+    #[error("corruption: {0}")]
+    Corruption(String),
+    /// The storage layer failed.
+    #[error(transparent)]
+    Store(#[from] ledger_store::StoreError),
+    /// The Merkle layer failed.
+    #[error(transparent)]
+    Merkle(#[from] ledger_merkle::MerkleError),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
