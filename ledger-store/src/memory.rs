@@ -1,0 +1,452 @@
+//! The in-memory backend: [`MemoryStore`].
+//!
+//! It keeps the same contract as [`crate::RocksStore`] in ordinary maps, for tests, examples
+//! and ephemeral ledgers. Nothing is durable; [`MemoryStore::simulate_crash`] models a crash
+//! and reopen, discarding everything written after the last commit group exactly as recovery
+//! of the RocksDB store does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+use std::path::Path;
+
+use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
+use parking_lot::RwLock;
+
+use crate::{
+    validate, BackupInfo, Group, GroupTicket, Recovery, Store, StoreError, StoreState, TableVersion,
+};
+
+/// A prior value to put back if the group that overwrote it is discarded.
+#[derive(Debug)]
+enum Undo {
+    Meta(String, Option<Vec<u8>>),
+    Collection(String, u64, bool),
+    Table(String, Vec<u8>, u64, Option<Option<Vec<u8>>>),
+    Signature(u64, Option<Vec<u8>>),
+}
+
+/// The versions of one table key by seqno (`None` = tombstone).
+type Versions = BTreeMap<u64, Option<Vec<u8>>>;
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: StoreState,
+    /// `entries[i]` is seqno `i + 1`: (digest, bytes).
+    entries: Vec<([u8; 32], Vec<u8>)>,
+    collections: BTreeMap<String, BTreeSet<u64>>,
+    tables: BTreeMap<String, BTreeMap<Vec<u8>, Versions>>,
+    tiles: BTreeMap<TileId, Tile>,
+    signatures: BTreeMap<u64, Vec<u8>>,
+    meta: BTreeMap<String, Vec<u8>>,
+    /// What groups after the last commit group touched (see the RocksDB recovery rules).
+    pending_tiles: BTreeSet<TileId>,
+    pending_undo: Vec<Undo>,
+    ticket: u64,
+}
+
+/// A [`Store`] held in memory. Cheap to create; dropped with the process.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+fn range(from: u64, to: u64) -> (Bound<u64>, Bound<u64>) {
+    (Bound::Included(from), Bound::Included(to))
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Models a crash followed by a reopen: everything written after the last commit group is
+    /// discarded (entries, index rows, table versions and signatures above the committed
+    /// seqno, metadata changes undone, tiles rolled back with
+    /// [`Tile::truncated`]`(committed + 1)`), as [`crate::RocksStore::open`] does.
+    pub fn simulate_crash(&self) -> Recovery {
+        let mut g = self.inner.write();
+        let inner = &mut *g;
+        let committed = inner.state.committed_seqno;
+        let last = inner.state.last_seqno;
+        let above = committed.saturating_add(1);
+        inner
+            .entries
+            .truncate(usize::try_from(committed).unwrap_or(usize::MAX));
+        inner.signatures.retain(|s, _| *s <= committed);
+        for rows in inner.collections.values_mut() {
+            rows.retain(|s| *s <= committed);
+        }
+        inner.collections.retain(|_, rows| !rows.is_empty());
+        for keys in inner.tables.values_mut() {
+            for versions in keys.values_mut() {
+                versions.retain(|s, _| *s <= committed);
+            }
+            keys.retain(|_, v| !v.is_empty());
+        }
+        inner.tables.retain(|_, k| !k.is_empty());
+        for id in std::mem::take(&mut inner.pending_tiles) {
+            match inner.tiles.get(&id).and_then(|t| t.truncated(above)) {
+                Some(t) => inner.tiles.insert(id, t),
+                None => inner.tiles.remove(&id),
+            };
+        }
+        for undo in std::mem::take(&mut inner.pending_undo).into_iter().rev() {
+            match undo {
+                Undo::Meta(k, prior) => match prior {
+                    Some(v) => inner.meta.insert(k, v),
+                    None => inner.meta.remove(&k),
+                },
+                Undo::Collection(c, s, present) => {
+                    let rows = inner.collections.entry(c.clone()).or_default();
+                    if present {
+                        rows.insert(s);
+                    } else {
+                        rows.remove(&s);
+                        if rows.is_empty() {
+                            inner.collections.remove(&c);
+                        }
+                    }
+                    None
+                }
+                Undo::Table(t, k, s, prior) => {
+                    let versions = inner
+                        .tables
+                        .entry(t.clone())
+                        .or_default()
+                        .entry(k.clone())
+                        .or_default();
+                    match prior {
+                        Some(v) => {
+                            versions.insert(s, v);
+                        }
+                        None => {
+                            versions.remove(&s);
+                        }
+                    }
+                    if versions.is_empty() {
+                        if let Some(keys) = inner.tables.get_mut(&t) {
+                            keys.remove(&k);
+                            if keys.is_empty() {
+                                inner.tables.remove(&t);
+                            }
+                        }
+                    }
+                    None
+                }
+                Undo::Signature(s, prior) => match prior {
+                    Some(v) => inner.signatures.insert(s, v),
+                    None => inner.signatures.remove(&s),
+                },
+            };
+        }
+        inner.state.last_seqno = committed;
+        Recovery {
+            committed_seqno: committed,
+            discarded: (last > committed).then_some(above..=last),
+        }
+    }
+}
+
+impl TileStore for MemoryStore {
+    fn load_tile(&self, id: TileId) -> Result<Option<Tile>, TileStoreError> {
+        Ok(self.inner.read().tiles.get(&id).cloned())
+    }
+}
+
+impl Store for MemoryStore {
+    fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
+        validate::check_self(group)?;
+        let mut g = self.inner.write();
+        let inner = &mut *g;
+        let (_, _, new_last) = validate::check_against(group, inner.state.last_seqno)?;
+        let committed = inner.state.committed_seqno;
+        let record = !group.commit;
+        for e in &group.entries {
+            inner.entries.push((e.digest, e.bytes.clone()));
+        }
+        for (c, s) in &group.collection_rows {
+            let rows = inner.collections.entry(c.clone()).or_default();
+            let was = !rows.insert(*s);
+            if record && *s <= committed {
+                inner
+                    .pending_undo
+                    .push(Undo::Collection(c.clone(), *s, was));
+            }
+        }
+        for w in &group.table_writes {
+            let prior = inner
+                .tables
+                .entry(w.table.clone())
+                .or_default()
+                .entry(w.key.clone())
+                .or_default()
+                .insert(w.seqno, w.value.clone());
+            if record && w.seqno <= committed {
+                inner.pending_undo.push(Undo::Table(
+                    w.table.clone(),
+                    w.key.clone(),
+                    w.seqno,
+                    prior,
+                ));
+            }
+        }
+        for t in &group.tiles {
+            inner.tiles.insert(t.id(), t.clone());
+            if record {
+                inner.pending_tiles.insert(t.id());
+            }
+        }
+        for (s, sig) in &group.signatures {
+            let prior = inner.signatures.insert(*s, sig.clone());
+            if record && *s <= committed {
+                inner.pending_undo.push(Undo::Signature(*s, prior));
+            }
+        }
+        for (k, v) in &group.meta {
+            let prior = match v {
+                Some(v) => inner.meta.insert(k.clone(), v.clone()),
+                None => inner.meta.remove(k),
+            };
+            if record {
+                inner.pending_undo.push(Undo::Meta(k.clone(), prior));
+            }
+        }
+        inner.state.last_seqno = new_last;
+        if group.commit {
+            inner.state.committed_seqno = new_last;
+            inner.pending_tiles.clear();
+            inner.pending_undo.clear();
+        }
+        inner.ticket += 1;
+        Ok(GroupTicket(inner.ticket))
+    }
+
+    fn await_commit(&self, _ticket: GroupTicket) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn state(&self) -> StoreState {
+        self.inner.read().state
+    }
+
+    fn entry(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let g = self.inner.read();
+        let Some(i) = seqno.checked_sub(1).and_then(|i| usize::try_from(i).ok()) else {
+            return Ok(None);
+        };
+        Ok(g.entries.get(i).map(|(_, b)| b.clone()))
+    }
+
+    fn entries(
+        &self,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let g = self.inner.read();
+        let from = from.max(1);
+        let to = to_inclusive.min(g.state.last_seqno);
+        if from > to {
+            return Ok(Vec::new());
+        }
+        Ok((from..=to)
+            .take(limit)
+            .filter_map(|s| {
+                let i = usize::try_from(s - 1).ok()?;
+                g.entries.get(i).map(|(_, b)| (s, b.clone()))
+            })
+            .collect())
+    }
+
+    fn collection_seqnos(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        if from > to_inclusive {
+            return Ok(Vec::new());
+        }
+        let g = self.inner.read();
+        Ok(g.collections
+            .get(collection)
+            .map(|rows| {
+                rows.range(range(from, to_inclusive))
+                    .take(limit)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn collection_seqnos_rev(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        if from > to_inclusive {
+            return Ok(Vec::new());
+        }
+        let g = self.inner.read();
+        Ok(g.collections
+            .get(collection)
+            .map(|rows| {
+                rows.range(range(from, to_inclusive))
+                    .rev()
+                    .take(limit)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let g = self.inner.read();
+        let lower = match after {
+            Some(a) => Bound::Excluded(a.to_string()),
+            None => Bound::Unbounded,
+        };
+        Ok(g.collections
+            .range((lower, Bound::Unbounded))
+            .take(limit)
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+
+    fn table_get(
+        &self,
+        table: &str,
+        key: &[u8],
+        as_of: u64,
+    ) -> Result<Option<TableVersion>, StoreError> {
+        let g = self.inner.read();
+        Ok(g.tables
+            .get(table)
+            .and_then(|t| t.get(key))
+            .and_then(|v| v.range(..=as_of).next_back())
+            .map(|(s, v)| TableVersion {
+                seqno: *s,
+                value: v.clone(),
+            }))
+    }
+
+    fn table_history(
+        &self,
+        table: &str,
+        key: &[u8],
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<TableVersion>, StoreError> {
+        if from > to_inclusive {
+            return Ok(Vec::new());
+        }
+        let g = self.inner.read();
+        Ok(g.tables
+            .get(table)
+            .and_then(|t| t.get(key))
+            .map(|v| {
+                v.range(range(from, to_inclusive))
+                    .take(limit)
+                    .map(|(s, v)| TableVersion {
+                        seqno: *s,
+                        value: v.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn table_scan(
+        &self,
+        table: &str,
+        as_of: u64,
+        after_key: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, TableVersion)>, StoreError> {
+        let g = self.inner.read();
+        let Some(t) = g.tables.get(table) else {
+            return Ok(Vec::new());
+        };
+        let lower = match after_key {
+            Some(k) => Bound::Excluded(k.to_vec()),
+            None => Bound::Unbounded,
+        };
+        Ok(t.range((lower, Bound::Unbounded))
+            .filter_map(|(k, versions)| {
+                let (s, v) = versions.range(..=as_of).next_back()?;
+                v.as_ref().map(|v| {
+                    (
+                        k.clone(),
+                        TableVersion {
+                            seqno: *s,
+                            value: Some(v.clone()),
+                        },
+                    )
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    fn signature(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.read().signatures.get(&seqno).cloned())
+    }
+
+    fn signature_after(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .inner
+            .read()
+            .signatures
+            .range((Bound::Excluded(seqno), Bound::Unbounded))
+            .next()
+            .map(|(s, v)| (*s, v.clone())))
+    }
+
+    fn signature_at_or_before(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self
+            .inner
+            .read()
+            .signatures
+            .range(..=seqno)
+            .next_back()
+            .map(|(s, v)| (*s, v.clone())))
+    }
+
+    fn signatures(
+        &self,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        if from > to_inclusive {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .inner
+            .read()
+            .signatures
+            .range(range(from, to_inclusive))
+            .take(limit)
+            .map(|(s, v)| (*s, v.clone()))
+            .collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.read().meta.get(key).cloned())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn backup(&self, _dir: &Path) -> Result<BackupInfo, StoreError> {
+        Err(StoreError::Unsupported {
+            what: "backup of a memory store".into(),
+        })
+    }
+}

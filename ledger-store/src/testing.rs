@@ -1,0 +1,280 @@
+//! Test support: [`FaultyStore`], a wrapper that fails a chosen write or sync.
+//!
+//! ```
+//! use std::num::NonZeroU64;
+//! use ledger_store::testing::{Fault, FaultyStore};
+//! use ledger_store::{EntryRecord, Group, MemoryStore, Store, StoreError};
+//!
+//! let store = FaultyStore::new(MemoryStore::new());
+//! store.fail_write(NonZeroU64::MIN, Fault::NoSpace); // the next write fails
+//! let group = Group { entries: vec![EntryRecord::new(1, b"x".to_vec())], ..Group::default() };
+//! assert!(matches!(store.write_group(&group), Err(StoreError::NoSpace { .. })));
+//! assert!(matches!(store.write_group(&group), Err(StoreError::Poisoned { .. })));
+//! assert_eq!(store.state().last_seqno, 0);
+//! ```
+
+use std::num::NonZeroU64;
+use std::path::Path;
+
+use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
+use parking_lot::Mutex;
+
+use crate::{BackupInfo, Group, GroupTicket, Store, StoreError, StoreState, TableVersion};
+
+/// The error an injected fault produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// An I/O error ([`StoreError::Io`] with kind `Other`).
+    Io,
+    /// A full disk ([`StoreError::NoSpace`]).
+    NoSpace,
+}
+
+impl Fault {
+    fn error(self, op: &str) -> StoreError {
+        match self {
+            Fault::Io => StoreError::Io {
+                op: format!("{op} (injected fault)"),
+                source: std::io::Error::other("injected I/O error"),
+            },
+            Fault::NoSpace => StoreError::NoSpace {
+                detail: format!("{op} (injected fault)"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    writes: u64,
+    syncs: u64,
+    fail_write_at: Option<(u64, Fault)>,
+    fail_sync_at: Option<(u64, Fault)>,
+    poison: Option<String>,
+}
+
+/// Wraps a [`Store`] and fails the Nth write or sync on request.
+///
+/// * A *write* is a call of [`Store::append_group`] (also through [`Store::write_group`]). A
+///   failing write reaches the inner store not at all, as when `write(2)` fails.
+/// * A *sync* is a call of [`Store::await_commit`] (which [`Store::write_group`] makes for
+///   every commit group) or [`Store::sync`]. A failing sync happens after the group was
+///   appended to the inner store, as when `fsync(2)` fails: the group may or may not survive
+///   a reopen.
+///
+/// Either failure poisons the wrapper: later writes and syncs fail with
+/// [`StoreError::Poisoned`], reads go on. Reopen the inner store (see
+/// [`FaultyStore::into_inner`]) to recover. With no fault armed the wrapper is transparent.
+#[derive(Debug)]
+pub struct FaultyStore<S> {
+    inner: S,
+    faults: Mutex<Faults>,
+}
+
+impl<S: Store> FaultyStore<S> {
+    /// Wraps `inner` with no fault armed.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            faults: Mutex::new(Faults::default()),
+        }
+    }
+
+    /// Makes the `nth` write from now (1 = the next) fail with `fault`.
+    pub fn fail_write(&self, nth: NonZeroU64, fault: Fault) {
+        let mut f = self.faults.lock();
+        f.fail_write_at = Some((f.writes + nth.get(), fault));
+    }
+
+    /// Makes the `nth` sync from now (1 = the next) fail with `fault`.
+    pub fn fail_sync(&self, nth: NonZeroU64, fault: Fault) {
+        let mut f = self.faults.lock();
+        f.fail_sync_at = Some((f.syncs + nth.get(), fault));
+    }
+
+    /// Whether an injected fault has poisoned the wrapper.
+    pub fn is_poisoned(&self) -> bool {
+        self.faults.lock().poison.is_some()
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the store, e.g. to close and reopen it.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        match &self.faults.lock().poison {
+            Some(cause) => Err(StoreError::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a sync; returns the injected failure if this one is armed.
+    fn count_sync(&self) -> Result<(), StoreError> {
+        let mut f = self.faults.lock();
+        if let Some(cause) = &f.poison {
+            return Err(StoreError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        f.syncs += 1;
+        if let Some((at, fault)) = f.fail_sync_at {
+            if at == f.syncs {
+                let err = fault.error("sync");
+                f.poison = Some(err.to_string());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: Store> TileStore for FaultyStore<S> {
+    fn load_tile(&self, id: TileId) -> Result<Option<Tile>, TileStoreError> {
+        self.inner.load_tile(id)
+    }
+}
+
+impl<S: Store> Store for FaultyStore<S> {
+    fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
+        {
+            let mut f = self.faults.lock();
+            if let Some(cause) = &f.poison {
+                return Err(StoreError::Poisoned {
+                    cause: cause.clone(),
+                });
+            }
+            f.writes += 1;
+            if let Some((at, fault)) = f.fail_write_at {
+                if at == f.writes {
+                    let err = fault.error("write");
+                    f.poison = Some(err.to_string());
+                    return Err(err);
+                }
+            }
+        }
+        self.inner.append_group(group)
+    }
+
+    fn await_commit(&self, ticket: GroupTicket) -> Result<(), StoreError> {
+        self.count_sync()?;
+        self.inner.await_commit(ticket)
+    }
+
+    fn state(&self) -> StoreState {
+        self.inner.state()
+    }
+
+    fn entry(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.entry(seqno)
+    }
+
+    fn entries(
+        &self,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.inner.entries(from, to_inclusive, limit)
+    }
+
+    fn collection_seqnos(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.inner
+            .collection_seqnos(collection, from, to_inclusive, limit)
+    }
+
+    fn collection_seqnos_rev(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.inner
+            .collection_seqnos_rev(collection, from, to_inclusive, limit)
+    }
+
+    fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.collections(after, limit)
+    }
+
+    fn table_get(
+        &self,
+        table: &str,
+        key: &[u8],
+        as_of: u64,
+    ) -> Result<Option<TableVersion>, StoreError> {
+        self.inner.table_get(table, key, as_of)
+    }
+
+    fn table_history(
+        &self,
+        table: &str,
+        key: &[u8],
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<TableVersion>, StoreError> {
+        self.inner
+            .table_history(table, key, from, to_inclusive, limit)
+    }
+
+    fn table_scan(
+        &self,
+        table: &str,
+        as_of: u64,
+        after_key: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, TableVersion)>, StoreError> {
+        self.inner.table_scan(table, as_of, after_key, limit)
+    }
+
+    fn signature(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.signature(seqno)
+    }
+
+    fn signature_after(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.inner.signature_after(seqno)
+    }
+
+    fn signature_at_or_before(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.inner.signature_at_or_before(seqno)
+    }
+
+    fn signatures(
+        &self,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.inner.signatures(from, to_inclusive, limit)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.meta(key)
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.count_sync()?;
+        self.inner.sync()
+    }
+
+    fn backup(&self, dir: &Path) -> Result<BackupInfo, StoreError> {
+        self.check()?;
+        self.inner.backup(dir)
+    }
+}
