@@ -118,6 +118,21 @@ impl Tile {
         &self.levels
     }
 
+    /// Consumes the tile, returning its levels, bottom first.
+    pub fn into_levels(self) -> Vec<Vec<Digest>> {
+        self.levels
+    }
+
+    /// Builds a tile from levels the caller guarantees satisfy the type's invariant (the tree
+    /// slices them out of its own complete levels).
+    pub(crate) fn from_parts(id: TileId, levels: Vec<Vec<Digest>>) -> Self {
+        debug_assert!(
+            Self::new(id, levels.clone()).is_ok(),
+            "tile {id:?} violates the tile invariant"
+        );
+        Self { id, levels }
+    }
+
     /// The node at `height` (0..8) above the bottom, `offset` nodes from the tile's left
     /// edge at that height, if it is complete.
     pub fn node(&self, height: u8, offset: u64) -> Option<&Digest> {
