@@ -518,6 +518,12 @@ impl<H: TreeHasher> MerkleTree<H> {
         }
     }
 
+    /// Number of nodes (leaves included) held in memory: what [`MerkleTree::prune`] bounds.
+    pub fn nodes_in_memory(&self) -> u64 {
+        let nodes = self.nodes.read().unwrap_or_else(PoisonError::into_inner);
+        nodes.levels.iter().map(|l| l.nodes.len() as u64).sum()
+    }
+
     /// The first leaf index still held in memory (`len()` if none is).
     pub fn retained_from(&self) -> u64 {
         let nodes = self.nodes.read().unwrap_or_else(PoisonError::into_inner);
