@@ -395,7 +395,10 @@ pub fn verify_prefix<S: Store>(
     // Signatures sit exactly at the commit groups' ends.
     let sigs = store.signatures(0, u64::MAX, usize::MAX)?;
     let bounds = boundaries(committed);
-    let want: Vec<u64> = bounds.range(1..=committed).copied().collect();
+    let want: Vec<u64> = bounds
+        .into_iter()
+        .filter(|b| (1..=committed).contains(b))
+        .collect();
     let want: Vec<(u64, Vec<u8>)> = want
         .into_iter()
         .map(|s| (s, format!("sig@{s}").into_bytes()))
@@ -414,6 +417,10 @@ pub fn verify_prefix<S: Store>(
         for index in 0..tiles {
             let id = TileId { row, index };
             let tile = store.load_tile(id).map_err(tile_error)?;
+            // With nothing committed, a rolled-back tile may keep just the dummy leaf 0.
+            if committed == 0 && tile.is_none() {
+                continue;
+            }
             assert_eq!(tile, tree.tile(id, size), "{id:?}");
         }
     }
@@ -426,4 +433,17 @@ pub fn tile_error(e: ledger_merkle::TileStoreError) -> StoreError {
         Ok(e) => *e,
         Err(other) => panic!("a tile store error that is not a StoreError: {other}"),
     }
+}
+
+/// Appends groups of the schedule until `last_seqno >= target`; returns the committed seqno.
+pub fn append_schedule<S: Store>(store: &S, tree: &mut Tree, target: u64) -> u64 {
+    let mut last = store.state().last_seqno;
+    while last < target {
+        let (n, commit) = schedule(last);
+        store
+            .write_group(&make_group(tree, last, n, commit))
+            .unwrap();
+        last += n;
+    }
+    store.state().committed_seqno
 }

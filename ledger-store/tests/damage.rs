@@ -1,0 +1,242 @@
+//! Damage tests: flip, truncate or extend the bytes of the store's files (table files, WAL,
+//! MANIFEST, CURRENT, OPTIONS) at seeded positions, reopen, and require either a typed error
+//! or exactly a committed prefix of what was written: never a panic, never wrong data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use common::{boundaries, verify_prefix, Tree};
+use ledger_store::{Durability, RocksStore, Store, StoreConfig, StoreError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn config() -> StoreConfig {
+    StoreConfig::default().durability(Durability::Buffered)
+}
+
+/// Builds a store whose older groups are in table files and newer ones only in the WAL.
+fn build(dir: &Path) -> u64 {
+    let mut tree = Tree::default();
+    let (store, _) = RocksStore::open(dir, config()).unwrap();
+    common::append_schedule(&store, &mut tree, 1500);
+    drop(store); // flushes to table files
+    let (store, _) = RocksStore::open(dir, config().flush_on_close(false)).unwrap();
+    let committed = common::append_schedule(&store, &mut tree, 2600);
+    store.sync().unwrap();
+    drop(store); // leaves the newest groups in the WAL
+    committed
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    Flip(u64),
+    Truncate(u64),
+    AppendGarbage(u64),
+}
+
+fn apply(path: &Path, damage: Damage, rng: &mut ChaCha8Rng) {
+    let mut bytes = fs::read(path).unwrap();
+    match damage {
+        Damage::Flip(pos) => bytes[pos as usize] ^= 1 << rng.gen_range(0..8),
+        Damage::Truncate(len) => bytes.truncate(len as usize),
+        Damage::AppendGarbage(n) => bytes.extend((0..n).map(|_| rng.gen::<u8>())),
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+/// Which outcome a damaged store produced.
+#[derive(Debug, Default)]
+struct Tally {
+    intact: usize,
+    shorter_prefix: usize,
+    open_error: BTreeMap<String, usize>,
+    read_error: usize,
+}
+
+fn kind(e: &StoreError) -> String {
+    match e {
+        StoreError::Corruption { .. } => "corruption".into(),
+        StoreError::NotALedger { .. } => "not-a-ledger".into(),
+        StoreError::Rocks { kind, .. } => format!("rocks-{kind:?}"),
+        other => panic!("untyped or unexpected error for a damaged store: {other:?}"),
+    }
+}
+
+/// Opens the damaged copy and checks the outcome; returns a description for the tally.
+fn check_damaged(dir: &Path, full_committed: u64, tree: &mut Tree, tally: &mut Tally) {
+    let (store, recovery) = match RocksStore::open(dir, config()) {
+        Ok(x) => x,
+        Err(e) => {
+            *tally.open_error.entry(kind(&e)).or_default() += 1;
+            return;
+        }
+    };
+    let committed = recovery.committed_seqno;
+    assert!(
+        committed <= full_committed,
+        "recovered to {committed}, beyond the {full_committed} ever committed"
+    );
+    assert!(
+        boundaries(committed).contains(&committed),
+        "recovered to {committed}, which is not the end of a commit group"
+    );
+    match verify_prefix(&store, committed, tree) {
+        Ok(()) if committed == full_committed => tally.intact += 1,
+        Ok(()) => tally.shorter_prefix += 1,
+        Err(e) => {
+            kind(&e);
+            assert!(
+                e.is_corruption() || matches!(e, StoreError::Rocks { .. }),
+                "{e:?}"
+            );
+            tally.read_error += 1;
+        }
+    }
+}
+
+#[test]
+fn damaged_files_give_typed_errors_or_a_committed_prefix() {
+    let root = tempfile::tempdir().unwrap();
+    let pristine = root.path().join("pristine");
+    let full = build(&pristine);
+    let mut tree = Tree::default();
+    // The pristine copy is intact.
+    {
+        let (store, rec) = RocksStore::open_read_only(&pristine)
+            .map(|s| {
+                let c = s.state().committed_seqno;
+                (s, c)
+            })
+            .unwrap();
+        assert_eq!(rec, full);
+        drop(store);
+    }
+    let mut files: Vec<(String, u64)> = fs::read_dir(&pristine)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .filter(|(name, len)| *len > 0 && !name.starts_with("LOG") && name != "LOCK")
+        .collect();
+    files.sort();
+    let kinds = |prefix: &str| files.iter().filter(|(n, _)| n.contains(prefix)).count();
+    assert!(kinds(".sst") >= 3, "{files:?}");
+    assert!(kinds(".log") >= 1, "{files:?}");
+    assert!(kinds("MANIFEST") >= 1, "{files:?}");
+
+    let mut rng = ChaCha8Rng::seed_from_u64(0xda3a6e);
+    let mut per_file: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut cases = 0;
+    for (name, len) in &files {
+        let rounds =
+            if name.ends_with(".sst") || name.ends_with(".log") || name.starts_with("MANIFEST") {
+                14
+            } else {
+                4
+            };
+        for round in 0..rounds {
+            let damage = match round % 4 {
+                0 | 1 => Damage::Flip(rng.gen_range(0..*len)),
+                2 => Damage::Truncate(rng.gen_range(0..*len)),
+                _ => Damage::AppendGarbage(rng.gen_range(1..200)),
+            };
+            let dir = root.path().join(format!("case-{cases}"));
+            copy_dir(&pristine, &dir);
+            apply(&dir.join(name), damage, &mut rng);
+            let tally = per_file.entry(name.clone()).or_default();
+            check_damaged(&dir, full, &mut tree, tally);
+            fs::remove_dir_all(&dir).unwrap();
+            cases += 1;
+        }
+    }
+    for (name, tally) in &per_file {
+        eprintln!("{name}: {tally:?}");
+    }
+    assert!(cases >= 60, "{cases} cases");
+    // Damage in table files and the MANIFEST must have been noticed at least sometimes.
+    let noticed = per_file
+        .iter()
+        .filter(|(n, _)| n.ends_with(".sst") || n.starts_with("MANIFEST"))
+        .map(|(_, t)| t.open_error.values().sum::<usize>() + t.read_error)
+        .sum::<usize>();
+    assert!(noticed > 0);
+}
+
+#[test]
+fn entry_digest_mismatch_is_reported_with_its_seqno() {
+    // Write an entry through RocksDB directly with a wrong digest, as if bytes had rotted
+    // beneath the checksums, and read it through the store.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = RocksStore::open(dir.path(), config()).unwrap();
+        let mut tree = Tree::default();
+        common::append_schedule(&store, &mut tree, 50);
+        let state = store.state();
+        assert!(state.committed_seqno >= 1);
+    }
+    let committed = {
+        let s = RocksStore::open_read_only(dir.path()).unwrap();
+        s.state().committed_seqno
+    };
+    let victim = committed.min(7);
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(false);
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
+        let cf = db.cf_handle("entries").unwrap();
+        let mut value = db.get_cf(cf, victim.to_be_bytes()).unwrap().unwrap();
+        let last = value.len() - 1;
+        value[last] ^= 0x40;
+        db.put_cf(cf, victim.to_be_bytes(), value).unwrap();
+        db.flush_cf(cf).unwrap();
+    }
+    let (store, _) = RocksStore::open(dir.path(), config()).unwrap();
+    let expect_corrupt = |r: Result<_, StoreError>| match r {
+        Err(StoreError::Corruption { what, .. }) => assert_eq!(what, format!("entry {victim}")),
+        other => panic!("expected corruption of entry {victim}, got {other:?}"),
+    };
+    expect_corrupt(store.entry(victim).map(|_| ()));
+    expect_corrupt(store.entries(1, u64::MAX, usize::MAX).map(|_| ()));
+    expect_corrupt(store.verify_entries().map(|_| ()));
+    assert!(store.entry(victim + 1).unwrap().is_some());
+}
+
+#[test]
+fn a_deleted_entry_is_reported_as_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = RocksStore::open(dir.path(), config()).unwrap();
+        common::append_schedule(&store, &mut Tree::default(), 50);
+    }
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(false);
+        let cfs = rocksdb::DB::list_cf(&opts, dir.path()).unwrap();
+        let db = rocksdb::DB::open_cf(&opts, dir.path(), &cfs).unwrap();
+        let cf = db.cf_handle("entries").unwrap();
+        db.delete_cf(cf, 3u64.to_be_bytes()).unwrap();
+    }
+    let (store, _) = RocksStore::open(dir.path(), config()).unwrap();
+    match store.entries(1, 10, 10) {
+        Err(StoreError::Corruption { what, .. }) => assert_eq!(what, "entry 3"),
+        other => panic!("{other:?}"),
+    }
+    assert!(store.entry(3).unwrap_err().is_corruption());
+}
