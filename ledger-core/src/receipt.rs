@@ -1,0 +1,698 @@
+//! Receipts (SPEC.md section 6): offline proof that a transaction is covered by a signed root.
+//!
+//! # Format
+//!
+//! A receipt is CCF's JSON receipt, accepted unmodified by the official `ccf` and
+//! `azure-confidentialledger` Python verifiers:
+//!
+//! ```json
+//! {
+//!   "cert": "<node certificate, PEM>",
+//!   "node_id": "<64 lowercase hex>",
+//!   "leaf_components": {
+//!     "write_set_digest": "<64 lowercase hex>",
+//!     "commit_evidence": "ce:2.15:<64 lowercase hex>",
+//!     "claims_digest": "<64 lowercase hex>"
+//!   },
+//!   "proof": [{"left": "<64 lowercase hex>"}, {"right": "<64 lowercase hex>"}],
+//!   "signature": "<standard base64, padded, of the DER ECDSA signature>",
+//!   "service_endorsements": []
+//! }
+//! ```
+//!
+//! [`Receipt::to_json`] writes exactly these keys in this order, compactly (no whitespace).
+//! [`Receipt::from_json`] is strict: unknown keys, a proof element with other than exactly
+//! one key `left` or `right`, hex that is not 64 lowercase characters, a commit evidence not
+//! of the form `ce:{view}.{seqno}:{hex}`, non-canonical base64, or more than
+//! [`MAX_PROOF_LEN`] proof elements are errors. `service_endorsements` may be absent (as in
+//! receipts from CCF services that have never been recovered) and then reads as empty.
+//!
+//! # Verification
+//!
+//! [`Receipt::verify`] recomputes the leaf from the leaf components, folds the proof (a
+//! `left` sibling gives SHA-256(sibling ‖ acc), a `right` one SHA-256(acc ‖ sibling)), checks
+//! that `node_id` is the SHA-256 of the node certificate's public key, that the service
+//! certificate signed the node certificate (through the endorsement certificates, if any)
+//! and that every certificate in that chain is within its validity period, and verifies the
+//! ECDSA signature over the root with the node key. [`ReceiptVerifier`] does the same while
+//! parsing the service certificate once and remembering the last node certificate it
+//! validated, for verifying many receipts.
+//!
+//! # Example
+//!
+//! ```
+//! use ledger_core::identity::{NodeIdentity, NodeSigner, ServiceIdentity};
+//! use ledger_core::leaf::{CommitSecret, LeafComponents, NO_CLAIMS};
+//! use ledger_core::receipt::{fold_proof, ProofStep, Receipt};
+//!
+//! let service = ServiceIdentity::generate("my service")?;
+//! let node = NodeIdentity::generate(&service, "node0")?;
+//! let secret = CommitSecret::generate()?;
+//!
+//! // A two-leaf tree: leaf 0 is 32 zero bytes (as CCF does), leaf 1 is transaction 1.1.
+//! let tx = LeafComponents {
+//!     write_set_digest: [7; 32],
+//!     commit_evidence: secret.commit_evidence(1, 1),
+//!     claims_digest: NO_CLAIMS,
+//! };
+//! let leaf0 = [0u8; 32];
+//! let root = fold_proof(&tx.leaf_hash(), &[ProofStep::Left(leaf0)]);
+//! let signature = node.sign_root(&root)?;
+//!
+//! let receipt = Receipt::build(
+//!     node.certificate_pem(),
+//!     node.node_id(),
+//!     tx,
+//!     1,        // leaf index (the seqno)
+//!     2,        // tree size the signature covers
+//!     &[leaf0], // RFC 9162 audit path
+//!     &signature,
+//! )?;
+//! receipt.verify(service.certificate_pem())?;
+//! assert_eq!(Receipt::from_json(&receipt.to_json())?, receipt);
+//! # Ok::<(), ledger_core::Error>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use parking_lot::Mutex;
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+use crate::identity::ParsedCert;
+use crate::leaf::{digest_hex, is_lower_hex, parse_digest_hex, LeafComponents};
+use crate::{Error, Result, TxId};
+
+pub use crate::leaf::Digest;
+
+/// Most proof elements a receipt may carry: a tree of at most 2^64 leaves is at most 64
+/// levels deep.
+pub const MAX_PROOF_LEN: usize = 64;
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// One element of an inclusion proof: a sibling digest and the side it sits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProofStep {
+    /// The sibling is on the left: the parent is SHA-256(sibling ‖ acc).
+    Left(Digest),
+    /// The sibling is on the right: the parent is SHA-256(acc ‖ sibling).
+    Right(Digest),
+}
+
+impl ProofStep {
+    /// The sibling digest.
+    pub fn digest(&self) -> &Digest {
+        match self {
+            ProofStep::Left(d) | ProofStep::Right(d) => d,
+        }
+    }
+
+    /// The parent of `acc` and this step's sibling.
+    pub fn apply(&self, acc: &Digest) -> Digest {
+        let mut hasher = Sha256::new();
+        match self {
+            ProofStep::Left(sibling) => {
+                hasher.update(sibling);
+                hasher.update(acc);
+            }
+            ProofStep::Right(sibling) => {
+                hasher.update(acc);
+                hasher.update(sibling);
+            }
+        }
+        hasher.finalize().into()
+    }
+}
+
+/// Folds `proof` over `leaf`, giving the root the proof claims.
+pub fn fold_proof(leaf: &Digest, proof: &[ProofStep]) -> Digest {
+    proof.iter().fold(*leaf, |acc, step| step.apply(&acc))
+}
+
+/// Labels an RFC 9162 audit path (leaf to root, as `MerkleTree::inclusion_proof(index,
+/// tree_size)` returns it) with the side of each sibling.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if `index >= tree_size` or the path's length is not the one a tree
+/// of `tree_size` leaves gives leaf `index`.
+pub fn proof_steps(index: u64, tree_size: u64, path: &[Digest]) -> Result<Vec<ProofStep>> {
+    if index >= tree_size {
+        return Err(Error::InvalidInput(format!(
+            "leaf index {index} is not in a tree of {tree_size} leaves"
+        )));
+    }
+    let wrong_length = || {
+        Error::InvalidInput(format!(
+            "an audit path of {} elements does not fit leaf {index} of a tree of {tree_size} leaves",
+            path.len()
+        ))
+    };
+    // RFC 9162 section 2.1.3.2: `node` is the position of the running hash in its level,
+    // `last` the position of that level's last node.
+    let mut node = index;
+    let mut last = tree_size - 1;
+    let mut steps = Vec::with_capacity(path.len());
+    for sibling in path {
+        if last == 0 {
+            return Err(wrong_length());
+        }
+        if node & 1 == 1 || node == last {
+            steps.push(ProofStep::Left(*sibling));
+            if node & 1 == 0 {
+                // A right-edge node without a sibling at this level is promoted unchanged.
+                while node & 1 == 0 && node != 0 {
+                    node >>= 1;
+                    last >>= 1;
+                }
+            }
+        } else {
+            steps.push(ProofStep::Right(*sibling));
+        }
+        node >>= 1;
+        last >>= 1;
+    }
+    if last != 0 {
+        return Err(wrong_length());
+    }
+    Ok(steps)
+}
+
+/// A receipt for one transaction. See the module documentation for its JSON form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The certificate of the node that signed the root, PEM.
+    pub cert: Arc<str>,
+    /// The signing node's id: lowercase hex SHA-256 of its public key's DER
+    /// SubjectPublicKeyInfo.
+    pub node_id: Arc<str>,
+    /// What the transaction's leaf is computed from.
+    pub leaf_components: LeafComponents,
+    /// The inclusion proof, leaf to root.
+    pub proof: Vec<ProofStep>,
+    /// The node's DER-encoded ECDSA P-256 signature over the root.
+    pub signature: Arc<[u8]>,
+    /// Certificates (PEM) through which the service certificate endorses the node
+    /// certificate, nearest the node first; empty when the service signed it directly.
+    pub service_endorsements: Vec<String>,
+}
+
+impl Receipt {
+    /// Assembles a receipt from a signed root's parts and an RFC 9162 audit path for leaf
+    /// `index` in the tree of the first `tree_size` leaves (whose root `signature_der`
+    /// signs). Nothing is parsed or verified; the strings are copied once. To share the
+    /// certificate, node id and signature between many receipts without copying, use
+    /// [`Receipt::build_shared`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the path does not fit `index` and `tree_size` (see
+    /// [`proof_steps`]).
+    pub fn build(
+        cert_pem: &str,
+        node_id: &str,
+        leaf_components: LeafComponents,
+        index: u64,
+        tree_size: u64,
+        path: &[Digest],
+        signature_der: &[u8],
+    ) -> Result<Self> {
+        Self::build_shared(
+            Arc::from(cert_pem),
+            Arc::from(node_id),
+            leaf_components,
+            index,
+            tree_size,
+            path,
+            Arc::from(signature_der),
+        )
+    }
+
+    /// Like [`Receipt::build`], taking shared strings: every receipt under one signature can
+    /// point at the same certificate, node id and signature.
+    ///
+    /// # Errors
+    ///
+    /// As [`Receipt::build`].
+    pub fn build_shared(
+        cert_pem: Arc<str>,
+        node_id: Arc<str>,
+        leaf_components: LeafComponents,
+        index: u64,
+        tree_size: u64,
+        path: &[Digest],
+        signature_der: Arc<[u8]>,
+    ) -> Result<Self> {
+        Ok(Self {
+            cert: cert_pem,
+            node_id,
+            leaf_components,
+            proof: proof_steps(index, tree_size, path)?,
+            signature: signature_der,
+            service_endorsements: Vec::new(),
+        })
+    }
+
+    /// The transaction this receipt covers, as named by its commit evidence.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the commit evidence is malformed.
+    pub fn tx_id(&self) -> Result<TxId> {
+        self.leaf_components.tx_id()
+    }
+
+    /// The transaction's leaf, recomputed from the leaf components.
+    pub fn leaf(&self) -> Digest {
+        self.leaf_components.leaf_hash()
+    }
+
+    /// The root this receipt claims: the leaf folded with the proof.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReceiptInvalid`] if the proof has more than [`MAX_PROOF_LEN`] elements.
+    pub fn root(&self) -> Result<Digest> {
+        if self.proof.len() > MAX_PROOF_LEN {
+            return Err(Error::ReceiptInvalid(format!(
+                "the proof has {} elements, more than the {MAX_PROOF_LEN} of any tree",
+                self.proof.len()
+            )));
+        }
+        Ok(fold_proof(&self.leaf(), &self.proof))
+    }
+
+    /// Verifies this receipt against the service certificate (PEM), now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if `service_certificate_pem` is not a P-256 certificate;
+    /// [`Error::ReceiptInvalid`] naming the check that failed (see the module docs).
+    pub fn verify(&self, service_certificate_pem: &str) -> Result<()> {
+        ReceiptVerifier::new(service_certificate_pem)?.verify(self)
+    }
+
+    /// The receipt's JSON (see the module's `# Format`).
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(
+            self.cert.len()
+                + 400
+                + self.proof.len() * 80
+                + self
+                    .service_endorsements
+                    .iter()
+                    .map(String::len)
+                    .sum::<usize>(),
+        );
+        out.push_str("{\"cert\":");
+        push_json_string(&mut out, &self.cert);
+        out.push_str(",\"node_id\":");
+        push_json_string(&mut out, &self.node_id);
+        out.push_str(",\"leaf_components\":{\"write_set_digest\":\"");
+        out.push_str(digest_hex(&self.leaf_components.write_set_digest).as_str());
+        out.push_str("\",\"commit_evidence\":");
+        push_json_string(&mut out, &self.leaf_components.commit_evidence);
+        out.push_str(",\"claims_digest\":\"");
+        out.push_str(digest_hex(&self.leaf_components.claims_digest).as_str());
+        out.push_str("\"},\"proof\":[");
+        for (i, step) in self.proof.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(match step {
+                ProofStep::Left(_) => "{\"left\":\"",
+                ProofStep::Right(_) => "{\"right\":\"",
+            });
+            out.push_str(digest_hex(step.digest()).as_str());
+            out.push_str("\"}");
+        }
+        out.push_str("],\"signature\":\"");
+        BASE64.encode_string(&self.signature, &mut out);
+        out.push_str("\",\"service_endorsements\":[");
+        for (i, endorsement) in self.service_endorsements.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, endorsement);
+        }
+        out.push_str("]}");
+        out
+    }
+
+    /// Parses a receipt's JSON strictly (see the module's `# Format`). Never panics.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] describing the first problem found.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("receipt JSON: {e}")))
+    }
+}
+
+/// Appends `s` as a JSON string literal (RFC 8259 section 7).
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0x00..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => {
+                out.push_str("\\u00");
+                out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+                out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+impl Serialize for ProofStep {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        let (key, digest) = match self {
+            ProofStep::Left(d) => ("left", d),
+            ProofStep::Right(d) => ("right", d),
+        };
+        map.serialize_entry(key, digest_hex(digest).as_str())?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ProofStep {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Side {
+            Left,
+            Right,
+        }
+
+        struct StepVisitor;
+
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = ProofStep;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an object with exactly one key, "left" or "right""#)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<ProofStep, A::Error> {
+                let side: Side = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("empty proof element"))?;
+                let value: Cow<'de, str> = map.next_value()?;
+                if map.next_key::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom(
+                        "a proof element must have exactly one key",
+                    ));
+                }
+                let digest = parse_digest_hex(&value).ok_or_else(|| {
+                    de::Error::custom("a proof digest must be 64 lowercase hex characters")
+                })?;
+                Ok(match side {
+                    Side::Left => ProofStep::Left(digest),
+                    Side::Right => ProofStep::Right(digest),
+                })
+            }
+        }
+
+        deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+impl Serialize for Receipt {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Receipt", 6)?;
+        s.serialize_field("cert", &*self.cert)?;
+        s.serialize_field("node_id", &*self.node_id)?;
+        s.serialize_field("leaf_components", &self.leaf_components)?;
+        s.serialize_field("proof", &self.proof)?;
+        s.serialize_field("signature", &BASE64.encode(&self.signature))?;
+        s.serialize_field("service_endorsements", &self.service_endorsements)?;
+        s.end()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiptWire<'a> {
+    #[serde(borrow)]
+    cert: Cow<'a, str>,
+    #[serde(borrow)]
+    node_id: Cow<'a, str>,
+    leaf_components: LeafComponents,
+    proof: Vec<ProofStep>,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
+    #[serde(default)]
+    service_endorsements: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Receipt {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let wire = ReceiptWire::deserialize(deserializer)?;
+        if !is_lower_hex(&wire.node_id, 64) {
+            return Err(de::Error::custom(
+                "node_id must be 64 lowercase hex characters",
+            ));
+        }
+        if wire.proof.len() > MAX_PROOF_LEN {
+            return Err(de::Error::custom(format!(
+                "a proof has at most {MAX_PROOF_LEN} elements"
+            )));
+        }
+        let signature = BASE64
+            .decode(wire.signature.as_bytes())
+            .map_err(|e| de::Error::custom(format!("signature is not standard base64: {e}")))?;
+        if signature.is_empty() {
+            return Err(de::Error::custom("signature is empty"));
+        }
+        if wire.cert.is_empty() {
+            return Err(de::Error::custom("cert is empty"));
+        }
+        Ok(Receipt {
+            cert: Arc::from(wire.cert.as_ref()),
+            node_id: Arc::from(wire.node_id.as_ref()),
+            leaf_components: wire.leaf_components,
+            proof: wire.proof,
+            signature: Arc::from(signature),
+            service_endorsements: wire.service_endorsements,
+        })
+    }
+}
+
+/// Verifies receipts against one service certificate, parsing it once and remembering the
+/// last node certificate whose endorsement it checked (validity periods are still checked on
+/// every call). `Send + Sync`: share one across threads.
+pub struct ReceiptVerifier {
+    service: ParsedCert,
+    last_node: Mutex<Option<(Arc<str>, Arc<ParsedCert>)>>,
+}
+
+impl ReceiptVerifier {
+    /// A verifier trusting `service_certificate` (PEM or DER).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it is not a certificate with a P-256 key.
+    pub fn new(service_certificate: impl AsRef<[u8]>) -> Result<Self> {
+        let service = ParsedCert::parse(service_certificate.as_ref())
+            .map_err(|e| Error::InvalidInput(format!("service certificate: {e}")))?;
+        Ok(Self {
+            service,
+            last_node: Mutex::new(None),
+        })
+    }
+
+    /// Verifies `receipt` now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReceiptInvalid`] naming the check that failed.
+    pub fn verify(&self, receipt: &Receipt) -> Result<()> {
+        self.verify_at(receipt, SystemTime::now())
+    }
+
+    /// Verifies `receipt` as of time `at` (for certificate validity).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReceiptInvalid`] naming the check that failed.
+    pub fn verify_at(&self, receipt: &Receipt, at: SystemTime) -> Result<()> {
+        let invalid = Error::ReceiptInvalid;
+        let node = self.endorsed_node(receipt, at).map_err(invalid)?;
+        if *receipt.node_id != *node.node_id {
+            return Err(invalid(format!(
+                "node_id {} is not the SHA-256 of the node certificate's public key ({})",
+                receipt.node_id, node.node_id
+            )));
+        }
+        let root = receipt.root()?;
+        node.verify_root_signature(&root, &receipt.signature)
+            .map_err(invalid)
+    }
+
+    /// Parses the receipt's node certificate and checks that the service endorses it and
+    /// that every certificate involved is valid at `at`.
+    fn endorsed_node(
+        &self,
+        receipt: &Receipt,
+        at: SystemTime,
+    ) -> std::result::Result<Arc<ParsedCert>, String> {
+        if receipt.service_endorsements.is_empty() {
+            let cached = {
+                let last = self.last_node.lock();
+                last.as_ref()
+                    .filter(|(pem, _)| **pem == *receipt.cert)
+                    .map(|(_, node)| Arc::clone(node))
+            };
+            if let Some(node) = cached {
+                node.check_valid_at(at)
+                    .map_err(|e| format!("node certificate: {e}"))?;
+                self.service
+                    .check_valid_at(at)
+                    .map_err(|e| format!("service certificate: {e}"))?;
+                return Ok(node);
+            }
+        }
+        let node = ParsedCert::parse(receipt.cert.as_bytes())
+            .map_err(|e| format!("node certificate: {e}"))?;
+        let mut child = &node;
+        let mut endorsements = Vec::with_capacity(receipt.service_endorsements.len());
+        for (i, pem) in receipt.service_endorsements.iter().enumerate() {
+            endorsements.push(
+                ParsedCert::parse(pem.as_bytes())
+                    .map_err(|e| format!("service endorsement {i}: {e}"))?,
+            );
+        }
+        for (i, endorsement) in endorsements.iter().enumerate() {
+            child
+                .check_issued_by(endorsement, at)
+                .map_err(|e| format!("service endorsement {i}: {e}"))?;
+            child = endorsement;
+        }
+        child
+            .check_issued_by(&self.service, at)
+            .map_err(|e| format!("node certificate is not endorsed by the service: {e}"))?;
+        let node = Arc::new(node);
+        if receipt.service_endorsements.is_empty() {
+            *self.last_node.lock() = Some((Arc::clone(&receipt.cert), Arc::clone(&node)));
+        }
+        Ok(node)
+    }
+}
+
+impl fmt::Debug for ReceiptVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptVerifier")
+            .field(
+                "service_subject",
+                &self.service.cert.tbs_certificate.subject.to_string(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    /// Reference RFC 9162 tree with the CCF profile: leaves as given, interior SHA-256(l ‖ r).
+    fn mth(leaves: &[Digest]) -> Digest {
+        match leaves.len() {
+            0 => [0u8; 32],
+            1 => leaves[0],
+            n => {
+                let k = n.next_power_of_two() / 2;
+                let k = if k == n { n / 2 } else { k };
+                let mut h = Sha256::new();
+                h.update(mth(&leaves[..k]));
+                h.update(mth(&leaves[k..]));
+                h.finalize().into()
+            }
+        }
+    }
+
+    fn path(m: usize, leaves: &[Digest]) -> Vec<Digest> {
+        let n = leaves.len();
+        if n <= 1 {
+            return Vec::new();
+        }
+        let k = n.next_power_of_two() / 2;
+        let k = if k == n { n / 2 } else { k };
+        if m < k {
+            let mut p = path(m, &leaves[..k]);
+            p.push(mth(&leaves[k..]));
+            p
+        } else {
+            let mut p = path(m - k, &leaves[k..]);
+            p.push(mth(&leaves[..k]));
+            p
+        }
+    }
+
+    #[test]
+    fn proof_sides_fold_to_the_root_for_every_leaf_of_small_trees() {
+        let leaves: Vec<Digest> = (0u32..70)
+            .map(|i| Sha256::digest(i.to_be_bytes()).into())
+            .collect();
+        for n in 1..=leaves.len() {
+            let root = mth(&leaves[..n]);
+            for m in 0..n {
+                let p = path(m, &leaves[..n]);
+                let steps = proof_steps(m as u64, n as u64, &p).unwrap();
+                assert_eq!(fold_proof(&leaves[m], &steps), root, "leaf {m} of {n}");
+                // A path that is one element short or long is rejected.
+                if !p.is_empty() {
+                    assert!(proof_steps(m as u64, n as u64, &p[1..]).is_err());
+                }
+                let mut longer = p.clone();
+                longer.push([0u8; 32]);
+                assert!(proof_steps(m as u64, n as u64, &longer).is_err());
+            }
+            assert!(proof_steps(n as u64, n as u64, &[]).is_err());
+        }
+        assert!(proof_steps(0, 0, &[]).is_err());
+    }
+
+    #[test]
+    fn verifier_and_receipt_are_thread_safe() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ReceiptVerifier>();
+        assert_send_sync::<Receipt>();
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a\"b\\c\nd\u{1}e\u{7f}é");
+        assert_eq!(out, "\"a\\\"b\\\\c\\nd\\u0001e\u{7f}é\"");
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}e\u{7f}é");
+    }
+}
