@@ -21,6 +21,21 @@ pub enum Error {
     /// Stored bytes did not decode or did not match their recorded digest.
     #[error("corruption: {0}")]
     Corruption(String),
+    /// The transaction is not (yet) committed, so it has no receipt.
+    #[error("transaction {tx} is not committed (status {status:?})")]
+    NotCommitted {
+        /// The transaction asked about.
+        tx: crate::TxId,
+        /// Its status at the time of the call.
+        status: crate::TxStatus,
+    },
+    /// An earlier store failure stopped the ledger; reopen it to recover to the last durable
+    /// state. The message is the original failure.
+    #[error("ledger is poisoned by an earlier failure: {0}")]
+    Poisoned(String),
+    /// The ledger is closing or closed.
+    #[error("ledger is closed")]
+    Closed,
     /// The storage layer failed.
     #[error(transparent)]
     Store(#[from] ledger_store::StoreError),

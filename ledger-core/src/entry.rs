@@ -1,0 +1,360 @@
+//! The canonical serialization of a transaction: the bytes that become a ledger entry.
+//!
+//! # Format
+//!
+//! Every entry starts with an 18-byte header, followed by a body:
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 1 | format version, [`ENTRY_FORMAT_VERSION`] |
+//! | 1 | 1 | [`TxKind`] code |
+//! | 2 | 8 | view, big-endian |
+//! | 10 | 8 | seqno, big-endian |
+//! | 18 | .. | body: [`TxBody`] encoded with bincode 2, big-endian, fixed-width integers |
+//!
+//! Within the body, appends are sorted by collection name and table writes by (table, key),
+//! so the same logical write set always gives the same bytes. A transaction appends to a
+//! collection at most once and writes a table key at most once. Decoding needs nothing but the
+//! bytes: it rejects an unknown version or kind, a header whose view or seqno is 0, trailing
+//! bytes, unsorted or duplicated writes, and bodies over [`MAX_ENCODED_BODY`] bytes.
+//!
+//! The header comes first and is fixed-size so that the sequencer can assign the seqno after
+//! the body has been encoded: the engine encodes outside any lock and patches the header in.
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, TxId};
+
+/// Version byte written at the start of every entry.
+pub const ENTRY_FORMAT_VERSION: u8 = 1;
+/// Size of the fixed header before the body.
+pub const HEADER_LEN: usize = 18;
+/// Largest body the decoder accepts (64 MiB), well above any configurable transaction limit.
+pub const MAX_ENCODED_BODY: usize = 64 << 20;
+
+type BodyConfig = bincode::config::Configuration<
+    bincode::config::BigEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<MAX_ENCODED_BODY>,
+>;
+
+fn body_config() -> BodyConfig {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<MAX_ENCODED_BODY>()
+}
+
+/// What a transaction is, recorded in the entry header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TxKind {
+    /// Application writes: appends to collections and keyed-table writes.
+    User,
+    /// A signature over the Merkle root of every earlier transaction.
+    Signature,
+    /// A change to the governance or engine tables (`gov.`, `internal.`).
+    Governance,
+}
+
+impl TxKind {
+    fn code(self) -> u8 {
+        match self {
+            TxKind::User => 1,
+            TxKind::Signature => 2,
+            TxKind::Governance => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(TxKind::User),
+            2 => Some(TxKind::Signature),
+            3 => Some(TxKind::Governance),
+            _ => None,
+        }
+    }
+}
+
+/// One append of a transaction: `contents` added to `collection`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Append {
+    /// Collection (sub-ledger) name.
+    pub collection: String,
+    /// The entry's contents.
+    pub contents: Vec<u8>,
+}
+
+/// One keyed-table write of a transaction; `value: None` removes the key.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TableOp {
+    /// Table name.
+    pub table: String,
+    /// Key within the table.
+    pub key: Vec<u8>,
+    /// New value, or `None` for a removal.
+    pub value: Option<Vec<u8>>,
+}
+
+/// The payload of a signature transaction at seqno `seqno`: the node's ECDSA P-256 signature
+/// over `root`, the Merkle root of leaves `0..seqno`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SignaturePayload {
+    /// View of the signature transaction.
+    pub view: u64,
+    /// Seqno of the signature transaction; the root covers leaves `0..seqno`.
+    pub seqno: u64,
+    /// Merkle root over leaves `0..seqno` (CcfSha256 profile).
+    pub root: [u8; 32],
+    /// Lowercase hex SHA-256 of the signing node's SubjectPublicKeyInfo.
+    pub node_id: String,
+    /// DER-encoded ECDSA P-256 signature over `root` used as the prehash.
+    pub signature: Vec<u8>,
+    /// The signing node's certificate, PEM.
+    pub node_cert_pem: String,
+}
+
+/// The body of an entry: everything after the header.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TxBody {
+    /// Application claims digest bound into the leaf (32 zero bytes when unused).
+    pub claims_digest: [u8; 32],
+    /// Appends, sorted by collection, at most one per collection.
+    pub appends: Vec<Append>,
+    /// Table writes, sorted by (table, key), at most one per key.
+    pub writes: Vec<TableOp>,
+    /// Present exactly in signature transactions.
+    pub signature: Option<SignaturePayload>,
+}
+
+impl TxBody {
+    /// Checks the ordering and uniqueness rules of the module documentation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] naming the first rule broken.
+    pub fn check_canonical(&self) -> Result<(), Error> {
+        if self
+            .appends
+            .windows(2)
+            .any(|w| w[0].collection >= w[1].collection)
+        {
+            return Err(Error::Corruption(
+                "entry appends are not strictly sorted by collection".into(),
+            ));
+        }
+        if self
+            .writes
+            .windows(2)
+            .any(|w| (&w[0].table, &w[0].key) >= (&w[1].table, &w[1].key))
+        {
+            return Err(Error::Corruption(
+                "entry table writes are not strictly sorted by (table, key)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A fully decoded ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// What kind of transaction this is.
+    pub kind: TxKind,
+    /// The transaction's id.
+    pub tx_id: TxId,
+    /// The write set.
+    pub body: TxBody,
+}
+
+/// Encodes a body, leaving a zeroed header to be filled by [`write_header`] once the seqno is
+/// known.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if the body exceeds [`MAX_ENCODED_BODY`].
+pub fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>, Error> {
+    let mut out = vec![0u8; HEADER_LEN];
+    out[0] = ENTRY_FORMAT_VERSION;
+    out[1] = kind.code();
+    bincode::encode_into_std_write(body, &mut out, body_config()).map_err(|e| {
+        Error::InvalidInput(format!(
+            "transaction does not encode within {MAX_ENCODED_BODY} bytes: {e}"
+        ))
+    })?;
+    Ok(out)
+}
+
+/// Fills the view and seqno of an entry produced by [`encode_unsequenced`].
+pub fn write_header(entry: &mut [u8], tx_id: TxId) {
+    if entry.len() >= HEADER_LEN {
+        entry[2..10].copy_from_slice(&tx_id.view().to_be_bytes());
+        entry[10..18].copy_from_slice(&tx_id.seqno().to_be_bytes());
+    }
+}
+
+/// Encodes a complete entry.
+///
+/// # Errors
+///
+/// As [`encode_unsequenced`].
+pub fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
+    let mut out = encode_unsequenced(kind, body)?;
+    write_header(&mut out, tx_id);
+    Ok(out)
+}
+
+/// Reads only the header of an entry.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] for a short entry, an unknown version or kind, or a zero view or
+/// seqno.
+pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
+    let header = bytes.get(..HEADER_LEN).ok_or_else(|| {
+        Error::Corruption(format!(
+            "entry of {} bytes is shorter than its {HEADER_LEN}-byte header",
+            bytes.len()
+        ))
+    })?;
+    if header[0] != ENTRY_FORMAT_VERSION {
+        return Err(Error::Corruption(format!(
+            "entry format version {} is not supported (this build reads {ENTRY_FORMAT_VERSION})",
+            header[0]
+        )));
+    }
+    let kind = TxKind::from_code(header[1])
+        .ok_or_else(|| Error::Corruption(format!("unknown transaction kind {}", header[1])))?;
+    let mut view = [0u8; 8];
+    view.copy_from_slice(&header[2..10]);
+    let mut seqno = [0u8; 8];
+    seqno.copy_from_slice(&header[10..18]);
+    let tx_id = TxId::new(u64::from_be_bytes(view), u64::from_be_bytes(seqno))
+        .map_err(|e| Error::Corruption(format!("entry header: {e}")))?;
+    Ok((kind, tx_id))
+}
+
+/// Decodes an entry from its bytes alone.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] for any violation of the format in the module documentation.
+pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
+    let (kind, tx_id) = decode_header(bytes)?;
+    let (body, used): (TxBody, usize) =
+        bincode::decode_from_slice(&bytes[HEADER_LEN..], body_config())
+            .map_err(|e| Error::Corruption(format!("entry {tx_id} body: {e}")))?;
+    if used != bytes.len() - HEADER_LEN {
+        return Err(Error::Corruption(format!(
+            "entry {tx_id} has {} trailing bytes",
+            bytes.len() - HEADER_LEN - used
+        )));
+    }
+    body.check_canonical()?;
+    if (kind == TxKind::Signature) != body.signature.is_some() {
+        return Err(Error::Corruption(format!(
+            "entry {tx_id}: a signature payload belongs exactly to signature transactions"
+        )));
+    }
+    Ok(LedgerEntry { kind, tx_id, body })
+}
+
+/// Encodes a [`SignaturePayload`] on its own (the signature index of the store keeps these).
+pub fn encode_signature(payload: &SignaturePayload) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for this type; an empty record would be rejected on read.
+    bincode::encode_to_vec(payload, body_config()).unwrap_or_default()
+}
+
+/// Decodes a [`SignaturePayload`] written by [`encode_signature`].
+///
+/// # Errors
+///
+/// [`Error::Corruption`] if the bytes are not exactly one payload.
+pub fn decode_signature(bytes: &[u8]) -> Result<SignaturePayload, Error> {
+    let (payload, used): (SignaturePayload, usize) =
+        bincode::decode_from_slice(bytes, body_config())
+            .map_err(|e| Error::Corruption(format!("signature record: {e}")))?;
+    if used != bytes.len() {
+        return Err(Error::Corruption("signature record has trailing bytes".into()));
+    }
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> TxBody {
+        TxBody {
+            claims_digest: [7; 32],
+            appends: vec![
+                Append {
+                    collection: "a".into(),
+                    contents: b"one".to_vec(),
+                },
+                Append {
+                    collection: "b".into(),
+                    contents: vec![],
+                },
+            ],
+            writes: vec![TableOp {
+                table: "t".into(),
+                key: b"k".to_vec(),
+                value: None,
+            }],
+            signature: None,
+        }
+    }
+
+    #[test]
+    fn round_trips_with_patched_header() {
+        let body = sample();
+        let mut bytes = encode_unsequenced(TxKind::User, &body).unwrap();
+        let id = TxId::new(3, 99).unwrap();
+        write_header(&mut bytes, id);
+        assert_eq!(bytes, encode(TxKind::User, id, &body).unwrap());
+        let decoded = decode(&bytes).unwrap();
+        assert_eq!(decoded.tx_id, id);
+        assert_eq!(decoded.kind, TxKind::User);
+        assert_eq!(decoded.body, body);
+    }
+
+    #[test]
+    fn rejects_damage() {
+        let id = TxId::new(1, 5).unwrap();
+        let good = encode(TxKind::User, id, &sample()).unwrap();
+        assert!(decode(&good[..good.len() - 1]).is_err());
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).is_err());
+        let mut version = good.clone();
+        version[0] = 9;
+        assert!(decode(&version).is_err());
+        let mut zero_seqno = good.clone();
+        zero_seqno[10..18].fill(0);
+        assert!(decode(&zero_seqno).is_err());
+        let mut unsorted = sample();
+        unsorted.appends.reverse();
+        assert!(decode(&encode(TxKind::User, id, &unsorted).unwrap()).is_err());
+        let stray_sig = decode(&encode(TxKind::Signature, id, &sample()).unwrap());
+        assert!(stray_sig.is_err());
+        for len in 0..good.len() {
+            assert!(decode(&good[..len]).is_err(), "prefix {len} decoded");
+        }
+    }
+
+    #[test]
+    fn signature_payload_round_trips() {
+        let p = SignaturePayload {
+            view: 2,
+            seqno: 10,
+            root: [1; 32],
+            node_id: "ab".into(),
+            signature: vec![1, 2, 3],
+            node_cert_pem: "PEM".into(),
+        };
+        assert_eq!(decode_signature(&encode_signature(&p)).unwrap(), p);
+        assert!(decode_signature(&[1, 2]).is_err());
+    }
+}

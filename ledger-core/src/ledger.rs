@@ -1,0 +1,912 @@
+//! The [`Ledger`] handle: opening, writing, reading, commit status and receipts.
+//!
+//! # Durability
+//!
+//! A transaction is *Committed* once a signature transaction with a higher seqno is durable:
+//! synced to disk in [`crate::Durability::Fsync`] mode (the default), written to the OS in
+//! `Buffered` mode, held in memory for [`Ledger::in_memory`]. Until then it is *Pending*.
+//!
+//! # Recovery
+//!
+//! Opening a ledger whose previous process stopped before its last transactions were signed
+//! and synced discards that uncommitted tail (the store reports it), starts a new view at the
+//! first discarded seqno, records the new view durably, and signs in the new view before
+//! anything else is recorded. Transactions of the discarded tail then report
+//! [`TxStatus::Invalid`].
+//!
+//! # Metadata
+//!
+//! The engine keeps its private state in the store's metadata: the commit secret
+//! (`core.commit_secret`), the service and node identities (`core.service_identity`,
+//! `core.node_identity`) and the view history (`core.views`, a list of `(view, first seqno)`).
+//! None of it is ever written into an entry, except the certificates, which the genesis
+//! transaction records in `internal.service` and `internal.nodes`.
+
+use std::future::Future;
+use std::ops::{Bound, RangeBounds};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use ledger_merkle::{CcfSha256, MerkleTree};
+use ledger_store::{Group, MemoryStore, RocksStore, Store, StoreConfig};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::LedgerConfig;
+use crate::entry::{self, TxKind};
+use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
+use crate::leaf::CommitSecret;
+use crate::pipeline::{PipelineInit, Shared, Threads};
+use crate::leaf::LeafComponents;
+use crate::receipt::Receipt;
+use crate::transaction::{check_name, Limits, Transaction};
+use crate::{Error, TxId};
+
+const META_SECRET: &str = "core.commit_secret";
+const META_SERVICE: &str = "core.service_identity";
+const META_NODE: &str = "core.node_identity";
+const META_VIEWS: &str = "core.views";
+
+/// Table holding the service certificate (key `"cert"`), written by the genesis transaction.
+pub const SERVICE_TABLE: &str = "internal.service";
+/// Table holding node certificates by node id, written by the genesis transaction.
+pub const NODES_TABLE: &str = "internal.nodes";
+
+/// Commit status of a transaction id, as CCF reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxStatus {
+    /// Never seen, or beyond what the ledger has recorded.
+    Unknown,
+    /// Recorded in the current view, not yet covered by a durable signature.
+    Pending,
+    /// Covered by a durable signature: it will survive any crash.
+    Committed,
+    /// That seqno was discarded, or holds a transaction of another view.
+    Invalid,
+}
+
+/// One entry of a collection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The transaction that appended it.
+    pub tx_id: TxId,
+    /// The collection it belongs to.
+    pub collection: String,
+    /// Its contents.
+    pub contents: Vec<u8>,
+}
+
+/// One version of a table key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersion {
+    /// The transaction that wrote it.
+    pub tx_id: TxId,
+    /// The value written, or `None` if the transaction removed the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// An opaque position in a paged read; pass it back to get the next page.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor(String);
+
+impl Cursor {
+    fn new(seqno: u64) -> Self {
+        Cursor(format!("s{seqno}"))
+    }
+
+    fn seqno(&self) -> Result<u64, Error> {
+        self.0
+            .strip_prefix('s')
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::InvalidInput(format!("malformed page cursor {:?}", self.0)))
+    }
+
+    /// The cursor's text form, for handing to a client.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A cursor from its text form (checked when used).
+    pub fn from_string(text: impl Into<String>) -> Self {
+        Cursor(text.into())
+    }
+}
+
+/// A page of entries and the cursor for the next page, if there is more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Entries in ascending seqno order.
+    pub entries: Vec<Entry>,
+    /// Where the next page starts; `None` when the range is exhausted.
+    pub next: Option<Cursor>,
+}
+
+/// A consistency proof between two signature transactions: the tree signed at `from` is a
+/// prefix of the tree signed at `to`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    /// The older signature transaction.
+    pub from: TxId,
+    /// The newer signature transaction.
+    pub to: TxId,
+    /// Tree size signed at `from` (its seqno).
+    pub from_size: u64,
+    /// Tree size signed at `to` (its seqno).
+    pub to_size: u64,
+    /// Root signed at `from`.
+    pub from_root: [u8; 32],
+    /// Root signed at `to`.
+    pub to_root: [u8; 32],
+    /// RFC 9162 consistency proof from `from_size` to `to_size`.
+    pub proof: Vec<[u8; 32]>,
+}
+
+impl ConsistencyProof {
+    /// Checks the proof against the two roots it carries. An auditor who holds `from_root`
+    /// from an earlier receipt compares it with `self.from_root` first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Merkle`] if the proof does not link the two roots.
+    pub fn verify(&self) -> Result<(), Error> {
+        ledger_merkle::verify_consistency::<CcfSha256>(
+            self.from_size,
+            self.to_size,
+            &self.proof,
+            &self.from_root,
+            &self.to_root,
+        )?;
+        Ok(())
+    }
+}
+
+/// An embedded, tamper-evident ledger. `Send + Sync`: share it between threads by reference
+/// or in an `Arc`.
+///
+/// ```
+/// use std::time::Duration;
+/// use ledger_core::{Ledger, TxStatus};
+/// let ledger = Ledger::in_memory()?;
+/// let id = ledger.append("audit", b"hello")?;
+/// assert_eq!(ledger.wait_for_commit(id, Duration::from_secs(5))?, TxStatus::Committed);
+/// let receipt = ledger.receipt(id)?;
+/// receipt.verify(&ledger.service_certificate_pem())?;
+/// # Ok::<(), ledger_core::Error>(())
+/// ```
+pub struct Ledger {
+    shared: Arc<Shared>,
+    threads: Mutex<Threads>,
+    service_cert_pem: String,
+    node_id: String,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("node_id", &self.node_id)
+            .field("state", &self.shared)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens the RocksDB ledger at `config.path()`, creating it if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an invalid configuration; [`Error::Store`] if the
+    /// directory is not a ledger, was written by an incompatible version, or is damaged;
+    /// [`Error::Corruption`] if the engine's own metadata does not decode.
+    pub fn open(config: LedgerConfig) -> Result<Ledger, Error> {
+        config.validate()?;
+        let store_config = StoreConfig::default().durability(config.durability);
+        let (store, recovery) = RocksStore::open(&config.path, store_config)?;
+        if let Some(range) = &recovery.discarded {
+            tracing::warn!(
+                first = range.start(),
+                last = range.end(),
+                "discarded an uncommitted tail on open"
+            );
+        }
+        Self::start(Arc::new(store), &config, recovery.discarded.is_some())
+    }
+
+    /// Creates an ephemeral ledger held in memory, with every default setting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if identity generation fails.
+    pub fn in_memory() -> Result<Ledger, Error> {
+        Self::in_memory_with(LedgerConfig::new(""))
+    }
+
+    /// Creates an ephemeral in-memory ledger with `config`'s intervals and limits (its path
+    /// and durability are ignored).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::in_memory`], plus [`Error::InvalidInput`] for an invalid configuration.
+    pub fn in_memory_with(config: LedgerConfig) -> Result<Ledger, Error> {
+        config.validate()?;
+        Self::start(Arc::new(MemoryStore::new()), &config, false)
+    }
+
+    fn start(
+        store: Arc<dyn Store>,
+        config: &LedgerConfig,
+        discarded_tail: bool,
+    ) -> Result<Ledger, Error> {
+        let existing = store.meta(META_SECRET)?;
+        let (secret, service, node, mut views, fresh) = match existing {
+            None => {
+                let secret = CommitSecret::generate()?;
+                let service = match &config.service_identity {
+                    Some(service) => service.clone(),
+                    None => ServiceIdentity::generate(&config.service_name)?,
+                };
+                let node = NodeIdentity::generate(&service, "ledger node")?;
+                let views = vec![(1u64, 1u64)];
+                let group = Group {
+                    meta: vec![
+                        (META_SECRET.into(), Some(secret.to_bytes().to_vec())),
+                        (META_SERVICE.into(), Some(service.to_bytes()?.to_vec())),
+                        (META_NODE.into(), Some(node.to_bytes()?.to_vec())),
+                        (META_VIEWS.into(), Some(encode_views(&views)?)),
+                    ],
+                    commit: true,
+                    ..Group::default()
+                };
+                store.write_group(&group)?;
+                (secret, service, node, views, true)
+            }
+            Some(secret_bytes) => {
+                let secret = CommitSecret::from_slice(&secret_bytes)?;
+                let service = ServiceIdentity::from_bytes(&required_meta(&*store, META_SERVICE)?)?;
+                let node = NodeIdentity::from_bytes(&required_meta(&*store, META_NODE)?)?;
+                let views = decode_views(&required_meta(&*store, META_VIEWS)?)?;
+                (secret, service, node, views, false)
+            }
+        };
+        let state = store.state();
+        if discarded_tail {
+            let last_view = views.last().map_or(1, |v| v.0);
+            views.push((last_view + 1, state.last_seqno + 1));
+            store.write_group(&Group {
+                meta: vec![(META_VIEWS.into(), Some(encode_views(&views)?))],
+                commit: true,
+                ..Group::default()
+            })?;
+            tracing::info!(view = last_view + 1, "started a new view after recovery");
+        }
+        let tree = if state.last_seqno == 0 && fresh {
+            let mut tree = MerkleTree::<CcfSha256>::new();
+            tree.push([0u8; 32]);
+            tree
+        } else {
+            MerkleTree::<CcfSha256>::open(&StoreTiles(&*store), state.last_seqno + 1)?
+        };
+        let committed_sig = match store.signature_at_or_before(state.last_seqno)? {
+            Some((s, _)) => s,
+            None => 0,
+        };
+        let service_cert_pem = service.certificate_pem().to_owned();
+        let signer: Arc<dyn NodeSigner> = match &config.node_signer {
+            Some(signer) => {
+                verify_cert_signed_by(signer.certificate_pem(), &service_cert_pem).map_err(|e| {
+                    Error::InvalidInput(format!(
+                        "the configured node signer's certificate is not issued by this ledger's service key: {e}"
+                    ))
+                })?;
+                Arc::clone(signer)
+            }
+            None => Arc::new(node),
+        };
+        let node_id = signer.node_id().to_owned();
+        let node_cert = signer.certificate_pem().to_owned();
+        let (shared, threads) = Shared::start(PipelineInit {
+            store,
+            secret,
+            signer,
+            limits: Limits {
+                max_entry_size: config.max_entry_size,
+                max_tx_size: config.max_tx_size,
+            },
+            sig_tx_interval: config.sig_tx_interval.get(),
+            sig_interval: config.sig_interval,
+            max_pending: config.max_pending,
+            tree_memory_leaves: config.tree_memory_leaves,
+            tree,
+            views,
+            last_seqno: state.last_seqno,
+            committed_sig,
+            sign_now: discarded_tail,
+        })?;
+        let ledger = Ledger {
+            shared,
+            threads: Mutex::new(threads),
+            service_cert_pem: service_cert_pem.clone(),
+            node_id: node_id.clone(),
+        };
+        // Genesis records the service certificate; every node that signs is recorded too,
+        // so the ledger alone names the certificates its signatures verify against.
+        let mut record = Transaction::new();
+        if state.last_seqno == 0 {
+            record.put(SERVICE_TABLE, b"cert", service_cert_pem.as_bytes());
+        }
+        let known = ledger
+            .shared
+            .store
+            .table_get(NODES_TABLE, node_id.as_bytes(), state.last_seqno)?
+            .and_then(|v| v.value);
+        if known.as_deref() != Some(node_cert.as_bytes()) {
+            record.put(NODES_TABLE, node_id.as_bytes(), node_cert.as_bytes());
+        }
+        if !record.is_empty() {
+            let body = record.into_body(&ledger.shared.limits, true)?;
+            let id = ledger.shared.submit(TxKind::Governance, body)?;
+            ledger.wait_for_commit(id, Duration::from_secs(60))?;
+        }
+        Ok(ledger)
+    }
+
+    /// Appends `contents` to `collection` in a transaction of its own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty, over-long or reserved collection name or contents
+    /// over the configured maximum; [`Error::Poisoned`] after a store failure;
+    /// [`Error::Closed`] once the ledger is closing.
+    pub fn append(&self, collection: &str, contents: &[u8]) -> Result<TxId, Error> {
+        let mut tx = Transaction::new();
+        tx.append(collection, contents);
+        self.submit(tx)
+    }
+
+    /// Records a transaction atomically and returns its id. The transaction is Pending until
+    /// a durable signature covers it; see [`Ledger::wait_for_commit`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::append`], plus [`Error::InvalidInput`] for an empty transaction, a
+    /// collection appended twice, a write to a reserved table, or a transaction over
+    /// `max_tx_size`.
+    pub fn submit(&self, tx: Transaction) -> Result<TxId, Error> {
+        let body = tx.into_body(&self.shared.limits, false)?;
+        self.shared.submit(TxKind::User, body)
+    }
+
+    /// The commit status of `tx`.
+    pub fn status(&self, tx: TxId) -> TxStatus {
+        let (view, next) = self.shared.head();
+        let seqno = tx.seqno();
+        if tx.view() > view {
+            return TxStatus::Unknown;
+        }
+        if seqno >= next {
+            return if tx.view() < view {
+                TxStatus::Invalid
+            } else {
+                TxStatus::Unknown
+            };
+        }
+        if self.view_of(seqno) != tx.view() {
+            return TxStatus::Invalid;
+        }
+        if seqno < self.shared.committed_sig.load(Ordering::Acquire) {
+            TxStatus::Committed
+        } else {
+            TxStatus::Pending
+        }
+    }
+
+    fn view_of(&self, seqno: u64) -> u64 {
+        let views = self.shared.views.read();
+        let idx = views.partition_point(|(_, first)| *first <= seqno);
+        views.get(idx.wrapping_sub(1)).map_or(1, |v| v.0)
+    }
+
+    fn tx_id_of(&self, seqno: u64) -> Result<TxId, Error> {
+        TxId::new(self.view_of(seqno), seqno)
+    }
+
+    /// Waits until `tx` is no longer Pending or `timeout` passes, and returns its status then
+    /// (Pending on timeout). Asks the engine to sign promptly if nothing else would.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if a store failure stopped the ledger while waiting.
+    pub fn wait_for_commit(&self, tx: TxId, timeout: Duration) -> Result<TxStatus, Error> {
+        let status = self.status(tx);
+        if status != TxStatus::Pending {
+            return Ok(status);
+        }
+        let deadline = Instant::now() + timeout;
+        self.shared.wait_committed(tx.seqno(), deadline)?;
+        Ok(self.status(tx))
+    }
+
+    /// A future that resolves when `tx` is no longer Pending. It works with any executor: the
+    /// ledger's writer thread wakes it.
+    pub fn commit_future(&self, tx: TxId) -> CommitFuture<'_> {
+        CommitFuture {
+            ledger: self,
+            tx,
+            asked: false,
+        }
+    }
+
+    /// Signs now and waits until everything recorded before this call is committed (except
+    /// signature transactions, which only a later signature can cover).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] after a store failure.
+    pub fn flush(&self) -> Result<(), Error> {
+        let last = self.shared.last_recorded();
+        if last == 0 {
+            return Ok(());
+        }
+        while !self
+            .shared
+            .wait_committed(last, Instant::now() + Duration::from_secs(3600))?
+        {}
+        Ok(())
+    }
+
+    fn checked_seqno(&self, tx: TxId) -> Result<u64, Error> {
+        match self.status(tx) {
+            TxStatus::Pending | TxStatus::Committed => {
+                self.shared.wait_written(tx.seqno())?;
+                Ok(tx.seqno())
+            }
+            status => Err(Error::NotFound(format!(
+                "transaction {tx} is not in this ledger (status {status:?})"
+            ))),
+        }
+    }
+
+    fn decode_at(&self, seqno: u64) -> Result<entry::LedgerEntry, Error> {
+        let bytes = self
+            .shared
+            .store
+            .entry(seqno)?
+            .ok_or_else(|| Error::NotFound(format!("no entry at seqno {seqno}")))?;
+        entry::decode(&bytes)
+    }
+
+    /// The entry `tx` appended to `collection`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed collection name; [`Error::NotFound`] if `tx`
+    /// is not in the ledger or did not append to `collection`; [`Error::Store`] or
+    /// [`Error::Corruption`] if the stored entry cannot be read.
+    pub fn entry(&self, collection: &str, tx: TxId) -> Result<Entry, Error> {
+        check_name("collection", collection, true)?;
+        let seqno = self.checked_seqno(tx)?;
+        let decoded = self.decode_at(seqno)?;
+        let contents = decoded
+            .body
+            .appends
+            .into_iter()
+            .find(|a| a.collection == collection)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "transaction {tx} did not append to collection {collection:?}"
+                ))
+            })?
+            .contents;
+        Ok(Entry {
+            tx_id: decoded.tx_id,
+            collection: collection.to_owned(),
+            contents,
+        })
+    }
+
+    /// The newest entry of `collection`, or `None` if it has none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed name; store or decoding failures.
+    pub fn latest(&self, collection: &str) -> Result<Option<Entry>, Error> {
+        check_name("collection", collection, true)?;
+        let last = self.shared.last_reserved();
+        self.shared.wait_written(last)?;
+        let found = self
+            .shared
+            .store
+            .collection_seqnos_rev(collection, 1, last, 1)?;
+        match found.first() {
+            Some(&seqno) => self.entry(collection, self.tx_id_of(seqno)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn seqno_bounds(&self, range: &impl RangeBounds<TxId>) -> (u64, u64) {
+        let from = match range.start_bound() {
+            Bound::Included(t) => t.seqno(),
+            Bound::Excluded(t) => t.seqno().saturating_add(1),
+            Bound::Unbounded => 1,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(t) => t.seqno(),
+            Bound::Excluded(t) => t.seqno().saturating_sub(1),
+            Bound::Unbounded => u64::MAX,
+        };
+        (from, to)
+    }
+
+    /// One page of `collection`'s entries with seqnos in `range`, at most `limit` of them,
+    /// starting at `cursor` (or the start of the range).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed name or cursor, or `limit == 0`; store or
+    /// decoding failures.
+    pub fn entries_page(
+        &self,
+        collection: &str,
+        range: impl RangeBounds<TxId>,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page, Error> {
+        check_name("collection", collection, true)?;
+        if limit == 0 {
+            return Err(Error::InvalidInput("page limit must be at least 1".into()));
+        }
+        let (mut from, to) = self.seqno_bounds(&range);
+        if let Some(cursor) = cursor {
+            from = from.max(cursor.seqno()?);
+        }
+        self.page_seqnos(collection, from, to, limit)
+    }
+
+    fn page_seqnos(&self, collection: &str, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
+        let last = self.shared.last_reserved();
+        self.shared.wait_written(last)?;
+        let to = to.min(last);
+        if from > to {
+            return Ok(Page {
+                entries: Vec::new(),
+                next: None,
+            });
+        }
+        let seqnos = self
+            .shared
+            .store
+            .collection_seqnos(collection, from, to, limit.saturating_add(1))?;
+        let more = seqnos.len() > limit;
+        let mut entries = Vec::with_capacity(seqnos.len().min(limit));
+        for &seqno in seqnos.iter().take(limit) {
+            entries.push(self.entry(collection, self.tx_id_of(seqno)?)?);
+        }
+        let next = if more {
+            seqnos.get(limit).map(|s| Cursor::new(*s))
+        } else {
+            None
+        };
+        Ok(Page { entries, next })
+    }
+
+    /// All of `collection`'s entries with seqnos in `range`, in order, read lazily page by
+    /// page.
+    pub fn entries(&self, collection: &str, range: impl RangeBounds<TxId>) -> EntryIter<'_> {
+        let (from, to) = self.seqno_bounds(&range);
+        EntryIter {
+            ledger: self,
+            collection: collection.to_owned(),
+            from: Some(from.max(1)),
+            to,
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The current value of `key` in `table`, or `None` if it is absent or removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed table name; store failures.
+    pub fn table_get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        check_name("table", table, true)?;
+        let last = self.shared.last_reserved();
+        self.shared.wait_written(last)?;
+        Ok(self
+            .shared
+            .store
+            .table_get(table, key, last)?
+            .and_then(|v| v.value))
+    }
+
+    /// The value of `key` in `table` as of transaction `at` (including `at`'s own writes).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::table_get`], plus [`Error::NotFound`] if `at` is not in the ledger.
+    pub fn table_get_at(
+        &self,
+        table: &str,
+        key: &[u8],
+        at: TxId,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        check_name("table", table, true)?;
+        let seqno = self.checked_seqno(at)?;
+        Ok(self
+            .shared
+            .store
+            .table_get(table, key, seqno)?
+            .and_then(|v| v.value))
+    }
+
+    /// Every version of `key` in `table`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::table_get`].
+    pub fn table_history(&self, table: &str, key: &[u8]) -> Result<Vec<KeyVersion>, Error> {
+        check_name("table", table, true)?;
+        let last = self.shared.last_reserved();
+        self.shared.wait_written(last)?;
+        let mut out = Vec::new();
+        let mut from = 1;
+        loop {
+            let page = self
+                .shared
+                .store
+                .table_history(table, key, from, last, 1024)?;
+            let Some(last_version) = page.last() else { break };
+            from = last_version.seqno + 1;
+            let full = page.len() == 1024;
+            for v in page {
+                out.push(KeyVersion {
+                    tx_id: self.tx_id_of(v.seqno)?,
+                    value: v.value,
+                });
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A receipt for committed transaction `tx`: its leaf components, the Merkle path to the
+    /// root signed by the first signature after it, and that signature.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCommitted`] unless `tx` is Committed; store, Merkle or decoding failures.
+    pub fn receipt(&self, tx: TxId) -> Result<Receipt, Error> {
+        let status = self.status(tx);
+        if status != TxStatus::Committed {
+            return Err(Error::NotCommitted { tx, status });
+        }
+        let seqno = tx.seqno();
+        let store = &self.shared.store;
+        let (sig_seqno, record) = store.signature_after(seqno)?.ok_or_else(|| {
+            Error::Corruption(format!("no signature after committed transaction {tx}"))
+        })?;
+        let sig = entry::decode_signature(&record)?;
+        let bytes = store
+            .entry(seqno)?
+            .ok_or_else(|| Error::Corruption(format!("committed transaction {tx} has no entry")))?;
+        let write_set_digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let claims_digest = claims_of(&bytes)?;
+        let path = self
+            .shared
+            .tree
+            .read()
+            .inclusion_proof_with(&StoreTiles(&**store), seqno, sig_seqno)?;
+        let components = LeafComponents {
+            write_set_digest,
+            commit_evidence: self.shared.secret.commit_evidence(tx.view(), seqno),
+            claims_digest,
+        };
+        Receipt::build(
+            &sig.node_cert_pem,
+            &sig.node_id,
+            components,
+            seqno,
+            sig_seqno,
+            &path,
+            &sig.signature,
+        )
+    }
+
+    /// A proof that the tree signed at signature transaction `to` extends the one signed at
+    /// `from`, so an auditor holding an old signed root can check the current ledger.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless both ids are signature transactions of this ledger with
+    /// `from <= to`.
+    pub fn consistency_proof(&self, from: TxId, to: TxId) -> Result<ConsistencyProof, Error> {
+        let load = |t: TxId| -> Result<entry::SignaturePayload, Error> {
+            if matches!(self.status(t), TxStatus::Unknown | TxStatus::Invalid) {
+                return Err(Error::NotFound(format!("transaction {t} is not in this ledger")));
+            }
+            self.shared.wait_written(t.seqno())?;
+            let record = self.shared.store.signature(t.seqno())?.ok_or_else(|| {
+                Error::InvalidInput(format!("transaction {t} is not a signature transaction"))
+            })?;
+            entry::decode_signature(&record)
+        };
+        let a = load(from)?;
+        let b = load(to)?;
+        if a.seqno > b.seqno {
+            return Err(Error::InvalidInput(format!(
+                "consistency proof from {from} to {to}: the first must not be newer"
+            )));
+        }
+        let proof = self.shared.tree.read().consistency_proof_with(
+            &StoreTiles(&*self.shared.store),
+            a.seqno,
+            b.seqno,
+        )?;
+        Ok(ConsistencyProof {
+            from,
+            to,
+            from_size: a.seqno,
+            to_size: b.seqno,
+            from_root: a.root,
+            to_root: b.root,
+            proof,
+        })
+    }
+
+    /// The service certificate (PEM): the one thing a receipt verifier needs.
+    pub fn service_certificate_pem(&self) -> String {
+        self.service_cert_pem.clone()
+    }
+
+    /// This node's id: lowercase hex SHA-256 of its public key's SubjectPublicKeyInfo.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Signs and writes everything recorded, stops the ledger's threads, and closes the store.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] if a store failure left the last transactions unwritten.
+    pub fn close(self) -> Result<(), Error> {
+        self.shutdown();
+        self.shared.check_poisoned()
+    }
+
+    fn shutdown(&self) {
+        let mut threads = self.threads.lock();
+        self.shared.shutdown(&mut threads);
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Lends a `dyn Store` to the Merkle layer's tile seam.
+struct StoreTiles<'a>(&'a dyn Store);
+
+impl ledger_merkle::TileStore for StoreTiles<'_> {
+    fn load_tile(
+        &self,
+        id: ledger_merkle::TileId,
+    ) -> Result<Option<ledger_merkle::Tile>, ledger_merkle::TileStoreError> {
+        self.0.load_tile(id)
+    }
+}
+
+fn claims_of(entry_bytes: &[u8]) -> Result<[u8; 32], Error> {
+    Ok(entry::decode(entry_bytes)?.body.claims_digest)
+}
+
+fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {
+    store
+        .meta(key)?
+        .ok_or_else(|| Error::Corruption(format!("ledger metadata {key:?} is missing")))
+}
+
+fn encode_views(views: &[(u64, u64)]) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(views).map_err(|e| Error::Corruption(format!("view history: {e}")))
+}
+
+fn decode_views(bytes: &[u8]) -> Result<Vec<(u64, u64)>, Error> {
+    let views: Vec<(u64, u64)> = serde_json::from_slice(bytes)
+        .map_err(|e| Error::Corruption(format!("view history does not decode: {e}")))?;
+    let ordered = views
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1);
+    if views.is_empty() || !ordered {
+        return Err(Error::Corruption(
+            "view history is empty or not ascending".into(),
+        ));
+    }
+    Ok(views)
+}
+
+/// Iterator over a collection's entries; see [`Ledger::entries`].
+#[derive(Debug)]
+pub struct EntryIter<'a> {
+    ledger: &'a Ledger,
+    collection: String,
+    from: Option<u64>,
+    to: u64,
+    buffer: std::collections::VecDeque<Entry>,
+    done: bool,
+}
+
+impl Iterator for EntryIter<'_> {
+    type Item = Result<Entry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.buffer.pop_front() {
+            return Some(Ok(e));
+        }
+        if self.done {
+            return None;
+        }
+        let Some(start) = self.from.take() else {
+            self.done = true;
+            return None;
+        };
+        if let Err(e) = check_name("collection", &self.collection, true) {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let page = self.ledger.page_seqnos(&self.collection, start, self.to, 256);
+        match page {
+            Ok(page) => {
+                self.from = match page.next.as_ref().map(Cursor::seqno) {
+                    Some(Ok(next)) => Some(next),
+                    _ => None,
+                };
+                self.done = self.from.is_none();
+                self.buffer.extend(page.entries);
+                self.buffer.pop_front().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Resolves when a transaction is no longer Pending; see [`Ledger::commit_future`].
+#[derive(Debug)]
+pub struct CommitFuture<'a> {
+    ledger: &'a Ledger,
+    tx: TxId,
+    asked: bool,
+}
+
+impl Future for CommitFuture<'_> {
+    type Output = Result<TxStatus, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Err(e) = self.ledger.shared.check_poisoned() {
+            return Poll::Ready(Err(e));
+        }
+        let status = self.ledger.status(self.tx);
+        if status != TxStatus::Pending {
+            return Poll::Ready(Ok(status));
+        }
+        if !self.asked {
+            self.asked = true;
+            self.ledger.shared.want_commit(self.tx.seqno());
+        }
+        self.ledger.shared.register_waker(self.tx.seqno(), cx.waker().clone());
+        let status = self.ledger.status(self.tx);
+        if status != TxStatus::Pending {
+            return Poll::Ready(Ok(status));
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,669 @@
+//! The commit pipeline: from a submitted write set to a durable, signed transaction.
+//!
+//! Three kinds of thread take part, and no lock is held across hashing, signing or I/O:
+//!
+//! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
+//!    sequencer lock only to reserve the next seqno, then patch the header, hash the entry,
+//!    derive the commit evidence and compute the leaf, all outside the lock, and finally put the
+//!    prepared transaction into its reserved slot.
+//! 2. **The committer** takes ready slots in seqno order (a slot still being prepared holds up
+//!    only the transactions after it), pushes their leaves into the Merkle tree, gathers them
+//!    into groups, and decides when to sign. To sign it reserves the next seqno `s` like any
+//!    appender, waits until every slot before `s` is processed, signs the root over leaves
+//!    `0..s` with the node signer and records the signature transaction at `s`.
+//! 3. **The writer** applies groups to the store in order. Groups without a signature are
+//!    buffered writes; a group ending in a signature is a commit group, synced in fsync mode.
+//!    Once a commit group is durable the writer advances the committed watermark and wakes
+//!    waiters.
+//!
+//! # Invariants
+//!
+//! * Seqnos are assigned once each, contiguously, under the sequencer lock; the slot ring holds
+//!   exactly the seqnos from `base` to the last reserved one.
+//! * The tree's length is `processed + 1` (leaf 0 is the zero leaf), and the committer is its
+//!   only writer.
+//! * `written >= s` implies every entry up to `s` can be read from the store; a transaction
+//!   with seqno `< committed_sig` is Committed.
+//! * A store failure poisons the ledger: later writes fail with the stored reason.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender};
+use ledger_merkle::{CcfSha256, MerkleTree};
+use ledger_store::{EntryRecord, Group, Store, TableWrite};
+use parking_lot::{Condvar, Mutex, RwLock};
+use sha2::{Digest as _, Sha256};
+
+use crate::entry::{self, SignaturePayload, TxBody, TxKind};
+use crate::identity::NodeSigner;
+use crate::leaf::{leaf_hash, CommitSecret};
+use crate::transaction::Limits;
+use crate::{Error, TxId};
+
+/// Most transactions the committer takes into one group before handing it to the writer.
+const MAX_GROUP_TXS: usize = 4096;
+/// Groups queued between committer and writer before the committer waits.
+const WRITER_QUEUE: usize = 8;
+
+/// A transaction whose entry, digest and leaf are computed, waiting to be processed in order.
+pub(crate) struct Prepared {
+    pub(crate) seqno: u64,
+    pub(crate) kind: TxKind,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) digest: [u8; 32],
+    pub(crate) leaf: [u8; 32],
+    pub(crate) collections: Vec<String>,
+    pub(crate) table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+enum Slot {
+    Reserved,
+    Ready(Box<Prepared>),
+    Signature,
+}
+
+/// Everything behind the sequencer lock.
+struct Sequencer {
+    view: u64,
+    /// Seqno of `slots[0]`: the next transaction the committer will process.
+    base: u64,
+    slots: VecDeque<Slot>,
+    /// The committer must sign so that every seqno up to this one is covered.
+    commit_wanted: u64,
+    /// Seqno of the newest transaction that is not a signature (0: none).
+    last_recorded: u64,
+    committer_waiting: bool,
+    shutdown: bool,
+}
+
+impl Sequencer {
+    fn next_seqno(&self) -> u64 {
+        self.base + self.slots.len() as u64
+    }
+}
+
+/// A group handed from the committer to the writer.
+struct WriteJob {
+    group: Group,
+    last_seqno: u64,
+    signature: Option<u64>,
+}
+
+/// State shared by the ledger handle and its threads.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) secret: CommitSecret,
+    pub(crate) signer: Arc<dyn NodeSigner>,
+    pub(crate) limits: Limits,
+    pub(crate) sig_tx_interval: u64,
+    pub(crate) sig_interval: Duration,
+    pub(crate) max_pending: usize,
+    pub(crate) tree_memory_leaves: u64,
+    pub(crate) tree: RwLock<MerkleTree<CcfSha256>>,
+    /// `(view, first seqno)` for every view, ascending.
+    pub(crate) views: RwLock<Vec<(u64, u64)>>,
+    seq: Mutex<Sequencer>,
+    /// Wakes the committer (a slot became ready, a commit was asked for, shutdown).
+    seq_ready: Condvar,
+    /// Wakes appenders waiting for room in the slot ring.
+    seq_space: Condvar,
+    /// Highest seqno whose entry is in the store.
+    pub(crate) written: AtomicU64,
+    /// Seqno of the newest durable signature transaction (0: none yet).
+    pub(crate) committed_sig: AtomicU64,
+    progress: Mutex<()>,
+    progress_cv: Condvar,
+    poison: Mutex<Option<String>>,
+    poisoned: AtomicBool,
+    wakers: Mutex<Vec<(u64, Waker)>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("written", &self.written.load(Ordering::Relaxed))
+            .field("committed_sig", &self.committed_sig.load(Ordering::Relaxed))
+            .field("poisoned", &self.poisoned.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings the pipeline needs when it starts.
+pub(crate) struct PipelineInit {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) secret: CommitSecret,
+    pub(crate) signer: Arc<dyn NodeSigner>,
+    pub(crate) limits: Limits,
+    pub(crate) sig_tx_interval: u64,
+    pub(crate) sig_interval: Duration,
+    pub(crate) max_pending: usize,
+    pub(crate) tree_memory_leaves: u64,
+    pub(crate) tree: MerkleTree<CcfSha256>,
+    pub(crate) views: Vec<(u64, u64)>,
+    /// Seqno of the last transaction in the store.
+    pub(crate) last_seqno: u64,
+    /// Seqno of the newest durable signature in the store.
+    pub(crate) committed_sig: u64,
+    /// Sign at once (a new view must begin with a signature).
+    pub(crate) sign_now: bool,
+}
+
+/// Join handles of the pipeline's threads.
+#[derive(Debug)]
+pub(crate) struct Threads {
+    committer: Option<std::thread::JoinHandle<()>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Shared {
+    pub(crate) fn start(init: PipelineInit) -> Result<(Arc<Shared>, Threads), Error> {
+        let view = init.views.last().map_or(1, |v| v.0);
+        let next = init.last_seqno + 1;
+        let shared = Arc::new(Shared {
+            store: init.store,
+            secret: init.secret,
+            signer: init.signer,
+            limits: init.limits,
+            sig_tx_interval: init.sig_tx_interval,
+            sig_interval: init.sig_interval,
+            max_pending: init.max_pending,
+            tree_memory_leaves: init.tree_memory_leaves,
+            tree: RwLock::new(init.tree),
+            views: RwLock::new(init.views),
+            seq: Mutex::new(Sequencer {
+                view,
+                base: next,
+                slots: VecDeque::new(),
+                commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
+                last_recorded: init.last_seqno,
+                committer_waiting: false,
+                shutdown: false,
+            }),
+            seq_ready: Condvar::new(),
+            seq_space: Condvar::new(),
+            written: AtomicU64::new(init.last_seqno),
+            committed_sig: AtomicU64::new(init.committed_sig),
+            progress: Mutex::new(()),
+            progress_cv: Condvar::new(),
+            poison: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
+            wakers: Mutex::new(Vec::new()),
+        });
+        let (tx, rx) = crossbeam::channel::bounded::<WriteJob>(WRITER_QUEUE);
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || writer_shared.writer_loop(&rx))
+            .map_err(|e| Error::InvalidInput(format!("cannot start writer thread: {e}")))?;
+        let committer_shared = Arc::clone(&shared);
+        let last_signed = init.committed_sig;
+        let committer = std::thread::Builder::new()
+            .name("ledger-committer".into())
+            .spawn(move || {
+                let shared = Arc::clone(&committer_shared);
+                let mut state = CommitterState {
+                    to_writer: tx,
+                    group: Group::default(),
+                    group_last: 0,
+                    last_signed,
+                    unsigned: 0,
+                    oldest_unsigned: None,
+                };
+                let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
+                if std::panic::catch_unwind(run).is_err() {
+                    committer_shared.poison_with("the committer thread panicked".into());
+                }
+            })
+            .map_err(|e| Error::InvalidInput(format!("cannot start committer thread: {e}")))?;
+        Ok((
+            shared,
+            Threads {
+                committer: Some(committer),
+                writer: Some(writer),
+            },
+        ))
+    }
+
+    /// The poison reason, if a store failure has stopped the pipeline.
+    pub(crate) fn check_poisoned(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = self
+                .poison
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "unknown failure".into());
+            return Err(Error::Poisoned(reason));
+        }
+        Ok(())
+    }
+
+    fn poison_with(&self, reason: String) {
+        tracing::error!(%reason, "ledger poisoned: a store write failed");
+        *self.poison.lock() = Some(reason);
+        self.poisoned.store(true, Ordering::Release);
+        self.notify_progress();
+    }
+
+    fn notify_progress(&self) {
+        {
+            let _guard = self.progress.lock();
+            self.progress_cv.notify_all();
+        }
+        let committed = self.committed_sig.load(Ordering::Acquire);
+        let poisoned = self.poisoned.load(Ordering::Acquire);
+        let mut wakers = self.wakers.lock();
+        let mut i = 0;
+        while i < wakers.len() {
+            if poisoned || wakers[i].0 < committed {
+                wakers.swap_remove(i).1.wake();
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    pub(crate) fn register_waker(&self, seqno: u64, waker: Waker) {
+        self.wakers.lock().push((seqno, waker));
+        // The commit may have landed between the caller's check and the registration.
+        if self.committed_sig.load(Ordering::Acquire) > seqno
+            || self.poisoned.load(Ordering::Acquire)
+        {
+            self.notify_progress();
+        }
+    }
+
+    /// Current view and the seqno the next transaction will get.
+    pub(crate) fn head(&self) -> (u64, u64) {
+        let seq = self.seq.lock();
+        (seq.view, seq.next_seqno())
+    }
+
+    /// Records a transaction: see the module documentation for the steps.
+    pub(crate) fn submit(&self, kind: TxKind, body: TxBody) -> Result<TxId, Error> {
+        self.check_poisoned()?;
+        let mut bytes = entry::encode_unsequenced(kind, &body)?;
+        let (view, seqno) = {
+            let mut seq = self.seq.lock();
+            loop {
+                if seq.shutdown {
+                    return Err(Error::Closed);
+                }
+                self.check_poisoned()?;
+                if seq.slots.len() < self.max_pending {
+                    break;
+                }
+                self.seq_space.wait_for(&mut seq, Duration::from_millis(50));
+            }
+            let seqno = seq.next_seqno();
+            seq.slots.push_back(Slot::Reserved);
+            seq.last_recorded = seqno;
+            (seq.view, seqno)
+        };
+        let tx_id = TxId::new(view, seqno)?;
+        let prepared = self.prepare(kind, tx_id, &mut bytes, body);
+        let prepared = Prepared { bytes, ..prepared };
+        let mut seq = self.seq.lock();
+        let index = (seqno - seq.base) as usize;
+        if let Some(slot) = seq.slots.get_mut(index) {
+            *slot = Slot::Ready(Box::new(prepared));
+        }
+        if index == 0 && seq.committer_waiting {
+            self.seq_ready.notify_one();
+        }
+        Ok(tx_id)
+    }
+
+    /// Hashes a sequenced entry into its leaf; `bytes` gets the header patched in.
+    fn prepare(&self, kind: TxKind, tx_id: TxId, bytes: &mut [u8], body: TxBody) -> Prepared {
+        entry::write_header(bytes, tx_id);
+        let digest: [u8; 32] = Sha256::digest(&*bytes).into();
+        let evidence = self.secret.commit_evidence(tx_id.view(), tx_id.seqno());
+        let leaf = leaf_hash(&digest, &evidence, &body.claims_digest);
+        let collections = body.appends.into_iter().map(|a| a.collection).collect();
+        let table_writes = body
+            .writes
+            .into_iter()
+            .map(|w| (w.table, w.key, w.value))
+            .collect();
+        Prepared {
+            seqno: tx_id.seqno(),
+            kind,
+            bytes: Vec::new(),
+            digest,
+            leaf,
+            collections,
+            table_writes,
+        }
+    }
+
+    /// Asks the committer to sign so that `seqno` becomes committed.
+    pub(crate) fn want_commit(&self, seqno: u64) {
+        let mut seq = self.seq.lock();
+        if seq.commit_wanted < seqno {
+            seq.commit_wanted = seqno;
+            self.seq_ready.notify_one();
+        }
+    }
+
+    /// The seqno of the last transaction reserved so far (0 if none).
+    pub(crate) fn last_reserved(&self) -> u64 {
+        self.seq.lock().next_seqno() - 1
+    }
+
+    /// The seqno of the newest transaction other than a signature (0 if none).
+    pub(crate) fn last_recorded(&self) -> u64 {
+        self.seq.lock().last_recorded
+    }
+
+    /// Blocks until the entry at `seqno` is in the store (it has been reserved).
+    pub(crate) fn wait_written(&self, seqno: u64) -> Result<(), Error> {
+        if self.written.load(Ordering::Acquire) >= seqno {
+            return Ok(());
+        }
+        let mut guard = self.progress.lock();
+        loop {
+            if self.written.load(Ordering::Acquire) >= seqno {
+                return Ok(());
+            }
+            self.check_poisoned()?;
+            self.progress_cv
+                .wait_for(&mut guard, Duration::from_millis(20));
+        }
+    }
+
+    /// Blocks until `seqno` is committed or `deadline` passes; returns whether it committed.
+    pub(crate) fn wait_committed(&self, seqno: u64, deadline: Instant) -> Result<bool, Error> {
+        self.want_commit(seqno);
+        let mut guard = self.progress.lock();
+        loop {
+            if self.committed_sig.load(Ordering::Acquire) > seqno {
+                return Ok(true);
+            }
+            self.check_poisoned()?;
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let step = (deadline - now).min(Duration::from_millis(50));
+            self.progress_cv.wait_for(&mut guard, step);
+        }
+    }
+
+    /// Stops the threads after everything sequenced has been signed and written.
+    pub(crate) fn shutdown(&self, threads: &mut Threads) {
+        {
+            let mut seq = self.seq.lock();
+            seq.shutdown = true;
+            self.seq_ready.notify_one();
+            self.seq_space.notify_all();
+        }
+        if let Some(handle) = threads.committer.take() {
+            if handle.join().is_err() {
+                tracing::error!("ledger committer thread panicked");
+            }
+        }
+        if let Some(handle) = threads.writer.take() {
+            if handle.join().is_err() {
+                tracing::error!("ledger writer thread panicked");
+            }
+        }
+    }
+
+    fn writer_loop(&self, rx: &Receiver<WriteJob>) {
+        while let Ok(job) = rx.recv() {
+            if self.poisoned.load(Ordering::Acquire) {
+                continue;
+            }
+            match self.store.write_group(&job.group) {
+                Ok(()) => {
+                    self.written.store(job.last_seqno, Ordering::Release);
+                    if let Some(sig) = job.signature {
+                        self.committed_sig.store(sig, Ordering::Release);
+                    }
+                    self.notify_progress();
+                }
+                Err(e) => self.poison_with(format!("store write failed: {e}")),
+            }
+        }
+    }
+
+    fn committer_loop(&self, state: &mut CommitterState) {
+        loop {
+            let (batch, sign, shutdown) = self.take_ready(state);
+            if !batch.is_empty() {
+                self.process(state, batch);
+            }
+            if sign {
+                if let Err(e) = self.sign(state) {
+                    self.poison_with(format!("signing failed: {e}"));
+                }
+            } else if !state.group.entries.is_empty() && !self.more_ready() {
+                self.send_group(state, None);
+            }
+            if shutdown {
+                if !state.group.entries.is_empty() {
+                    self.send_group(state, None);
+                }
+                return;
+            }
+        }
+    }
+
+    fn more_ready(&self) -> bool {
+        matches!(self.seq.lock().slots.front(), Some(Slot::Ready(_)))
+    }
+
+    /// Waits for work, then takes the ready prefix of the slot ring. Returns the batch,
+    /// whether to sign now, and whether to stop after this round.
+    fn take_ready(&self, state: &CommitterState) -> (Vec<Box<Prepared>>, bool, bool) {
+        let mut seq = self.seq.lock();
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < MAX_GROUP_TXS {
+                match seq.slots.front() {
+                    Some(Slot::Ready(_)) => {
+                        if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
+                            batch.push(p);
+                        }
+                        seq.base += 1;
+                    }
+                    _ => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.seq_space.notify_all();
+            }
+            let processed_upto = seq.base - 1;
+            let unsigned = state.unsigned
+                + batch
+                    .iter()
+                    .filter(|p| p.kind != TxKind::Signature)
+                    .count() as u64;
+            let oldest = state.oldest_unsigned.or_else(|| {
+                batch
+                    .iter()
+                    .any(|p| p.kind != TxKind::Signature)
+                    .then(Instant::now)
+            });
+            let due_by_count = unsigned >= self.sig_tx_interval;
+            let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.sig_interval);
+            let wanted = seq.commit_wanted > 0 && seq.commit_wanted >= state.last_signed;
+            let drained = seq.shutdown && seq.slots.is_empty();
+            let sign = due_by_count
+                || due_by_time
+                || wanted
+                || (drained && processed_upto > state.last_signed);
+            let stop = drained && !sign;
+            if !batch.is_empty() || sign || stop {
+                return (batch, sign, stop);
+            }
+            let timeout = match oldest {
+                Some(t) => self.sig_interval.saturating_sub(t.elapsed()),
+                None => Duration::from_millis(100),
+            };
+            seq.committer_waiting = true;
+            self.seq_ready
+                .wait_for(&mut seq, timeout.max(Duration::from_micros(50)));
+            seq.committer_waiting = false;
+        }
+    }
+
+    fn process(&self, state: &mut CommitterState, batch: Vec<Box<Prepared>>) {
+        {
+            let mut tree = self.tree.write();
+            for p in &batch {
+                tree.push(p.leaf);
+            }
+        }
+        for p in batch {
+            let p = *p;
+            if p.kind != TxKind::Signature {
+                state.unsigned += 1;
+                state.oldest_unsigned.get_or_insert_with(Instant::now);
+            }
+            for collection in p.collections {
+                state.group.collection_rows.push((collection, p.seqno));
+            }
+            for (table, key, value) in p.table_writes {
+                state.group.table_writes.push(TableWrite {
+                    table,
+                    key,
+                    seqno: p.seqno,
+                    value,
+                });
+            }
+            state.group.entries.push(EntryRecord {
+                seqno: p.seqno,
+                digest: p.digest,
+                bytes: p.bytes,
+            });
+            state.group_last = p.seqno;
+            if state.group.entries.len() >= MAX_GROUP_TXS {
+                self.send_group(state, None);
+            }
+        }
+    }
+
+    /// Reserves the next seqno for a signature, waits for every earlier slot, then signs.
+    fn sign(&self, state: &mut CommitterState) -> Result<(), Error> {
+        let (view, s) = {
+            let mut seq = self.seq.lock();
+            let s = seq.next_seqno();
+            seq.slots.push_back(Slot::Signature);
+            (seq.view, s)
+        };
+        // Process everything sequenced before the signature.
+        loop {
+            let mut batch = Vec::new();
+            let reached = {
+                let mut seq = self.seq.lock();
+                loop {
+                    match seq.slots.front() {
+                        Some(Slot::Ready(_)) => {
+                            if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
+                                batch.push(p);
+                            }
+                            seq.base += 1;
+                        }
+                        Some(Slot::Signature) if seq.base == s => break true,
+                        _ => {
+                            if !batch.is_empty() {
+                                break false;
+                            }
+                            seq.committer_waiting = true;
+                            self.seq_ready
+                                .wait_for(&mut seq, Duration::from_millis(5));
+                            seq.committer_waiting = false;
+                        }
+                    }
+                }
+            };
+            if !batch.is_empty() {
+                self.seq_space.notify_all();
+                self.process(state, batch);
+            }
+            if reached {
+                break;
+            }
+        }
+        let root = {
+            let mut tree = self.tree.write();
+            debug_assert_eq!(tree.len(), s);
+            tree.root()
+        };
+        let signature = self.signer.sign_root(&root)?;
+        let payload = SignaturePayload {
+            view,
+            seqno: s,
+            root,
+            node_id: self.signer.node_id().to_owned(),
+            signature,
+            node_cert_pem: self.signer.certificate_pem().to_owned(),
+        };
+        let record = entry::encode_signature(&payload);
+        let body = TxBody {
+            signature: Some(payload),
+            ..TxBody::default()
+        };
+        let tx_id = TxId::new(view, s)?;
+        let mut bytes = entry::encode_unsequenced(TxKind::Signature, &body)?;
+        let prepared = self.prepare(TxKind::Signature, tx_id, &mut bytes, body);
+        self.tree.write().push(prepared.leaf);
+        state.group.entries.push(EntryRecord {
+            seqno: s,
+            digest: prepared.digest,
+            bytes,
+        });
+        state.group.signatures.push((s, record));
+        state.group_last = s;
+        {
+            let mut seq = self.seq.lock();
+            seq.slots.pop_front();
+            seq.base = s + 1;
+        }
+        state.last_signed = s;
+        state.unsigned = 0;
+        state.oldest_unsigned = None;
+        self.send_group(state, Some(s));
+        tracing::debug!(view, seqno = s, "signed Merkle root");
+        Ok(())
+    }
+
+    fn send_group(&self, state: &mut CommitterState, signature: Option<u64>) {
+        let mut group = std::mem::take(&mut state.group);
+        {
+            let mut tree = self.tree.write();
+            group.tiles = tree.take_dirty_tiles();
+            let keep_from = tree
+                .len()
+                .saturating_sub(self.tree_memory_leaves)
+                .min(self.written.load(Ordering::Acquire));
+            if keep_from > 0 {
+                tree.prune(keep_from);
+            }
+        }
+        group.commit = signature.is_some();
+        let job = WriteJob {
+            group,
+            last_seqno: state.group_last,
+            signature,
+        };
+        if state.to_writer.send(job).is_err() {
+            self.poison_with("the writer thread has stopped".into());
+        }
+    }
+}
+
+struct CommitterState {
+    to_writer: Sender<WriteJob>,
+    group: Group,
+    group_last: u64,
+    /// Seqno of the newest signature the committer has produced.
+    last_signed: u64,
+    unsigned: u64,
+    oldest_unsigned: Option<Instant>,
+}
