@@ -31,7 +31,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("last entry {last} is {status:?}").into());
         }
     }
-    std::fs::write(out.join("service_cert.pem"), ledger.service_certificate_pem())?;
+    std::fs::write(
+        out.join("service_cert.pem"),
+        ledger.service_certificate_pem(),
+    )?;
     let mut written = 0u64;
     let mut seqno = 1;
     loop {
@@ -49,6 +52,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         seqno += 1;
     }
-    println!("wrote {written} receipts and service_cert.pem to {}", out.display());
+    println!(
+        "wrote {written} receipts and service_cert.pem to {}",
+        out.display()
+    );
     Ok(())
 }

@@ -77,7 +77,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ledger = Arc::try_unwrap(ledger).map_err(|_| "ledger still shared")?;
     ledger.close()?;
     let reopened = Ledger::open(LedgerConfig::new(&dir))?;
-    let latest = reopened.latest("payments")?.ok_or("payments collection is empty")?;
+    let latest = reopened
+        .latest("payments")?
+        .ok_or("payments collection is empty")?;
     println!(
         "after reopen: latest payment {:?} at {}, status {:?}",
         String::from_utf8_lossy(&latest.contents),
@@ -85,7 +87,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         reopened.status(last)
     );
     assert_eq!(latest.tx_id, last);
-    reopened.receipt(ids[0])?.verify(&reopened.service_certificate_pem())?;
+    reopened
+        .receipt(ids[0])?
+        .verify(&reopened.service_certificate_pem())?;
     println!("a receipt for the first transaction still verifies after reopen");
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! meaningless at zero are `NonZero` types or clamped with a clear error at open time.
 
 use std::num::NonZeroU64;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use ledger_store::Durability;
@@ -163,7 +163,9 @@ impl LedgerConfig {
             return Err(Error::InvalidInput("max_pending must be at least 1".into()));
         }
         if self.sig_interval.is_zero() {
-            return Err(Error::InvalidInput("sig_interval must be greater than zero".into()));
+            return Err(Error::InvalidInput(
+                "sig_interval must be greater than zero".into(),
+            ));
         }
         Ok(())
     }

@@ -276,7 +276,9 @@ pub fn decode_signature(bytes: &[u8]) -> Result<SignaturePayload, Error> {
         bincode::decode_from_slice(bytes, body_config())
             .map_err(|e| Error::Corruption(format!("signature record: {e}")))?;
     if used != bytes.len() {
-        return Err(Error::Corruption("signature record has trailing bytes".into()));
+        return Err(Error::Corruption(
+            "signature record has trailing bytes".into(),
+        ));
     }
     Ok(payload)
 }

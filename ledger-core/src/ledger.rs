@@ -40,8 +40,8 @@ use crate::config::LedgerConfig;
 use crate::entry::{self, TxKind};
 use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
 use crate::leaf::CommitSecret;
-use crate::pipeline::{PipelineInit, Shared, Threads};
 use crate::leaf::LeafComponents;
+use crate::pipeline::{PipelineInit, Shared, Threads};
 use crate::receipt::Receipt;
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::{Error, TxId};
@@ -268,6 +268,13 @@ impl Ledger {
                 let secret = CommitSecret::from_slice(&secret_bytes)?;
                 let service = ServiceIdentity::from_bytes(&required_meta(&*store, META_SERVICE)?)?;
                 let node = NodeIdentity::from_bytes(&required_meta(&*store, META_NODE)?)?;
+                verify_cert_signed_by(node.certificate_der(), service.certificate_der()).map_err(
+                    |e| {
+                        Error::Corruption(format!(
+                            "stored node certificate is not issued by the stored service key: {e}"
+                        ))
+                    },
+                )?;
                 let views = decode_views(&required_meta(&*store, META_VIEWS)?)?;
                 (secret, service, node, views, false)
             }
@@ -566,7 +573,13 @@ impl Ledger {
         self.page_seqnos(collection, from, to, limit)
     }
 
-    fn page_seqnos(&self, collection: &str, from: u64, to: u64, limit: usize) -> Result<Page, Error> {
+    fn page_seqnos(
+        &self,
+        collection: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Page, Error> {
         let last = self.shared.last_reserved();
         self.shared.wait_written(last)?;
         let to = to.min(last);
@@ -576,10 +589,10 @@ impl Ledger {
                 next: None,
             });
         }
-        let seqnos = self
-            .shared
-            .store
-            .collection_seqnos(collection, from, to, limit.saturating_add(1))?;
+        let seqnos =
+            self.shared
+                .store
+                .collection_seqnos(collection, from, to, limit.saturating_add(1))?;
         let more = seqnos.len() > limit;
         let mut entries = Vec::with_capacity(seqnos.len().min(limit));
         for &seqno in seqnos.iter().take(limit) {
@@ -659,7 +672,9 @@ impl Ledger {
                 .shared
                 .store
                 .table_history(table, key, from, last, 1024)?;
-            let Some(last_version) = page.last() else { break };
+            let Some(last_version) = page.last() else {
+                break;
+            };
             from = last_version.seqno + 1;
             let full = page.len() == 1024;
             for v in page {
@@ -697,11 +712,11 @@ impl Ledger {
             .ok_or_else(|| Error::Corruption(format!("committed transaction {tx} has no entry")))?;
         let write_set_digest: [u8; 32] = Sha256::digest(&bytes).into();
         let claims_digest = claims_of(&bytes)?;
-        let path = self
-            .shared
-            .tree
-            .read()
-            .inclusion_proof_with(&StoreTiles(&**store), seqno, sig_seqno)?;
+        let path = self.shared.tree.read().inclusion_proof_with(
+            &StoreTiles(&**store),
+            seqno,
+            sig_seqno,
+        )?;
         let components = LeafComponents {
             write_set_digest,
             commit_evidence: self.shared.secret.commit_evidence(tx.view(), seqno),
@@ -728,7 +743,9 @@ impl Ledger {
     pub fn consistency_proof(&self, from: TxId, to: TxId) -> Result<ConsistencyProof, Error> {
         let load = |t: TxId| -> Result<entry::SignaturePayload, Error> {
             if matches!(self.status(t), TxStatus::Unknown | TxStatus::Invalid) {
-                return Err(Error::NotFound(format!("transaction {t} is not in this ledger")));
+                return Err(Error::NotFound(format!(
+                    "transaction {t} is not in this ledger"
+                )));
             }
             self.shared.wait_written(t.seqno())?;
             let record = self.shared.store.signature(t.seqno())?.ok_or_else(|| {
@@ -860,7 +877,9 @@ impl Iterator for EntryIter<'_> {
             self.done = true;
             return Some(Err(e));
         }
-        let page = self.ledger.page_seqnos(&self.collection, start, self.to, 256);
+        let page = self
+            .ledger
+            .page_seqnos(&self.collection, start, self.to, 256);
         match page {
             Ok(page) => {
                 self.from = match page.next.as_ref().map(Cursor::seqno) {
@@ -902,7 +921,9 @@ impl Future for CommitFuture<'_> {
             self.asked = true;
             self.ledger.shared.want_commit(self.tx.seqno());
         }
-        self.ledger.shared.register_waker(self.tx.seqno(), cx.waker().clone());
+        self.ledger
+            .shared
+            .register_waker(self.tx.seqno(), cx.waker().clone());
         let status = self.ledger.status(self.tx);
         if status != TxStatus::Pending {
             return Poll::Ready(Ok(status));

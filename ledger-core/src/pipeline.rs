@@ -40,7 +40,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::entry::{self, SignaturePayload, TxBody, TxKind};
 use crate::identity::NodeSigner;
-use crate::leaf::{leaf_hash, CommitSecret};
+use crate::leaf::CommitSecret;
 use crate::transaction::Limits;
 use crate::{Error, TxId};
 
@@ -321,8 +321,9 @@ impl Shared {
     fn prepare(&self, kind: TxKind, tx_id: TxId, bytes: &mut [u8], body: TxBody) -> Prepared {
         entry::write_header(bytes, tx_id);
         let digest: [u8; 32] = Sha256::digest(&*bytes).into();
-        let evidence = self.secret.commit_evidence(tx_id.view(), tx_id.seqno());
-        let leaf = leaf_hash(&digest, &evidence, &body.claims_digest);
+        let leaf = self
+            .secret
+            .leaf_hash(tx_id.view(), tx_id.seqno(), &digest, &body.claims_digest);
         let collections = body.appends.into_iter().map(|a| a.collection).collect();
         let table_writes = body
             .writes
@@ -459,7 +460,7 @@ impl Shared {
 
     /// Waits for work, then takes the ready prefix of the slot ring. Returns the batch,
     /// whether to sign now, and whether to stop after this round.
-    fn take_ready(&self, state: &CommitterState) -> (Vec<Box<Prepared>>, bool, bool) {
+    fn take_ready(&self, state: &CommitterState) -> (Vec<Prepared>, bool, bool) {
         let mut seq = self.seq.lock();
         loop {
             let mut batch = Vec::new();
@@ -467,7 +468,7 @@ impl Shared {
                 match seq.slots.front() {
                     Some(Slot::Ready(_)) => {
                         if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                            batch.push(p);
+                            batch.push(*p);
                         }
                         seq.base += 1;
                     }
@@ -479,10 +480,7 @@ impl Shared {
             }
             let processed_upto = seq.base - 1;
             let unsigned = state.unsigned
-                + batch
-                    .iter()
-                    .filter(|p| p.kind != TxKind::Signature)
-                    .count() as u64;
+                + batch.iter().filter(|p| p.kind != TxKind::Signature).count() as u64;
             let oldest = state.oldest_unsigned.or_else(|| {
                 batch
                     .iter()
@@ -512,7 +510,7 @@ impl Shared {
         }
     }
 
-    fn process(&self, state: &mut CommitterState, batch: Vec<Box<Prepared>>) {
+    fn process(&self, state: &mut CommitterState, batch: Vec<Prepared>) {
         {
             let mut tree = self.tree.write();
             for p in &batch {
@@ -520,7 +518,6 @@ impl Shared {
             }
         }
         for p in batch {
-            let p = *p;
             if p.kind != TxKind::Signature {
                 state.unsigned += 1;
                 state.oldest_unsigned.get_or_insert_with(Instant::now);
@@ -565,7 +562,7 @@ impl Shared {
                     match seq.slots.front() {
                         Some(Slot::Ready(_)) => {
                             if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                                batch.push(p);
+                                batch.push(*p);
                             }
                             seq.base += 1;
                         }
@@ -575,8 +572,7 @@ impl Shared {
                                 break false;
                             }
                             seq.committer_waiting = true;
-                            self.seq_ready
-                                .wait_for(&mut seq, Duration::from_millis(5));
+                            self.seq_ready.wait_for(&mut seq, Duration::from_millis(5));
                             seq.committer_waiting = false;
                         }
                     }

@@ -50,7 +50,8 @@ impl Transaction {
             .insert(collection.to_owned(), contents.to_vec())
             .is_some()
         {
-            self.duplicate_append.get_or_insert_with(|| collection.to_owned());
+            self.duplicate_append
+                .get_or_insert_with(|| collection.to_owned());
         }
         self
     }
@@ -81,11 +82,7 @@ impl Transaction {
     }
 
     /// Checks limits and reserved names and turns the builder into an entry body.
-    pub(crate) fn into_body(
-        self,
-        limits: &Limits,
-        allow_reserved: bool,
-    ) -> Result<TxBody, Error> {
+    pub(crate) fn into_body(self, limits: &Limits, allow_reserved: bool) -> Result<TxBody, Error> {
         if let Some(name) = self.duplicate_append {
             return Err(Error::InvalidInput(format!(
                 "collection {name:?} is appended to twice in one transaction (at most once)"
@@ -106,7 +103,9 @@ impl Transaction {
                     limits.max_entry_size
                 )));
             }
-            total = total.saturating_add(contents.len()).saturating_add(name.len());
+            total = total
+                .saturating_add(contents.len())
+                .saturating_add(name.len());
         }
         for ((table, key), value) in &self.writes {
             check_name("table", table, allow_reserved)?;

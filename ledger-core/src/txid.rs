@@ -140,11 +140,30 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", ".", "1.", ".1", "1", "1.2.3", "0.1", "1.0", "+1.2", "-1.2", " 1.2", "1.2 ",
-            "1,2", "a.b", "1.2a", "١.٢", "18446744073709551616.1", "1..2",
+            "",
+            ".",
+            "1.",
+            ".1",
+            "1",
+            "1.2.3",
+            "0.1",
+            "1.0",
+            "+1.2",
+            "-1.2",
+            " 1.2",
+            "1.2 ",
+            "1,2",
+            "a.b",
+            "1.2a",
+            "١.٢",
+            "18446744073709551616.1",
+            "1..2",
         ] {
             let err = bad.parse::<TxId>().unwrap_err();
-            assert!(matches!(err, Error::InvalidInput(_)), "{bad:?} gave {err:?}");
+            assert!(
+                matches!(err, Error::InvalidInput(_)),
+                "{bad:?} gave {err:?}"
+            );
         }
     }
 

@@ -1,4 +1,6 @@
 //! Integration tests of the `Ledger` API: writes, reads, status, commit, receipts, reopen,
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! crash recovery with a view change, concurrency and input validation.
 
 use std::collections::{BTreeMap, HashSet};
@@ -6,9 +8,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::{
-    Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus,
-};
+use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -29,7 +29,10 @@ fn append_read_and_commit_in_memory() {
     assert_eq!(ledger.latest("other").unwrap().unwrap().contents, b"three");
     assert!(ledger.latest("nobody").unwrap().is_none());
     assert!(matches!(ledger.entry("other", a), Err(Error::NotFound(_))));
-    assert_eq!(ledger.wait_for_commit(c, WAIT).unwrap(), TxStatus::Committed);
+    assert_eq!(
+        ledger.wait_for_commit(c, WAIT).unwrap(),
+        TxStatus::Committed
+    );
     assert_eq!(ledger.status(a), TxStatus::Committed);
     let receipt = ledger.receipt(a).unwrap();
     receipt.verify(&ledger.service_certificate_pem()).unwrap();
@@ -38,26 +41,45 @@ fn append_read_and_commit_in_memory() {
 #[test]
 fn statuses_of_unknown_and_future_ids() {
     let ledger = Ledger::in_memory_with(
-        LedgerConfig::new("").sig_interval(Duration::from_secs(3600)).sig_tx_interval(NonZeroU64::new(1_000_000).unwrap()),
+        LedgerConfig::new("")
+            .sig_interval(Duration::from_secs(3600))
+            .sig_tx_interval(NonZeroU64::new(1_000_000).unwrap()),
     )
     .unwrap();
     let a = ledger.append("c", b"x").unwrap();
     assert_eq!(ledger.status(a), TxStatus::Pending);
-    assert!(matches!(ledger.receipt(a), Err(Error::NotCommitted { status: TxStatus::Pending, .. })));
+    assert!(matches!(
+        ledger.receipt(a),
+        Err(Error::NotCommitted {
+            status: TxStatus::Pending,
+            ..
+        })
+    ));
     let future = TxId::new(1, a.seqno() + 100).unwrap();
     assert_eq!(ledger.status(future), TxStatus::Unknown);
     let other_view = TxId::new(2, a.seqno()).unwrap();
     assert_eq!(ledger.status(other_view), TxStatus::Unknown);
     // A timeout leaves it pending only if nothing signs; wait_for_commit asks for a signature.
-    assert_eq!(ledger.wait_for_commit(a, WAIT).unwrap(), TxStatus::Committed);
-    assert_eq!(ledger.wait_for_commit(future, Duration::from_millis(1)).unwrap(), TxStatus::Unknown);
+    assert_eq!(
+        ledger.wait_for_commit(a, WAIT).unwrap(),
+        TxStatus::Committed
+    );
+    assert_eq!(
+        ledger
+            .wait_for_commit(future, Duration::from_millis(1))
+            .unwrap(),
+        TxStatus::Unknown
+    );
 }
 
 #[test]
 fn transactions_and_tables() {
     let ledger = Ledger::in_memory().unwrap();
     let mut tx = Transaction::new();
-    tx.append("a", b"in a").append("b", b"in b").put("t", b"k", b"v1").claims_digest([9; 32]);
+    tx.append("a", b"in a")
+        .append("b", b"in b")
+        .put("t", b"k", b"v1")
+        .claims_digest([9; 32]);
     let first = ledger.submit(tx).unwrap();
     let mut tx = Transaction::new();
     tx.put("t", b"k", b"v2").put("t", b"other", b"x");
@@ -69,15 +91,28 @@ fn transactions_and_tables() {
     assert_eq!(ledger.entry("a", first).unwrap().contents, b"in a");
     assert_eq!(ledger.entry("b", first).unwrap().contents, b"in b");
     assert_eq!(ledger.table_get("t", b"k").unwrap(), None);
-    assert_eq!(ledger.table_get("t", b"other").unwrap().as_deref(), Some(&b"x"[..]));
-    assert_eq!(ledger.table_get_at("t", b"k", first).unwrap().as_deref(), Some(&b"v1"[..]));
-    assert_eq!(ledger.table_get_at("t", b"k", second).unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        ledger.table_get("t", b"other").unwrap().as_deref(),
+        Some(&b"x"[..])
+    );
+    assert_eq!(
+        ledger.table_get_at("t", b"k", first).unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
+    assert_eq!(
+        ledger.table_get_at("t", b"k", second).unwrap().as_deref(),
+        Some(&b"v2"[..])
+    );
     assert_eq!(ledger.table_get_at("t", b"k", third).unwrap(), None);
     let history = ledger.table_history("t", b"k").unwrap();
     let versions: Vec<_> = history.iter().map(|v| (v.tx_id, v.value.clone())).collect();
     assert_eq!(
         versions,
-        vec![(first, Some(b"v1".to_vec())), (second, Some(b"v2".to_vec())), (third, None)]
+        vec![
+            (first, Some(b"v1".to_vec())),
+            (second, Some(b"v2".to_vec())),
+            (third, None)
+        ]
     );
     ledger.flush().unwrap();
     // The claims digest is bound into the receipt's leaf.
@@ -99,7 +134,10 @@ fn invalid_input_is_rejected_with_the_rule() {
         ("ok", &[0u8; 1025][..]),
     ] {
         let err = ledger.append(collection, contents).unwrap_err();
-        assert!(matches!(err, Error::InvalidInput(_)), "{collection:?}: {err}");
+        assert!(
+            matches!(err, Error::InvalidInput(_)),
+            "{collection:?}: {err}"
+        );
     }
     let err = ledger.append("ok", &[0u8; 1025]).unwrap_err().to_string();
     assert!(err.contains("max_entry_size 1024"), "{err}");
@@ -109,9 +147,18 @@ fn invalid_input_is_rejected_with_the_rule() {
     let mut tx = Transaction::new();
     tx.append("a", b"1").append("a", b"2");
     assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput(_))));
-    assert!(matches!(ledger.submit(Transaction::new()), Err(Error::InvalidInput(_))));
-    assert!(matches!(ledger.entry("", TxId::new(1, 1).unwrap()), Err(Error::InvalidInput(_))));
-    assert!(matches!(ledger.entry("a", TxId::new(1, 999).unwrap()), Err(Error::NotFound(_))));
+    assert!(matches!(
+        ledger.submit(Transaction::new()),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        ledger.entry("", TxId::new(1, 1).unwrap()),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        ledger.entry("a", TxId::new(1, 999).unwrap()),
+        Err(Error::NotFound(_))
+    ));
     assert!(Ledger::in_memory_with(LedgerConfig::new("").max_entry_size(0)).is_err());
     assert!(Ledger::in_memory_with(LedgerConfig::new("").max_entry_size(64 << 20)).is_err());
     // Nothing was recorded by the rejected calls.
@@ -146,12 +193,21 @@ fn paging_and_iteration() {
         .map(|e| e.unwrap().tx_id)
         .collect();
     assert_eq!(ranged, ids[10..20].to_vec());
-    let all: Vec<_> = ledger.entries("c", ..).map(|e| e.unwrap().contents).collect();
+    let all: Vec<_> = ledger
+        .entries("c", ..)
+        .map(|e| e.unwrap().contents)
+        .collect();
     assert_eq!(all.len(), 250);
     assert_eq!(all[249], 249u32.to_be_bytes());
     let bad = ledger_core::Cursor::from_string("zz");
-    assert!(matches!(ledger.entries_page("c", .., Some(&bad), 5), Err(Error::InvalidInput(_))));
-    assert!(matches!(ledger.entries_page("c", .., None, 0), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        ledger.entries_page("c", .., Some(&bad), 5),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        ledger.entries_page("c", .., None, 0),
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[test]
@@ -166,7 +222,12 @@ fn concurrent_appenders_lose_and_duplicate_nothing() {
                 (0..per)
                     .map(|i| {
                         let contents = format!("{t}:{i}");
-                        (ledger.append(&format!("c{}", t % 3), contents.as_bytes()).unwrap(), contents)
+                        (
+                            ledger
+                                .append(&format!("c{}", t % 3), contents.as_bytes())
+                                .unwrap(),
+                            contents,
+                        )
                     })
                     .collect::<Vec<_>>()
             })
@@ -175,14 +236,20 @@ fn concurrent_appenders_lose_and_duplicate_nothing() {
     let mut all = BTreeMap::new();
     for (t, h) in handles.into_iter().enumerate() {
         for (id, contents) in h.join().unwrap() {
-            assert!(all.insert(id.seqno(), (t, id, contents)).is_none(), "duplicate seqno");
+            assert!(
+                all.insert(id.seqno(), (t, id, contents)).is_none(),
+                "duplicate seqno"
+            );
         }
     }
     assert_eq!(all.len(), threads * per);
     ledger.flush().unwrap();
     for (t, id, contents) in all.values() {
         assert_eq!(ledger.status(*id), TxStatus::Committed);
-        assert_eq!(ledger.entry(&format!("c{}", t % 3), *id).unwrap().contents, contents.as_bytes());
+        assert_eq!(
+            ledger.entry(&format!("c{}", t % 3), *id).unwrap().contents,
+            contents.as_bytes()
+        );
     }
     // Seqnos between the first and last user transaction are all accounted for: user
     // transactions or signatures, nothing missing.
@@ -195,7 +262,11 @@ fn concurrent_appenders_lose_and_duplicate_nothing() {
             signatures += 1;
             let id = TxId::new(1, s).unwrap();
             assert_eq!(ledger.status(id), TxStatus::Committed);
-            ledger.receipt(id).unwrap().verify(&ledger.service_certificate_pem()).unwrap();
+            ledger
+                .receipt(id)
+                .unwrap()
+                .verify(&ledger.service_certificate_pem())
+                .unwrap();
         }
     }
     assert!(signatures >= 1);
@@ -207,28 +278,47 @@ fn receipts_survive_reopen_and_data_persists() {
     let (ids, cert) = {
         let ledger = open(dir.path());
         let ids: Vec<_> = (0..500u32)
-            .map(|i| ledger.append(if i % 2 == 0 { "even" } else { "odd" }, &i.to_be_bytes()).unwrap())
+            .map(|i| {
+                ledger
+                    .append(if i % 2 == 0 { "even" } else { "odd" }, &i.to_be_bytes())
+                    .unwrap()
+            })
             .collect();
         ledger.flush().unwrap();
         let before = ledger.receipt(ids[7]).unwrap().to_json();
         let cert = ledger.service_certificate_pem();
         ledger.close().unwrap();
-        (ids.into_iter().map(|id| (id, before.clone())).collect::<Vec<_>>(), cert)
+        (
+            ids.into_iter()
+                .map(|id| (id, before.clone()))
+                .collect::<Vec<_>>(),
+            cert,
+        )
     };
     let ledger = open(dir.path());
     assert_eq!(ledger.service_certificate_pem(), cert, "identity persists");
     for (i, (id, _)) in ids.iter().enumerate() {
         assert_eq!(ledger.status(*id), TxStatus::Committed);
         let collection = if i % 2 == 0 { "even" } else { "odd" };
-        assert_eq!(ledger.entry(collection, *id).unwrap().contents, (i as u32).to_be_bytes());
+        assert_eq!(
+            ledger.entry(collection, *id).unwrap().contents,
+            (i as u32).to_be_bytes()
+        );
         ledger.receipt(*id).unwrap().verify(&cert).unwrap();
     }
-    assert_eq!(ledger.receipt(ids[7].0).unwrap().to_json(), ids[7].1, "same receipt after reopen");
+    assert_eq!(
+        ledger.receipt(ids[7].0).unwrap().to_json(),
+        ids[7].1,
+        "same receipt after reopen"
+    );
     // New writes continue the sequence in the same view.
     let next = ledger.append("even", b"after").unwrap();
     assert_eq!(next.view(), 1);
     assert!(next.seqno() > ids.last().unwrap().0.seqno());
-    assert_eq!(ledger.wait_for_commit(next, WAIT).unwrap(), TxStatus::Committed);
+    assert_eq!(
+        ledger.wait_for_commit(next, WAIT).unwrap(),
+        TxStatus::Committed
+    );
 }
 
 #[test]
@@ -237,7 +327,9 @@ fn consistency_between_signatures() {
     let mut sigs = Vec::new();
     for round in 0..4u32 {
         for i in 0..50u32 {
-            ledger.append("c", &(round * 100 + i).to_be_bytes()).unwrap();
+            ledger
+                .append("c", &(round * 100 + i).to_be_bytes())
+                .unwrap();
         }
         ledger.flush().unwrap();
         // The newest signature is the last transaction recorded.
@@ -284,7 +376,10 @@ fn commit_future_resolves_without_a_runtime() {
                 break;
             }
             Poll::Pending => {
-                assert!(std::time::Instant::now() < deadline, "future never resolved");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "future never resolved"
+                );
                 while !flag.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1));
                     assert!(std::time::Instant::now() < deadline, "never woken");
@@ -311,7 +406,10 @@ fn crash_child(dir: &str) {
         pending.push(ledger.append("c", &i.to_be_bytes()).unwrap());
     }
     // `latest` waits until everything recorded is in the store (written, not yet signed).
-    assert_eq!(ledger.latest("c").unwrap().unwrap().tx_id, *pending.last().unwrap());
+    assert_eq!(
+        ledger.latest("c").unwrap().unwrap().tx_id,
+        *pending.last().unwrap()
+    );
     for id in &pending {
         println!("PENDING {id}");
     }
@@ -329,7 +427,12 @@ fn crash_discards_the_uncommitted_tail_and_starts_a_new_view() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_discards_the_uncommitted_tail_and_starts_a_new_view", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_discards_the_uncommitted_tail_and_starts_a_new_view",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("LEDGER_CRASH_CHILD", &path)
         .output()
         .unwrap();
@@ -338,7 +441,12 @@ fn crash_discards_the_uncommitted_tail_and_starts_a_new_view() {
     let committed: TxId = stdout
         .lines()
         .find_map(|l| l.split("COMMITTED ").nth(1))
-        .unwrap_or_else(|| panic!("child did not report; stdout {stdout}; stderr {}", String::from_utf8_lossy(&out.stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "child did not report; stdout {stdout}; stderr {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .parse()
         .unwrap();
     let pending: Vec<TxId> = stdout
@@ -354,13 +462,30 @@ fn crash_discards_the_uncommitted_tail_and_starts_a_new_view() {
     for id in &pending {
         assert_eq!(ledger.status(*id), TxStatus::Invalid, "{id}");
         assert!(ledger.entry("c", *id).is_err());
-        assert!(matches!(ledger.receipt(*id), Err(Error::NotCommitted { status: TxStatus::Invalid, .. })));
+        assert!(matches!(
+            ledger.receipt(*id),
+            Err(Error::NotCommitted {
+                status: TxStatus::Invalid,
+                ..
+            })
+        ));
     }
     let next = ledger.append("c", b"new view").unwrap();
     assert_eq!(next.view(), 2);
-    assert_eq!(ledger.wait_for_commit(next, WAIT).unwrap(), TxStatus::Committed);
-    ledger.receipt(next).unwrap().verify(&ledger.service_certificate_pem()).unwrap();
-    ledger.receipt(committed).unwrap().verify(&ledger.service_certificate_pem()).unwrap();
+    assert_eq!(
+        ledger.wait_for_commit(next, WAIT).unwrap(),
+        TxStatus::Committed
+    );
+    ledger
+        .receipt(next)
+        .unwrap()
+        .verify(&ledger.service_certificate_pem())
+        .unwrap();
+    ledger
+        .receipt(committed)
+        .unwrap()
+        .verify(&ledger.service_certificate_pem())
+        .unwrap();
     // The new view began with a signature at the first discarded seqno.
     let first_new = TxId::new(2, pending[0].seqno()).unwrap();
     assert_eq!(ledger.status(first_new), TxStatus::Committed);
@@ -409,7 +534,10 @@ fn external_signer_signs_roots_and_is_recorded() {
     assert!(receipt.to_json().contains(hsm.node_id()));
     assert!(hsm.calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     assert_eq!(
-        ledger.table_get("internal.nodes", hsm.node_id().as_bytes()).unwrap().as_deref(),
+        ledger
+            .table_get("internal.nodes", hsm.node_id().as_bytes())
+            .unwrap()
+            .as_deref(),
         Some(hsm.certificate_pem().as_bytes())
     );
     ledger.close().unwrap();
@@ -417,10 +545,15 @@ fn external_signer_signs_roots_and_is_recorded() {
     // A signer whose certificate another service issued is refused, and nothing changes.
     let stranger = ServiceIdentity::generate("other").unwrap();
     let foreign = Arc::new(NodeIdentity::generate(&stranger, "foreign").unwrap());
-    let err = Ledger::open(LedgerConfig::new(dir.path().join("l")).node_signer(foreign)).unwrap_err();
+    let err =
+        Ledger::open(LedgerConfig::new(dir.path().join("l")).node_signer(foreign)).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     let reopened = Ledger::open(LedgerConfig::new(dir.path().join("l"))).unwrap();
-    reopened.receipt(id).unwrap().verify(service.certificate_pem()).unwrap();
+    reopened
+        .receipt(id)
+        .unwrap()
+        .verify(service.certificate_pem())
+        .unwrap();
 }
 
 #[test]
@@ -436,7 +569,10 @@ fn genesis_and_signature_transactions_have_receipts() {
         ledger.receipt(id).unwrap().verify(&cert).unwrap();
     }
     assert_eq!(
-        ledger.table_get("internal.service", b"cert").unwrap().as_deref(),
+        ledger
+            .table_get("internal.service", b"cert")
+            .unwrap()
+            .as_deref(),
         Some(cert.as_bytes())
     );
 }
