@@ -3,7 +3,7 @@
 //! # Representation
 //!
 //! Level `l` holds the nodes `(l, i)`, each the root of the perfect subtree over leaves
-//! `[i << l, (i + 1) << l)`, in one `Vec<Digest>` that starts at index `start` (nodes left of
+//! `[i << l, (i + 1) << l)`, in one vector that starts at index `start` (nodes left of
 //! `start` have been pruned or were never loaded). Only *complete* nodes are stored: a node is
 //! complete at size `n` when `(i + 1) << l <= n`, and it then never changes while the tree
 //! grows. Proofs are index arithmetic plus lookups. The nodes of RFC 9162's tree over `n` leaves
@@ -75,11 +75,17 @@ pub struct MerkleTree<H: TreeHasher> {
     hasher: PhantomData<fn() -> H>,
 }
 
+/// A stored node, aligned so that it never straddles two cache lines: a proof in a large tree
+/// is a series of cache misses, one per level, and a straddling node would cost two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(32))]
+struct Node(Digest);
+
 /// The nodes held in memory for one level: `(level, start + k)` is `nodes[k]`.
 #[derive(Clone, Debug, Default)]
 struct Level {
     start: u64,
-    nodes: Vec<Digest>,
+    nodes: Vec<Node>,
 }
 
 impl Level {
@@ -89,11 +95,11 @@ impl Level {
 
     fn get(&self, index: u64) -> Option<&Digest> {
         let offset = usize::try_from(index.checked_sub(self.start)?).ok()?;
-        self.nodes.get(offset)
+        self.nodes.get(offset).map(|n| &n.0)
     }
 
     /// The nodes `first .. first + count`, all of which must be held.
-    fn slice(&self, first: u64, count: u64) -> &[Digest] {
+    fn slice(&self, first: u64, count: u64) -> &[Node] {
         let from = (first - self.start) as usize;
         &self.nodes[from..from + count as usize]
     }
@@ -155,14 +161,14 @@ impl Nodes {
             level.nodes.extend(
                 pairs
                     .chunks_exact(2)
-                    .map(|pair| H::hash_children(&pair[0], &pair[1])),
+                    .map(|pair| Node(H::hash_children(&pair[0].0, &pair[1].0))),
             );
         }
         self.bags.clear();
         let mut acc: Option<Digest> = None;
         for (l, level) in self.levels.iter().enumerate().take(height) {
             if (len >> l) & 1 == 1 {
-                if let Some(peak) = level.nodes.last() {
+                if let Some(Node(peak)) = level.nodes.last() {
                     let bag = match acc {
                         None => *peak,
                         Some(right) => H::hash_children(peak, &right),
@@ -289,10 +295,10 @@ impl<H: TreeHasher> MerkleTree<H> {
     pub fn push(&mut self, leaf_hash: Digest) {
         let nodes = self.nodes.get_mut().unwrap_or_else(PoisonError::into_inner);
         match nodes.levels.first_mut() {
-            Some(leaves) => leaves.nodes.push(leaf_hash),
+            Some(leaves) => leaves.nodes.push(Node(leaf_hash)),
             None => nodes.levels.push(Level {
                 start: 0,
-                nodes: vec![leaf_hash],
+                nodes: vec![Node(leaf_hash)],
             }),
         }
         self.len += 1;
@@ -487,7 +493,8 @@ impl<H: TreeHasher> MerkleTree<H> {
                         let count = width >> h;
                         match nodes.levels.get((bottom + h) as usize) {
                             Some(level) if count > 0 => {
-                                level.slice(index << (height - h), count).to_vec()
+                                let nodes = level.slice(index << (height - h), count);
+                                nodes.iter().map(|n| n.0).collect()
                             }
                             _ => Vec::new(),
                         }
@@ -585,7 +592,7 @@ impl<H: TreeHasher> MerkleTree<H> {
             };
             for (h, nodes) in tile.into_levels().into_iter().enumerate() {
                 if let Some(level) = levels.get_mut(bottom as usize + h) {
-                    level.nodes = nodes;
+                    level.nodes = nodes.into_iter().map(Node).collect();
                 }
             }
         }
@@ -721,8 +728,17 @@ fn append_path<H: TreeHasher, S: NodeSource>(
     out: &mut Vec<Digest>,
 ) -> Result<(), MerkleError> {
     let inner = bit_len(index ^ (size >> level)) - 1;
+    // The siblings below the fork are most of the path and, in a large tree, mostly cache
+    // misses: keep this loop small so the loads overlap.
     for step in 0..inner {
-        out.push(src.node(level + step, (index >> step) ^ 1)?);
+        let (l, i) = (level + step, (index >> step) ^ 1);
+        if let Some(digest) = nodes.levels.get(l as usize).and_then(|lv| lv.get(i)) {
+            // Copies straight from the node into the proof, with no stack temporary whose
+            // stores would wait for the load too.
+            out.extend_from_slice(std::slice::from_ref(digest));
+        } else {
+            out.push(lookup_elsewhere(src, l, i)?);
+        }
     }
     let fork_level = level + inner;
     if size & low_mask(fork_level) != 0 {
@@ -730,14 +746,35 @@ fn append_path<H: TreeHasher, S: NodeSource>(
             out.push(right);
         }
     }
+    // The complete subtrees left of the fork: one per set bit of `begin` above the fork.
     let begin = (index >> inner) << fork_level;
-    for l in fork_level + 1..u64::BITS {
-        let count = begin >> l;
-        if count & 1 == 1 {
-            out.push(src.node(l, count - 1)?);
-        }
+    let mut left = shr(begin, fork_level + 1) << (fork_level + 1);
+    while left != 0 {
+        let l = left.trailing_zeros();
+        out.push(lookup(nodes, src, l, (begin >> l) - 1)?);
+        left &= left - 1;
     }
     Ok(())
+}
+
+/// Node `(level, index)` from memory, or from `src` when memory does not hold it.
+#[inline(always)]
+fn lookup<S: NodeSource>(
+    nodes: &Nodes,
+    src: &S,
+    level: u32,
+    index: u64,
+) -> Result<Digest, MerkleError> {
+    match nodes.levels.get(level as usize).and_then(|l| l.get(index)) {
+        Some(digest) => Ok(*digest),
+        None => lookup_elsewhere(src, level, index),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn lookup_elsewhere<S: NodeSource>(src: &S, level: u32, index: u64) -> Result<Digest, MerkleError> {
+    src.node(level, index)
 }
 
 impl<H: TreeHasher> Default for MerkleTree<H> {
