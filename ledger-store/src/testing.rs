@@ -1,4 +1,5 @@
-//! Test support: [`FaultyStore`], a wrapper that fails a chosen write or sync.
+//! Test support: [`FaultyStore`], a wrapper that fails a chosen write or sync, and
+//! [`overwrite_entry`], which tampers with a stored entry behind the store's back.
 //!
 //! ```
 //! use std::num::NonZeroU64;
@@ -19,7 +20,9 @@ use std::path::Path;
 use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
 use parking_lot::Mutex;
 
-use crate::{BackupInfo, Group, GroupTicket, Store, StoreError, StoreState, TableVersion};
+use crate::{
+    BackupInfo, Group, GroupTicket, RocksStore, Store, StoreError, StoreState, TableVersion,
+};
 
 /// The error an injected fault produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,4 +280,70 @@ impl<S: Store> Store for FaultyStore<S> {
         self.check()?;
         self.inner.backup(dir)
     }
+}
+
+/// What [`overwrite_entry`] does with the SHA-256 digest the store keeps beside each entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryDigest {
+    /// Keep the stored digest: reads of the entry then fail with
+    /// [`StoreError::Corruption`] naming it, as after bit rot on disk.
+    Keep,
+    /// Store the digest of the new bytes: the store serves them as genuine, as after
+    /// deliberate tampering by someone who knows the format. Only checks above the store
+    /// (leaves, signed roots) can tell.
+    Recompute,
+}
+
+/// Replaces the bytes of entry `seqno` in `store` with `bytes`, in one synced write that
+/// bypasses every rule of the store (no group, no index rows, nothing else changes). For
+/// tamper and audit tests only.
+///
+/// ```
+/// use ledger_store::testing::{overwrite_entry, EntryDigest};
+/// use ledger_store::{EntryRecord, Group, RocksStore, Store, StoreConfig};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let (store, _) = RocksStore::open(dir.path(), StoreConfig::default())?;
+/// let group = Group {
+///     entries: vec![EntryRecord::new(1, b"genuine".to_vec())],
+///     commit: true,
+///     ..Group::default()
+/// };
+/// store.write_group(&group)?;
+///
+/// overwrite_entry(&store, 1, b"forged", EntryDigest::Recompute)?;
+/// assert_eq!(store.entry(1)?, Some(b"forged".to_vec()));
+/// overwrite_entry(&store, 1, b"rotten", EntryDigest::Keep)?;
+/// assert!(store.entry(1).unwrap_err().is_corruption());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`StoreError::ReadOnly`] for a read-only handle, [`StoreError::Poisoned`] for a poisoned
+/// one; [`StoreError::Corruption`] if there is no entry `seqno` (or its stored value is
+/// shorter than a digest); storage failures.
+pub fn overwrite_entry(
+    store: &RocksStore,
+    seqno: u64,
+    bytes: &[u8],
+    digest: EntryDigest,
+) -> Result<(), StoreError> {
+    let what = || format!("entry {seqno}");
+    let old = store
+        .raw_entry_value(seqno)?
+        .ok_or_else(|| StoreError::corruption(what(), "missing, so it cannot be overwritten"))?;
+    let kept: [u8; 32] = match digest {
+        EntryDigest::Recompute => crate::sha256(bytes),
+        EntryDigest::Keep => old
+            .get(..32)
+            .and_then(|d| <[u8; 32]>::try_from(d).ok())
+            .ok_or_else(|| StoreError::corruption(what(), "value shorter than its digest"))?,
+    };
+    let mut value = Vec::with_capacity(32 + bytes.len());
+    value.extend_from_slice(&kept);
+    value.extend_from_slice(bytes);
+    store.put_raw_entry_value(seqno, &value)
 }

@@ -820,6 +820,26 @@ impl RocksStore {
         })
     }
 
+    /// The stored value of entry `seqno` (digest ‖ bytes), unchecked; for
+    /// [`crate::testing::overwrite_entry`].
+    pub(crate) fn raw_entry_value(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_ENTRIES)?, keys::seqno_key(seqno))?)
+    }
+
+    /// Replaces the stored value of entry `seqno` (digest ‖ bytes) in one synced write,
+    /// bypassing every check; for [`crate::testing::overwrite_entry`].
+    pub(crate) fn put_raw_entry_value(&self, seqno: u64, value: &[u8]) -> Result<(), StoreError> {
+        self.check_writable()?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_ENTRIES)?, keys::seqno_key(seqno), value);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
     /// Reads and verifies every entry `1..=last_seqno` (digests and contiguity).
     ///
     /// # Errors
