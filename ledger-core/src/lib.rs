@@ -27,6 +27,7 @@
 //! receipts and their verification, [`identity`] keys and certificates, [`pipeline`]-driven
 //! commit is described in [`ledger`].
 
+pub mod audit;
 pub mod config;
 pub mod entry;
 pub mod error;
@@ -38,6 +39,7 @@ pub mod receipt;
 pub mod transaction;
 pub mod txid;
 
+pub use audit::{audit_path, audit_store, AuditOptions, AuditReport, Finding, FindingKind};
 pub use config::{Durability, LedgerConfig};
 pub use error::{Error, Result};
 pub use ledger::{
