@@ -124,7 +124,11 @@ fn check_like_for_like(leaves: &[Leaf]) {
     let mut ccf = ours_append_root::<CcfSha256>(&leaves[..1024]);
     let rs = rs_append_root(&leaves[..1024]);
     // On a power of two both are the plain SHA-256(left || right) tree.
-    assert_eq!(Some(ccf.root()), rs.root(), "rs_merkle and ledger-merkle disagree");
+    assert_eq!(
+        Some(ccf.root()),
+        rs.root(),
+        "rs_merkle and ledger-merkle disagree"
+    );
 }
 
 fn sha256_floor(c: &mut Criterion) {
@@ -133,9 +137,7 @@ fn sha256_floor(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
     let block: [u8; 64] = core::array::from_fn(|i| i as u8);
-    group.bench_function("64_bytes", |b| {
-        b.iter(|| Sha256::digest(black_box(&block)))
-    });
+    group.bench_function("64_bytes", |b| b.iter(|| Sha256::digest(black_box(&block))));
     let (l, r) = (leaf_hashes(2)[0], leaf_hashes(2)[1]);
     group.bench_function("ledger_merkle_hash_children", |b| {
         b.iter(|| CcfSha256::hash_children(black_box(&l), black_box(&r)))
