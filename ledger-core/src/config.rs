@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use ledger_store::Durability;
 
+use crate::governance::Genesis;
 use crate::identity::{NodeSigner, ServiceIdentity};
 use crate::Error;
 
@@ -48,6 +49,7 @@ pub struct LedgerConfig {
     pub(crate) service_name: String,
     pub(crate) service_identity: Option<ServiceIdentity>,
     pub(crate) node_signer: Option<Arc<dyn NodeSigner>>,
+    pub(crate) genesis: Option<Genesis>,
 }
 
 impl LedgerConfig {
@@ -65,6 +67,7 @@ impl LedgerConfig {
             service_name: "ledger service".to_owned(),
             service_identity: None,
             node_signer: None,
+            genesis: None,
         }
     }
 
@@ -146,7 +149,18 @@ impl LedgerConfig {
         self
     }
 
+    /// The members, constitution, custom roles and users a new ledger starts with, recorded
+    /// by its genesis transaction. Default = none: the program administers the ledger (see
+    /// [`crate::governance`]). Ignored when an existing ledger is opened.
+    pub fn genesis(mut self, genesis: Genesis) -> Self {
+        self.genesis = Some(genesis);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Some(genesis) = &self.genesis {
+            genesis.validate()?;
+        }
         if self.max_entry_size == 0 || self.max_entry_size > MAX_TX_SIZE_CEILING {
             return Err(Error::InvalidInput(format!(
                 "max_entry_size {} must be in 1..={MAX_TX_SIZE_CEILING}",

@@ -36,6 +36,18 @@ pub enum Error {
     /// The ledger is closing or closed.
     #[error("ledger is closed")]
     Closed,
+    /// The caller may not do this: a user session whose role does not permit the operation,
+    /// or a governance request the ledger refuses (bad signature, replay, wrong ledger,
+    /// inactive member, ...). `reason` says exactly which rule refused it.
+    #[error("forbidden: {principal} may not {operation}: {reason}")]
+    Forbidden {
+        /// Who asked: `user <id>`, `member <id>` or `program`.
+        principal: String,
+        /// What was asked, e.g. `append to "audit"` or `ballot`.
+        operation: String,
+        /// The rule that refused it.
+        reason: crate::governance::Refusal,
+    },
     /// The storage layer failed.
     #[error(transparent)]
     Store(#[from] ledger_store::StoreError),

@@ -38,6 +38,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::LedgerConfig;
 use crate::entry::{self, TxKind};
+use crate::governance::{self, GovernanceState};
 use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
 use crate::leaf::CommitSecret;
 use crate::leaf::LeafComponents;
@@ -183,6 +184,7 @@ pub struct Ledger {
     threads: Mutex<Threads>,
     service_cert_pem: String,
     node_id: String,
+    pub(crate) gov: GovernanceState,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -338,12 +340,16 @@ impl Ledger {
             threads: Mutex::new(threads),
             service_cert_pem: service_cert_pem.clone(),
             node_id: node_id.clone(),
+            gov: GovernanceState::new(service.certificate_der()),
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
         let mut record = Transaction::new();
         if state.last_seqno == 0 {
             record.put(SERVICE_TABLE, b"cert", service_cert_pem.as_bytes());
+            if let Some(genesis) = &config.genesis {
+                governance::record_genesis(genesis, &mut record)?;
+            }
         }
         let known = ledger
             .shared
@@ -774,6 +780,18 @@ impl Ledger {
             to_root: b.root,
             proof,
         })
+    }
+
+    /// Records a transaction that may write reserved tables (`gov.`, `internal.`): the entry
+    /// point of the governance layer, never exposed to applications.
+    pub(crate) fn submit_reserved(&self, tx: Transaction) -> Result<TxId, Error> {
+        let body = tx.into_body(&self.shared.limits, true)?;
+        self.shared.submit(TxKind::Governance, body)
+    }
+
+    /// The store underneath, for crate-internal readers (governance, audit).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
     }
 
     /// The service certificate (PEM): the one thing a receipt verifier needs.

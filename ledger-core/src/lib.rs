@@ -25,12 +25,14 @@
 //!
 //! Modules: [`entry`] is the entry format, [`leaf`] the leaf and commit evidence, [`receipt`]
 //! receipts and their verification, [`identity`] keys and certificates, [`pipeline`]-driven
-//! commit is described in [`ledger`].
+//! commit is described in [`ledger`], and [`governance`] holds members, proposals, the
+//! constitution, users and roles.
 
 pub mod audit;
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod governance;
 pub mod identity;
 pub mod leaf;
 pub mod ledger;
@@ -42,6 +44,7 @@ pub mod txid;
 pub use audit::{audit_path, audit_store, AuditOptions, AuditReport, Finding, FindingKind};
 pub use config::{Durability, LedgerConfig};
 pub use error::{Error, Result};
+pub use governance::{Genesis, Governance, UserSession};
 pub use ledger::{
     CommitFuture, ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Ledger, Page, TxStatus,
 };

@@ -1,0 +1,390 @@
+//! Signed governance requests: acknowledgements, proposals, ballots and withdrawals.
+//!
+//! Every request a member makes is a JSON *payload* signed with the member's key. The payload
+//! binds the ledger (its service id), the member, a per-member counter and the request
+//! itself, so a request cannot be replayed (the counter), sent to another ledger (the service
+//! id), applied to another proposal (the proposal id inside a ballot or withdrawal), used as
+//! another kind of request (the kind tag in the signed bytes) or altered (the signature).
+//! The ledger records every request it accepts, in `gov.history`, so anyone can re-check it.
+//!
+//! # Format
+//!
+//! A [`SignedRequest`] is the JSON object
+//!
+//! ```json
+//! {"payload": "<the payload, JSON text>", "signature": "<standard base64>"}
+//! ```
+//!
+//! The payload ([`RequestPayload`]) is JSON text, kept as the exact string that was signed,
+//! so no canonicalization is needed to verify it; it must parse strictly (no unknown or
+//! duplicate fields) and be at most [`MAX_REQUEST_PAYLOAD`] bytes:
+//!
+//! ```json
+//! {"version": 1,
+//!  "service_id": "<hex SHA-256 of the service certificate DER>",
+//!  "member_id": "<hex member id>",
+//!  "counter": 7,
+//!  "request": {"ballot": {"proposal_id": "<hex>", "vote": "approve"}}}
+//! ```
+//!
+//! `request` is exactly one of
+//!
+//! | kind | body |
+//! | --- | --- |
+//! | `ack` | `{"seqno": s, "root": "<hex>"}`: the root signed by the signature transaction at seqno `s` |
+//! | `proposal` | `{"actions": [<action>, ...]}` (see [`super::Action`]) |
+//! | `ballot` | `{"proposal_id": "<hex>", "vote": "approve" \| "reject"}` |
+//! | `withdrawal` | `{"proposal_id": "<hex>"}` |
+//!
+//! The signed *message* is
+//!
+//! ```text
+//! "ledger-governance-request-v1" 0x00 <kind, ASCII> 0x00 <payload bytes>
+//! ```
+//!
+//! signed as [`super::keys`] describes (Ed25519, or ECDSA P-256/SHA-256 DER). The
+//! request's *digest* is SHA-256 of the message; a proposal's id is the lowercase hex of its
+//! request's digest.
+//!
+//! The counter must be greater than the counter of every request the ledger accepted before
+//! from that member (counters may skip; [`super::Governance::next_counter`] gives the next
+//! one). Refused requests are not recorded and consume nothing.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::codec::{self, b64, hex32};
+use super::keys::MemberKey;
+use super::proposals::{Action, Vote};
+use crate::{Error, TxId};
+
+/// Version written into, and required of, every payload.
+pub const REQUEST_FORMAT_VERSION: u32 = 1;
+/// Largest payload accepted, in bytes.
+pub const MAX_REQUEST_PAYLOAD: usize = 1 << 20;
+/// Domain-separation prefix of every signed message.
+pub const SIGNING_DOMAIN: &[u8] = b"ledger-governance-request-v1";
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A member acknowledges the ledger's state, becoming Active.
+    Ack,
+    /// An Active member proposes a list of actions.
+    Proposal,
+    /// An Active member votes on an open proposal.
+    Ballot,
+    /// The proposer withdraws an open proposal.
+    Withdrawal,
+}
+
+impl RequestKind {
+    /// The kind's tag, as written in the signed message and the payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Ack => "ack",
+            RequestKind::Proposal => "proposal",
+            RequestKind::Ballot => "ballot",
+            RequestKind::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The request inside a payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Acknowledge the root signed at `seqno`.
+    Ack {
+        /// Seqno of a signature transaction.
+        seqno: u64,
+        /// The root it signed.
+        #[serde(with = "hex32")]
+        root: [u8; 32],
+    },
+    /// Propose `actions`, to be applied together if the proposal is accepted.
+    Proposal {
+        /// The actions, applied in order.
+        actions: Vec<Action>,
+    },
+    /// Vote on a proposal.
+    Ballot {
+        /// The proposal voted on.
+        proposal_id: String,
+        /// The vote.
+        vote: Vote,
+    },
+    /// Withdraw one's own open proposal.
+    Withdrawal {
+        /// The proposal withdrawn.
+        proposal_id: String,
+    },
+}
+
+impl Request {
+    /// The request's kind.
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Request::Ack { .. } => RequestKind::Ack,
+            Request::Proposal { .. } => RequestKind::Proposal,
+            Request::Ballot { .. } => RequestKind::Ballot,
+            Request::Withdrawal { .. } => RequestKind::Withdrawal,
+        }
+    }
+
+    /// The proposal a ballot or withdrawal targets.
+    pub fn proposal_id(&self) -> Option<&str> {
+        match self {
+            Request::Ballot { proposal_id, .. } | Request::Withdrawal { proposal_id } => {
+                Some(proposal_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a member signs (see the module's `# Format`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestPayload {
+    /// Always [`REQUEST_FORMAT_VERSION`].
+    pub version: u32,
+    /// The ledger this request is for: hex SHA-256 of its service certificate (DER).
+    pub service_id: String,
+    /// The member making the request.
+    pub member_id: String,
+    /// Greater than every counter of this member's earlier accepted requests.
+    pub counter: u64,
+    /// The request.
+    pub request: Request,
+}
+
+impl RequestPayload {
+    /// A version-1 payload.
+    pub fn new(service_id: &str, member_id: &str, counter: u64, request: Request) -> Self {
+        Self {
+            version: REQUEST_FORMAT_VERSION,
+            service_id: service_id.to_owned(),
+            member_id: member_id.to_owned(),
+            counter,
+            request,
+        }
+    }
+
+    /// The payload as JSON text (the bytes that get signed).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it does not serialize.
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string(self)
+            .map_err(|e| Error::InvalidInput(format!("request payload does not serialize: {e}")))
+    }
+}
+
+/// The bytes a member signs for a payload of `kind` (see the module's `# Format`).
+pub fn signing_message(kind: RequestKind, payload: &str) -> Vec<u8> {
+    let mut message =
+        Vec::with_capacity(SIGNING_DOMAIN.len() + payload.len() + kind.as_str().len() + 2);
+    message.extend_from_slice(SIGNING_DOMAIN);
+    message.push(0);
+    message.extend_from_slice(kind.as_str().as_bytes());
+    message.push(0);
+    message.extend_from_slice(payload.as_bytes());
+    message
+}
+
+/// A payload and a member's signature over it (see the module's `# Format`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequest {
+    /// The payload, JSON text, exactly as signed.
+    pub payload: String,
+    /// The signature over [`signing_message`] of the payload.
+    #[serde(with = "b64")]
+    pub signature: Vec<u8>,
+}
+
+impl SignedRequest {
+    /// Signs `payload` with `key`. The key need not be the payload's member's: that is for
+    /// the ledger to check.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the payload does not serialize.
+    pub fn sign(key: &MemberKey, payload: &RequestPayload) -> Result<Self, Error> {
+        let text = payload.to_json()?;
+        Ok(Self::sign_text(key, payload.request.kind(), text))
+    }
+
+    /// Signs payload text as given, for a request of `kind`.
+    pub fn sign_text(key: &MemberKey, kind: RequestKind, payload: String) -> Self {
+        let signature = key.sign_message(&signing_message(kind, &payload));
+        Self { payload, signature }
+    }
+
+    /// Parses the payload strictly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it is over [`MAX_REQUEST_PAYLOAD`] bytes, is not a
+    /// well-formed payload, or has another version than [`REQUEST_FORMAT_VERSION`].
+    pub fn parse(&self) -> Result<RequestPayload, Error> {
+        if self.payload.len() > MAX_REQUEST_PAYLOAD {
+            return Err(Error::InvalidInput(format!(
+                "request payload of {} bytes is over the {MAX_REQUEST_PAYLOAD}-byte limit",
+                self.payload.len()
+            )));
+        }
+        let payload: RequestPayload = serde_json::from_str(&self.payload)
+            .map_err(|e| Error::InvalidInput(format!("malformed request payload: {e}")))?;
+        if payload.version != REQUEST_FORMAT_VERSION {
+            return Err(Error::InvalidInput(format!(
+                "request payload version {} is not supported (expected {REQUEST_FORMAT_VERSION})",
+                payload.version
+            )));
+        }
+        Ok(payload)
+    }
+
+    /// SHA-256 of the signed message, given the payload's kind.
+    pub fn digest(&self, kind: RequestKind) -> [u8; 32] {
+        Sha256::digest(signing_message(kind, &self.payload)).into()
+    }
+
+    /// The request as JSON text (the form `gov.history` records).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it does not serialize.
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string(self)
+            .map_err(|e| Error::InvalidInput(format!("request does not serialize: {e}")))
+    }
+
+    /// Parses a request from its JSON form, strictly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if it is not exactly a signed request.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        if text.len() > 2 * MAX_REQUEST_PAYLOAD {
+            return Err(Error::InvalidInput("signed request is too long".into()));
+        }
+        serde_json::from_str(text)
+            .map_err(|e| Error::InvalidInput(format!("malformed signed request: {e}")))
+    }
+}
+
+/// The root of the newest signature transaction: what a member acknowledges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateDigest {
+    /// The signature transaction.
+    pub tx_id: TxId,
+    /// The Merkle root it signed (leaves `0..seqno`).
+    #[serde(with = "hex32")]
+    pub root: [u8; 32],
+}
+
+/// Builds and signs requests for one member, ledger and counter. Get one from
+/// [`MemberKey::request`] or [`super::Governance::request_for`].
+#[derive(Debug)]
+pub struct RequestBuilder<'k> {
+    key: &'k MemberKey,
+    service_id: String,
+    counter: u64,
+}
+
+impl<'k> RequestBuilder<'k> {
+    pub(crate) fn new(key: &'k MemberKey, service_id: &str, counter: u64) -> Self {
+        Self {
+            key,
+            service_id: service_id.to_owned(),
+            counter,
+        }
+    }
+
+    /// The payload this builder would sign for `request`.
+    pub fn payload(&self, request: Request) -> RequestPayload {
+        RequestPayload::new(
+            &self.service_id,
+            self.key.member_id(),
+            self.counter,
+            request,
+        )
+    }
+
+    /// Signs `request`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the payload does not serialize.
+    pub fn sign(&self, request: Request) -> Result<SignedRequest, Error> {
+        SignedRequest::sign(self.key, &self.payload(request))
+    }
+
+    /// An acknowledgement of `digest` (from [`super::Governance::state_digest`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestBuilder::sign`].
+    pub fn ack(&self, digest: &StateDigest) -> Result<SignedRequest, Error> {
+        self.sign(Request::Ack {
+            seqno: digest.tx_id.seqno(),
+            root: digest.root,
+        })
+    }
+
+    /// A proposal of `actions`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestBuilder::sign`].
+    pub fn propose(&self, actions: Vec<Action>) -> Result<SignedRequest, Error> {
+        self.sign(Request::Proposal { actions })
+    }
+
+    /// A ballot on `proposal_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestBuilder::sign`].
+    pub fn ballot(&self, proposal_id: &str, vote: Vote) -> Result<SignedRequest, Error> {
+        self.sign(Request::Ballot {
+            proposal_id: proposal_id.to_owned(),
+            vote,
+        })
+    }
+
+    /// A withdrawal of `proposal_id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`RequestBuilder::sign`].
+    pub fn withdraw(&self, proposal_id: &str) -> Result<SignedRequest, Error> {
+        self.sign(Request::Withdrawal {
+            proposal_id: proposal_id.to_owned(),
+        })
+    }
+}
+
+/// Checks that `id` looks like a proposal id (64 lowercase hex digits).
+pub(crate) fn check_proposal_id(id: &str) -> Result<(), Error> {
+    if codec::is_digest_hex(id) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "proposal id {:?} is not 64 lowercase hex digits",
+            codec::shorten(id)
+        )))
+    }
+}
