@@ -31,7 +31,7 @@
 //!
 //! | kind | body |
 //! | --- | --- |
-//! | `ack` | `{"seqno": s, "root": "<hex>"}`: the root signed by the signature transaction at seqno `s` |
+//! | `ack` | `{"seqno": s, "root": "<hex>"}`: the root signed by the signature transaction at seqno `s`, which must come after the member's admission (normally the newest, from [`super::Governance::state_digest`]) |
 //! | `proposal` | `{"actions": [<action>, ...]}` (see [`super::Action`]) |
 //! | `ballot` | `{"proposal_id": "<hex>", "vote": "approve" \| "reject"}` |
 //! | `withdrawal` | `{"proposal_id": "<hex>"}` |
