@@ -42,7 +42,7 @@ use crate::governance::{self, GovernanceState};
 use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
 use crate::leaf::CommitSecret;
 use crate::leaf::LeafComponents;
-use crate::pipeline::{PipelineInit, Shared, Threads};
+use crate::pipeline::{PipelineInit, Shared, SignedRoot, Threads};
 use crate::receipt::Receipt;
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::{Error, TxId};
@@ -236,6 +236,23 @@ impl Ledger {
     pub fn in_memory_with(config: LedgerConfig) -> Result<Ledger, Error> {
         config.validate()?;
         Self::start(Arc::new(MemoryStore::new()), &config, false)
+    }
+
+    /// Runs the engine over any [`Store`]: a backend of your own, or a wrapped one such as
+    /// `ledger_store::testing::FaultyStore` for fault-injection tests. `recovery` is what the
+    /// store reported when it was opened (it decides whether a new view begins); the
+    /// configuration's path and durability are not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::open`].
+    pub fn with_store(
+        store: Arc<dyn Store>,
+        recovery: &ledger_store::Recovery,
+        config: &LedgerConfig,
+    ) -> Result<Ledger, Error> {
+        config.validate()?;
+        Self::start(store, config, recovery.discarded.is_some())
     }
 
     fn start(
@@ -709,10 +726,7 @@ impl Ledger {
         }
         let seqno = tx.seqno();
         let store = &self.shared.store;
-        let (sig_seqno, record) = store.signature_after(seqno)?.ok_or_else(|| {
-            Error::Corruption(format!("no signature after committed transaction {tx}"))
-        })?;
-        let sig = entry::decode_signature(&record)?;
+        let signed = self.signature_after(seqno)?;
         let bytes = store
             .entry(seqno)?
             .ok_or_else(|| Error::Corruption(format!("committed transaction {tx} has no entry")))?;
@@ -721,22 +735,46 @@ impl Ledger {
         let path = self.shared.tree.read().inclusion_proof_with(
             &StoreTiles(&**store),
             seqno,
-            sig_seqno,
+            signed.seqno,
         )?;
         let components = LeafComponents {
             write_set_digest,
             commit_evidence: self.shared.secret.commit_evidence(tx.view(), seqno),
             claims_digest,
         };
-        Receipt::build(
-            &sig.node_cert_pem,
-            &sig.node_id,
+        Receipt::build_shared(
+            Arc::clone(&signed.cert),
+            Arc::clone(&signed.node_id),
             components,
             seqno,
-            sig_seqno,
+            signed.seqno,
             &path,
-            &sig.signature,
+            Arc::clone(&signed.signature),
         )
+    }
+
+    /// The first durable signature after `seqno`: from memory for recent ones, else from the
+    /// store's signature index.
+    fn signature_after(&self, seqno: u64) -> Result<Arc<SignedRoot>, Error> {
+        {
+            // The cache holds every durable signature from its oldest entry on, so it answers
+            // exactly when that entry is at or before `seqno`.
+            let recent = self.shared.recent_signatures.read();
+            let covered = recent
+                .first_key_value()
+                .is_some_and(|(oldest, _)| *oldest <= seqno);
+            if covered {
+                if let Some((_, sig)) = recent.range(seqno + 1..).next() {
+                    return Ok(Arc::clone(sig));
+                }
+            }
+        }
+        let (_, record) = self.shared.store.signature_after(seqno)?.ok_or_else(|| {
+            Error::Corruption(format!("no signature after committed seqno {seqno}"))
+        })?;
+        Ok(Arc::new(SignedRoot::from_payload(&entry::decode_signature(
+            &record,
+        )?)))
     }
 
     /// A proof that the tree signed at signature transaction `to` extends the one signed at

@@ -47,7 +47,7 @@ use crate::{Error, TxId};
 /// Most transactions the committer takes into one group before handing it to the writer.
 const MAX_GROUP_TXS: usize = 4096;
 /// Groups queued between committer and writer before the committer waits.
-const WRITER_QUEUE: usize = 8;
+const WRITER_QUEUE: usize = 2;
 
 /// A transaction whose entry, digest and leaf are computed, waiting to be processed in order.
 pub(crate) struct Prepared {
@@ -76,6 +76,8 @@ struct Sequencer {
     commit_wanted: u64,
     /// Seqno of the newest transaction that is not a signature (0: none).
     last_recorded: u64,
+    /// A reader waits until this seqno is in the store.
+    write_wanted: u64,
     committer_waiting: bool,
     shutdown: bool,
 }
@@ -90,8 +92,32 @@ impl Sequencer {
 struct WriteJob {
     group: Group,
     last_seqno: u64,
-    signature: Option<u64>,
+    signature: Option<Arc<SignedRoot>>,
 }
+
+/// A durable signature, kept in memory so that receipts for recent transactions need no
+/// store lookup or decoding of the signature record.
+#[derive(Debug)]
+pub(crate) struct SignedRoot {
+    pub(crate) seqno: u64,
+    pub(crate) cert: Arc<str>,
+    pub(crate) node_id: Arc<str>,
+    pub(crate) signature: Arc<[u8]>,
+}
+
+impl SignedRoot {
+    pub(crate) fn from_payload(payload: &SignaturePayload) -> Self {
+        SignedRoot {
+            seqno: payload.seqno,
+            cert: Arc::from(payload.node_cert_pem.as_str()),
+            node_id: Arc::from(payload.node_id.as_str()),
+            signature: Arc::from(payload.signature.as_slice()),
+        }
+    }
+}
+
+/// Most signatures kept in [`Shared::recent_signatures`].
+const RECENT_SIGNATURES: usize = 1 << 16;
 
 /// State shared by the ledger handle and its threads.
 pub(crate) struct Shared {
@@ -115,6 +141,8 @@ pub(crate) struct Shared {
     pub(crate) written: AtomicU64,
     /// Seqno of the newest durable signature transaction (0: none yet).
     pub(crate) committed_sig: AtomicU64,
+    /// The newest durable signatures by seqno (at most [`RECENT_SIGNATURES`]).
+    pub(crate) recent_signatures: RwLock<std::collections::BTreeMap<u64, Arc<SignedRoot>>>,
     progress: Mutex<()>,
     progress_cv: Condvar,
     poison: Mutex<Option<String>>,
@@ -180,6 +208,7 @@ impl Shared {
                 slots: VecDeque::new(),
                 commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
                 last_recorded: init.last_seqno,
+                write_wanted: 0,
                 committer_waiting: false,
                 shutdown: false,
             }),
@@ -187,6 +216,7 @@ impl Shared {
             seq_space: Condvar::new(),
             written: AtomicU64::new(init.last_seqno),
             committed_sig: AtomicU64::new(init.committed_sig),
+            recent_signatures: RwLock::new(std::collections::BTreeMap::new()),
             progress: Mutex::new(()),
             progress_cv: Condvar::new(),
             poison: Mutex::new(None),
@@ -365,6 +395,13 @@ impl Shared {
         if self.written.load(Ordering::Acquire) >= seqno {
             return Ok(());
         }
+        {
+            let mut seq = self.seq.lock();
+            if seq.write_wanted < seqno {
+                seq.write_wanted = seqno;
+                self.seq_ready.notify_one();
+            }
+        }
         let mut guard = self.progress.lock();
         loop {
             if self.written.load(Ordering::Acquire) >= seqno {
@@ -423,7 +460,15 @@ impl Shared {
                 Ok(()) => {
                     self.written.store(job.last_seqno, Ordering::Release);
                     if let Some(sig) = job.signature {
-                        self.committed_sig.store(sig, Ordering::Release);
+                        let seqno = sig.seqno;
+                        {
+                            let mut recent = self.recent_signatures.write();
+                            recent.insert(seqno, sig);
+                            while recent.len() > RECENT_SIGNATURES {
+                                recent.pop_first();
+                            }
+                        }
+                        self.committed_sig.store(seqno, Ordering::Release);
                     }
                     self.notify_progress();
                 }
@@ -434,18 +479,18 @@ impl Shared {
 
     fn committer_loop(&self, state: &mut CommitterState) {
         loop {
-            let (batch, sign, shutdown) = self.take_ready(state);
-            if !batch.is_empty() {
-                self.process(state, batch);
+            let round = self.take_ready(state);
+            if !round.batch.is_empty() {
+                self.process(state, round.batch);
             }
-            if sign {
+            if round.sign {
                 if let Err(e) = self.sign(state) {
                     self.poison_with(format!("signing failed: {e}"));
                 }
-            } else if !state.group.entries.is_empty() && !self.more_ready() {
+            } else if round.write && !state.group.entries.is_empty() {
                 self.send_group(state, None);
             }
-            if shutdown {
+            if round.stop {
                 if !state.group.entries.is_empty() {
                     self.send_group(state, None);
                 }
@@ -454,13 +499,9 @@ impl Shared {
         }
     }
 
-    fn more_ready(&self) -> bool {
-        matches!(self.seq.lock().slots.front(), Some(Slot::Ready(_)))
-    }
-
-    /// Waits for work, then takes the ready prefix of the slot ring. Returns the batch,
-    /// whether to sign now, and whether to stop after this round.
-    fn take_ready(&self, state: &CommitterState) -> (Vec<Prepared>, bool, bool) {
+    /// Waits for work, then takes the ready prefix of the slot ring and decides what to do
+    /// with it.
+    fn take_ready(&self, state: &CommitterState) -> Round {
         let mut seq = self.seq.lock();
         loop {
             let mut batch = Vec::new();
@@ -496,8 +537,18 @@ impl Shared {
                 || wanted
                 || (drained && processed_upto > state.last_signed);
             let stop = drained && !sign;
-            if !batch.is_empty() || sign || stop {
-                return (batch, sign, stop);
+            // A reader waits for the buffered group: hand it to the writer without signing.
+            let group_first = state.group.entries.first().map(|e| e.seqno);
+            let write = seq.write_wanted > 0
+                && (group_first.is_some_and(|first| seq.write_wanted >= first)
+                    || batch.first().is_some_and(|p| seq.write_wanted >= p.seqno));
+            if !batch.is_empty() || sign || stop || write {
+                return Round {
+                    batch,
+                    sign,
+                    write,
+                    stop,
+                };
             }
             let timeout = match oldest {
                 Some(t) => self.sig_interval.saturating_sub(t.elapsed()),
@@ -601,6 +652,7 @@ impl Shared {
             node_cert_pem: self.signer.certificate_pem().to_owned(),
         };
         let record = entry::encode_signature(&payload);
+        let signed = Arc::new(SignedRoot::from_payload(&payload));
         let body = TxBody {
             signature: Some(payload),
             ..TxBody::default()
@@ -624,12 +676,12 @@ impl Shared {
         state.last_signed = s;
         state.unsigned = 0;
         state.oldest_unsigned = None;
-        self.send_group(state, Some(s));
+        self.send_group(state, Some(signed));
         tracing::debug!(view, seqno = s, "signed Merkle root");
         Ok(())
     }
 
-    fn send_group(&self, state: &mut CommitterState, signature: Option<u64>) {
+    fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<SignedRoot>>) {
         let mut group = std::mem::take(&mut state.group);
         {
             let mut tree = self.tree.write();
@@ -652,6 +704,18 @@ impl Shared {
             self.poison_with("the writer thread has stopped".into());
         }
     }
+}
+
+/// What the committer does in one round.
+struct Round {
+    /// Ready transactions, in seqno order.
+    batch: Vec<Prepared>,
+    /// Record a signature now.
+    sign: bool,
+    /// Hand the buffered group to the writer now (a reader is waiting for it).
+    write: bool,
+    /// Everything is drained and signed: stop.
+    stop: bool,
 }
 
 struct CommitterState {

@@ -1,0 +1,204 @@
+//! Criterion benchmarks of the ledger engine (`ledger-core`).
+//!
+//! * `ledger_append/backend=.. threads=.. size=..`: appends of 64-byte and 1 KiB entries from 1
+//!   and 4 threads, in memory and on RocksDB in fsync mode. One iteration is a batch of
+//!   appends followed by `flush`, so the figure is sustained, committed throughput.
+//! * `ledger_commit_latency/backend=rocksdb-fsync`: a lone client's append + wait_for_commit;
+//!   p50/p99 are printed beside criterion's estimate, with the cost of one fsync on the same
+//!   disk measured in the same run.
+//! * `ledger_receipt/generate` and `ledger_receipt/verify`: receipts for random committed
+//!   transactions of a 200,000-transaction ledger, and their offline verification.
+//!
+//! Run: `cargo bench -p ledger-benches --bench ledger`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use ledger_core::{Durability, Ledger, LedgerConfig, TxId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Whether criterion runs for measurement (`cargo bench`) rather than as a smoke test
+/// (`cargo test --benches`), where sizes shrink so the run stays short.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+enum Backend {
+    Memory,
+    RocksFsync,
+}
+
+fn open(backend: &Backend, dir: &std::path::Path) -> Ledger {
+    let result = match backend {
+        Backend::Memory => Ledger::in_memory(),
+        Backend::RocksFsync => {
+            Ledger::open(LedgerConfig::new(dir.join("ledger")).durability(Durability::Fsync))
+        }
+    };
+    match result {
+        Ok(l) => l,
+        Err(e) => panic!("cannot open ledger: {e}"),
+    }
+}
+
+fn append_batch(ledger: &Arc<Ledger>, threads: usize, n: u64, payload: &[u8]) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let ledger = Arc::clone(ledger);
+            s.spawn(move || {
+                let collection = format!("c{t}");
+                for _ in 0..n / threads as u64 {
+                    if let Err(e) = ledger.append(&collection, payload) {
+                        panic!("append failed: {e}");
+                    }
+                }
+            });
+        }
+    });
+    if let Err(e) = ledger.flush() {
+        panic!("flush failed: {e}");
+    }
+    start.elapsed()
+}
+
+fn bench_append(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ledger_append");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(if measuring() { 8 } else { 1 }));
+    let batch: u64 = if measuring() { 200_000 } else { 2_000 };
+    for (backend, name) in [(Backend::Memory, "memory"), (Backend::RocksFsync, "rocksdb-fsync")] {
+        for threads in [1usize, 4] {
+            for size in [64usize, 1024] {
+                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+                let ledger = Arc::new(open(&backend, dir.path()));
+                let payload = vec![0xabu8; size];
+                group.throughput(Throughput::Elements(batch));
+                group.bench_function(
+                    BenchmarkId::from_parameter(format!("backend={name} threads={threads} size={size}")),
+                    |b| {
+                        b.iter_custom(|iters| {
+                            (0..iters)
+                                .map(|_| append_batch(&ledger, threads, batch, &payload))
+                                .sum()
+                        })
+                    },
+                );
+            }
+        }
+    }
+    group.finish();
+}
+
+/// Median cost of writing 4 KiB and fsyncing it, on the disk the ledger uses.
+fn fsync_cost(dir: &std::path::Path) -> Duration {
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("probe file: {e}"));
+    let mut samples: Vec<Duration> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            file.write_all(&[0u8; 4096]).unwrap_or_else(|e| panic!("write: {e}"));
+            file.sync_data().unwrap_or_else(|e| panic!("fsync: {e}"));
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn bench_commit_latency(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let ledger = open(&Backend::RocksFsync, dir.path());
+    let mut samples = Vec::new();
+    let mut group = c.benchmark_group("ledger_commit_latency");
+    group.sample_size(if measuring() { 50 } else { 10 });
+    group.bench_function("backend=rocksdb-fsync", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let id = ledger
+                    .append("latency", &[1u8; 64])
+                    .unwrap_or_else(|e| panic!("append: {e}"));
+                let status = ledger
+                    .wait_for_commit(id, Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("wait: {e}"));
+                assert_eq!(status, ledger_core::TxStatus::Committed);
+                let took = start.elapsed();
+                samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.finish();
+    samples.sort();
+    if !samples.is_empty() {
+        println!(
+            "ledger_commit_latency: {} samples, p50 {:?}, p99 {:?}; one 4 KiB write+fsync on this disk: p50 {:?}; sig_interval 1 ms",
+            samples.len(),
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99),
+            fsync_cost(dir.path()),
+        );
+    }
+}
+
+fn bench_receipts(c: &mut Criterion) {
+    let n: u64 = if measuring() { 200_000 } else { 2_000 };
+    let ledger = open(&Backend::Memory, std::path::Path::new(""));
+    let mut ids: Vec<TxId> = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        ids.push(
+            ledger
+                .append("r", &i.to_be_bytes())
+                .unwrap_or_else(|e| panic!("append: {e}")),
+        );
+    }
+    ledger.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+    let cert = ledger.service_certificate_pem();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut group = c.benchmark_group("ledger_receipt");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(format!("generate/backend=memory n={n}"), |b| {
+        b.iter(|| {
+            let id = ids[rng.gen_range(0..ids.len())];
+            ledger.receipt(id).unwrap_or_else(|e| panic!("receipt: {e}"))
+        })
+    });
+    let receipts: Vec<_> = (0..64)
+        .map(|i| {
+            ledger
+                .receipt(ids[i * ids.len() / 64])
+                .unwrap_or_else(|e| panic!("receipt: {e}"))
+        })
+        .collect();
+    let mut i = 0;
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            i = (i + 1) % receipts.len();
+            receipts[i].verify(&cert).unwrap_or_else(|e| panic!("verify: {e}"))
+        })
+    });
+    group.finish();
+}
+
+#[allow(missing_docs)]
+mod group {
+    criterion::criterion_group!(
+        benches,
+        super::bench_append,
+        super::bench_commit_latency,
+        super::bench_receipts
+    );
+}
+use group::benches;
+criterion_main!(benches);
