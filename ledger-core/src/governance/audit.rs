@@ -22,7 +22,9 @@
 //!   transaction other than a governance one may write a reserved table, and the service
 //!   certificate never changes after genesis.
 //!
-//! [`crate::Ledger`]'s offline audit can call [`verify_store`] on a store it opened.
+//! The whole-ledger offline audit ([`crate::audit`]) runs the same replay entry by entry
+//! through [`GovernanceCheck`], its [`crate::audit::EntryCheck`]; [`verify_store`] runs it
+//! alone over a store.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,6 +42,7 @@ use super::{
     service_id_of, BALLOTS_TABLE, CODE_IDS_TABLE, CONSTITUTION_TABLE, HISTORY_TABLE, MEMBERS_TABLE,
     NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
 };
+use crate::audit::{EntryCheck, Finding, FindingKind};
 use crate::entry::{self, TxKind};
 use crate::ledger::{NODES_TABLE, SERVICE_TABLE};
 use crate::transaction::RESERVED_PREFIXES;
@@ -284,10 +287,7 @@ struct Auditor {
 
 fn verify_store_until(store: &dyn Store, last: u64) -> Result<GovernanceAuditReport, Error> {
     const PAGE: usize = 256;
-    let mut auditor = Auditor {
-        model: Model::default(),
-        report: GovernanceAuditReport::default(),
-    };
+    let mut auditor = Auditor::new();
     let mut from = 1u64;
     while from <= last {
         let page = store.entries(from, last, PAGE)?;
@@ -302,9 +302,7 @@ fn verify_store_until(store: &dyn Store, last: u64) -> Result<GovernanceAuditRep
                     decoded.tx_id
                 )));
             }
-            auditor.report.last_seqno = seqno;
-            if let Err(v) = auditor.transaction(decoded) {
-                auditor.report.violation = Some(v);
+            if auditor.entry(&decoded).is_err() {
                 return Ok(auditor.report);
             }
         }
@@ -314,7 +312,22 @@ fn verify_store_until(store: &dyn Store, last: u64) -> Result<GovernanceAuditRep
 }
 
 impl Auditor {
-    fn transaction(&mut self, decoded: entry::LedgerEntry) -> Result<(), Violation> {
+    fn new() -> Self {
+        Auditor {
+            model: Model::default(),
+            report: GovernanceAuditReport::default(),
+        }
+    }
+
+    /// Replays one entry; on a violation, records it in the report and returns it.
+    fn entry(&mut self, decoded: &entry::LedgerEntry) -> Result<(), Violation> {
+        self.report.last_seqno = decoded.tx_id.seqno();
+        self.transaction(decoded).inspect_err(|v| {
+            self.report.violation = Some(v.clone());
+        })
+    }
+
+    fn transaction(&mut self, decoded: &entry::LedgerEntry) -> Result<(), Violation> {
         let tx_id = decoded.tx_id;
         let seqno = tx_id.seqno();
         match decoded.kind {
@@ -328,9 +341,9 @@ impl Auditor {
                 let writes: Writes = decoded
                     .body
                     .writes
-                    .into_iter()
+                    .iter()
                     .filter(|w| is_reserved(&w.table))
-                    .map(|w| ((w.table, w.key), w.value))
+                    .map(|w| ((w.table.clone(), w.key.clone()), w.value.clone()))
                     .collect();
                 self.governance(tx_id, &writes)
                     .map_err(|e| e.unwrap_or_else(|err| storage_violation(tx_id, &err)))?;
@@ -577,6 +590,89 @@ impl Auditor {
     }
 }
 
+/// The governance audit as a check of the whole-ledger audit ([`crate::audit`]): pass it to
+/// [`crate::audit::audit_store_with`] and a governance violation becomes a
+/// [`crate::audit::FindingKind::Governance`] finding at the violating seqno.
+///
+/// ```
+/// use ledger_core::audit::{audit_store_with, AuditOptions, EntryCheck};
+/// use ledger_core::governance::audit::GovernanceCheck;
+/// # fn run(store: &dyn ledger_store::Store) -> Result<(), ledger_core::Error> {
+/// let mut governance = GovernanceCheck::new();
+/// let report = audit_store_with(store, &AuditOptions::default(), &mut [&mut governance])?;
+/// assert!(report.is_clean() && governance.report().is_clean());
+/// # Ok(())
+/// # }
+/// ```
+pub struct GovernanceCheck {
+    auditor: Auditor,
+}
+
+impl GovernanceCheck {
+    /// A check that has seen no entry yet.
+    pub fn new() -> Self {
+        Self {
+            auditor: Auditor::new(),
+        }
+    }
+
+    /// What the check found so far.
+    pub fn report(&self) -> &GovernanceAuditReport {
+        &self.auditor.report
+    }
+}
+
+impl Default for GovernanceCheck {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for GovernanceCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GovernanceCheck")
+            .field("report", &self.auditor.report)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntryCheck for GovernanceCheck {
+    fn check_entry(
+        &mut self,
+        _store: &dyn Store,
+        entry: &entry::LedgerEntry,
+    ) -> Result<Result<(), Finding>, Error> {
+        if self.auditor.report.violation.is_some() {
+            return Ok(Ok(()));
+        }
+        Ok(self.auditor.entry(entry).map_err(|v| {
+            Finding::new(
+                FindingKind::Governance,
+                Some(v.tx_id.seqno()),
+                expected_of(v.kind),
+                v.to_string(),
+            )
+        }))
+    }
+}
+
+/// What the audit expected where it found a violation of `kind`.
+fn expected_of(kind: ViolationKind) -> &'static str {
+    match kind {
+        ViolationKind::UnexplainedChange => {
+            "member-governed tables changed only by signed requests once the ledger has members"
+        }
+        ViolationKind::InvalidRequest => "one valid signed request per request transaction",
+        ViolationKind::EffectMismatch => "exactly the writes the recorded request makes",
+        ViolationKind::InvalidChange => "direct changes to defined roles and allowed code ids only",
+        ViolationKind::MalformedRecord => "governance records that decode, in known tables",
+        ViolationKind::ReservedWriteOutsideGovernance => {
+            "reserved tables written only by governance transactions"
+        }
+        ViolationKind::ServiceIdentityChanged => "the genesis service certificate, unchanged",
+    }
+}
+
 fn storage_violation(tx_id: TxId, err: &Error) -> Violation {
     violation(
         tx_id,
@@ -668,6 +764,8 @@ mod tests {
             gov.ballot(&id, &ballot).unwrap().state,
             ProposalState::Accepted
         );
+        // Sign everything first, so that no signature lands between the two audits.
+        ledger.flush().unwrap();
         let report = verify_governance(&ledger).unwrap();
         assert!(report.is_clean(), "{:?}", report.violation);
         assert_eq!(report.acks, 3);
@@ -796,6 +894,46 @@ mod tests {
         let v = first_violation(&ledger);
         assert_eq!((v.tx_id, v.kind), (tx, ViolationKind::MalformedRecord));
         assert_eq!(v.table.as_deref(), Some("gov.secret"));
+    }
+
+    #[test]
+    fn whole_ledger_audit_reports_governance_findings() {
+        use crate::audit::{audit_store_with, AuditOptions};
+        let (ledger, _, _) = scenario();
+        ledger.flush().unwrap();
+        let mut check = GovernanceCheck::new();
+        let report = audit_store_with(
+            &**ledger.store(),
+            &AuditOptions::default(),
+            &mut [&mut check],
+        )
+        .unwrap();
+        assert!(report.is_clean(), "{:?}", report.finding);
+        assert!(check.report().is_clean());
+        assert_eq!(check.report().acks, 3);
+
+        let mut writes = Writes::new();
+        writes.insert(
+            (ROLES_TABLE.into(), b"Root".to_vec()),
+            Some(br#"{"allow":["users.write"],"deny":[]}"#.to_vec()),
+        );
+        let tx = inject(&ledger, writes);
+        ledger.flush().unwrap();
+        let mut check = GovernanceCheck::new();
+        let report = audit_store_with(
+            &**ledger.store(),
+            &AuditOptions::default(),
+            &mut [&mut check],
+        )
+        .unwrap();
+        let finding = report.finding.expect("a governance finding");
+        assert_eq!(finding.kind, FindingKind::Governance);
+        assert_eq!(finding.seqno, Some(tx.seqno()));
+        assert!(finding.found.contains("gov.roles[Root]"), "{finding:?}");
+        assert_eq!(
+            check.report().violation.as_ref().map(|v| v.kind),
+            Some(ViolationKind::UnexplainedChange)
+        );
     }
 
     #[test]

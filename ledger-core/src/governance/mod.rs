@@ -82,7 +82,9 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 use sha2::{Digest as _, Sha256};
 
-pub use self::audit::{verify_governance, GovernanceAuditReport, Violation, ViolationKind};
+pub use self::audit::{
+    verify_governance, GovernanceAuditReport, GovernanceCheck, Violation, ViolationKind,
+};
 pub use self::constitution::{Constitution, Rule, DEFAULT_CONSTITUTION};
 pub use self::exec::MAX_ACTIONS;
 pub use self::keys::{KeyAlgorithm, MemberKey, MemberPublicKey};
