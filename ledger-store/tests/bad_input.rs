@@ -254,3 +254,20 @@ fn memory_store_backup_is_unsupported() {
         Err(StoreError::Unsupported { .. })
     ));
 }
+
+#[test]
+fn read_only_open_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (store, _) = RocksStore::open(dir.path(), config().flush_on_close(false)).unwrap();
+        common::append_schedule(&store, &mut Tree::default(), 300);
+        store.sync().unwrap();
+    }
+    let before = snapshot(dir.path());
+    {
+        let ro = RocksStore::open_read_only(dir.path()).unwrap();
+        assert!(ro.state().last_seqno >= 300);
+        assert!(ro.entries(1, 300, 300).unwrap().len() == 300);
+    }
+    assert_eq!(snapshot(dir.path()), before);
+}
