@@ -89,12 +89,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::ops::RangeInclusive;
+#[cfg(feature = "rocksdb")]
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ledger_merkle::{CcfSha256, MerkleTree, Tile, TileId, TILE_HEIGHT, TILE_WIDTH};
-use ledger_store::{RocksStore, Store, StoreError, TableVersion};
+#[cfg(feature = "rocksdb")]
+use ledger_store::RocksStore;
+use ledger_store::{Store, StoreError, TableVersion};
 use sha2::{Digest as _, Sha256};
 
 use crate::entry::{self, LedgerEntry, SignaturePayload, TxKind};
@@ -441,6 +444,7 @@ fn builtin_checks() -> Vec<Box<dyn EntryCheck>> {
 ///
 /// [`Error::Store`] if the directory is not a ledger or cannot be read (a store that opens but
 /// is damaged is a [`Finding`] in the report instead); errors of the store while reading.
+#[cfg(feature = "rocksdb")]
 pub fn audit_path(path: impl AsRef<Path>, options: &AuditOptions) -> Result<AuditReport, Error> {
     let path = path.as_ref();
     tracing::info!(path = %path.display(), "auditing ledger");
@@ -533,6 +537,7 @@ pub fn audit_store_with(
 }
 
 impl AuditReport {
+    #[cfg(feature = "rocksdb")]
     fn failed_early(finding: Finding) -> Self {
         AuditReport {
             last_seqno: 0,

@@ -31,7 +31,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ledger_merkle::{CcfSha256, MerkleTree};
-use ledger_store::{Group, MemoryStore, RocksStore, Store, StoreConfig};
+use ledger_store::{Group, MemoryStore, Store};
+#[cfg(feature = "rocksdb")]
+use ledger_store::{RocksStore, StoreConfig};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -204,6 +206,7 @@ impl Ledger {
     /// [`Error::InvalidInput`] for an invalid configuration; [`Error::Store`] if the
     /// directory is not a ledger, was written by an incompatible version, or is damaged;
     /// [`Error::Corruption`] if the engine's own metadata does not decode.
+    #[cfg(feature = "rocksdb")]
     pub fn open(config: LedgerConfig) -> Result<Ledger, Error> {
         config.validate()?;
         let store_config = StoreConfig::default().durability(config.durability);

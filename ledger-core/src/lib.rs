@@ -41,7 +41,9 @@ pub mod receipt;
 pub mod transaction;
 pub mod txid;
 
-pub use audit::{audit_path, audit_store, AuditOptions, AuditReport, Finding, FindingKind};
+#[cfg(feature = "rocksdb")]
+pub use audit::audit_path;
+pub use audit::{audit_store, AuditOptions, AuditReport, Finding, FindingKind};
 pub use config::{Durability, LedgerConfig};
 pub use error::{Error, Result};
 pub use governance::{Genesis, Governance, UserSession};

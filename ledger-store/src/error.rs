@@ -133,6 +133,7 @@ pub enum StoreError {
 impl StoreError {
     /// Classifies a RocksDB failure by its kind (and, for I/O failures, by whether the disk is
     /// full or a lock is held).
+    #[cfg(feature = "rocksdb")]
     pub fn from_rocks(err: rocksdb::Error) -> Self {
         let message = err.to_string();
         let kind = match err.kind() {
@@ -165,6 +166,7 @@ impl StoreError {
 
     /// Like [`StoreError::from_rocks`], but reports a failure to take the database lock as
     /// [`StoreError::Locked`] for `path`.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn from_rocks_at(err: rocksdb::Error, path: &std::path::Path) -> Self {
         let message = err.to_string();
         if err.kind() == rocksdb::ErrorKind::IOError && message.contains("lock") {
@@ -177,6 +179,7 @@ impl StoreError {
     }
 
     /// A [`StoreError::Io`] for `op`.
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn io(op: impl Into<String>, source: std::io::Error) -> Self {
         if source.kind() == std::io::ErrorKind::StorageFull {
             return StoreError::NoSpace {
@@ -190,6 +193,7 @@ impl StoreError {
     }
 
     /// A [`StoreError::Corruption`].
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn corruption(what: impl Into<String>, detail: impl Into<String>) -> Self {
         StoreError::Corruption {
             what: what.into(),
@@ -210,6 +214,7 @@ impl StoreError {
     }
 }
 
+#[cfg(feature = "rocksdb")]
 impl From<rocksdb::Error> for StoreError {
     fn from(err: rocksdb::Error) -> Self {
         Self::from_rocks(err)

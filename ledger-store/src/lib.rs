@@ -47,8 +47,10 @@
 
 pub mod config;
 pub mod error;
+#[cfg(feature = "rocksdb")]
 mod keys;
 pub mod memory;
+#[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod testing;
 mod validate;
@@ -59,6 +61,7 @@ use std::path::{Path, PathBuf};
 pub use config::{Durability, StoreConfig};
 pub use error::{RocksErrorKind, StoreError};
 pub use memory::MemoryStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksStore;
 
 /// A serialized transaction at `seqno`, with the SHA-256 digest of its bytes.

@@ -20,9 +20,9 @@ use std::path::Path;
 use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
 use parking_lot::Mutex;
 
-use crate::{
-    BackupInfo, Group, GroupTicket, RocksStore, Store, StoreError, StoreState, TableVersion,
-};
+#[cfg(feature = "rocksdb")]
+use crate::RocksStore;
+use crate::{BackupInfo, Group, GroupTicket, Store, StoreError, StoreState, TableVersion};
 
 /// The error an injected fault produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +283,7 @@ impl<S: Store> Store for FaultyStore<S> {
 }
 
 /// What [`overwrite_entry`] does with the SHA-256 digest the store keeps beside each entry.
+#[cfg(feature = "rocksdb")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryDigest {
     /// Keep the stored digest: reads of the entry then fail with
@@ -325,6 +326,7 @@ pub enum EntryDigest {
 /// [`StoreError::ReadOnly`] for a read-only handle, [`StoreError::Poisoned`] for a poisoned
 /// one; [`StoreError::Corruption`] if there is no entry `seqno` (or its stored value is
 /// shorter than a digest); storage failures.
+#[cfg(feature = "rocksdb")]
 pub fn overwrite_entry(
     store: &RocksStore,
     seqno: u64,
