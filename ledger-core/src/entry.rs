@@ -10,7 +10,14 @@
 //! | 1 | 1 | [`TxKind`] code |
 //! | 2 | 8 | view, big-endian |
 //! | 10 | 8 | seqno, big-endian |
-//! | 18 | .. | body: [`TxBody`] encoded with bincode 2, big-endian, fixed-width integers |
+//! | 18 | .. | body: bincode 2 (standard configuration: big-endian, variable-length integers) |
+//!
+//! The body is, in order: the claims digest as an option (`0` when it is 32 zero bytes, else
+//! `1` and the 32 bytes), the appends (count, then each collection name and contents), the
+//! table writes (count, then each table, key and optional value), and the optional signature
+//! payload. A claims digest of 32 zero bytes written as present is rejected as
+//! non-canonical. Small entries stay within two SHA-256 blocks, which matters because every
+//! entry is hashed once per transaction.
 //!
 //! Within the body, appends are sorted by collection name and table writes by (table, key),
 //! so the same logical write set always gives the same bytes. A transaction appends to a
@@ -35,15 +42,44 @@ pub const MAX_ENCODED_BODY: usize = 64 << 20;
 
 type BodyConfig = bincode::config::Configuration<
     bincode::config::BigEndian,
-    bincode::config::Fixint,
+    bincode::config::Varint,
     bincode::config::Limit<MAX_ENCODED_BODY>,
 >;
 
 fn body_config() -> BodyConfig {
     bincode::config::standard()
         .with_big_endian()
-        .with_fixed_int_encoding()
+        .with_variable_int_encoding()
         .with_limit::<MAX_ENCODED_BODY>()
+}
+
+/// The body as written: the claims digest is optional on the wire.
+#[derive(Encode)]
+struct WireBodyRef<'a> {
+    claims_digest: Option<&'a [u8; 32]>,
+    appends: &'a [Append],
+    writes: &'a [TableOp],
+    signature: Option<&'a SignaturePayload>,
+}
+
+/// The body as read back.
+#[derive(Decode)]
+struct WireBody {
+    claims_digest: Option<[u8; 32]>,
+    appends: Vec<Append>,
+    writes: Vec<TableOp>,
+    signature: Option<SignaturePayload>,
+}
+
+impl<'a> From<&'a TxBody> for WireBodyRef<'a> {
+    fn from(body: &'a TxBody) -> Self {
+        WireBodyRef {
+            claims_digest: (body.claims_digest != [0u8; 32]).then_some(&body.claims_digest),
+            appends: &body.appends,
+            writes: &body.writes,
+            signature: body.signature.as_ref(),
+        }
+    }
 }
 
 /// What a transaction is, recorded in the entry header.
@@ -116,7 +152,7 @@ pub struct SignaturePayload {
 }
 
 /// The body of an entry: everything after the header.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxBody {
     /// Application claims digest bound into the leaf (32 zero bytes when unused).
     pub claims_digest: [u8; 32],
@@ -178,11 +214,13 @@ pub fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>, Error>
     let mut out = vec![0u8; HEADER_LEN];
     out[0] = ENTRY_FORMAT_VERSION;
     out[1] = kind.code();
-    bincode::encode_into_std_write(body, &mut out, body_config()).map_err(|e| {
-        Error::InvalidInput(format!(
-            "transaction does not encode within {MAX_ENCODED_BODY} bytes: {e}"
-        ))
-    })?;
+    bincode::encode_into_std_write(WireBodyRef::from(body), &mut out, body_config()).map_err(
+        |e| {
+            Error::InvalidInput(format!(
+                "transaction does not encode within {MAX_ENCODED_BODY} bytes: {e}"
+            ))
+        },
+    )?;
     Ok(out)
 }
 
@@ -242,9 +280,20 @@ pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
 /// [`Error::Corruption`] for any violation of the format in the module documentation.
 pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
     let (kind, tx_id) = decode_header(bytes)?;
-    let (body, used): (TxBody, usize) =
+    let (wire, used): (WireBody, usize) =
         bincode::decode_from_slice(&bytes[HEADER_LEN..], body_config())
             .map_err(|e| Error::Corruption(format!("entry {tx_id} body: {e}")))?;
+    if wire.claims_digest == Some([0u8; 32]) {
+        return Err(Error::Corruption(format!(
+            "entry {tx_id}: an all-zero claims digest must be written as absent"
+        )));
+    }
+    let body = TxBody {
+        claims_digest: wire.claims_digest.unwrap_or_default(),
+        appends: wire.appends,
+        writes: wire.writes,
+        signature: wire.signature,
+    };
     if used != bytes.len() - HEADER_LEN {
         return Err(Error::Corruption(format!(
             "entry {tx_id} has {} trailing bytes",
@@ -344,6 +393,35 @@ mod tests {
         for len in 0..good.len() {
             assert!(decode(&good[..len]).is_err(), "prefix {len} decoded");
         }
+    }
+
+    #[test]
+    fn small_entries_fit_two_sha256_blocks() {
+        let body = TxBody {
+            appends: vec![Append {
+                collection: "audit".into(),
+                contents: vec![7; 64],
+            }],
+            ..TxBody::default()
+        };
+        let bytes = encode(TxKind::User, TxId::new(1, 1_000_000).unwrap(), &body).unwrap();
+        // SHA-256 pads with at least 9 bytes: 119 bytes or fewer hash in two blocks.
+        assert!(bytes.len() <= 119, "{} bytes", bytes.len());
+        assert_eq!(decode(&bytes).unwrap().body, body);
+    }
+
+    #[test]
+    fn zero_claims_written_as_present_is_rejected() {
+        let id = TxId::new(1, 1).unwrap();
+        let with_claims = TxBody {
+            claims_digest: [1; 32],
+            ..sample()
+        };
+        let mut bytes = encode(TxKind::User, id, &with_claims).unwrap();
+        // The option tag is the first body byte; the digest follows it.
+        assert_eq!(bytes[HEADER_LEN], 1);
+        bytes[HEADER_LEN + 1..HEADER_LEN + 33].fill(0);
+        assert!(matches!(decode(&bytes), Err(Error::Corruption(_))));
     }
 
     #[test]

@@ -775,9 +775,9 @@ impl Ledger {
         let (_, record) = self.shared.store.signature_after(seqno)?.ok_or_else(|| {
             Error::Corruption(format!("no signature after committed seqno {seqno}"))
         })?;
-        Ok(Arc::new(SignedRoot::from_payload(&entry::decode_signature(
-            &record,
-        )?)))
+        Ok(Arc::new(SignedRoot::from_payload(
+            &entry::decode_signature(&record)?,
+        )))
     }
 
     /// A proof that the tree signed at signature transaction `to` extends the one signed at

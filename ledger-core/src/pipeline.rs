@@ -46,16 +46,21 @@ use crate::{Error, TxId};
 
 /// Most transactions the committer takes into one group before handing it to the writer.
 const MAX_GROUP_TXS: usize = 4096;
+/// How long the committer waits for more work while busy before checking again.
+const POLL_INTERVAL: Duration = Duration::from_micros(50);
+/// Empty polls after which the committer sleeps until an appender wakes it.
+const IDLE_POLLS: u32 = 40;
 /// Groups queued between committer and writer before the committer waits.
 const WRITER_QUEUE: usize = 2;
 
 /// A transaction whose entry, digest and leaf are computed, waiting to be processed in order.
 pub(crate) struct Prepared {
+    pub(crate) view: u64,
     pub(crate) seqno: u64,
     pub(crate) kind: TxKind,
     pub(crate) bytes: Vec<u8>,
     pub(crate) digest: [u8; 32],
-    pub(crate) leaf: [u8; 32],
+    pub(crate) claims_digest: [u8; 32],
     pub(crate) collections: Vec<String>,
     pub(crate) table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
@@ -78,6 +83,8 @@ struct Sequencer {
     last_recorded: u64,
     /// A reader waits until this seqno is in the store.
     write_wanted: u64,
+    /// Seqno of the newest signature slot reserved.
+    last_signature_slot: u64,
     committer_waiting: bool,
     shutdown: bool,
 }
@@ -209,6 +216,7 @@ impl Shared {
                 commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
                 last_recorded: init.last_seqno,
                 write_wanted: 0,
+                last_signature_slot: init.last_seqno,
                 committer_waiting: false,
                 shutdown: false,
             }),
@@ -328,6 +336,12 @@ impl Shared {
                 }
                 self.seq_space.wait_for(&mut seq, Duration::from_millis(50));
             }
+            // Signatures by count are placed by the sequencer itself, so that each covers
+            // about `sig_tx_interval` transactions however far appenders run ahead.
+            if seq.next_seqno() - seq.last_signature_slot > self.sig_tx_interval {
+                seq.last_signature_slot = seq.next_seqno();
+                seq.slots.push_back(Slot::Signature);
+            }
             let seqno = seq.next_seqno();
             seq.slots.push_back(Slot::Reserved);
             seq.last_recorded = seqno;
@@ -347,13 +361,11 @@ impl Shared {
         Ok(tx_id)
     }
 
-    /// Hashes a sequenced entry into its leaf; `bytes` gets the header patched in.
+    /// Hashes a sequenced entry; the leaf (commit evidence and leaf hash) is left to the
+    /// committer so that a single appender and the committer share the hashing work.
     fn prepare(&self, kind: TxKind, tx_id: TxId, bytes: &mut [u8], body: TxBody) -> Prepared {
         entry::write_header(bytes, tx_id);
         let digest: [u8; 32] = Sha256::digest(&*bytes).into();
-        let leaf = self
-            .secret
-            .leaf_hash(tx_id.view(), tx_id.seqno(), &digest, &body.claims_digest);
         let collections = body.appends.into_iter().map(|a| a.collection).collect();
         let table_writes = body
             .writes
@@ -361,14 +373,21 @@ impl Shared {
             .map(|w| (w.table, w.key, w.value))
             .collect();
         Prepared {
+            view: tx_id.view(),
             seqno: tx_id.seqno(),
             kind,
             bytes: Vec::new(),
             digest,
-            leaf,
+            claims_digest: body.claims_digest,
             collections,
             table_writes,
         }
+    }
+
+    /// The Merkle leaf of a prepared transaction (SPEC section 3).
+    fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
+        self.secret
+            .leaf_hash(p.view, p.seqno, &p.digest, &p.claims_digest)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -503,6 +522,7 @@ impl Shared {
     /// with it.
     fn take_ready(&self, state: &CommitterState) -> Round {
         let mut seq = self.seq.lock();
+        let mut idle_polls = 0;
         loop {
             let mut batch = Vec::new();
             while batch.len() < MAX_GROUP_TXS {
@@ -528,7 +548,8 @@ impl Shared {
                     .any(|p| p.kind != TxKind::Signature)
                     .then(Instant::now)
             });
-            let due_by_count = unsigned >= self.sig_tx_interval;
+            let due_by_count = unsigned >= self.sig_tx_interval
+                || matches!(seq.slots.front(), Some(Slot::Signature));
             let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.sig_interval);
             let wanted = seq.commit_wanted > 0 && seq.commit_wanted >= state.last_signed;
             let drained = seq.shutdown && seq.slots.is_empty();
@@ -554,18 +575,30 @@ impl Shared {
                 Some(t) => self.sig_interval.saturating_sub(t.elapsed()),
                 None => Duration::from_millis(100),
             };
-            seq.committer_waiting = true;
-            self.seq_ready
-                .wait_for(&mut seq, timeout.max(Duration::from_micros(50)));
-            seq.committer_waiting = false;
+            // Under load, poll briefly without asking appenders to wake us: a wake-up per
+            // transaction would cost more than the transaction. Only an idle committer sleeps
+            // until the next appender signals it.
+            if idle_polls < IDLE_POLLS {
+                idle_polls += 1;
+                self.seq_ready.wait_for(
+                    &mut seq,
+                    timeout.clamp(Duration::from_micros(10), POLL_INTERVAL),
+                );
+            } else {
+                seq.committer_waiting = true;
+                self.seq_ready
+                    .wait_for(&mut seq, timeout.max(Duration::from_micros(50)));
+                seq.committer_waiting = false;
+            }
         }
     }
 
     fn process(&self, state: &mut CommitterState, batch: Vec<Prepared>) {
         {
+            let leaves: Vec<[u8; 32]> = batch.iter().map(|p| self.leaf_of(p)).collect();
             let mut tree = self.tree.write();
-            for p in &batch {
-                tree.push(p.leaf);
+            for leaf in leaves {
+                tree.push(leaf);
             }
         }
         for p in batch {
@@ -597,14 +630,31 @@ impl Shared {
     }
 
     /// Reserves the next seqno for a signature, waits for every earlier slot, then signs.
+    /// Signs at the signature slot at the front of the ring, or reserves one after everything
+    /// reserved so far; every signature slot reached on the way is signed too.
     fn sign(&self, state: &mut CommitterState) -> Result<(), Error> {
-        let (view, s) = {
+        let target = {
             let mut seq = self.seq.lock();
-            let s = seq.next_seqno();
-            seq.slots.push_back(Slot::Signature);
-            (seq.view, s)
+            if matches!(seq.slots.front(), Some(Slot::Signature)) {
+                seq.base
+            } else {
+                let s = seq.next_seqno();
+                seq.slots.push_back(Slot::Signature);
+                seq.last_signature_slot = s;
+                s
+            }
         };
-        // Process everything sequenced before the signature.
+        loop {
+            let (view, s) = self.drain_to_signature_slot(state);
+            self.sign_at(state, view, s)?;
+            if s >= target {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Processes every transaction before the next signature slot; returns its view and seqno.
+    fn drain_to_signature_slot(&self, state: &mut CommitterState) -> (u64, u64) {
         loop {
             let mut batch = Vec::new();
             let reached = {
@@ -617,10 +667,10 @@ impl Shared {
                             }
                             seq.base += 1;
                         }
-                        Some(Slot::Signature) if seq.base == s => break true,
+                        Some(Slot::Signature) => break Some((seq.view, seq.base)),
                         _ => {
                             if !batch.is_empty() {
-                                break false;
+                                break None;
                             }
                             seq.committer_waiting = true;
                             self.seq_ready.wait_for(&mut seq, Duration::from_millis(5));
@@ -633,10 +683,14 @@ impl Shared {
                 self.seq_space.notify_all();
                 self.process(state, batch);
             }
-            if reached {
-                break;
+            if let Some(found) = reached {
+                return found;
             }
         }
+    }
+
+    /// Records the signature transaction at `s`, the front slot, over leaves `0..s`.
+    fn sign_at(&self, state: &mut CommitterState, view: u64, s: u64) -> Result<(), Error> {
         let root = {
             let mut tree = self.tree.write();
             debug_assert_eq!(tree.len(), s);
@@ -660,7 +714,8 @@ impl Shared {
         let tx_id = TxId::new(view, s)?;
         let mut bytes = entry::encode_unsequenced(TxKind::Signature, &body)?;
         let prepared = self.prepare(TxKind::Signature, tx_id, &mut bytes, body);
-        self.tree.write().push(prepared.leaf);
+        let leaf = self.leaf_of(&prepared);
+        self.tree.write().push(leaf);
         state.group.entries.push(EntryRecord {
             seqno: s,
             digest: prepared.digest,

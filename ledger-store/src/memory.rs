@@ -98,7 +98,10 @@ impl MemoryStore {
                     None => inner.meta.remove(&k),
                 },
                 Undo::Collection(c, s, present) => {
-                    let rows = inner.collections.entry(c.clone()).or_default();
+                    let rows = match inner.collections.get_mut(c.as_str()) {
+                        Some(rows) => rows,
+                        None => inner.collections.entry(c.clone()).or_default(),
+                    };
                     if present {
                         rows.insert(s);
                     } else {
@@ -166,7 +169,10 @@ impl Store for MemoryStore {
             inner.entries.push((e.digest, e.bytes.clone()));
         }
         for (c, s) in &group.collection_rows {
-            let rows = inner.collections.entry(c.clone()).or_default();
+            let rows = match inner.collections.get_mut(c.as_str()) {
+                Some(rows) => rows,
+                None => inner.collections.entry(c.clone()).or_default(),
+            };
             let was = !rows.insert(*s);
             if record && *s <= committed {
                 inner

@@ -41,8 +41,11 @@ pub(crate) fn check_against(group: &Group, last_seqno: u64) -> Result<(u64, u64,
         }
         _ => (1, last_seqno, last_seqno),
     };
-    let check = |what: &str, seqno: u64| -> Result<(), StoreError> {
+    // `what` is a closure so that the description is only formatted for an error: this runs
+    // for every row of every group.
+    let check = |what: &dyn Fn() -> String, seqno: u64| -> Result<(), StoreError> {
         if seqno < lo || seqno > hi {
+            let what = what();
             let allowed = if group.entries.is_empty() {
                 format!("1..={last_seqno} for a group without entries")
             } else {
@@ -55,13 +58,13 @@ pub(crate) fn check_against(group: &Group, last_seqno: u64) -> Result<(u64, u64,
         Ok(())
     };
     for (c, s) in &group.collection_rows {
-        check(&format!("collection row {c:?}"), *s)?;
+        check(&|| format!("collection row {c:?}"), *s)?;
     }
     for w in &group.table_writes {
-        check(&format!("table write {:?}", w.table), w.seqno)?;
+        check(&|| format!("table write {:?}", w.table), w.seqno)?;
     }
     for (s, _) in &group.signatures {
-        check("signature", *s)?;
+        check(&|| "signature".to_owned(), *s)?;
     }
     Ok((lo, hi, new_last))
 }
