@@ -18,8 +18,9 @@
 //! * `store_read/...`: on the 1M store, `collection_seqnos` pages of 1,000 (ascending and
 //!   descending), those seqnos' entries by `entry`, and `entries` ranges of 1,000.
 //! * `store_reopen/n=..`: `RocksStore::open` of a cleanly closed store of n transactions
-//!   (recovery included, closing excluded). Before the timing the resident set size
-//!   (`VmRSS`) is printed before opening, after opening, and after reading every entry.
+//!   (recovery included, closing excluded). Before the timing, a fresh child process (this
+//!   binary again) prints its resident set size (`VmRSS`) before opening the store, after
+//!   opening it, and after reading every entry through it.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,7 @@ fn fsync() -> StoreConfig {
 }
 
 fn append(c: &mut Criterion) {
+    maybe_run_rss_probe();
     let mut group = c.benchmark_group("store_append");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(15));
@@ -190,20 +192,47 @@ fn read_everything(store: &RocksStore) -> u64 {
     bytes
 }
 
-fn report_memory(path: &Path, n: u64) {
+/// Environment variable that makes this binary a memory probe (see [`report_memory`]).
+const RSS_PROBE_ENV: &str = "LEDGER_STORE_BENCH_RSS_PROBE";
+
+/// In a probe child: opens the store named by [`RSS_PROBE_ENV`], reads every entry, prints
+/// the resident set sizes and exits. Measured in a fresh process, because the allocator of a
+/// process that has run other benchmarks keeps freed memory and hides growth.
+fn maybe_run_rss_probe() {
+    let Some(path) = std::env::var_os(RSS_PROBE_ENV) else {
+        return;
+    };
     let before = rss_kib();
-    let (store, _) = RocksStore::open(path, fsync()).expect("open");
+    let (store, _) = RocksStore::open(Path::new(&path), fsync()).expect("open");
     let opened = rss_kib();
     let started = Instant::now();
     let bytes = read_everything(&store);
     let read = rss_kib();
-    eprintln!(
-        "store_reopen/n={n}: VmRSS {before} KiB before open, {opened} KiB open (+{}), \
-         {read} KiB after reading all {n} entries (+{} over open; {bytes} entry bytes in {:?})",
+    println!(
+        "VmRSS {before} KiB before open, {opened} KiB open (+{}), {read} KiB after reading \
+         all {} entries (+{} over open; {bytes} entry bytes in {:?})",
         opened.saturating_sub(before),
+        store.state().last_seqno,
         read.saturating_sub(opened),
         started.elapsed()
     );
+    std::process::exit(0);
+}
+
+/// Prints the memory a freshly started process holds with the store at `path` open, before
+/// and after reading through all of it.
+fn report_memory(path: &Path, n: u64) {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["--bench", "no-such-benchmark"])
+        .env(RSS_PROBE_ENV, path)
+        .output()
+        .expect("probe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("probe failed");
+    eprintln!("store_reopen/n={n}: {line}");
 }
 
 fn reopen(c: &mut Criterion) {
