@@ -395,9 +395,8 @@ impl Ledger {
     /// over the configured maximum; [`Error::Poisoned`] after a store failure;
     /// [`Error::Closed`] once the ledger is closing.
     pub fn append(&self, collection: &str, contents: &[u8]) -> Result<TxId, Error> {
-        let mut tx = Transaction::new();
-        tx.append(collection, contents);
-        self.submit(tx)
+        let body = crate::transaction::single_append(collection, contents, &self.shared.limits)?;
+        self.shared.submit(TxKind::User, body)
     }
 
     /// Records a transaction atomically and returns its id. The transaction is Pending until

@@ -95,14 +95,7 @@ impl Transaction {
         }
         let mut total = 0usize;
         for (name, contents) in &self.appends {
-            check_name("collection", name, allow_reserved)?;
-            if contents.len() > limits.max_entry_size {
-                return Err(Error::InvalidInput(format!(
-                    "entry for collection {name:?} is {} bytes, over max_entry_size {}",
-                    contents.len(),
-                    limits.max_entry_size
-                )));
-            }
+            check_append(name, contents, limits, allow_reserved)?;
             total = total
                 .saturating_add(contents.len())
                 .saturating_add(name.len());
@@ -145,6 +138,49 @@ impl Transaction {
             signature: None,
         })
     }
+}
+
+/// The body of a transaction that appends `contents` to `collection` and nothing else, with
+/// the same checks as [`Transaction`] but without building one (the hot path of
+/// [`crate::Ledger::append`]).
+pub(crate) fn single_append(
+    collection: &str,
+    contents: &[u8],
+    limits: &Limits,
+) -> Result<TxBody, Error> {
+    check_append(collection, contents, limits, false)?;
+    let total = contents.len().saturating_add(collection.len());
+    if total > limits.max_tx_size {
+        return Err(Error::InvalidInput(format!(
+            "transaction is {total} bytes, over max_tx_size {}",
+            limits.max_tx_size
+        )));
+    }
+    Ok(TxBody {
+        appends: vec![Append {
+            collection: collection.to_owned(),
+            contents: contents.to_vec(),
+        }],
+        ..TxBody::default()
+    })
+}
+
+/// Checks one append: its collection name and the size of its contents.
+fn check_append(
+    collection: &str,
+    contents: &[u8],
+    limits: &Limits,
+    allow_reserved: bool,
+) -> Result<(), Error> {
+    check_name("collection", collection, allow_reserved)?;
+    if contents.len() > limits.max_entry_size {
+        return Err(Error::InvalidInput(format!(
+            "entry for collection {collection:?} is {} bytes, over max_entry_size {}",
+            contents.len(),
+            limits.max_entry_size
+        )));
+    }
+    Ok(())
 }
 
 /// The size limits a submission is checked against (from [`crate::LedgerConfig`]).
