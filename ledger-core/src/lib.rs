@@ -24,9 +24,9 @@
 //! ```
 //!
 //! Modules: [`entry`] is the entry format, [`leaf`] the leaf and commit evidence, [`receipt`]
-//! receipts and their verification, [`identity`] keys and certificates, [`pipeline`]-driven
-//! commit is described in [`ledger`], and [`governance`] holds members, proposals, the
-//! constitution, users and roles.
+//! receipts and their verification, [`identity`] keys and certificates, [`ledger`] the handle
+//! with its commit, durability and recovery rules, [`governance`] members, proposals, the
+//! constitution, users and roles, and [`audit`] the offline check of a whole ledger.
 
 pub mod audit;
 pub mod config;
