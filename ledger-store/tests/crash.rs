@@ -10,6 +10,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{boundaries, make_group, schedule, verify_prefix, Tree};
@@ -23,30 +24,55 @@ fn config() -> StoreConfig {
     StoreConfig::default().durability(Durability::Fsync)
 }
 
-/// The child role: append forever, logging each returned commit.
+/// Selects how many committer threads the child runs.
+const THREADS_ENV: &str = "LEDGER_STORE_CRASH_THREADS";
+
+/// The child role: append forever, logging each returned commit. With several threads, they
+/// take turns appending (in schedule order) and wait for their commits concurrently, so WAL
+/// syncs are shared.
 #[test]
 fn child_role_entry_point() {
     let Ok(root) = std::env::var(CHILD_ENV) else {
         return; // Not a child: nothing to do.
     };
+    let threads: usize = std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1);
     let root = PathBuf::from(root);
     let (store, _) = RocksStore::open(root.join("store"), config()).unwrap();
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(root.join("commits.log"))
-        .unwrap();
-    let mut tree = Tree::default();
-    let mut last = store.state().last_seqno;
-    loop {
-        let (n, commit) = schedule(last);
-        let g = make_group(&mut tree, last, n, commit);
-        store.write_group(&g).unwrap();
-        last += n;
-        if commit {
-            log.write_all(format!("{last}\n").as_bytes()).unwrap();
+    let turn = Mutex::new((Tree::default(), store.state().last_seqno));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut log = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(root.join("commits.log"))
+                    .unwrap();
+                loop {
+                    let (ticket, end, commit) = {
+                        let mut guard = turn.lock().unwrap();
+                        let (tree, last) = &mut *guard;
+                        let (n, commit) = schedule(*last);
+                        let g = make_group(tree, *last, n, commit);
+                        let ticket = store.append_group(&g).unwrap();
+                        *last += n;
+                        (ticket, *last, commit)
+                    };
+                    if !commit {
+                        // The engine does work between groups; give kills a chance to land
+                        // while an uncommitted tail exists.
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    if commit {
+                        store.await_commit(ticket).unwrap();
+                        log.write_all(format!("{end}\n").as_bytes()).unwrap();
+                    }
+                }
+            });
         }
-    }
+    });
 }
 
 fn last_reported(log: &Path) -> u64 {
@@ -58,19 +84,17 @@ fn last_reported(log: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn sigkill_while_appending_loses_no_returned_commit() {
-    const CYCLES: usize = 60;
+fn kill_and_reopen(cycles: usize, threads: usize, seed: u64) {
     let root = tempfile::tempdir().unwrap();
     let store_dir = root.path().join("store");
     let log = root.path().join("commits.log");
     let exe = std::env::current_exe().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tree = Tree::default();
     let started = Instant::now();
     let mut previous = 0;
     let mut discards = 0;
-    for cycle in 0..CYCLES {
+    for cycle in 0..cycles {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -79,11 +103,25 @@ fn sigkill_while_appending_loses_no_returned_commit() {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, root.path())
+            .env(THREADS_ENV, threads.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.gen_range(10..160)));
+        if rng.gen_bool(0.2) {
+            // Sometimes kill it early: while it opens, recovers, or writes its first groups.
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..40)));
+        } else {
+            // Otherwise wait until it is appending (it has reported a commit), then a while.
+            let seen = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) == seen
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..60)));
+        }
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         assert!(
@@ -122,8 +160,18 @@ fn sigkill_while_appending_loses_no_returned_commit() {
         drop(store);
     }
     eprintln!(
-        "{CYCLES} kill/reopen cycles in {:?}: {previous} transactions committed, {discards} tails discarded",
+        "{cycles} kill/reopen cycles with {threads} committer(s) in {:?}: {previous} transactions committed, {discards} tails discarded",
         started.elapsed()
     );
     assert!(previous > 0, "the children never committed anything");
+}
+
+#[test]
+fn sigkill_while_appending_loses_no_returned_commit() {
+    kill_and_reopen(60, 1, 0x5eed);
+}
+
+#[test]
+fn sigkill_with_concurrent_committers_loses_no_returned_commit() {
+    kill_and_reopen(20, 3, 0xc0ffee);
 }
