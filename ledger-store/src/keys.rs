@@ -117,19 +117,6 @@ pub(crate) const TABLE_VALUE: u8 = 1;
 /// Value tag of a tombstone.
 pub(crate) const TABLE_TOMBSTONE: u8 = 0;
 
-/// Encodes a table version's value.
-pub(crate) fn table_value(value: Option<&[u8]>) -> Vec<u8> {
-    match value {
-        Some(v) => {
-            let mut out = Vec::with_capacity(v.len() + 1);
-            out.push(TABLE_VALUE);
-            out.extend_from_slice(v);
-            out
-        }
-        None => vec![TABLE_TOMBSTONE],
-    }
-}
-
 /// Decodes a table version's value; `None` (outer) if the tag is unknown.
 pub(crate) fn decode_table_value(bytes: &[u8]) -> Option<Option<Vec<u8>>> {
     match bytes.split_first() {

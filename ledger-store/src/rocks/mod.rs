@@ -780,17 +780,30 @@ impl RocksStore {
             value.extend_from_slice(&e.bytes);
             batch.put_cf(entries_cf, keys::seqno_key(e.seqno), &value);
         }
+        // Keys and values are assembled in reused buffers: this runs for every row.
+        let mut key = Vec::new();
         let coll_cf = self.cf(CF_COLLECTIONS)?;
         for (c, s) in &group.collection_rows {
-            batch.put_cf(coll_cf, keys::collection_key(c, *s), []);
+            key.clear();
+            keys::escape_into(&mut key, c.as_bytes());
+            key.extend_from_slice(&keys::seqno_key(*s));
+            batch.put_cf(coll_cf, &key, []);
         }
         let tables_cf = self.cf(CF_TABLES)?;
         for w in &group.table_writes {
-            batch.put_cf(
-                tables_cf,
-                keys::table_row_key(&w.table, &w.key, w.seqno),
-                keys::table_value(w.value.as_deref()),
-            );
+            key.clear();
+            keys::escape_into(&mut key, w.table.as_bytes());
+            keys::escape_into(&mut key, &w.key);
+            key.extend_from_slice(&keys::seqno_key(w.seqno));
+            value.clear();
+            match &w.value {
+                Some(v) => {
+                    value.push(keys::TABLE_VALUE);
+                    value.extend_from_slice(v);
+                }
+                None => value.push(keys::TABLE_TOMBSTONE),
+            }
+            batch.put_cf(tables_cf, &key, &value);
         }
         let tiles_cf = self.cf(CF_TILES)?;
         for t in &group.tiles {
