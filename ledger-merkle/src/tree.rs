@@ -3,8 +3,9 @@
 //! # Representation
 //!
 //! Level `l` holds the nodes `(l, i)`, each the root of the perfect subtree over leaves
-//! `[i << l, (i + 1) << l)`, in one vector that starts at index `start` (nodes left of
-//! `start` have been pruned or were never loaded). Only *complete* nodes are stored: a node is
+//! `[i << l, (i + 1) << l)`, from index `start` on (nodes left of `start` have been pruned or
+//! were never loaded), in fixed-size chunks so that appending never copies stored nodes and
+//! pruning frees whole chunks. Only *complete* nodes are stored: a node is
 //! complete at size `n` when `(i + 1) << l <= n`, and it then never changes while the tree
 //! grows. Proofs are index arithmetic plus lookups. The nodes of RFC 9162's tree over `n` leaves
 //! that are not complete (the right edge of a tree whose size is not a power of two) are
@@ -81,43 +82,126 @@ pub struct MerkleTree<H: TreeHasher> {
 #[repr(C, align(32))]
 struct Node(Digest);
 
-/// The nodes held in memory for one level: `(level, start + k)` is `nodes[k]`.
+/// Nodes per storage chunk of a level (256 KiB). A level grows chunk by chunk, so appending
+/// never copies stored nodes (a growing `Vec` would copy and re-fault its whole buffer at every
+/// doubling), and pruning releases whole chunks.
+const CHUNK_BITS: u32 = 13;
+const CHUNK: usize = 1 << CHUNK_BITS;
+const CHUNK_MASK: u64 = CHUNK as u64 - 1;
+
+/// The nodes held in memory for one level.
+///
+/// Slot `k` of the level (node index `base + k`) is `chunks[k / CHUNK][k % CHUNK]`; every
+/// chunk but the last holds exactly `CHUNK` nodes. Nodes below `start` (`base <= start`) may
+/// still occupy slots of the first chunk but count as dropped. `base` is even, so the two
+/// children of a node never lie in different chunks.
 #[derive(Clone, Debug, Default)]
 struct Level {
     start: u64,
-    nodes: Vec<Node>,
+    base: u64,
+    chunks: Vec<Vec<Node>>,
 }
 
 impl Level {
+    /// An empty level whose first node will be `start`.
+    fn empty_at(start: u64) -> Self {
+        Self {
+            start,
+            base: start,
+            chunks: Vec::new(),
+        }
+    }
+
     fn end(&self) -> u64 {
-        self.start + self.nodes.len() as u64
+        match self.chunks.last() {
+            Some(last) => {
+                self.base + ((self.chunks.len() as u64 - 1) << CHUNK_BITS) + last.len() as u64
+            }
+            None => self.base,
+        }
     }
 
+    /// Number of nodes held.
+    fn held(&self) -> u64 {
+        self.end() - self.start
+    }
+
+    #[inline]
     fn get(&self, index: u64) -> Option<&Digest> {
-        let offset = usize::try_from(index.checked_sub(self.start)?).ok()?;
-        self.nodes.get(offset).map(|n| &n.0)
+        if index < self.start {
+            return None;
+        }
+        let slot = index - self.base;
+        let chunk = self.chunks.get(usize::try_from(slot >> CHUNK_BITS).ok()?)?;
+        chunk.get((slot & CHUNK_MASK) as usize).map(|n| &n.0)
     }
 
-    /// The nodes `first .. first + count`, all of which must be held.
-    fn slice(&self, first: u64, count: u64) -> &[Node] {
-        let from = (first - self.start) as usize;
-        &self.nodes[from..from + count as usize]
+    fn last(&self) -> Option<&Digest> {
+        self.chunks.last().and_then(|c| c.last()).map(|n| &n.0)
+    }
+
+    fn push(&mut self, node: Node) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => {
+                if last.len() == last.capacity() {
+                    // Only a level's first chunk grows by doubling (small trees stay small).
+                    let want = (2 * last.len()).clamp(8, CHUNK);
+                    last.reserve_exact(want - last.len());
+                }
+                last.push(node);
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(if self.chunks.is_empty() { 8 } else { CHUNK });
+                chunk.push(node);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The held nodes `first .. first + count` as contiguous runs, in order. All of them must
+    /// be held; runs split only at chunk boundaries, which are even indices.
+    fn runs(&self, first: u64, count: u64) -> impl Iterator<Item = &[Node]> {
+        debug_assert!(first >= self.start && first + count <= self.end());
+        let mut slot = first - self.base;
+        let mut left = count;
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let chunk = &self.chunks[(slot >> CHUNK_BITS) as usize];
+            let from = (slot & CHUNK_MASK) as usize;
+            let take = (chunk.len() - from).min(left as usize);
+            slot += take as u64;
+            left -= take as u64;
+            Some(&chunk[from..from + take])
+        })
     }
 
     fn truncate(&mut self, end: u64) {
-        self.nodes.truncate(end.saturating_sub(self.start) as usize);
+        let keep = end.saturating_sub(self.base);
+        let full = (keep >> CHUNK_BITS) as usize;
+        let rest = (keep & CHUNK_MASK) as usize;
+        if rest == 0 {
+            self.chunks.truncate(full);
+        } else {
+            self.chunks.truncate(full + 1);
+            if let Some(last) = self.chunks.last_mut() {
+                last.truncate(rest);
+            }
+        }
     }
 
+    /// Drops the nodes below `start`, releasing every chunk that lies entirely below it.
     fn drop_before(&mut self, start: u64) {
         if start <= self.start {
             return;
         }
-        let count = (start - self.start).min(self.nodes.len() as u64) as usize;
-        self.nodes.drain(..count);
-        self.start += count as u64;
-        // Give memory back after a large prune; small prunes keep their capacity.
-        if self.nodes.capacity() > 4 * self.nodes.len().max(1024) {
-            self.nodes.shrink_to(2 * self.nodes.len());
+        self.start = start.min(self.end());
+        let whole = ((self.start - self.base) >> CHUNK_BITS) as usize;
+        let whole = whole.min(self.chunks.len().saturating_sub(1));
+        if whole > 0 {
+            self.chunks.drain(..whole);
+            self.base += (whole as u64) << CHUNK_BITS;
         }
     }
 }
@@ -156,19 +240,17 @@ impl Nodes {
             if first >= target {
                 continue;
             }
-            let pairs = child.slice(2 * first, 2 * (target - first));
-            level.nodes.reserve(pairs.len() / 2);
-            level.nodes.extend(
-                pairs
-                    .chunks_exact(2)
-                    .map(|pair| Node(H::hash_children(&pair[0].0, &pair[1].0))),
-            );
+            for run in child.runs(2 * first, 2 * (target - first)) {
+                for pair in run.chunks_exact(2) {
+                    level.push(Node(H::hash_children(&pair[0].0, &pair[1].0)));
+                }
+            }
         }
         self.bags.clear();
         let mut acc: Option<Digest> = None;
         for (l, level) in self.levels.iter().enumerate().take(height) {
             if (len >> l) & 1 == 1 {
-                if let Some(Node(peak)) = level.nodes.last() {
+                if let Some(peak) = level.last() {
                     let bag = match acc {
                         None => *peak,
                         Some(right) => H::hash_children(peak, &right),
@@ -294,12 +376,11 @@ impl<H: TreeHasher> MerkleTree<H> {
     /// Appends one leaf hash. O(1) amortized: no hashing happens here.
     pub fn push(&mut self, leaf_hash: Digest) {
         let nodes = self.nodes.get_mut().unwrap_or_else(PoisonError::into_inner);
-        match nodes.levels.first_mut() {
-            Some(leaves) => leaves.nodes.push(Node(leaf_hash)),
-            None => nodes.levels.push(Level {
-                start: 0,
-                nodes: vec![Node(leaf_hash)],
-            }),
+        if nodes.levels.is_empty() {
+            nodes.levels.push(Level::default());
+        }
+        if let Some(leaves) = nodes.levels.first_mut() {
+            leaves.push(Node(leaf_hash));
         }
         self.len += 1;
     }
@@ -493,8 +574,8 @@ impl<H: TreeHasher> MerkleTree<H> {
                         let count = width >> h;
                         match nodes.levels.get((bottom + h) as usize) {
                             Some(level) if count > 0 => {
-                                let nodes = level.slice(index << (height - h), count);
-                                nodes.iter().map(|n| n.0).collect()
+                                let runs = level.runs(index << (height - h), count);
+                                runs.flatten().map(|n| n.0).collect()
                             }
                             _ => Vec::new(),
                         }
@@ -528,7 +609,7 @@ impl<H: TreeHasher> MerkleTree<H> {
     /// Number of nodes (leaves included) held in memory: what [`MerkleTree::prune`] bounds.
     pub fn nodes_in_memory(&self) -> u64 {
         let nodes = self.nodes.read().unwrap_or_else(PoisonError::into_inner);
-        nodes.levels.iter().map(|l| l.nodes.len() as u64).sum()
+        nodes.levels.iter().map(Level::held).sum()
     }
 
     /// The first leaf index still held in memory (`len()` if none is).
@@ -554,10 +635,7 @@ impl<H: TreeHasher> MerkleTree<H> {
         let height = u32::from(TILE_HEIGHT);
         let levels_len = bit_len(size);
         let mut levels: Vec<Level> = (0..levels_len)
-            .map(|l| Level {
-                start: frontier_start(l, size),
-                nodes: Vec::new(),
-            })
+            .map(|l| Level::empty_at(frontier_start(l, size)))
             .collect();
         for row in 0..levels_len.div_ceil(height) {
             let bottom = row * height;
@@ -592,7 +670,9 @@ impl<H: TreeHasher> MerkleTree<H> {
             };
             for (h, nodes) in tile.into_levels().into_iter().enumerate() {
                 if let Some(level) = levels.get_mut(bottom as usize + h) {
-                    level.nodes = nodes.into_iter().map(Node).collect();
+                    for node in nodes {
+                        level.push(Node(node));
+                    }
                 }
             }
         }

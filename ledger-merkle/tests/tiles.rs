@@ -533,3 +533,53 @@ fn truncated_tiles_roll_back_to_an_older_size() {
     let first: Vec<Digest> = leaves(11, 550)[512..].to_vec();
     assert_eq!(cut.map(|c| c.levels()[0].clone()), Some(first));
 }
+
+/// Truncation, pruning and reopening at and around the tree's internal storage boundaries
+/// (levels are stored in chunks of 8192 nodes) and far from them.
+#[test]
+fn truncate_prune_and_reopen_across_storage_chunks() {
+    let d = leaves(12, 50_000);
+    let mut store = CountingStore::default();
+    let mut t = checkpointed::<CcfSha256>(12, 40_000, 4096, &mut store);
+    for cut in [
+        32_768u64, 24_577, 16_385, 16_384, 16_383, 8193, 8192, 8191, 300, 1,
+    ] {
+        let mut c = t.clone();
+        assert!(c.truncate(cut).is_ok(), "truncate {cut}");
+        assert_eq!(
+            c.root(),
+            mth::<CcfSha256>(&d[..cut as usize]),
+            "root after cut {cut}"
+        );
+        for i in cut..cut + 9000 {
+            c.push(leaf(12, i));
+        }
+        let n = cut + 9000;
+        assert_eq!(
+            c.root(),
+            mth::<CcfSha256>(&d[..n as usize]),
+            "root after regrowth {n}"
+        );
+        for m in [0, cut - 1, cut, n / 2, n - 1] {
+            assert_eq!(
+                c.inclusion_proof(m, n).ok(),
+                Some(path::<CcfSha256>(m as usize, &d[..n as usize])),
+                "inclusion {m} of {n}"
+            );
+        }
+    }
+    let twin = t.clone();
+    for bound in [8191u64, 8192, 16_384, 24_000, 40_000] {
+        t.prune(bound);
+        same_answers(&twin, &t, &store, &[8192, 16_385, 40_000]);
+    }
+    for size in [8192u64, 8193, 16_384, 24_577, 40_000] {
+        let opened = MerkleTree::<CcfSha256>::open(&store, size);
+        let root = opened.map(|mut o| o.root()).ok();
+        assert_eq!(
+            root,
+            Some(mth::<CcfSha256>(&d[..size as usize])),
+            "open {size}"
+        );
+    }
+}
