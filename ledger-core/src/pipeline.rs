@@ -1,6 +1,6 @@
 //! The commit pipeline: from a submitted write set to a durable, signed transaction.
 //!
-//! Three kinds of thread take part, and no lock is held across hashing, signing or I/O:
+//! Four kinds of thread take part, and no lock is held across hashing, signing or I/O:
 //!
 //! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
 //!    sequencer lock only to reserve the next seqno, then patch the header, hash the entry,
@@ -11,10 +11,11 @@
 //!    into groups, and decides when to sign. To sign it reserves the next seqno `s` like any
 //!    appender, waits until every slot before `s` is processed, signs the root over leaves
 //!    `0..s` with the node signer and records the signature transaction at `s`.
-//! 3. **The writer** applies groups to the store in order. Groups without a signature are
-//!    buffered writes; a group ending in a signature is a commit group, synced in fsync mode.
-//!    Once a commit group is durable the writer advances the committed watermark and wakes
-//!    waiters.
+//! 3. **The writer** appends groups to the store in order. Groups without a signature are
+//!    buffered writes; a group ending in a signature is a commit group.
+//! 4. **The syncer** waits until each commit group is durable (synced in fsync mode), then
+//!    advances the committed watermark and wakes waiters. The writer goes on appending while a
+//!    sync is in flight, so one sync covers every group appended before it started.
 //!
 //! # Invariants
 //!
@@ -100,6 +101,12 @@ struct WriteJob {
     group: Group,
     last_seqno: u64,
     signature: Option<Arc<SignedRoot>>,
+}
+
+/// A commit group appended to the store, waiting for its sync.
+struct SyncJob {
+    ticket: ledger_store::GroupTicket,
+    signature: Arc<SignedRoot>,
 }
 
 /// A durable signature, kept in memory so that receipts for recent transactions need no
@@ -192,6 +199,7 @@ pub(crate) struct PipelineInit {
 pub(crate) struct Threads {
     committer: Option<std::thread::JoinHandle<()>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    syncer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Shared {
@@ -232,10 +240,16 @@ impl Shared {
             wakers: Mutex::new(Vec::new()),
         });
         let (tx, rx) = crossbeam::channel::bounded::<WriteJob>(WRITER_QUEUE);
+        let (sync_tx, sync_rx) = crossbeam::channel::bounded::<SyncJob>(WRITER_QUEUE);
+        let syncer_shared = Arc::clone(&shared);
+        let syncer = std::thread::Builder::new()
+            .name("ledger-syncer".into())
+            .spawn(move || syncer_shared.syncer_loop(&sync_rx))
+            .map_err(|e| Error::InvalidInput(format!("cannot start syncer thread: {e}")))?;
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer_shared.writer_loop(&rx))
+            .spawn(move || writer_shared.writer_loop(&rx, &sync_tx))
             .map_err(|e| Error::InvalidInput(format!("cannot start writer thread: {e}")))?;
         let committer_shared = Arc::clone(&shared);
         let last_signed = init.committed_sig;
@@ -262,6 +276,7 @@ impl Shared {
             Threads {
                 committer: Some(committer),
                 writer: Some(writer),
+                syncer: Some(syncer),
             },
         ))
     }
@@ -468,30 +483,57 @@ impl Shared {
                 tracing::error!("ledger writer thread panicked");
             }
         }
+        // The writer's exit closed the syncer's channel; it finishes the syncs in flight.
+        if let Some(handle) = threads.syncer.take() {
+            if handle.join().is_err() {
+                tracing::error!("ledger syncer thread panicked");
+            }
+        }
     }
 
-    fn writer_loop(&self, rx: &Receiver<WriteJob>) {
+    /// Appends groups to the store in order. A commit group is passed on to the syncer, so
+    /// that the next groups are appended while its sync is in flight (one sync then covers
+    /// all of them).
+    fn writer_loop(&self, rx: &Receiver<WriteJob>, to_syncer: &Sender<SyncJob>) {
         while let Ok(job) = rx.recv() {
             if self.poisoned.load(Ordering::Acquire) {
                 continue;
             }
-            match self.store.write_group(&job.group) {
-                Ok(()) => {
+            match self.store.append_group(&job.group) {
+                Ok(ticket) => {
                     self.written.store(job.last_seqno, Ordering::Release);
-                    if let Some(sig) = job.signature {
-                        let seqno = sig.seqno;
-                        {
-                            let mut recent = self.recent_signatures.write();
-                            recent.insert(seqno, sig);
-                            while recent.len() > RECENT_SIGNATURES {
-                                recent.pop_first();
-                            }
+                    if let Some(signature) = job.signature {
+                        if to_syncer.send(SyncJob { ticket, signature }).is_err() {
+                            self.poison_with("the syncer thread has stopped".into());
                         }
-                        self.committed_sig.store(seqno, Ordering::Release);
                     }
                     self.notify_progress();
                 }
                 Err(e) => self.poison_with(format!("store write failed: {e}")),
+            }
+        }
+    }
+
+    /// Waits for each commit group to be durable, then advances the committed watermark.
+    fn syncer_loop(&self, rx: &Receiver<SyncJob>) {
+        while let Ok(job) = rx.recv() {
+            if self.poisoned.load(Ordering::Acquire) {
+                continue;
+            }
+            match self.store.await_commit(job.ticket) {
+                Ok(()) => {
+                    let seqno = job.signature.seqno;
+                    {
+                        let mut recent = self.recent_signatures.write();
+                        recent.insert(seqno, job.signature);
+                        while recent.len() > RECENT_SIGNATURES {
+                            recent.pop_first();
+                        }
+                    }
+                    self.committed_sig.store(seqno, Ordering::Release);
+                    self.notify_progress();
+                }
+                Err(e) => self.poison_with(format!("store sync failed: {e}")),
             }
         }
     }
