@@ -353,6 +353,55 @@ fn damaged_signature_records_are_found() {
 }
 
 #[test]
+fn audits_resume_from_a_trusted_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    build(&path, 60, 11);
+    let store = open_store(&path);
+    let first = audit_store(&store, &AuditOptions::default()).unwrap();
+    assert_clean(&first);
+    let sigs = signature_seqnos(&store, TxKind::Signature);
+    let (early, late) = (sigs[2], sigs[sigs.len() - 2]);
+    let early_root = entry::decode(&store.entry(early).unwrap().unwrap())
+        .unwrap()
+        .body
+        .signature
+        .unwrap()
+        .root;
+    let trusted = AuditOptions::default().trusted_root(early, early_root);
+    let resumed = audit_store(&store, &trusted).unwrap();
+    assert_clean(&resumed);
+    assert_eq!(resumed.signatures, first.signatures);
+    // A wrong trusted root is a finding.
+    let wrong = AuditOptions::default().trusted_root(early, [0; 32]);
+    let found = finding(audit_store(&store, &wrong).unwrap());
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::Anchor, Some(early))
+    );
+    // A signature forged below the trusted root is not verified again, but the entry is not
+    // the one the trusted root covers: still found, at its seqno.
+    let below = sigs[1];
+    let saved = forge_signature(&store, below, true, |p| p.signature[10] ^= 1);
+    let found = finding(audit_store(&store, &trusted).unwrap());
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::EntryAltered, Some(below)),
+        "{found}"
+    );
+    restore_signature(&store, below, saved);
+    // Above it, signatures are verified as usual.
+    let saved = forge_signature(&store, late, true, |p| p.signature[10] ^= 1);
+    let found = finding(audit_store(&store, &trusted).unwrap());
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::BadSignature, Some(late))
+    );
+    restore_signature(&store, late, saved);
+    assert_clean(&audit_store(&store, &trusted).unwrap());
+}
+
+#[test]
 fn forged_signatures_are_found() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
@@ -967,11 +1016,32 @@ fn stores_that_are_not_ledgers() {
     let dir = tempfile::tempdir().unwrap();
     // No ledger at all: an error, not a finding.
     assert!(audit_path(dir.path().join("absent"), &AuditOptions::default()).is_err());
-    // A store without the engine's metadata.
+    // A store the engine never wrote to holds no ledger yet: nothing to find.
     let (store, _) = RocksStore::open(dir.path().join("bare"), StoreConfig::default()).unwrap();
+    let report = audit_store(&store, &AuditOptions::default()).unwrap();
+    assert_clean(&report);
+    assert_eq!((report.last_seqno, report.signatures), (0, 0));
+    assert_clean(
+        &audit_store(&ledger_store::MemoryStore::new(), &AuditOptions::default()).unwrap(),
+    );
+    // Entries without the engine's metadata, or part of it only: findings.
+    store
+        .write_group(&Group {
+            entries: vec![ledger_store::EntryRecord::new(1, b"stray".to_vec())],
+            commit: true,
+            ..Group::default()
+        })
+        .unwrap();
     let found = finding(audit_store(&store, &AuditOptions::default()).unwrap());
     assert_eq!((found.kind, found.seqno), (FindingKind::Metadata, None));
     let memory = ledger_store::MemoryStore::new();
+    memory
+        .write_group(&Group {
+            meta: vec![(META_VIEWS.to_owned(), Some(b"[[1,1]]".to_vec()))],
+            commit: true,
+            ..Group::default()
+        })
+        .unwrap();
     let found = finding(audit_store(&memory, &AuditOptions::default()).unwrap());
-    assert_eq!(found.kind, FindingKind::Metadata);
+    assert_eq!((found.kind, found.seqno), (FindingKind::Metadata, None));
 }
