@@ -8,6 +8,9 @@
 //! transactions are committed is known exactly; one suite signs on its own every few
 //! transactions, where an unflushed transaction may be either Pending or Committed.
 //!
+//! At the end of every case the ledger's store passes the offline audit (`audit_ledger` while
+//! it runs, and `audit_path` on the closed directory for RocksDB).
+//!
 //! Runs are deterministic: a fixed proptest seed with the ChaCha generator, no persisted
 //! failures.
 
@@ -18,7 +21,7 @@ use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::time::Duration;
 
-use ledger_core::audit::{audit_path, AuditOptions};
+use ledger_core::audit::{audit_ledger, audit_path, AuditOptions};
 use ledger_core::entry::{self, Append, TableOp, TxBody, TxKind};
 use ledger_core::{Cursor, Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use proptest::prelude::*;
@@ -625,6 +628,12 @@ impl Harness {
         self.check_statuses()?;
         self.check_receipts()?;
         self.check_all()?;
+        // The running ledger's store passes the audit, in memory as on disk.
+        let report = audit_ledger(self.ledger(), &AuditOptions::default()).unwrap();
+        prop_assert!(report.is_clean(), "{:?}", report.finding);
+        if let Some(last) = self.model.txs.last() {
+            prop_assert!(report.last_signature.unwrap().tx_id.seqno() > last.id.seqno());
+        }
         let ledger = self.ledger.take().unwrap();
         ledger.close().unwrap();
         if self.backend == Backend::Rocks {
