@@ -2,9 +2,10 @@
 //!
 //! [`audit_path`] opens a ledger directory with `RocksStore::open_read_only` (nothing is
 //! written and no recovery runs), [`audit_store`] audits any [`Store`], and [`audit_ledger`]
-//! the store under an open [`crate::Ledger`], in memory or on disk. Both stream the ledger once, in
-//! seqno order, and stop at the **first** inconsistency, which they report as a [`Finding`]
-//! naming the seqno, what was expected and what was found.
+//! the store under an open [`crate::Ledger`], in memory or on disk. All stream the ledger
+//! once, in seqno order, and stop at the **first** inconsistency, which they report as a
+//! [`Finding`] naming the seqno, what was expected and what was found. That the ledger is
+//! inconsistent is a finding in an `Ok` report; an `Err` means the audit could not run.
 //!
 //! # What is checked
 //!
@@ -57,7 +58,8 @@
 //! the entry is genuine and the stored tree is damaged ([`FindingKind::TileMismatch`] at
 //! `s`); with no later signature the audit cannot tell which ([`FindingKind::LeafMismatch`]).
 //! Without the tile check an altered entry is reported at the first signature covering it
-//! ([`FindingKind::RootMismatch`]).
+//! ([`FindingKind::RootMismatch`]). A replaced commit secret changes every leaf, and shows as
+//! the first entry altered.
 //!
 //! # Uncommitted tails
 //!
@@ -72,8 +74,8 @@
 //! handed out and pruned after every page), and at most [`MAX_CACHED_CERTIFICATES`] verified
 //! certificates are remembered. Time is dominated by verifying ECDSA signatures; an audit
 //! resumed from a root verified before ([`AuditOptions::trusted_root`]) skips those below it.
-//! Progress goes to the [`AuditOptions::on_progress`] callback
-//! and to `tracing` every [`AuditOptions::progress_every`] entries.
+//! Progress goes to the [`AuditOptions::on_progress`] callback and to `tracing` every
+//! [`AuditOptions::progress_every`] entries.
 //!
 //! # Example
 //!
