@@ -98,12 +98,14 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "entries: {} (last seqno {}, committed {}), signatures: {}, tiles compared: {}, {:.2} s",
+        "entries: {} (last seqno {}, committed {}), signatures: {}, tiles compared: {}, \
+         at most {} tree nodes in memory, {:.2} s",
         report.entries,
         report.last_seqno,
         report.committed_seqno,
         report.signatures,
         report.tiles,
+        report.peak_tree_nodes,
         report.elapsed.as_secs_f64()
     );
     let views: Vec<String> = report

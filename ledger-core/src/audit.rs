@@ -394,6 +394,9 @@ pub struct AuditReport {
     pub signatures: u64,
     /// Tree tiles compared with the store's.
     pub tiles: u64,
+    /// The most tree nodes the recomputed tree held in memory at once (leaves included):
+    /// bounded by a page of leaves plus the tree's frontier, whatever the ledger's length.
+    pub peak_tree_nodes: u64,
     /// The view history, `(view, first seqno)`.
     pub views: Vec<(u64, u64)>,
     /// The newest signature verified.
@@ -538,6 +541,7 @@ pub fn audit_store_with(
         entries: 0,
         signatures: 0,
         tiles: 0,
+        peak_tree_nodes: 0,
         views: Vec::new(),
         last_signature: None,
         unsigned_tail: None,
@@ -619,6 +623,7 @@ impl AuditReport {
             entries: 0,
             signatures: 0,
             tiles: 0,
+            peak_tree_nodes: 0,
             views: Vec::new(),
             last_signature: None,
             unsigned_tail: None,
@@ -1406,6 +1411,7 @@ impl<'a> Auditor<'a> {
     /// Hands out the recomputed tiles, compares them with the stored ones, and prunes the
     /// recomputed tree down to its frontier.
     fn compare_tiles(&mut self, report: &mut AuditReport) -> Step {
+        report.peak_tree_nodes = report.peak_tree_nodes.max(self.tree.nodes_in_memory());
         let tiles = self.tree.take_dirty_tiles();
         let size = self.tree.len();
         self.tree.prune(size);

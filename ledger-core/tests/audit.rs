@@ -1045,3 +1045,40 @@ fn stores_that_are_not_ledgers() {
     let found = finding(audit_store(&memory, &AuditOptions::default()).unwrap());
     assert_eq!((found.kind, found.seqno), (FindingKind::Metadata, None));
 }
+
+/// Streams with constant memory: auditing a ledger ten times longer holds no more of the
+/// recomputed tree (the audit's only structure that grows with the ledger if not pruned).
+#[test]
+fn audit_memory_is_constant_in_ledger_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut peaks = Vec::new();
+    for (name, txs) in [("short", 2_000u32), ("long", 20_000)] {
+        let path = dir.path().join(name);
+        let ledger = Ledger::open(quiet(&path)).unwrap();
+        for i in 0..txs {
+            let mut tx = Transaction::new();
+            tx.append(&format!("c{}", i % 50), &[i as u8; 100]).put(
+                "t",
+                format!("k{}", i % 1000).as_bytes(),
+                &[1; 20],
+            );
+            ledger.submit(tx).unwrap();
+            if i % 100 == 99 {
+                ledger.flush().unwrap();
+            }
+        }
+        ledger.close().unwrap();
+        let report = audit(&path);
+        assert_clean(&report);
+        eprintln!(
+            "{name}: {} entries, {} signatures, {} tiles, at most {} tree nodes in memory",
+            report.last_seqno, report.signatures, report.tiles, report.peak_tree_nodes
+        );
+        peaks.push(report.peak_tree_nodes);
+    }
+    // A page of 256 leaves and their parents plus the frontier tile of each row of 8 levels
+    // (at most 511 nodes a row): well under 2,048 nodes for any ledger below 2^24 entries,
+    // and ten times the entries adds a fraction, not a factor.
+    assert!(peaks.iter().all(|p| *p < 2_048), "{peaks:?}");
+    assert!(peaks[1] < peaks[0] * 3 / 2, "{peaks:?}");
+}
