@@ -1,0 +1,4 @@
+#![no_main]
+//! libFuzzer entry point of `ledger_fuzz::merkle_operations`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ledger_fuzz::merkle_operations(data));

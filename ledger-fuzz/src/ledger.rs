@@ -1,0 +1,822 @@
+//! `ledger_operations` and `ledger_crash_recovery`: the [`Ledger`] API driven by an
+//! arbitrary operation sequence next to a model of what it has recorded.
+//!
+//! The ledger signs only when asked (`flush`, `wait_for_commit`, `close`), or, when the input
+//! says so, every few transactions; so the model knows which transactions must be Committed
+//! and which may only be Pending. Restarts go through [`Ledger::with_store`] over the same
+//! store after a recovery: a clean close, or a crash (the store refuses every write from an
+//! arbitrary point on, the ledger is dropped, the store is reopened). After every restart
+//! the recovered store passes the offline audit, every transaction known to be committed is
+//! still there with the same contents, and every other one is either committed too or
+//! reported Invalid.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use arbitrary::{Arbitrary, Unstructured};
+use ledger_core::audit::{audit_store, AuditOptions, FindingKind};
+use ledger_core::identity::ServiceIdentity;
+use ledger_core::{Entry, Error, KeyVersion, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+use ledger_store::testing::{Fault, FaultyStore};
+use ledger_store::{MemoryStore, Recovery, Store};
+
+/// Most operations taken from one input.
+const MAX_OPS: usize = 40;
+/// The configured largest append; inputs build bigger ones to test the limit.
+const MAX_ENTRY: usize = 256;
+/// The configured largest transaction. (Below about 1.4 KiB the engine cannot record its own
+/// genesis transaction, which holds two certificates, and refuses to start.)
+const MAX_TX: usize = 4096;
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Collection names: multi-byte UTF-8, dots, spaces, a name of exactly 255 bytes, a name that
+/// looks reserved but is not.
+fn collection(i: u8) -> String {
+    match i % 7 {
+        0 => "audit".into(),
+        1 => "ünïcödé-名前".into(),
+        2 => "a.b.c".into(),
+        3 => "x".into(),
+        4 => "é".repeat(127) + "z",
+        5 => "with space".into(),
+        _ => "gov-not-reserved".into(),
+    }
+}
+
+fn table(i: u8) -> String {
+    ["t", "settings", "表"][usize::from(i % 3)].into()
+}
+
+fn key(i: u8) -> Vec<u8> {
+    match i % 5 {
+        0 => Vec::new(),
+        1 => b"k".to_vec(),
+        2 => vec![0, 0xff, 0],
+        3 => "ключ".as_bytes().to_vec(),
+        _ => vec![7; 64],
+    }
+}
+
+fn contents(bytes: &[u8]) -> Vec<u8> {
+    bytes.iter().take(48).copied().collect()
+}
+
+/// Requests the ledger must refuse with `InvalidInput`, changing nothing.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Invalid {
+    ReservedCollection(bool),
+    ReservedTable(bool),
+    EmptyName,
+    LongName,
+    ControlCharacter,
+    DuplicateAppend,
+    EmptyTransaction,
+    BigEntry,
+    BigKey,
+    BigTransaction,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum LedgerOp {
+    Append {
+        c: u8,
+        contents: Vec<u8>,
+    },
+    Submit {
+        appends: Vec<(u8, Vec<u8>)>,
+        writes: Vec<(u8, u8, Option<u8>)>,
+        claims: Option<u8>,
+    },
+    Invalid(Invalid),
+    Flush,
+    WaitForCommit(u8),
+    Entry {
+        c: u8,
+        tx: u8,
+    },
+    Latest(u8),
+    Iterate(u8),
+    Page {
+        c: u8,
+        from: Option<u8>,
+        limit: u8,
+    },
+    TableGet {
+        t: u8,
+        k: u8,
+    },
+    TableGetAt {
+        t: u8,
+        k: u8,
+        tx: u8,
+    },
+    TableHistory {
+        t: u8,
+        k: u8,
+    },
+    Receipt(u8),
+    Reopen,
+    Crash,
+    FailWrite(u8),
+    FailSync(u8),
+}
+
+#[derive(Debug, Clone)]
+struct ModelTx {
+    id: TxId,
+    appends: BTreeMap<String, Vec<u8>>,
+    writes: BTreeMap<(String, Vec<u8>), Option<Vec<u8>>>,
+    claims: [u8; 32],
+    /// Known to be committed: it must survive every crash from now on.
+    committed: bool,
+}
+
+/// The service identity every fuzzed ledger is created with (generating one per input would
+/// dominate the run time).
+fn service() -> &'static ServiceIdentity {
+    static SERVICE: OnceLock<ServiceIdentity> = OnceLock::new();
+    SERVICE.get_or_init(|| {
+        ServiceIdentity::generate("ledger fuzz").unwrap_or_else(|e| panic!("service identity: {e}"))
+    })
+}
+
+fn config(auto_sign: Option<u8>) -> LedgerConfig {
+    let every = match auto_sign {
+        Some(n) => u64::from(n % 5) + 1,
+        None => 1 << 40,
+    };
+    LedgerConfig::new("")
+        .service_identity(service().clone())
+        .sig_interval(Duration::from_secs(3600))
+        .sig_tx_interval(NonZeroU64::new(every).unwrap_or(NonZeroU64::MIN))
+        .max_entry_size(MAX_ENTRY)
+        .max_tx_size(MAX_TX)
+}
+
+/// Where the engine's store comes from and how it is reopened after a restart.
+trait Backend {
+    type S: Store + 'static;
+    fn create(&mut self) -> (FaultyStore<Self::S>, Recovery);
+    /// Reopens a store whose ledger is gone (recovering it as after a crash).
+    fn reopen(&mut self, old: FaultyStore<Self::S>) -> (FaultyStore<Self::S>, Recovery);
+}
+
+struct Memory;
+
+impl Backend for Memory {
+    type S = MemoryStore;
+
+    fn create(&mut self) -> (FaultyStore<MemoryStore>, Recovery) {
+        let store = MemoryStore::new();
+        let recovery = store.simulate_crash();
+        (FaultyStore::new(store), recovery)
+    }
+
+    fn reopen(&mut self, old: FaultyStore<MemoryStore>) -> (FaultyStore<MemoryStore>, Recovery) {
+        let store = old.into_inner();
+        let recovery = store.simulate_crash();
+        (FaultyStore::new(store), recovery)
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+struct Rocks(tempfile::TempDir);
+
+#[cfg(feature = "rocksdb")]
+impl Rocks {
+    fn open(&self) -> (FaultyStore<ledger_store::RocksStore>, Recovery) {
+        let config =
+            ledger_store::StoreConfig::default().durability(ledger_store::Durability::Buffered);
+        let (store, recovery) = ledger_store::RocksStore::open(self.0.path(), config)
+            .unwrap_or_else(|e| panic!("open the RocksStore: {e}"));
+        (FaultyStore::new(store), recovery)
+    }
+}
+
+#[cfg(feature = "rocksdb")]
+impl Backend for Rocks {
+    type S = ledger_store::RocksStore;
+
+    fn create(&mut self) -> (FaultyStore<Self::S>, Recovery) {
+        self.open()
+    }
+
+    fn reopen(&mut self, old: FaultyStore<Self::S>) -> (FaultyStore<Self::S>, Recovery) {
+        drop(old.into_inner());
+        self.open()
+    }
+}
+
+struct Run<B: Backend> {
+    backend: B,
+    store: Option<Arc<FaultyStore<B::S>>>,
+    ledger: Option<Ledger>,
+    config: LedgerConfig,
+    auto_sign: bool,
+    /// Whether failures may be injected (the crash target).
+    faults: bool,
+    /// A fault is armed or has fired: calls may fail with `Poisoned`.
+    faulty: bool,
+    view: u64,
+    /// Model transactions by seqno.
+    txs: BTreeMap<u64, ModelTx>,
+    /// Highest seqno handed out in the current history.
+    high: u64,
+    /// Transactions up to this seqno may be committed: a signature was asked for after they
+    /// were recorded.
+    may_commit: u64,
+    /// Ids handed out before a crash that the recovered ledger no longer knows.
+    lost: Vec<TxId>,
+}
+
+impl<B: Backend> Run<B> {
+    fn ledger(&self) -> &Ledger {
+        self.ledger
+            .as_ref()
+            .unwrap_or_else(|| panic!("the ledger is not open"))
+    }
+
+    fn store(&self) -> &Arc<FaultyStore<B::S>> {
+        self.store
+            .as_ref()
+            .unwrap_or_else(|| panic!("the store is not open"))
+    }
+
+    /// Checks a result that a fault may have turned into `Poisoned`; returns the value if
+    /// there is one.
+    fn allow_poison<T: std::fmt::Debug>(&self, what: &str, r: Result<T, Error>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(Error::Poisoned(_)) if self.faulty => None,
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
+    fn tx_at(&self, i: u8) -> Option<ModelTx> {
+        let n = self.txs.len();
+        (n > 0).then(|| self.txs.values().nth(usize::from(i) % n).cloned())?
+    }
+
+    fn start(&mut self, store: FaultyStore<B::S>, recovery: &Recovery) {
+        // The recovered store, before the engine touches it, is a consistent ledger.
+        if self.high > 0 {
+            self.audit(store.inner());
+        }
+        let store = Arc::new(store);
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let ledger = Ledger::with_store(dyn_store, recovery, &self.config)
+            .unwrap_or_else(|e| panic!("start over a recovered store ({recovery:?}): {e}"));
+        self.store = Some(store);
+        self.ledger = Some(ledger);
+        self.faulty = false;
+    }
+
+    fn audit(&self, store: &dyn Store) {
+        let report = audit_store(store, &AuditOptions::default())
+            .unwrap_or_else(|e| panic!("audit of the recovered store: {e}"));
+        match &report.finding {
+            None => {}
+            // A known engine bug (ledger-core/tests/audit.rs,
+            // `engine_bug_a_write_can_precede_the_new_view_signature`): a write right after a
+            // recovering open can take the new view's first seqno.
+            Some(f) if f.kind == FindingKind::ViewStart => {
+                crate::known_bug(format_args!("the audit of the recovered store finds {f}"));
+            }
+            Some(f) => panic!("the audit of the recovered store finds {f}"),
+        }
+    }
+
+    /// Stops the ledger (`clean`: `close`, else drop after the store started refusing
+    /// writes) and starts it again over the recovered store.
+    fn restart(&mut self, clean: bool) {
+        // A ledger whose store failed cannot close cleanly: that restart is a crash too.
+        let clean = clean && !self.faulty;
+        let ledger = self
+            .ledger
+            .take()
+            .unwrap_or_else(|| panic!("the ledger is not open"));
+        if clean {
+            if let Err(e) = ledger.close() {
+                panic!("close: {e}");
+            }
+            for tx in self.txs.values_mut() {
+                tx.committed = true;
+            }
+        } else {
+            self.store().fail_write(NonZeroU64::MIN, Fault::Io);
+            drop(ledger);
+        }
+        let store = self.store.take().unwrap_or_else(|| panic!("no store"));
+        let store = Arc::try_unwrap(store)
+            .unwrap_or_else(|_| panic!("the dropped ledger still holds its store"));
+        let (store, recovery) = self.backend.reopen(store);
+        if clean {
+            assert_eq!(
+                recovery.discarded, None,
+                "a cleanly closed ledger lost its tail"
+            );
+        }
+        // Seqnos of a discarded tail are handed out again, in a new view.
+        self.high = recovery.committed_seqno;
+        self.start(store, &recovery);
+        // Whether a new view began: then transaction 1 (genesis, view 1) is Invalid under the
+        // next view's number, else that id is Unknown (a view not yet reached).
+        let next_view = TxId::new(self.view + 1, 1).unwrap_or_else(|e| panic!("{e}"));
+        let advanced = self.ledger().status(next_view) == TxStatus::Invalid;
+        if recovery.discarded.is_some() {
+            assert!(advanced, "no new view after discarding {recovery:?}");
+        }
+        if clean {
+            assert!(!advanced, "a new view after a clean close");
+        }
+        if advanced {
+            self.view += 1;
+            // The ledger signs in the new view at once; a transaction submitted right after
+            // the restart may still slip in before that signature (the known engine bug
+            // named in `audit`), and is then committed by it.
+            self.may_commit = u64::MAX;
+        }
+        for tx in std::mem::take(&mut self.txs).into_values() {
+            let status = self.ledger().status(tx.id);
+            match status {
+                TxStatus::Committed => {
+                    assert!(tx.id.seqno() <= recovery.committed_seqno);
+                    self.txs.insert(
+                        tx.id.seqno(),
+                        ModelTx {
+                            committed: true,
+                            ..tx
+                        },
+                    );
+                }
+                TxStatus::Invalid if !tx.committed => {}
+                TxStatus::Unknown if !tx.committed && !advanced => {
+                    // The transaction never reached the store, so nothing was discarded and
+                    // the view did not change: its seqno will be handed out again in the same
+                    // view, and its id will then name another transaction.
+                    crate::known_bug(format_args!(
+                        "{} was handed out before the crash and is Unknown after recovery \
+                         ({recovery:?}) in the same view: its id will be reused",
+                        tx.id
+                    ));
+                    self.lost.push(tx.id);
+                }
+                other => panic!(
+                    "{} after recovery ({recovery:?}) is {other:?}; committed before: {}",
+                    tx.id, tx.committed
+                ),
+            }
+        }
+        self.check_all();
+    }
+
+    fn submit(&mut self, tx: Transaction, model: ModelTx, expect_ok: bool) {
+        let r = self.ledger().submit(tx);
+        if !expect_ok {
+            assert!(
+                matches!(r, Err(Error::InvalidInput(_))),
+                "an invalid transaction was not refused: {r:?}"
+            );
+            return;
+        }
+        let Some(id) = self.allow_poison("submit", r) else {
+            return;
+        };
+        assert_eq!(id.view(), self.view, "{id} in view {}", self.view);
+        if self.lost.contains(&id) {
+            crate::known_bug(format_args!(
+                "{id} is handed out twice, before and after a crash"
+            ));
+        }
+        assert!(id.seqno() > self.high, "{id} after seqno {}", self.high);
+        self.high = id.seqno();
+        self.txs.insert(id.seqno(), ModelTx { id, ..model });
+    }
+
+    fn invalid(&mut self, kind: Invalid) {
+        let mut tx = Transaction::new();
+        match kind {
+            Invalid::ReservedCollection(gov) => {
+                tx.append(if gov { "gov.members" } else { "internal.x" }, b"x");
+            }
+            Invalid::ReservedTable(gov) => {
+                tx.put(if gov { "gov.users" } else { "internal.nodes" }, b"k", b"v");
+            }
+            Invalid::EmptyName => {
+                tx.append("", b"x");
+            }
+            Invalid::LongName => {
+                tx.append(&"n".repeat(256), b"x");
+            }
+            Invalid::ControlCharacter => {
+                tx.put("a\nb", b"k", b"v");
+            }
+            Invalid::DuplicateAppend => {
+                tx.append("audit", b"1").append("audit", b"2");
+            }
+            Invalid::EmptyTransaction => {}
+            Invalid::BigEntry => {
+                tx.append("audit", &[1; MAX_ENTRY + 1]);
+            }
+            Invalid::BigKey => {
+                tx.put("t", &[2; 4097], b"v");
+            }
+            Invalid::BigTransaction => {
+                tx.append("audit", &[1; MAX_ENTRY])
+                    .put("t", b"k", &[3; MAX_TX]);
+            }
+        }
+        let dummy = ModelTx {
+            id: TxId::new(1, 1).unwrap_or_else(|e| panic!("{e}")),
+            appends: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            claims: [0; 32],
+            committed: false,
+        };
+        self.submit(tx, dummy, false);
+    }
+
+    fn mark_committed_through(&mut self, seqno: u64) {
+        for tx in self.txs.range_mut(..=seqno) {
+            tx.1.committed = true;
+        }
+    }
+
+    fn apply(&mut self, op: LedgerOp) {
+        match op {
+            LedgerOp::Append { c, contents: bytes } => {
+                let (c, bytes) = (collection(c), contents(&bytes));
+                let mut tx = Transaction::new();
+                tx.append(&c, &bytes);
+                let model = ModelTx {
+                    id: TxId::new(1, 1).unwrap_or_else(|e| panic!("{e}")),
+                    appends: BTreeMap::from([(c, bytes)]),
+                    writes: BTreeMap::new(),
+                    claims: [0; 32],
+                    committed: false,
+                };
+                self.submit(tx, model, true);
+            }
+            LedgerOp::Submit {
+                appends,
+                writes,
+                claims,
+            } => {
+                let mut tx = Transaction::new();
+                let mut model = ModelTx {
+                    id: TxId::new(1, 1).unwrap_or_else(|e| panic!("{e}")),
+                    appends: BTreeMap::new(),
+                    writes: BTreeMap::new(),
+                    claims: claims.map_or([0; 32], |c| [c; 32]),
+                    committed: false,
+                };
+                let mut duplicate = false;
+                for (c, bytes) in appends.iter().take(4) {
+                    let (c, bytes) = (collection(*c), contents(bytes));
+                    tx.append(&c, &bytes);
+                    duplicate |= model.appends.insert(c, bytes).is_some();
+                }
+                for (t, k, v) in writes.iter().take(4) {
+                    let (t, k) = (table(*t), key(*k));
+                    let v = v.map(|v| vec![v; usize::from(v % 9)]);
+                    match &v {
+                        Some(v) => tx.put(&t, &k, v),
+                        None => tx.remove(&t, &k),
+                    };
+                    model.writes.insert((t, k), v);
+                }
+                if let Some(c) = claims {
+                    tx.claims_digest([c; 32]);
+                }
+                let empty = model.appends.is_empty() && model.writes.is_empty();
+                let ok = !duplicate && !empty;
+                self.submit(tx, model, ok);
+            }
+            LedgerOp::Invalid(kind) => self.invalid(kind),
+            LedgerOp::Flush => {
+                self.may_commit = self.high;
+                let r = self.ledger().flush();
+                if self.allow_poison("flush", r).is_some() {
+                    self.mark_committed_through(u64::MAX);
+                }
+            }
+            LedgerOp::WaitForCommit(i) => {
+                let Some(tx) = self.tx_at(i) else { return };
+                // The signature this asks for covers everything recorded so far.
+                self.may_commit = self.high;
+                let r = self.ledger().wait_for_commit(tx.id, WAIT);
+                match self.allow_poison("wait_for_commit", r) {
+                    Some(TxStatus::Committed) => self.mark_committed_through(tx.id.seqno()),
+                    Some(TxStatus::Pending) if self.faulty => {}
+                    None => {}
+                    Some(other) => panic!("wait_for_commit({}) = {other:?}", tx.id),
+                }
+            }
+            LedgerOp::Entry { c, tx } => {
+                let Some(tx) = self.tx_at(tx) else { return };
+                let c = collection(c);
+                let r = self.ledger().entry(&c, tx.id);
+                match (tx.appends.get(&c), r) {
+                    (Some(bytes), Ok(e)) => assert_eq!(
+                        e,
+                        Entry {
+                            tx_id: tx.id,
+                            collection: c,
+                            contents: bytes.clone()
+                        }
+                    ),
+                    (None, Err(Error::NotFound(_))) => {}
+                    (_, Err(Error::Poisoned(_))) if self.faulty => {}
+                    (expected, got) => {
+                        panic!("entry {c:?} {}: {got:?}, expected {expected:?}", tx.id)
+                    }
+                }
+            }
+            LedgerOp::Latest(c) => {
+                let c = collection(c);
+                let r = self.ledger().latest(&c);
+                if let Some(got) = self.allow_poison("latest", r) {
+                    assert_eq!(got, self.collection_entries(&c, 0).pop(), "latest {c:?}");
+                }
+            }
+            LedgerOp::Iterate(c) => {
+                let c = collection(c);
+                let got: Result<Vec<Entry>, Error> = self.ledger().entries(&c, ..).collect();
+                if let Some(got) = self.allow_poison("entries", got) {
+                    assert_eq!(got, self.collection_entries(&c, 0), "entries {c:?}");
+                }
+            }
+            LedgerOp::Page { c, from, limit } => self.pages(&collection(c), from, limit),
+            LedgerOp::TableGet { t, k } => {
+                let (t, k) = (table(t), key(k));
+                let r = self.ledger().table_get(&t, &k);
+                if let Some(got) = self.allow_poison("table_get", r) {
+                    let expected = self.history(&t, &k, u64::MAX).pop().and_then(|v| v.value);
+                    assert_eq!(got, expected, "table_get {t:?} {k:?}");
+                }
+            }
+            LedgerOp::TableGetAt { t, k, tx } => {
+                let Some(tx) = self.tx_at(tx) else { return };
+                let (t, k) = (table(t), key(k));
+                let r = self.ledger().table_get_at(&t, &k, tx.id);
+                if let Some(got) = self.allow_poison("table_get_at", r) {
+                    let expected = self
+                        .history(&t, &k, tx.id.seqno())
+                        .pop()
+                        .and_then(|v| v.value);
+                    assert_eq!(got, expected, "table_get_at {t:?} {k:?} {}", tx.id);
+                }
+            }
+            LedgerOp::TableHistory { t, k } => {
+                let (t, k) = (table(t), key(k));
+                let r = self.ledger().table_history(&t, &k);
+                if let Some(got) = self.allow_poison("table_history", r) {
+                    assert_eq!(
+                        got,
+                        self.history(&t, &k, u64::MAX),
+                        "table_history {t:?} {k:?}"
+                    );
+                }
+            }
+            LedgerOp::Receipt(i) => {
+                let Some(tx) = self.tx_at(i) else { return };
+                self.receipt(&tx);
+            }
+            LedgerOp::Reopen => self.restart(true),
+            LedgerOp::Crash => self.restart(false),
+            LedgerOp::FailWrite(n) if self.faults => {
+                let n = NonZeroU64::new(u64::from(n % 8) + 1).unwrap_or(NonZeroU64::MIN);
+                self.store().fail_write(n, Fault::Io);
+                self.faulty = true;
+            }
+            LedgerOp::FailSync(n) if self.faults => {
+                let n = NonZeroU64::new(u64::from(n % 4) + 1).unwrap_or(NonZeroU64::MIN);
+                self.store().fail_sync(n, Fault::NoSpace);
+                self.faulty = true;
+            }
+            LedgerOp::FailWrite(_) | LedgerOp::FailSync(_) => {}
+        }
+        self.check_statuses();
+    }
+
+    fn receipt(&mut self, tx: &ModelTx) {
+        let r = self.ledger().receipt(tx.id);
+        match r {
+            Ok(receipt) => {
+                assert!(
+                    tx.committed
+                        || self.auto_sign
+                        || self.faulty
+                        || tx.id.seqno() <= self.may_commit,
+                    "receipt of {} before commit",
+                    tx.id
+                );
+                if let Err(e) = receipt.verify(&self.ledger().service_certificate_pem()) {
+                    panic!("the receipt of {} does not verify: {e}", tx.id);
+                }
+                assert_eq!(receipt.tx_id().ok(), Some(tx.id));
+                assert_eq!(receipt.leaf_components.claims_digest, tx.claims);
+                let back = ledger_core::Receipt::from_json(&receipt.to_json());
+                assert_eq!(back.ok().as_ref(), Some(&receipt));
+                self.mark_committed_through(tx.id.seqno());
+            }
+            Err(Error::NotCommitted { status, .. }) => {
+                assert!(!tx.committed, "no receipt for committed {}", tx.id);
+                assert_eq!(status, TxStatus::Pending);
+            }
+            Err(e) => panic!("receipt of {}: {e}", tx.id),
+        }
+    }
+
+    fn pages(&self, c: &str, from: Option<u8>, limit: u8) {
+        let limit = usize::from(limit % 4) + 1;
+        let from_tx = from.and_then(|i| self.tx_at(i));
+        let start = from_tx.as_ref().map_or(0, |t| t.id.seqno());
+        let mut got = Vec::new();
+        let mut cursor = None;
+        for _ in 0..1000 {
+            let r = match &from_tx {
+                Some(t) => self
+                    .ledger()
+                    .entries_page(c, t.id.., cursor.as_ref(), limit),
+                None => self.ledger().entries_page(c, .., cursor.as_ref(), limit),
+            };
+            let Some(page) = self.allow_poison("entries_page", r) else {
+                return;
+            };
+            assert!(page.entries.len() <= limit);
+            got.extend(page.entries);
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            got,
+            self.collection_entries(c, start),
+            "pages of {c:?} from {start}"
+        );
+    }
+
+    /// The model's entries of `c` with seqnos from `from` on.
+    fn collection_entries(&self, c: &str, from: u64) -> Vec<Entry> {
+        self.txs
+            .range(from..)
+            .filter_map(|(_, tx)| {
+                Some(Entry {
+                    tx_id: tx.id,
+                    collection: c.to_owned(),
+                    contents: tx.appends.get(c)?.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The model's versions of `(t, k)` up to seqno `to`.
+    fn history(&self, t: &str, k: &[u8], to: u64) -> Vec<KeyVersion> {
+        self.txs
+            .range(..=to)
+            .filter_map(|(_, tx)| {
+                Some(KeyVersion {
+                    tx_id: tx.id,
+                    value: tx.writes.get(&(t.to_owned(), k.to_vec()))?.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Statuses agree with the model: committed transactions are Committed, others Pending
+    /// (or Committed when the ledger signs by itself), and the committed ones form a prefix
+    /// (read newest first, since the commit watermark may advance meanwhile).
+    fn check_statuses(&mut self) {
+        let mut seen_committed = None;
+        let ids: Vec<(u64, TxId, bool)> = self
+            .txs
+            .values()
+            .rev()
+            .map(|t| (t.id.seqno(), t.id, t.committed))
+            .collect();
+        for (seqno, id, committed) in ids {
+            let status = self.ledger().status(id);
+            match status {
+                TxStatus::Committed => {
+                    assert!(
+                        committed || self.auto_sign || self.faulty || seqno <= self.may_commit,
+                        "{id} is Committed without a signature being asked for"
+                    );
+                    seen_committed.get_or_insert(id);
+                    self.mark_committed_through(seqno);
+                }
+                TxStatus::Pending => {
+                    assert!(!committed, "committed {id} is Pending");
+                    if let Some(c) = seen_committed {
+                        panic!("{id} is Pending before Committed {c}");
+                    }
+                }
+                other => panic!("{id} is {other:?}"),
+            }
+        }
+        let ledger = self.ledger();
+        let next = self.high + 1000;
+        for (id, expected) in [
+            (TxId::new(self.view + 1, 1), TxStatus::Unknown),
+            (TxId::new(self.view, next), TxStatus::Unknown),
+            (
+                TxId::new(self.view.max(2) - 1, next),
+                if self.view > 1 {
+                    TxStatus::Invalid
+                } else {
+                    TxStatus::Unknown
+                },
+            ),
+        ] {
+            let id = id.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(ledger.status(id), expected, "status of {id}");
+        }
+    }
+
+    /// Every read of every collection and key agrees with the model.
+    fn check_all(&mut self) {
+        for c in 0..7 {
+            self.apply(LedgerOp::Iterate(c));
+            self.apply(LedgerOp::Latest(c));
+        }
+        for t in 0..3 {
+            for k in 0..5 {
+                self.apply(LedgerOp::TableHistory { t, k });
+                self.apply(LedgerOp::TableGet { t, k });
+            }
+        }
+        let committed: Vec<ModelTx> = self.txs.values().filter(|t| t.committed).cloned().collect();
+        for tx in committed.iter().rev().take(4) {
+            self.receipt(tx);
+        }
+    }
+}
+
+fn run<B: Backend>(mut backend: B, auto_sign: Option<u8>, ops: &[LedgerOp], faults: bool) {
+    let (store, recovery) = backend.create();
+    let mut run = Run {
+        backend,
+        store: None,
+        ledger: None,
+        config: config(auto_sign),
+        auto_sign: auto_sign.is_some(),
+        faults,
+        faulty: false,
+        view: 1,
+        txs: BTreeMap::new(),
+        high: 0,
+        may_commit: 0,
+        lost: Vec::new(),
+    };
+    run.start(store, &recovery);
+    for op in ops {
+        run.apply(op.clone());
+    }
+    run.restart(true);
+}
+
+fn run_all(data: &[u8], faults: bool) {
+    let mut u = Unstructured::new(data);
+    let Ok(auto_sign) = Option::<u8>::arbitrary(&mut u) else {
+        return;
+    };
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS {
+        match LedgerOp::arbitrary(&mut u) {
+            Ok(LedgerOp::Crash | LedgerOp::FailWrite(_) | LedgerOp::FailSync(_)) if !faults => {}
+            Ok(op) => ops.push(op),
+            Err(_) => break,
+        }
+    }
+    if crate::debug() {
+        eprintln!("auto_sign {auto_sign:?}, operations {ops:#?}");
+    }
+    run(Memory, auto_sign, &ops, faults);
+    #[cfg(feature = "rocksdb")]
+    {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        run(Rocks(dir), auto_sign, &ops, faults);
+    }
+}
+
+/// Drives a [`Ledger`] through appends, transactions, refused requests, flushes, waits,
+/// reads (entries, latest, iteration, pages, tables as of any transaction, histories),
+/// receipts and clean reopens, checking every answer and every status against a model of
+/// the recorded transactions; the ledger signs only when asked (or, per input, every few
+/// transactions), so the model knows what must be committed.
+pub fn ledger_operations(data: &[u8]) {
+    run_all(data, false);
+}
+
+/// As [`ledger_operations`], with crashes: the store starts failing writes or syncs at an
+/// arbitrary point, or the ledger is dropped while its store refuses every write, and the
+/// ledger restarts over the recovered store. Every transaction reported committed survives
+/// with its contents and a verifying receipt, every other one is Committed or Invalid, the
+/// view advances exactly when a tail was discarded, and the recovered store passes the audit.
+pub fn ledger_crash_recovery(data: &[u8]) {
+    run_all(data, true);
+}

@@ -1,0 +1,110 @@
+//! Fuzz targets over the public APIs of `ledger-merkle`, `ledger-store` and `ledger-core`.
+//!
+//! Every public function of this crate is the body of one libFuzzer target (see `fuzz/`): it
+//! takes arbitrary bytes, turns them into a structured input with the [`arbitrary`] crate
+//! (bounded sizes, an operation enum), drives the API under test, and compares every result
+//! with a naive model. Any disagreement, and any panic of the code under test, panics: that is
+//! the fuzz failure. Inputs the structure cannot be built from are ignored.
+//!
+//! | target | what it drives | the model it is checked against |
+//! | --- | --- | --- |
+//! | [`merkle_operations`] | `MerkleTree` push, roots, proofs, truncate, tiles, prune, reopen | a naive recursive RFC 9162 tree |
+//! | [`merkle_proof_verifiers`] | the proof verifiers and receipt proof labelling on arbitrary bytes | length rules; genuine proofs with one bit flipped must fail |
+//! | [`txid_parse`] | `TxId` parsing, display, serde and commit evidence | a naive strict parser |
+//! | [`receipt_json`] | `Receipt::from_json` / `to_json` / `verify` | JSON round trip; tampered genuine receipts must not verify |
+//! | [`governance_request_json`] | `SignedRequest::from_json` and payload parsing | JSON round trip |
+//! | [`entry_decode`] | `entry::decode` of arbitrary and of well-formed bytes | canonical re-encoding |
+//! | [`store_operations`] | every `Store` method, reopen | `BTreeMap`/`Vec` model with the documented recovery rules |
+//! | [`store_crash_recovery`] | the same with injected write and sync failures | the same; exactly the committed prefix survives |
+//! | [`ledger_operations`] | the `Ledger` API, clean reopen | a model of the transactions, their reads and statuses |
+//! | [`ledger_crash_recovery`] | the same with injected store failures and crashes | committed transactions survive, nothing else is reported committed |
+//!
+//! The store and engine targets run over the memory backend and, with the `rocksdb` feature
+//! (default; off in the libFuzzer build), over `RocksStore` in a temporary directory too.
+//! `tests/replay.rs` replays the committed corpus and crash reproducers through these
+//! functions on every `cargo test`.
+
+mod ledger;
+mod merkle;
+mod parse;
+mod store;
+
+pub use ledger::{ledger_crash_recovery, ledger_operations};
+pub use merkle::{merkle_operations, merkle_proof_verifiers};
+pub use parse::{entry_decode, governance_request_json, receipt_json, receipt_seeds, txid_parse};
+pub use store::{store_crash_recovery, store_operations};
+
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
+/// Every target by name, as `fuzz/fuzz_targets/<name>.rs`, `corpus/<name>/` and
+/// `artifacts/<name>/` name them.
+pub const TARGETS: [(&str, Target); 10] = [
+    ("merkle_operations", merkle_operations),
+    ("merkle_proof_verifiers", merkle_proof_verifiers),
+    ("txid_parse", txid_parse),
+    ("receipt_json", receipt_json),
+    ("governance_request_json", governance_request_json),
+    ("entry_decode", entry_decode),
+    ("store_operations", store_operations),
+    ("store_crash_recovery", store_crash_recovery),
+    ("ledger_operations", ledger_operations),
+    ("ledger_crash_recovery", ledger_crash_recovery),
+];
+
+/// Maps a fuzzed `raw` value onto `0..=len` most of the time, and a little past `len` when
+/// `raw` is near its maximum, so that out-of-range requests are tried too.
+fn pick(raw: u16, len: u64) -> u64 {
+    const EDGE: u16 = u16::MAX - 7;
+    if raw > EDGE {
+        len + u64::from(raw - EDGE)
+    } else {
+        u64::from(raw) % (len + 1)
+    }
+}
+
+/// SHA-256 of the concatenated parts.
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Whether `LEDGER_FUZZ_DEBUG` is set: the operation targets then print their decoded input.
+fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("LEDGER_FUZZ_DEBUG").is_some())
+}
+
+thread_local! {
+    static STRICT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (a target called on this thread) with the known bugs of other crates treated
+/// as failures, as `LEDGER_FUZZ_STRICT=1` does for a whole process: what the `#[ignore]`d
+/// replay tests of open bugs use.
+pub fn strict<R>(f: impl FnOnce() -> R) -> R {
+    let before = STRICT.with(|s| s.replace(true));
+    let result = f();
+    STRICT.with(|s| s.set(before));
+    result
+}
+
+/// Whether known bugs fail the targets: in [`strict`], or with `LEDGER_FUZZ_STRICT` set.
+fn is_strict() -> bool {
+    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    STRICT.with(std::cell::Cell::get)
+        || *ENV.get_or_init(|| std::env::var_os("LEDGER_FUZZ_STRICT").is_some())
+}
+
+/// A disagreement caused by a known, reported bug of another crate (the README's Fuzzing
+/// section lists them, `artifacts/<target>/open/` holds their reproducers): fails only in
+/// strict mode, so that the targets go on finding new bugs meanwhile.
+fn known_bug(what: std::fmt::Arguments<'_>) {
+    if is_strict() {
+        panic!("known bug: {what}");
+    }
+}

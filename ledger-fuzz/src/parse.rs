@@ -1,0 +1,452 @@
+//! Parsers of untrusted input: `txid_parse`, `receipt_json`, `governance_request_json`,
+//! `entry_decode`.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use arbitrary::{Arbitrary, Unstructured};
+use ledger_core::entry::{self, Append, SignaturePayload, TableOp, TxBody, TxKind};
+use ledger_core::governance::SignedRequest;
+use ledger_core::leaf::parse_commit_evidence;
+use ledger_core::receipt::{ProofStep, Receipt};
+use ledger_core::{Ledger, TxId};
+
+fn text(data: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// The strict `view.seqno` grammar of SPEC section 2, written out naively.
+fn naive_txid(s: &str) -> Option<(u64, u64)> {
+    let mut parts = s.split('.');
+    let (view, seqno) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let number = |p: &str| -> Option<u64> {
+        if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for c in p.bytes() {
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        }
+        (n >= 1).then_some(n)
+    };
+    Some((number(view)?, number(seqno)?))
+}
+
+/// Parses arbitrary text as a [`TxId`] and checks the result against a naive strict parser;
+/// a parsed id displays canonically and round-trips through `Display`, `FromStr`, serde JSON
+/// and commit evidence (which accepts exactly the canonical spellings).
+pub fn txid_parse(data: &[u8]) {
+    let s = text(data);
+    let parsed = s.parse::<TxId>();
+    let naive = naive_txid(&s);
+    assert_eq!(
+        parsed.as_ref().ok().map(|t| (t.view(), t.seqno())),
+        naive,
+        "TxId {s:?}: {parsed:?}"
+    );
+    let evidence = format!("ce:{s}:{}", "ab".repeat(32));
+    let from_evidence = parse_commit_evidence(&evidence).ok();
+    match parsed {
+        Ok(id) => {
+            assert_eq!(TxId::new(id.view(), id.seqno()).ok(), Some(id));
+            let shown = id.to_string();
+            assert_eq!(shown.parse::<TxId>().ok(), Some(id));
+            assert_eq!(shown == *s, !has_leading_zero(&s));
+            assert_eq!(from_evidence, (shown == *s).then_some(id));
+            let json = serde_json::to_string(&id).unwrap_or_default();
+            assert_eq!(json, format!("\"{shown}\""));
+            assert_eq!(serde_json::from_str::<TxId>(&json).ok(), Some(id));
+        }
+        Err(_) => {
+            assert_eq!(from_evidence, None);
+            let json = serde_json::to_string(&*s).unwrap_or_default();
+            assert!(serde_json::from_str::<TxId>(&json).is_err());
+        }
+    }
+}
+
+fn has_leading_zero(s: &str) -> bool {
+    s.split('.').any(|p| p.len() > 1 && p.starts_with('0'))
+}
+
+/// Genuine receipts of a small in-memory ledger, made once per process.
+struct ReceiptFixture {
+    service_pem: String,
+    receipts: Vec<Receipt>,
+}
+
+fn receipt_fixture() -> &'static ReceiptFixture {
+    static FIXTURE: OnceLock<ReceiptFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let ledger = match Ledger::in_memory() {
+            Ok(l) => l,
+            Err(e) => panic!("in-memory ledger: {e}"),
+        };
+        let mut ids = Vec::new();
+        for (c, contents) in [("audit", &b"one"[..]), ("audit", b"two"), ("pay", b"3")] {
+            ids.extend(ledger.append(c, contents).ok());
+        }
+        let mut tx = ledger_core::Transaction::new();
+        tx.append("audit", b"four")
+            .put("t", b"k", b"v")
+            .claims_digest([7; 32]);
+        ids.extend(ledger.submit(tx).ok());
+        assert!(ledger.flush().is_ok());
+        let receipts = ids
+            .iter()
+            .filter_map(|id| ledger.receipt(*id).ok())
+            .collect();
+        ReceiptFixture {
+            service_pem: ledger.service_certificate_pem(),
+            receipts,
+        }
+    })
+}
+
+/// The JSON of genuine receipts of a small in-memory ledger (made once per process), which
+/// `receipt_json` tampers with: seeds for its corpus.
+pub fn receipt_seeds() -> Vec<String> {
+    receipt_fixture()
+        .receipts
+        .iter()
+        .map(Receipt::to_json)
+        .collect()
+}
+
+/// One change to a genuine receipt; every one must make verification fail.
+#[derive(Arbitrary, Debug)]
+enum ReceiptEdit {
+    WriteSetDigest(u16),
+    ClaimsDigest(u16),
+    Evidence { at: u8, byte: u8 },
+    ProofDigest { at: u8, bit: u16 },
+    ProofSide(u8),
+    ProofDrop(u8),
+    ProofPush { digest: [u8; 32], left: bool },
+    Signature { at: u8, xor: u8 },
+    SignatureTruncate(u8),
+    NodeId { at: u8, hex: u8 },
+}
+
+fn flip(d: &mut [u8; 32], bit: u16) {
+    d[usize::from(bit / 8) % 32] ^= 1 << (bit % 8);
+}
+
+fn edit_receipt(r: &mut Receipt, edit: &ReceiptEdit) {
+    match *edit {
+        ReceiptEdit::WriteSetDigest(bit) => flip(&mut r.leaf_components.write_set_digest, bit),
+        ReceiptEdit::ClaimsDigest(bit) => flip(&mut r.leaf_components.claims_digest, bit),
+        ReceiptEdit::Evidence { at, byte } => {
+            let mut bytes = r.leaf_components.commit_evidence.clone().into_bytes();
+            if !bytes.is_empty() {
+                let at = usize::from(at) % bytes.len();
+                bytes[at] = byte & 0x7f;
+            }
+            r.leaf_components.commit_evidence = String::from_utf8_lossy(&bytes).into_owned();
+        }
+        ReceiptEdit::ProofDigest { at, bit } => {
+            if !r.proof.is_empty() {
+                let at = usize::from(at) % r.proof.len();
+                let (ProofStep::Left(d) | ProofStep::Right(d)) = &mut r.proof[at];
+                flip(d, bit);
+            }
+        }
+        ReceiptEdit::ProofSide(at) => {
+            if !r.proof.is_empty() {
+                let at = usize::from(at) % r.proof.len();
+                r.proof[at] = match r.proof[at] {
+                    ProofStep::Left(d) => ProofStep::Right(d),
+                    ProofStep::Right(d) => ProofStep::Left(d),
+                };
+            }
+        }
+        ReceiptEdit::ProofDrop(at) => {
+            if !r.proof.is_empty() {
+                let at = usize::from(at) % r.proof.len();
+                r.proof.remove(at);
+            }
+        }
+        ReceiptEdit::ProofPush { digest, left } => r.proof.push(if left {
+            ProofStep::Left(digest)
+        } else {
+            ProofStep::Right(digest)
+        }),
+        ReceiptEdit::Signature { at, xor } => {
+            let mut sig = r.signature.to_vec();
+            let at = usize::from(at) % sig.len().max(1);
+            if let Some(b) = sig.get_mut(at) {
+                *b ^= xor;
+            }
+            r.signature = sig.into();
+        }
+        ReceiptEdit::SignatureTruncate(n) => {
+            let keep = usize::from(n) % r.signature.len().max(1);
+            r.signature = r.signature[..keep].to_vec().into();
+        }
+        ReceiptEdit::NodeId { at, hex } => {
+            let mut id = r.node_id.to_string().into_bytes();
+            if !id.is_empty() {
+                let at = usize::from(at) % id.len();
+                id[at] = b"0123456789abcdef"[usize::from(hex % 16)];
+            }
+            r.node_id = String::from_utf8_lossy(&id).into_owned().into();
+        }
+    }
+}
+
+/// Whether `r` carries the same leaf, root and signature as a genuine receipt: the only way a
+/// receipt may verify against the fixture's service certificate.
+fn is_genuine(fixture: &ReceiptFixture, r: &Receipt) -> bool {
+    fixture.receipts.iter().any(|g| {
+        g.leaf() == r.leaf() && g.root().ok() == r.root().ok() && g.signature == r.signature
+    })
+}
+
+/// Checks the JSON round trips of a parsed receipt.
+fn round_trips(r: &Receipt) {
+    let json = r.to_json();
+    match Receipt::from_json(&json) {
+        Ok(back) => assert_eq!(&back, r, "to_json/from_json round trip"),
+        Err(e) => panic!("the JSON of a parsed receipt does not parse: {e}\n{json}"),
+    }
+    let via_serde = serde_json::to_string(r).unwrap_or_default();
+    assert_eq!(Receipt::from_json(&via_serde).ok().as_ref(), Some(r));
+}
+
+/// Three inputs, chosen by the first byte: `0` tampers with a genuine receipt (a bit of a
+/// digest, a proof step, the evidence, the signature, the node id) and requires verification
+/// to fail; `1` splices bytes into a genuine receipt's JSON and requires it to verify only if
+/// it still parses to the genuine receipt; anything else is parsed as JSON text. Every parsed
+/// receipt must round-trip through `to_json` and serde, and may verify only if it is genuine.
+pub fn receipt_json(data: &[u8]) {
+    let fixture = receipt_fixture();
+    let pick_genuine = |u: &mut Unstructured<'_>| -> Option<Receipt> {
+        let n = fixture.receipts.len();
+        let i = usize::from(u.arbitrary::<u8>().ok()?) % n.max(1);
+        fixture.receipts.get(i).cloned()
+    };
+    match data.first() {
+        Some(0) => {
+            let mut u = Unstructured::new(&data[1..]);
+            let Some(mut r) = pick_genuine(&mut u) else {
+                return;
+            };
+            let Ok(edit) = ReceiptEdit::arbitrary(&mut u) else {
+                return;
+            };
+            let original = r.clone();
+            edit_receipt(&mut r, &edit);
+            if r == original {
+                return;
+            }
+            assert!(
+                r.verify(&fixture.service_pem).is_err(),
+                "a receipt tampered with by {edit:?} verifies"
+            );
+            if let Ok(back) = Receipt::from_json(&r.to_json()) {
+                round_trips(&back);
+            }
+        }
+        Some(1) => {
+            let mut u = Unstructured::new(&data[1..]);
+            let Some(genuine) = pick_genuine(&mut u) else {
+                return;
+            };
+            let (Ok(at), Ok(replace)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else {
+                return;
+            };
+            let mut json = genuine.to_json().into_bytes();
+            let at = usize::from(at) % (json.len() + 1);
+            let end = (at + usize::from(replace % 4)).min(json.len());
+            json.splice(at..end, u.take_rest().iter().copied());
+            check_receipt_text(fixture, &text(&json));
+        }
+        _ => check_receipt_text(fixture, &text(data)),
+    }
+}
+
+fn check_receipt_text(fixture: &ReceiptFixture, json: &str) {
+    let Ok(r) = Receipt::from_json(json) else {
+        return;
+    };
+    round_trips(&r);
+    let _ = r.tx_id();
+    if r.verify(&fixture.service_pem).is_ok() {
+        assert!(
+            is_genuine(fixture, &r),
+            "a receipt that is not genuine verifies: {json}"
+        );
+    }
+}
+
+/// Parses arbitrary text as a governance [`SignedRequest`]; a parsed request must round-trip
+/// through its JSON, and a payload that parses must round-trip through its own JSON.
+pub fn governance_request_json(data: &[u8]) {
+    let s = text(data);
+    let Ok(req) = SignedRequest::from_json(&s) else {
+        return;
+    };
+    let json = match req.to_json() {
+        Ok(j) => j,
+        Err(e) => panic!("a parsed request does not serialize: {e}"),
+    };
+    assert_eq!(SignedRequest::from_json(&json).ok().as_ref(), Some(&req));
+    if let Ok(payload) = req.parse() {
+        let text = match payload.to_json() {
+            Ok(t) => t,
+            Err(e) => panic!("a parsed payload does not serialize: {e}"),
+        };
+        let again = SignedRequest {
+            payload: text,
+            signature: req.signature.clone(),
+        };
+        assert_eq!(again.parse().ok().as_ref(), Some(&payload));
+        let _ = req.digest(payload.request.kind());
+    }
+}
+
+/// A write set built from fuzz input, deliberately allowed to break the canonical order.
+#[derive(Arbitrary, Debug)]
+struct BodySpec {
+    kind: u8,
+    view: u64,
+    seqno: u64,
+    claims: [u8; 32],
+    appends: Vec<(String, Vec<u8>)>,
+    writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+    signature: Option<SignatureSpec>,
+    sort: bool,
+}
+
+/// A [`SignaturePayload`]'s fields, in order.
+type SignatureSpec = (u64, u64, [u8; 32], String, Vec<u8>, String);
+
+/// Two inputs: bytes starting `0xA5` build a [`TxBody`] (sorted or not, with or without a
+/// signature payload) that is encoded and decoded: decoding must succeed exactly for the
+/// canonical, consistent bodies and give back what was encoded. Any other bytes are decoded as
+/// an entry and as a signature record: no panic, and whatever decodes must re-encode to the
+/// very same bytes (the encoding is canonical).
+pub fn entry_decode(data: &[u8]) {
+    if let Some((0xA5, rest)) = data.split_first() {
+        structured_entry(rest);
+        return;
+    }
+    let header = entry::decode_header(data);
+    match entry::decode(data) {
+        Ok(e) => {
+            assert_eq!(header.ok(), Some((e.kind, e.tx_id)));
+            assert!(e.body.check_canonical().is_ok());
+            let again = entry::encode(e.kind, e.tx_id, &e.body).unwrap_or_default();
+            if again != data {
+                // The same entry re-encodes differently: the decoder accepted a non-canonical
+                // spelling. If both spellings decode to the same entry, it is the known
+                // acceptance of non-minimal varints (see `artifacts/entry_decode/open/`).
+                assert_eq!(
+                    entry::decode(&again).ok().as_ref(),
+                    Some(&e),
+                    "re-encoding changes the entry"
+                );
+                crate::known_bug(format_args!(
+                    "entry {} decodes from a non-canonical encoding ({} bytes, canonical {})",
+                    e.tx_id,
+                    data.len(),
+                    again.len()
+                ));
+            }
+        }
+        Err(_) => {
+            if let Ok((kind, tx_id)) = header {
+                assert!(data.len() >= entry::HEADER_LEN, "{kind:?} {tx_id}");
+            }
+        }
+    }
+    if let Ok(payload) = entry::decode_signature(data) {
+        let again = entry::encode_signature(&payload);
+        if again != data {
+            assert_eq!(
+                entry::decode_signature(&again).ok().as_ref(),
+                Some(&payload)
+            );
+            crate::known_bug(format_args!(
+                "a signature record decodes from a non-canonical encoding ({} bytes, canonical {})",
+                data.len(),
+                again.len()
+            ));
+        }
+    }
+}
+
+fn structured_entry(data: &[u8]) {
+    let Ok(spec) = BodySpec::arbitrary_take_rest(Unstructured::new(data)) else {
+        return;
+    };
+    let kind = match spec.kind % 3 {
+        0 => TxKind::User,
+        1 => TxKind::Signature,
+        _ => TxKind::Governance,
+    };
+    let Ok(tx_id) = TxId::new(spec.view.max(1), spec.seqno.max(1)) else {
+        return;
+    };
+    let mut body =
+        TxBody {
+            claims_digest: spec.claims,
+            appends: spec
+                .appends
+                .into_iter()
+                .map(|(collection, contents)| Append {
+                    collection,
+                    contents,
+                })
+                .collect(),
+            writes: spec
+                .writes
+                .into_iter()
+                .map(|(table, key, value)| TableOp { table, key, value })
+                .collect(),
+            signature: spec.signature.map(
+                |(view, seqno, root, node_id, signature, node_cert_pem)| SignaturePayload {
+                    view,
+                    seqno,
+                    root,
+                    node_id,
+                    signature,
+                    node_cert_pem,
+                },
+            ),
+        };
+    if spec.sort {
+        body.appends.sort_by(|a, b| a.collection.cmp(&b.collection));
+        body.appends.dedup_by(|a, b| a.collection == b.collection);
+        body.writes
+            .sort_by(|a, b| (&a.table, &a.key).cmp(&(&b.table, &b.key)));
+        body.writes
+            .dedup_by(|a, b| (&a.table, &a.key) == (&b.table, &b.key));
+    }
+    let valid =
+        body.check_canonical().is_ok() && (kind == TxKind::Signature) == body.signature.is_some();
+    let bytes = match entry::encode(kind, tx_id, &body) {
+        Ok(b) => b,
+        Err(e) => panic!("a small body does not encode: {e}"),
+    };
+    match entry::decode(&bytes) {
+        Ok(e) => {
+            assert!(
+                valid,
+                "a non-canonical or inconsistent body decodes: {body:?}"
+            );
+            assert_eq!((e.kind, e.tx_id, &e.body), (kind, tx_id, &body));
+        }
+        Err(e) => assert!(!valid, "a canonical body does not decode: {e}"),
+    }
+    if let Some(payload) = &body.signature {
+        let record = entry::encode_signature(payload);
+        assert_eq!(
+            entry::decode_signature(&record).ok().as_ref(),
+            Some(payload)
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! Replays the committed fuzz inputs through the targets' functions on every `cargo test`:
+//! each file of `corpus/<target>/` (the seed corpus) and `artifacts/<target>/` (reproducers
+//! of crashes found and fixed), then a few hundred seeded random inputs per target for smoke
+//! coverage. With the default `rocksdb` feature the store and engine targets run every input
+//! against `RocksStore` as well as the memory backend.
+//!
+//! `LEDGER_FUZZ_RANDOM=<n>` changes the number of random inputs per target.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = read
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn target(name: &str) -> fn(&[u8]) {
+    ledger_fuzz::TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+        .unwrap()
+}
+
+/// Replays `corpus/<name>/` and `artifacts/<name>/`, then `random` seeded inputs of up to
+/// `max_len` bytes.
+fn replay(name: &str, random: usize, max_len: usize) {
+    let f = target(name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut replayed = 0;
+    let dirs = [
+        root.join("corpus").join(name),
+        root.join("artifacts").join(name),
+        // Reproducers of open bugs of other crates: here they must only pass the checks
+        // that the known bug does not break (the ignored tests below run them strictly).
+        root.join("artifacts").join(name).join("open"),
+    ];
+    for dir in dirs {
+        for file in files(&dir) {
+            let data = std::fs::read(&file).unwrap();
+            eprintln!("{name}: {}", file.display());
+            f(&data);
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no corpus for {name}");
+    let random = std::env::var("LEDGER_FUZZ_RANDOM")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(random);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x1ed6e5);
+    for i in 0..random {
+        let len = rng.gen_range(0..=max_len);
+        let mut data = vec![0u8; len];
+        rng.fill(&mut data[..]);
+        if let Err(panic) = std::panic::catch_unwind(|| f(&data)) {
+            let saved = std::env::temp_dir().join(format!("ledger-fuzz-{name}-random-{i}"));
+            std::fs::write(&saved, &data).unwrap();
+            eprintln!(
+                "{name}: random input {i} fails; saved as {}",
+                saved.display()
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+macro_rules! replay_tests {
+    ($($name:ident: $random:expr, $max_len:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                replay(stringify!($name), $random, $max_len);
+            }
+        )*
+        #[test]
+        fn every_target_is_replayed() {
+            let tested = [$(stringify!($name)),*];
+            for (name, _) in ledger_fuzz::TARGETS {
+                assert!(tested.contains(&name), "{name} has no replay test");
+            }
+        }
+    };
+}
+
+replay_tests! {
+    merkle_operations: 300, 600;
+    merkle_proof_verifiers: 500, 400;
+    txid_parse: 500, 40;
+    receipt_json: 300, 300;
+    governance_request_json: 300, 300;
+    entry_decode: 500, 300;
+    store_operations: 200, 800;
+    store_crash_recovery: 200, 800;
+    ledger_operations: 40, 400;
+    ledger_crash_recovery: 40, 400;
+}
+
+/// Runs the reproducers of an open bug strictly: fails while the bug is there. Once it is
+/// fixed, move the files up to `artifacts/<target>/` and delete the ignored test.
+fn open_bug(name: &str) {
+    let f = target(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts")
+        .join(name)
+        .join("open");
+    let reproducers = files(&dir);
+    assert!(
+        !reproducers.is_empty(),
+        "no reproducer in {}",
+        dir.display()
+    );
+    for file in reproducers {
+        eprintln!("{name}: {}", file.display());
+        let data = std::fs::read(&file).unwrap();
+        ledger_fuzz::strict(|| f(&data));
+    }
+}
+
+/// `ledger_core::entry::decode` and `decode_signature` accept non-minimal varints (bincode's
+/// varint decoder does not check minimality), so one entry or signature record has many
+/// encodings, against the module's "canonical serialization".
+#[test]
+#[ignore = "open bug in ledger-core::entry (non-minimal varints decode); see README Fuzzing"]
+fn open_bug_entry_decode_accepts_non_canonical_varints() {
+    open_bug("entry_decode");
+}
+
+/// A transaction whose entry never reached the store before a crash is Unknown after the
+/// restart, and no view change happens (nothing was discarded), so its seqno is handed out
+/// again in the same view: the old id then names another transaction, which may commit.
+#[test]
+#[ignore = "open bug in ledger-core (TxId reused after a crash before any write); see README Fuzzing"]
+fn open_bug_ledger_reuses_tx_ids_after_crash() {
+    open_bug("ledger_crash_recovery");
+}
+
+/// A `max_tx_size` below the size of the engine's own genesis transaction (two certificates,
+/// about 1.3 KiB) passes `LedgerConfig` validation, but the ledger then cannot be created.
+#[test]
+#[ignore = "open bug in ledger-core (genesis transaction subject to max_tx_size); see README Fuzzing"]
+fn open_bug_small_max_tx_size_cannot_create_a_ledger() {
+    let config = ledger_core::LedgerConfig::new("")
+        .max_entry_size(512)
+        .max_tx_size(1024);
+    if let Err(e) = ledger_core::Ledger::in_memory_with(config) {
+        panic!("a valid configuration cannot create a ledger: {e}");
+    }
+}
+
+/// Writes the hand-made seeds of the parsing targets (`cargo test -p ledger-fuzz --test
+/// replay -- --ignored write_parser_seeds`). The operation targets' seeds are inputs the
+/// fuzzer found, minimized with `-merge=1` (see the README's Fuzzing section).
+#[test]
+#[ignore = "writes seed files into corpus/; run by hand"]
+fn write_parser_seeds() {
+    use ledger_core::entry::{self, Append, SignaturePayload, TableOp, TxBody, TxKind};
+    use ledger_core::governance::{MemberKey, Vote};
+    use ledger_core::TxId;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let write = |target: &str, name: &str, data: &[u8]| {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), data).unwrap();
+    };
+
+    for (i, json) in ledger_fuzz::receipt_seeds().iter().enumerate().take(2) {
+        write(
+            "receipt_json",
+            &format!("genuine-{i}.json"),
+            json.as_bytes(),
+        );
+    }
+    write("receipt_json", "tamper-proof-side", &[0, 1, 4, 0]);
+    write("receipt_json", "tamper-signature", &[0, 0, 7, 3, 0x80]);
+    write("receipt_json", "splice", b"\x01\x00\x20\x00\x01 ");
+
+    let key = MemberKey::generate_ed25519().unwrap();
+    let builder = key.request(&"ab".repeat(32), 7);
+    let ballot = builder.ballot(&"cd".repeat(32), Vote::Approve).unwrap();
+    write(
+        "governance_request_json",
+        "ballot.json",
+        ballot.to_json().unwrap().as_bytes(),
+    );
+    let withdrawal = builder.withdraw(&"ef".repeat(32)).unwrap();
+    write(
+        "governance_request_json",
+        "withdrawal.json",
+        withdrawal.to_json().unwrap().as_bytes(),
+    );
+    let p256 = MemberKey::generate_p256().unwrap();
+    let proposal = p256
+        .request(&"01".repeat(32), 1)
+        .propose(Vec::new())
+        .unwrap();
+    write(
+        "governance_request_json",
+        "proposal.json",
+        proposal.to_json().unwrap().as_bytes(),
+    );
+
+    let id = TxId::new(2, 15).unwrap();
+    let user = TxBody {
+        claims_digest: [0; 32],
+        appends: vec![Append {
+            collection: "audit".into(),
+            contents: b"hello".to_vec(),
+        }],
+        writes: vec![TableOp {
+            table: "t".into(),
+            key: b"k".to_vec(),
+            value: Some(b"v".to_vec()),
+        }],
+        signature: None,
+    };
+    write(
+        "entry_decode",
+        "user",
+        &entry::encode(TxKind::User, id, &user).unwrap(),
+    );
+    let claims = TxBody {
+        claims_digest: [7; 32],
+        writes: vec![TableOp {
+            table: "t".into(),
+            key: Vec::new(),
+            value: None,
+        }],
+        ..user.clone()
+    };
+    write(
+        "entry_decode",
+        "claims-and-removal",
+        &entry::encode(TxKind::Governance, id, &claims).unwrap(),
+    );
+    let payload = SignaturePayload {
+        view: 2,
+        seqno: 16,
+        root: [9; 32],
+        node_id: "ab".repeat(32),
+        signature: vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+        node_cert_pem: "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n".into(),
+    };
+    let sig = TxBody {
+        signature: Some(payload.clone()),
+        ..TxBody::default()
+    };
+    write(
+        "entry_decode",
+        "signature",
+        &entry::encode(TxKind::Signature, id, &sig).unwrap(),
+    );
+    write(
+        "entry_decode",
+        "signature-record",
+        &entry::encode_signature(&payload),
+    );
+    let mut structured = vec![0xA5];
+    structured.extend_from_slice(&[1; 64]);
+    write("entry_decode", "structured", &structured);
+}
