@@ -53,6 +53,8 @@ const META_SECRET: &str = "core.commit_secret";
 const META_SERVICE: &str = "core.service_identity";
 const META_NODE: &str = "core.node_identity";
 const META_VIEWS: &str = "core.views";
+/// Present while a process has the ledger open; removed by a clean close.
+const META_RUNNING: &str = "core.running";
 
 /// Table holding the service certificate (key `"cert"`), written by the genesis transaction.
 pub const SERVICE_TABLE: &str = "internal.service";
@@ -279,6 +281,7 @@ impl Ledger {
                         (META_SERVICE.into(), Some(service.to_bytes()?.to_vec())),
                         (META_NODE.into(), Some(node.to_bytes()?.to_vec())),
                         (META_VIEWS.into(), Some(encode_views(&views)?)),
+                        (META_RUNNING.into(), Some(b"1".to_vec())),
                     ],
                     commit: true,
                     ..Group::default()
@@ -302,17 +305,34 @@ impl Ledger {
             }
         };
         let state = store.state();
-        if discarded_tail {
+        // A process that stopped without closing may have handed out ids of transactions that
+        // never reached the store, so the store cannot tell they existed. Treating every
+        // unclean stop like a discarded tail starts a new view, and those ids become Invalid
+        // instead of being handed out again.
+        let unclean = !fresh && store.meta(META_RUNNING)?.is_some();
+        let new_view = discarded_tail || unclean;
+        if new_view {
             let last_view = views.last().map_or(1, |v| v.0);
             views.push((last_view + 1, state.last_seqno + 1));
+            tracing::info!(
+                view = last_view + 1,
+                discarded_tail,
+                "starting a new view after an unclean stop"
+            );
+        }
+        if !fresh {
             store.write_group(&Group {
-                meta: vec![(META_VIEWS.into(), Some(encode_views(&views)?))],
+                meta: vec![
+                    (META_VIEWS.into(), Some(encode_views(&views)?)),
+                    (META_RUNNING.into(), Some(b"1".to_vec())),
+                ],
                 commit: true,
                 ..Group::default()
             })?;
-            tracing::info!(view = last_view + 1, "started a new view after recovery");
         }
-        let tree = if state.last_seqno == 0 && fresh {
+        // A ledger whose creation stopped before its genesis transaction was stored has no
+        // tree yet, whether or not this process created it.
+        let tree = if state.last_seqno == 0 {
             let mut tree = MerkleTree::<CcfSha256>::new();
             tree.push([0u8; 32]);
             tree
@@ -353,7 +373,7 @@ impl Ledger {
             views,
             last_seqno: state.last_seqno,
             committed_sig,
-            sign_now: discarded_tail,
+            sign_now: new_view && state.last_seqno > 0,
         })?;
         let ledger = Ledger {
             shared,
@@ -856,7 +876,22 @@ impl Ledger {
 
     fn shutdown(&self) {
         let mut threads = self.threads.lock();
+        if !threads.running() {
+            return;
+        }
         self.shared.shutdown(&mut threads);
+        // Everything is signed and written: mark the stop as clean, unless a failure means
+        // the next open must treat it as a crash.
+        if self.shared.check_poisoned().is_ok() {
+            let clean = Group {
+                meta: vec![(META_RUNNING.into(), None)],
+                commit: true,
+                ..Group::default()
+            };
+            if let Err(e) = self.shared.store.write_group(&clean) {
+                tracing::warn!(error = %e, "could not record a clean close");
+            }
+        }
     }
 }
 

@@ -202,6 +202,13 @@ pub(crate) struct Threads {
     syncer: Option<std::thread::JoinHandle<()>>,
 }
 
+impl Threads {
+    /// Whether the threads have not been stopped yet.
+    pub(crate) fn running(&self) -> bool {
+        self.committer.is_some() || self.writer.is_some() || self.syncer.is_some()
+    }
+}
+
 impl Shared {
     pub(crate) fn start(init: PipelineInit) -> Result<(Arc<Shared>, Threads), Error> {
         let view = init.views.last().map_or(1, |v| v.0);
@@ -220,11 +227,17 @@ impl Shared {
             seq: Mutex::new(Sequencer {
                 view,
                 base: next,
-                slots: VecDeque::new(),
+                // A new view begins with a signature: its slot is reserved before any appender
+                // can take a seqno.
+                slots: if init.sign_now {
+                    VecDeque::from([Slot::Signature])
+                } else {
+                    VecDeque::new()
+                },
                 commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
                 last_recorded: init.last_seqno,
                 write_wanted: 0,
-                last_signature_slot: init.last_seqno,
+                last_signature_slot: if init.sign_now { next } else { init.last_seqno },
                 committer_waiting: false,
                 shutdown: false,
             }),

@@ -675,8 +675,7 @@ fn crash_child_role() {
 /// has reserved that signature's seqno, so a write made right after opening can take the
 /// first seqno of the new view. The audit reports it as `ViewStart`.
 #[test]
-#[ignore = "engine bug: a write right after a recovering open can precede the new view's signature"]
-fn engine_bug_a_write_can_precede_the_new_view_signature() {
+fn no_write_precedes_the_new_view_signature() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
     for _ in 0..3 {
@@ -716,9 +715,7 @@ fn crashed_and_recovered_ledgers_pass() {
     assert_eq!(report.unsigned_tail, Some(tail.clone()));
     assert_eq!(report.committed_seqno + 1, *tail.start());
 
-    // Recovery discards the tail and begins view 2 with a signature. (`flush` first: a write
-    // racing the engine's new-view signature lands before it; see
-    // `engine_bug_a_write_can_precede_the_new_view_signature`.)
+    // Recovery discards the tail and begins view 2 with a signature.
     let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
     ledger.flush().unwrap();
     let id = ledger.append("after", b"view two").unwrap();
