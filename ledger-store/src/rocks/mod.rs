@@ -361,6 +361,58 @@ fn decode_entry(seqno: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
     Ok(bytes.to_vec())
 }
 
+/// Creates a new, empty store at `path` so that a crash at any moment leaves either no store
+/// or a complete one: RocksDB builds it in a sibling directory (`.NAME.creating`, removed
+/// first if an earlier attempt left it), the format marker is written and synced, and only
+/// then is the directory renamed into place (replacing `path` if it is an empty directory).
+fn create_atomically(path: &Path, config: &StoreConfig) -> Result<(), StoreError> {
+    let io = |op: &'static str| {
+        move |source: std::io::Error| StoreError::Io {
+            op: op.to_owned(),
+            source,
+        }
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| StoreError::NotALedger {
+            path: path.to_path_buf(),
+            reason: "the path has no final component to create".into(),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io("create the parent directory"))?;
+    let staging = parent.join(format!(".{name}.creating"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io("remove an unfinished creation"))?;
+    }
+    {
+        let cache = Cache::new_lru_cache(config.get_block_cache_bytes());
+        let db = Db::open_cf_descriptors(
+            &db_options(config, true),
+            &staging,
+            descriptors(config, &cache),
+        )
+        .map_err(|e| StoreError::from_rocks_at(e, &staging))?;
+        let mut batch = WriteBatch::default();
+        let store_cf = cf_handle(&db, CF_STORE)?;
+        batch.put_cf(store_cf, KEY_STATE, state_bytes(0, 0));
+        batch.put_cf(store_cf, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        db.write_opt(batch, &wo).map_err(StoreError::from_rocks)?;
+        db.flush_wal(true).map_err(StoreError::from_rocks)?;
+    }
+    std::fs::rename(&staging, path).map_err(io("move the new store into place"))?;
+    if let Ok(dir) = std::fs::File::open(&parent) {
+        dir.sync_all().map_err(io("sync the parent directory"))?;
+    }
+    Ok(())
+}
+
 impl RocksStore {
     /// Opens (or, if the directory is missing or empty and
     /// [`StoreConfig::create_if_missing`] allows, creates) the store at `path`, running
@@ -387,6 +439,10 @@ impl RocksStore {
             Probe::Empty => true,
             Probe::Unfinished | Probe::Ledger => false,
         };
+        if create {
+            create_atomically(path, &config)?;
+            return Self::open(path, config);
+        }
         let cache = Cache::new_lru_cache(config.get_block_cache_bytes());
         let db = Db::open_cf_descriptors(
             &db_options(&config, create),
