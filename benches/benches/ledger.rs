@@ -70,7 +70,10 @@ fn bench_append(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(if measuring() { 8 } else { 1 }));
     let batch: u64 = if measuring() { 200_000 } else { 2_000 };
-    for (backend, name) in [(Backend::Memory, "memory"), (Backend::RocksFsync, "rocksdb-fsync")] {
+    for (backend, name) in [
+        (Backend::Memory, "memory"),
+        (Backend::RocksFsync, "rocksdb-fsync"),
+    ] {
         for threads in [1usize, 4] {
             for size in [64usize, 1024] {
                 let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -78,7 +81,9 @@ fn bench_append(c: &mut Criterion) {
                 let payload = vec![0xabu8; size];
                 group.throughput(Throughput::Elements(batch));
                 group.bench_function(
-                    BenchmarkId::from_parameter(format!("backend={name} threads={threads} size={size}")),
+                    BenchmarkId::from_parameter(format!(
+                        "backend={name} threads={threads} size={size}"
+                    )),
                     |b| {
                         b.iter_custom(|iters| {
                             (0..iters)
@@ -100,7 +105,8 @@ fn fsync_cost(dir: &std::path::Path) -> Duration {
     let mut samples: Vec<Duration> = (0..200)
         .map(|_| {
             let start = Instant::now();
-            file.write_all(&[0u8; 4096]).unwrap_or_else(|e| panic!("write: {e}"));
+            file.write_all(&[0u8; 4096])
+                .unwrap_or_else(|e| panic!("write: {e}"));
             file.sync_data().unwrap_or_else(|e| panic!("fsync: {e}"));
             start.elapsed()
         })
@@ -171,7 +177,9 @@ fn bench_receipts(c: &mut Criterion) {
     group.bench_function(format!("generate/backend=memory n={n}"), |b| {
         b.iter(|| {
             let id = ids[rng.gen_range(0..ids.len())];
-            ledger.receipt(id).unwrap_or_else(|e| panic!("receipt: {e}"))
+            ledger
+                .receipt(id)
+                .unwrap_or_else(|e| panic!("receipt: {e}"))
         })
     });
     let receipts: Vec<_> = (0..64)
@@ -185,7 +193,9 @@ fn bench_receipts(c: &mut Criterion) {
     group.bench_function("verify", |b| {
         b.iter(|| {
             i = (i + 1) % receipts.len();
-            receipts[i].verify(&cert).unwrap_or_else(|e| panic!("verify: {e}"))
+            receipts[i]
+                .verify(&cert)
+                .unwrap_or_else(|e| panic!("verify: {e}"))
         })
     });
     group.finish();
