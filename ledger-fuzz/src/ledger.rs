@@ -10,13 +10,13 @@
 //! still there with the same contents, and every other one is either committed too or
 //! reported Invalid.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ledger_core::audit::{audit_store, AuditOptions, FindingKind};
+use ledger_core::audit::{audit_store, AuditOptions};
 use ledger_core::identity::ServiceIdentity;
 use ledger_core::{Entry, Error, KeyVersion, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use ledger_store::testing::{Fault, FaultyStore};
@@ -227,8 +227,8 @@ struct Run<B: Backend> {
     /// Transactions up to this seqno may be committed: a signature was asked for after they
     /// were recorded.
     may_commit: u64,
-    /// Ids handed out before a crash that the recovered ledger no longer knows.
-    lost: Vec<TxId>,
+    /// Every id handed out.
+    issued: BTreeSet<TxId>,
 }
 
 impl<B: Backend> Run<B> {
@@ -276,15 +276,8 @@ impl<B: Backend> Run<B> {
     fn audit(&self, store: &dyn Store) {
         let report = audit_store(store, &AuditOptions::default())
             .unwrap_or_else(|e| panic!("audit of the recovered store: {e}"));
-        match &report.finding {
-            None => {}
-            // A known engine bug (ledger-core/tests/audit.rs,
-            // `engine_bug_a_write_can_precede_the_new_view_signature`): a write right after a
-            // recovering open can take the new view's first seqno.
-            Some(f) if f.kind == FindingKind::ViewStart => {
-                crate::known_bug(format_args!("the audit of the recovered store finds {f}"));
-            }
-            Some(f) => panic!("the audit of the recovered store finds {f}"),
+        if let Some(f) = &report.finding {
+            panic!("the audit of the recovered store finds {f}");
         }
     }
 
@@ -320,6 +313,7 @@ impl<B: Backend> Run<B> {
         }
         // Seqnos of a discarded tail are handed out again, in a new view.
         self.high = recovery.committed_seqno;
+        self.may_commit = recovery.committed_seqno;
         self.start(store, &recovery);
         // Whether a new view began: then transaction 1 (genesis, view 1) is Invalid under the
         // next view's number, else that id is Unknown (a view not yet reached).
@@ -333,10 +327,6 @@ impl<B: Backend> Run<B> {
         }
         if advanced {
             self.view += 1;
-            // The ledger signs in the new view at once; a transaction submitted right after
-            // the restart may still slip in before that signature (the known engine bug
-            // named in `audit`), and is then committed by it.
-            self.may_commit = u64::MAX;
         }
         for tx in std::mem::take(&mut self.txs).into_values() {
             let status = self.ledger().status(tx.id);
@@ -352,17 +342,6 @@ impl<B: Backend> Run<B> {
                     );
                 }
                 TxStatus::Invalid if !tx.committed => {}
-                TxStatus::Unknown if !tx.committed && !advanced => {
-                    // The transaction never reached the store, so nothing was discarded and
-                    // the view did not change: its seqno will be handed out again in the same
-                    // view, and its id will then name another transaction.
-                    crate::known_bug(format_args!(
-                        "{} was handed out before the crash and is Unknown after recovery \
-                         ({recovery:?}) in the same view: its id will be reused",
-                        tx.id
-                    ));
-                    self.lost.push(tx.id);
-                }
                 other => panic!(
                     "{} after recovery ({recovery:?}) is {other:?}; committed before: {}",
                     tx.id, tx.committed
@@ -385,11 +364,9 @@ impl<B: Backend> Run<B> {
             return;
         };
         assert_eq!(id.view(), self.view, "{id} in view {}", self.view);
-        if self.lost.contains(&id) {
-            crate::known_bug(format_args!(
-                "{id} is handed out twice, before and after a crash"
-            ));
-        }
+        // An id names one transaction forever: ids handed out before a crash (committed,
+        // discarded, or never stored) are never handed out again.
+        assert!(self.issued.insert(id), "{id} is handed out twice");
         assert!(id.seqno() > self.high, "{id} after seqno {}", self.high);
         self.high = id.seqno();
         self.txs.insert(id.seqno(), ModelTx { id, ..model });
@@ -770,7 +747,7 @@ fn run<B: Backend>(mut backend: B, auto_sign: Option<u8>, ops: &[LedgerOp], faul
         txs: BTreeMap::new(),
         high: 0,
         may_commit: 0,
-        lost: Vec::new(),
+        issued: BTreeSet::new(),
     };
     run.start(store, &recovery);
     for op in ops {
