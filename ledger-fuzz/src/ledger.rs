@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use ledger_core::audit::{audit_store, AuditOptions};
+use ledger_core::entry;
 use ledger_core::identity::ServiceIdentity;
 use ledger_core::{Entry, Error, KeyVersion, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use ledger_store::testing::{Fault, FaultyStore};
@@ -117,6 +118,10 @@ enum LedgerOp {
         k: u8,
     },
     Receipt(u8),
+    ConsistencyProof {
+        from: u8,
+        to: u8,
+    },
     Reopen,
     Crash,
     FailWrite(u8),
@@ -557,6 +562,7 @@ impl<B: Backend> Run<B> {
                     );
                 }
             }
+            LedgerOp::ConsistencyProof { from, to } => self.consistency(from, to),
             LedgerOp::Receipt(i) => {
                 let Some(tx) = self.tx_at(i) else { return };
                 self.receipt(&tx);
@@ -604,6 +610,46 @@ impl<B: Backend> Run<B> {
                 assert_eq!(status, TxStatus::Pending);
             }
             Err(e) => panic!("receipt of {}: {e}", tx.id),
+        }
+    }
+
+    /// A consistency proof between two durable signature transactions (found through the
+    /// store's signature index) verifies and carries the roots they signed; asked the wrong
+    /// way round it is refused.
+    fn consistency(&self, from: u8, to: u8) {
+        let store = self.store();
+        let Ok(records) = store.signatures(0, u64::MAX, usize::MAX) else {
+            panic!("the store's signatures cannot be read");
+        };
+        // Only signatures the ledger reports committed are certainly its own history.
+        let signed: Vec<entry::SignaturePayload> = records
+            .iter()
+            .filter_map(|(_, r)| entry::decode_signature(r).ok())
+            .filter_map(|p| {
+                let id = TxId::new(p.view, p.seqno).ok()?;
+                (self.ledger().status(id) == TxStatus::Committed).then_some(p)
+            })
+            .collect();
+        if signed.is_empty() {
+            return;
+        }
+        let a = &signed[usize::from(from) % signed.len()];
+        let b = &signed[usize::from(to) % signed.len()];
+        let id = |p: &entry::SignaturePayload| {
+            TxId::new(p.view, p.seqno).unwrap_or_else(|e| panic!("{e}"))
+        };
+        match self.ledger().consistency_proof(id(a), id(b)) {
+            Ok(proof) => {
+                assert!(a.seqno <= b.seqno, "a consistency proof backwards");
+                assert_eq!((proof.from_root, proof.to_root), (a.root, b.root));
+                assert_eq!((proof.from_size, proof.to_size), (a.seqno, b.seqno));
+                if let Err(e) = proof.verify() {
+                    panic!("consistency proof {} -> {}: {e}", id(a), id(b));
+                }
+            }
+            Err(Error::InvalidInput(_)) if a.seqno > b.seqno => {}
+            Err(Error::Poisoned(_)) if self.faulty => {}
+            Err(e) => panic!("consistency proof {} -> {}: {e}", id(a), id(b)),
         }
     }
 
@@ -726,6 +772,8 @@ impl<B: Backend> Run<B> {
                 self.apply(LedgerOp::TableGet { t, k });
             }
         }
+        self.apply(LedgerOp::ConsistencyProof { from: 0, to: 255 });
+        self.apply(LedgerOp::ConsistencyProof { from: 255, to: 0 });
         let committed: Vec<ModelTx> = self.txs.values().filter(|t| t.committed).cloned().collect();
         for tx in committed.iter().rev().take(4) {
             self.receipt(tx);
