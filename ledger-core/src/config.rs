@@ -106,6 +106,11 @@ impl LedgerConfig {
 
     /// Largest transaction: contents plus table keys and values. Default =
     /// [`DEFAULT_MAX_TX_SIZE`] (16 MiB); at most [`MAX_TX_SIZE_CEILING`].
+    ///
+    /// Both limits apply to every transaction submitted through the API, governance
+    /// requests included. The records the engine writes itself (the service and node
+    /// certificates and the governance genesis, about 1.4 KiB and more) are exempt, so any
+    /// valid limits can create a ledger.
     pub fn max_tx_size(mut self, bytes: usize) -> Self {
         self.max_tx_size = bytes;
         self

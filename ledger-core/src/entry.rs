@@ -21,9 +21,11 @@
 //!
 //! Within the body, appends are sorted by collection name and table writes by (table, key),
 //! so the same logical write set always gives the same bytes. A transaction appends to a
-//! collection at most once and writes a table key at most once. Decoding needs nothing but the
-//! bytes: it rejects an unknown version or kind, a header whose view or seqno is 0, trailing
-//! bytes, unsorted or duplicated writes, and bodies over [`MAX_ENCODED_BODY`] bytes.
+//! collection at most once and writes a table key at most once. Integers are written in their
+//! shortest varint form. Decoding needs nothing but the bytes: it rejects an unknown version
+//! or kind, a header whose view or seqno is 0, trailing bytes, a longer-than-shortest varint,
+//! unsorted or duplicated writes, and bodies over [`MAX_ENCODED_BODY`] bytes. So every entry
+//! has exactly one encoding: decoding and re-encoding gives back the same bytes.
 //!
 //! The header comes first and is fixed-size so that the sequencer can assign the seqno after
 //! the body has been encoded: the engine encodes outside any lock and patches the header in.
@@ -69,6 +71,32 @@ struct WireBody {
     appends: Vec<Append>,
     writes: Vec<TableOp>,
     signature: Option<SignaturePayload>,
+}
+
+/// Rejects a decoded value whose `used` bytes are not its canonical encoding.
+///
+/// bincode's varint decoder accepts a longer form than necessary (`251, 0, 5` for `5`). Every
+/// other part of the format is fixed by the decoded value (tags, fixed arrays, string and byte
+/// contents), so re-encoding replaces each varint by its shortest form and changes nothing
+/// else: the canonical encoding is as long as the input exactly when the input is canonical.
+/// Comparing lengths, with bincode's size-counting writer, avoids a second copy of the bytes.
+fn check_shortest<T: Encode>(
+    value: &T,
+    used: usize,
+    what: &dyn Fn() -> String,
+) -> Result<(), Error> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::encode_into_writer(value, &mut size, body_config())
+        .map_err(|e| Error::Corruption(format!("{} does not re-encode: {e}", what())))?;
+    if size.bytes_written != used {
+        return Err(Error::Corruption(format!(
+            "{} is not canonically encoded: {used} bytes where the shortest integer encodings \
+             take {}",
+            what(),
+            size.bytes_written
+        )));
+    }
+    Ok(())
 }
 
 impl<'a> From<&'a TxBody> for WireBodyRef<'a> {
@@ -300,6 +328,9 @@ pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
             bytes.len() - HEADER_LEN - used
         )));
     }
+    check_shortest(&WireBodyRef::from(&body), used, &|| {
+        format!("entry {tx_id}")
+    })?;
     body.check_canonical()?;
     if (kind == TxKind::Signature) != body.signature.is_some() {
         return Err(Error::Corruption(format!(
@@ -329,6 +360,7 @@ pub fn decode_signature(bytes: &[u8]) -> Result<SignaturePayload, Error> {
             "signature record has trailing bytes".into(),
         ));
     }
+    check_shortest(&payload, used, &|| "signature record".to_owned())?;
     Ok(payload)
 }
 
@@ -436,5 +468,44 @@ mod tests {
         };
         assert_eq!(decode_signature(&encode_signature(&p)).unwrap(), p);
         assert!(decode_signature(&[1, 2]).is_err());
+    }
+
+    #[test]
+    fn longer_than_shortest_varints_are_rejected() {
+        let id = TxId::new(1, 1).unwrap();
+        let body = TxBody {
+            appends: vec![Append {
+                collection: "c".into(),
+                contents: vec![9; 5],
+            }],
+            ..TxBody::default()
+        };
+        let good = encode(TxKind::User, id, &body).unwrap();
+        // Body: claims tag 0, append count 1, name length 1, "c", contents length 5, ...
+        assert_eq!(&good[HEADER_LEN..HEADER_LEN + 5], &[0, 1, 1, b'c', 5]);
+        // The same count, 1, as a 16-bit varint (marker 251, then big-endian 0x0001).
+        let mut long = good[..HEADER_LEN + 1].to_vec();
+        long.extend_from_slice(&[251, 0, 1]);
+        long.extend_from_slice(&good[HEADER_LEN + 2..]);
+        let err = decode(&long).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corruption(m) if m.contains("not canonically encoded")),
+            "{err}"
+        );
+        assert_eq!(decode(&good).unwrap().body, body);
+
+        let p = SignaturePayload {
+            view: 2,
+            seqno: 10,
+            root: [1; 32],
+            node_id: "ab".into(),
+            signature: vec![1, 2, 3],
+            node_cert_pem: "PEM".into(),
+        };
+        let good = encode_signature(&p);
+        assert_eq!(good[0], 2);
+        let mut long = vec![251, 0, 2];
+        long.extend_from_slice(&good[1..]);
+        assert!(matches!(decode_signature(&long), Err(Error::Corruption(_))));
     }
 }

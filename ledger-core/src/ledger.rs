@@ -400,7 +400,7 @@ impl Ledger {
             record.put(NODES_TABLE, node_id.as_bytes(), node_cert.as_bytes());
         }
         if !record.is_empty() {
-            let body = record.into_body(&ledger.shared.limits, true)?;
+            let body = record.into_body(&Limits::ENGINE, true)?;
             let id = ledger.shared.submit(TxKind::Governance, body)?;
             ledger.wait_for_commit(id, Duration::from_secs(60))?;
         }

@@ -190,6 +190,17 @@ pub(crate) struct Limits {
     pub(crate) max_tx_size: usize,
 }
 
+impl Limits {
+    /// The limits of the records the engine writes itself at creation and open (the service
+    /// and node certificates, the governance genesis): the configured limits are the
+    /// application's, and a ledger configured with small ones must still be able to record
+    /// its own identities.
+    pub(crate) const ENGINE: Limits = Limits {
+        max_entry_size: crate::config::MAX_TX_SIZE_CEILING,
+        max_tx_size: crate::config::MAX_TX_SIZE_CEILING,
+    };
+}
+
 /// Checks a collection or table name: 1 to [`MAX_NAME_LEN`] bytes, no control characters,
 /// and (unless `allow_reserved`) no reserved prefix.
 pub(crate) fn check_name(what: &str, name: &str, allow_reserved: bool) -> Result<(), Error> {

@@ -108,6 +108,30 @@ fn entry_size_configured_limits() {
     }
 }
 
+/// The smallest valid limits still create a ledger: the engine's own records (two
+/// certificates at genesis, a consortium's members) are not the application's transactions.
+#[test]
+fn smallest_limits_create_and_reopen_a_ledger() {
+    use ledger_core::governance::{Genesis, MemberKey};
+    let tiny = |c: LedgerConfig| c.max_entry_size(1).max_tx_size(2);
+    let ledger = Ledger::in_memory_with(tiny(LedgerConfig::new(""))).unwrap();
+    let id = ledger.append("c", b"").unwrap();
+    commits_and_reads_back(&ledger, "c", id, b"");
+    invalid_naming(ledger.append("cc", b"x"), "max_tx_size");
+
+    let member = MemberKey::ed25519_from_seed([4; 32]);
+    let genesis = Genesis::new().member(member.public_key().clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let ledger = Ledger::open(tiny(LedgerConfig::new(&path)).genesis(genesis)).unwrap();
+    let id = ledger.append("c", b"x").unwrap();
+    commits_and_reads_back(&ledger, "c", id, b"x");
+    ledger.close().unwrap();
+    let ledger = Ledger::open(tiny(LedgerConfig::new(&path))).unwrap();
+    commits_and_reads_back(&ledger, "c", id, b"x");
+    ledger.close().unwrap();
+}
+
 #[test]
 fn entry_at_the_ceiling() {
     assert_eq!(MAX_TX_SIZE_CEILING, 32 << 20);

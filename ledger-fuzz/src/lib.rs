@@ -78,33 +78,3 @@ fn debug() -> bool {
     static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *DEBUG.get_or_init(|| std::env::var_os("LEDGER_FUZZ_DEBUG").is_some())
 }
-
-thread_local! {
-    static STRICT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` (a target called on this thread) with the known bugs of other crates treated
-/// as failures, as `LEDGER_FUZZ_STRICT=1` does for a whole process: what the `#[ignore]`d
-/// replay tests of open bugs use.
-pub fn strict<R>(f: impl FnOnce() -> R) -> R {
-    let before = STRICT.with(|s| s.replace(true));
-    let result = f();
-    STRICT.with(|s| s.set(before));
-    result
-}
-
-/// Whether known bugs fail the targets: in [`strict`], or with `LEDGER_FUZZ_STRICT` set.
-fn is_strict() -> bool {
-    static ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    STRICT.with(std::cell::Cell::get)
-        || *ENV.get_or_init(|| std::env::var_os("LEDGER_FUZZ_STRICT").is_some())
-}
-
-/// A disagreement caused by a known, reported bug of another crate (the README's Fuzzing
-/// section lists them, `artifacts/<target>/open/` holds their reproducers): fails only in
-/// strict mode, so that the targets go on finding new bugs meanwhile.
-fn known_bug(what: std::fmt::Arguments<'_>) {
-    if is_strict() {
-        panic!("known bug: {what}");
-    }
-}

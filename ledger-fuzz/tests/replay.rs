@@ -45,9 +45,6 @@ fn replay(name: &str, random: usize, max_len: usize) {
     let dirs = [
         root.join("corpus").join(name),
         root.join("artifacts").join(name),
-        // Reproducers of open bugs of other crates: here they must only pass the checks
-        // that the known bug does not break (the ignored tests below run them strictly).
-        root.join("artifacts").join(name).join("open"),
     ];
     for dir in dirs {
         for file in files(&dir) {
@@ -108,49 +105,6 @@ replay_tests! {
     store_crash_recovery: 200, 800;
     ledger_operations: 40, 400;
     ledger_crash_recovery: 40, 400;
-}
-
-/// Runs the reproducers of an open bug strictly: fails while the bug is there. Once it is
-/// fixed, move the files up to `artifacts/<target>/` and delete the ignored test.
-fn open_bug(name: &str) {
-    let f = target(name);
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("artifacts")
-        .join(name)
-        .join("open");
-    let reproducers = files(&dir);
-    assert!(
-        !reproducers.is_empty(),
-        "no reproducer in {}",
-        dir.display()
-    );
-    for file in reproducers {
-        eprintln!("{name}: {}", file.display());
-        let data = std::fs::read(&file).unwrap();
-        ledger_fuzz::strict(|| f(&data));
-    }
-}
-
-/// `ledger_core::entry::decode` and `decode_signature` accept non-minimal varints (bincode's
-/// varint decoder does not check minimality), so one entry or signature record has many
-/// encodings, against the module's "canonical serialization".
-#[test]
-#[ignore = "open bug in ledger-core::entry (non-minimal varints decode); see README Fuzzing"]
-fn open_bug_entry_decode_accepts_non_canonical_varints() {
-    open_bug("entry_decode");
-}
-
-/// A `max_tx_size` below the size of the engine's own genesis transaction (two certificates,
-/// about 1.3 KiB) passes `LedgerConfig` validation, but the ledger then cannot be created.
-#[test]
-#[ignore = "open bug in ledger-core (genesis transaction subject to max_tx_size); see README Fuzzing"]
-fn open_bug_small_max_tx_size_cannot_create_a_ledger() {
-    let config = ledger_core::LedgerConfig::new("")
-        .max_entry_size(512)
-        .max_tx_size(1024);
-    if let Err(e) = ledger_core::Ledger::in_memory_with(config) {
-        panic!("a valid configuration cannot create a ledger: {e}");
-    }
 }
 
 /// Writes the hand-made seeds of the parsing targets (`cargo test -p ledger-fuzz --test
