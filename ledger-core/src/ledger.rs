@@ -44,7 +44,7 @@ use crate::governance::{self, GovernanceState};
 use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
 use crate::leaf::CommitSecret;
 use crate::leaf::LeafComponents;
-use crate::pipeline::{PipelineInit, Shared, SignedRoot, Threads};
+use crate::pipeline::{PipelineInit, Shared, SignedRoot, Submission, Threads};
 use crate::receipt::Receipt;
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::{Error, TxId};
@@ -401,7 +401,9 @@ impl Ledger {
         }
         if !record.is_empty() {
             let body = record.into_body(&Limits::ENGINE, true)?;
-            let id = ledger.shared.submit(TxKind::Governance, body)?;
+            let id = ledger
+                .shared
+                .submit(Submission::new(TxKind::Governance, body)?)?;
             ledger.wait_for_commit(id, Duration::from_secs(60))?;
         }
         Ok(ledger)
@@ -415,8 +417,9 @@ impl Ledger {
     /// over the configured maximum; [`Error::Poisoned`] after a store failure;
     /// [`Error::Closed`] once the ledger is closing.
     pub fn append(&self, collection: &str, contents: &[u8]) -> Result<TxId, Error> {
-        let body = crate::transaction::single_append(collection, contents, &self.shared.limits)?;
-        self.shared.submit(TxKind::User, body)
+        crate::transaction::check_single_append(collection, contents, &self.shared.limits)?;
+        self.shared
+            .submit(Submission::single_append(collection, contents)?)
     }
 
     /// Records a transaction atomically and returns its id. The transaction is Pending until
@@ -429,7 +432,7 @@ impl Ledger {
     /// `max_tx_size`.
     pub fn submit(&self, tx: Transaction) -> Result<TxId, Error> {
         let body = tx.into_body(&self.shared.limits, false)?;
-        self.shared.submit(TxKind::User, body)
+        self.shared.submit(Submission::new(TxKind::User, body)?)
     }
 
     /// The commit status of `tx`.
@@ -846,7 +849,8 @@ impl Ledger {
     /// point of the governance layer, never exposed to applications.
     pub(crate) fn submit_reserved(&self, tx: Transaction) -> Result<TxId, Error> {
         let body = tx.into_body(&self.shared.limits, true)?;
-        self.shared.submit(TxKind::Governance, body)
+        self.shared
+            .submit(Submission::new(TxKind::Governance, body)?)
     }
 
     /// The store underneath, for crate-internal readers (governance, audit).

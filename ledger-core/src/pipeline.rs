@@ -3,12 +3,12 @@
 //! Four kinds of thread take part, and no lock is held across hashing, signing or I/O:
 //!
 //! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
-//!    sequencer lock only to reserve the next seqno, then patch the header, hash the entry,
-//!    derive the commit evidence and compute the leaf, all outside the lock, and finally put the
-//!    prepared transaction into its reserved slot.
+//!    sequencer lock only to reserve the next seqno, then patch the header and hash the entry
+//!    outside the lock, and finally put the prepared transaction into its reserved slot.
 //! 2. **The committer** takes ready slots in seqno order (a slot still being prepared holds up
-//!    only the transactions after it), pushes their leaves into the Merkle tree, gathers them
-//!    into groups, and decides when to sign. To sign it reserves the next seqno `s` like any
+//!    only the transactions after it), derives their commit evidence and leaves and pushes
+//!    the leaves into the Merkle tree, gathers the transactions into groups, and decides when
+//!    to sign. To sign it reserves the next seqno `s` like any
 //!    appender, waits until every slot before `s` is processed, signs the root over leaves
 //!    `0..s` with the node signer and records the signature transaction at `s`.
 //! 3. **The writer** appends groups to the store in order. Groups without a signature are
@@ -37,7 +37,6 @@ use crossbeam::channel::{Receiver, Sender};
 use ledger_merkle::{CcfSha256, MerkleTree};
 use ledger_store::{EntryRecord, Group, Store, TableWrite};
 use parking_lot::{Condvar, Mutex, RwLock};
-use sha2::{Digest as _, Sha256};
 
 use crate::entry::{self, SignaturePayload, TxBody, TxKind};
 use crate::identity::NodeSigner;
@@ -54,23 +53,98 @@ const IDLE_POLLS: u32 = 40;
 /// Groups queued between committer and writer before the committer waits.
 const WRITER_QUEUE: usize = 2;
 
-/// A transaction whose entry, digest and leaf are computed, waiting to be processed in order.
-pub(crate) struct Prepared {
-    pub(crate) view: u64,
-    pub(crate) seqno: u64,
-    pub(crate) kind: TxKind,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) digest: [u8; 32],
-    pub(crate) claims_digest: [u8; 32],
-    pub(crate) collections: Vec<String>,
-    pub(crate) table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+/// A transaction encoded but not yet sequenced: what an appender brings to [`Shared::submit`].
+pub(crate) struct Submission {
+    kind: TxKind,
+    /// The entry, its header's view and seqno still zero.
+    bytes: Vec<u8>,
+    claims_digest: [u8; 32],
+    /// The collections appended to, for the store's collection index.
+    collections: Collections,
+    table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
 
+/// The collections a transaction appends to: nearly always one, which then costs no vector.
+enum Collections {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Collections {
+    fn from_vec(mut names: Vec<String>) -> Self {
+        match names.pop() {
+            Some(name) if names.is_empty() => Collections::One(name),
+            Some(name) => {
+                names.push(name);
+                Collections::Many(names)
+            }
+            None => Collections::Many(names),
+        }
+    }
+}
+
+impl Submission {
+    /// Encodes `body` and keeps what the store indexes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the body does not encode within the entry format's limit.
+    pub(crate) fn new(kind: TxKind, body: TxBody) -> Result<Self, Error> {
+        let bytes = entry::encode_unsequenced(kind, &body)?;
+        Ok(Submission {
+            kind,
+            bytes,
+            claims_digest: body.claims_digest,
+            collections: Collections::from_vec(
+                body.appends.into_iter().map(|a| a.collection).collect(),
+            ),
+            table_writes: body
+                .writes
+                .into_iter()
+                .map(|w| (w.table, w.key, w.value))
+                .collect(),
+        })
+    }
+
+    /// A user transaction appending `contents` to `collection` and nothing else, encoded
+    /// straight from the borrowed input.
+    ///
+    /// # Errors
+    ///
+    /// As [`Submission::new`].
+    pub(crate) fn single_append(collection: &str, contents: &[u8]) -> Result<Self, Error> {
+        Ok(Submission {
+            kind: TxKind::User,
+            bytes: entry::encode_single_append_unsequenced(TxKind::User, collection, contents)?,
+            claims_digest: [0; 32],
+            collections: Collections::One(collection.to_owned()),
+            table_writes: Vec::new(),
+        })
+    }
+}
+
+/// A sequenced transaction with its entry hashed, waiting to be processed in seqno order.
+struct Prepared {
+    view: u64,
+    kind: TxKind,
+    /// The entry with its final header, and its digest (the write set digest of the leaf).
+    record: EntryRecord,
+    claims_digest: [u8; 32],
+    collections: Collections,
+    table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+/// A seqno's place in the ring. A prepared transaction is kept inline (no allocation per
+/// transaction); the ring's capacity is trimmed back when a burst has drained
+/// ([`SLOT_RING_KEEP`]).
 enum Slot {
     Reserved,
-    Ready(Box<Prepared>),
+    Ready(Prepared),
     Signature,
 }
+
+/// Slot ring capacity kept after a burst of pending transactions has drained.
+const SLOT_RING_KEEP: usize = 1 << 16;
 
 /// Everything behind the sequencer lock.
 struct Sequencer {
@@ -277,6 +351,8 @@ impl Shared {
                     last_signed,
                     unsigned: 0,
                     oldest_unsigned: None,
+                    batch: Vec::new(),
+                    leaves: Vec::new(),
                 };
                 let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
                 if std::panic::catch_unwind(run).is_err() {
@@ -349,9 +425,8 @@ impl Shared {
     }
 
     /// Records a transaction: see the module documentation for the steps.
-    pub(crate) fn submit(&self, kind: TxKind, body: TxBody) -> Result<TxId, Error> {
+    pub(crate) fn submit(&self, submission: Submission) -> Result<TxId, Error> {
         self.check_poisoned()?;
-        let mut bytes = entry::encode_unsequenced(kind, &body)?;
         let (view, seqno) = {
             let mut seq = self.seq.lock();
             loop {
@@ -376,12 +451,11 @@ impl Shared {
             (seq.view, seqno)
         };
         let tx_id = TxId::new(view, seqno)?;
-        let prepared = self.prepare(kind, tx_id, &mut bytes, body);
-        let prepared = Prepared { bytes, ..prepared };
+        let prepared = prepare(tx_id, submission);
         let mut seq = self.seq.lock();
         let index = (seqno - seq.base) as usize;
         if let Some(slot) = seq.slots.get_mut(index) {
-            *slot = Slot::Ready(Box::new(prepared));
+            *slot = Slot::Ready(prepared);
         }
         if index == 0 && seq.committer_waiting {
             self.seq_ready.notify_one();
@@ -389,33 +463,10 @@ impl Shared {
         Ok(tx_id)
     }
 
-    /// Hashes a sequenced entry; the leaf (commit evidence and leaf hash) is left to the
-    /// committer so that a single appender and the committer share the hashing work.
-    fn prepare(&self, kind: TxKind, tx_id: TxId, bytes: &mut [u8], body: TxBody) -> Prepared {
-        entry::write_header(bytes, tx_id);
-        let digest: [u8; 32] = Sha256::digest(&*bytes).into();
-        let collections = body.appends.into_iter().map(|a| a.collection).collect();
-        let table_writes = body
-            .writes
-            .into_iter()
-            .map(|w| (w.table, w.key, w.value))
-            .collect();
-        Prepared {
-            view: tx_id.view(),
-            seqno: tx_id.seqno(),
-            kind,
-            bytes: Vec::new(),
-            digest,
-            claims_digest: body.claims_digest,
-            collections,
-            table_writes,
-        }
-    }
-
     /// The Merkle leaf of a prepared transaction (SPEC section 3).
     fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
         self.secret
-            .leaf_hash(p.view, p.seqno, &p.digest, &p.claims_digest)
+            .leaf_hash(p.view, p.record.seqno, p.record.digest(), &p.claims_digest)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -512,7 +563,7 @@ impl Shared {
             if self.poisoned.load(Ordering::Acquire) {
                 continue;
             }
-            match self.store.append_group(&job.group) {
+            match self.store.append_group_owned(job.group) {
                 Ok(ticket) => {
                     self.written.store(job.last_seqno, Ordering::Release);
                     if let Some(signature) = job.signature {
@@ -554,8 +605,8 @@ impl Shared {
     fn committer_loop(&self, state: &mut CommitterState) {
         loop {
             let round = self.take_ready(state);
-            if !round.batch.is_empty() {
-                self.process(state, round.batch);
+            if !state.batch.is_empty() {
+                self.process(state);
             }
             if round.sign {
                 if let Err(e) = self.sign(state) {
@@ -575,16 +626,16 @@ impl Shared {
 
     /// Waits for work, then takes the ready prefix of the slot ring and decides what to do
     /// with it.
-    fn take_ready(&self, state: &CommitterState) -> Round {
+    fn take_ready(&self, state: &mut CommitterState) -> Round {
         let mut seq = self.seq.lock();
         let mut idle_polls = 0;
         loop {
-            let mut batch = Vec::new();
+            let batch = &mut state.batch;
             while batch.len() < MAX_GROUP_TXS {
                 match seq.slots.front() {
                     Some(Slot::Ready(_)) => {
                         if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                            batch.push(*p);
+                            batch.push(p);
                         }
                         seq.base += 1;
                     }
@@ -592,6 +643,7 @@ impl Shared {
                 }
             }
             if !batch.is_empty() {
+                trim_ring(&mut seq.slots);
                 self.seq_space.notify_all();
             }
             let processed_upto = seq.base - 1;
@@ -617,14 +669,11 @@ impl Shared {
             let group_first = state.group.entries.first().map(|e| e.seqno);
             let write = seq.write_wanted > 0
                 && (group_first.is_some_and(|first| seq.write_wanted >= first)
-                    || batch.first().is_some_and(|p| seq.write_wanted >= p.seqno));
+                    || batch
+                        .first()
+                        .is_some_and(|p| seq.write_wanted >= p.record.seqno));
             if !batch.is_empty() || sign || stop || write {
-                return Round {
-                    batch,
-                    sign,
-                    write,
-                    stop,
-                };
+                return Round { sign, write, stop };
             }
             let timeout = match oldest {
                 Some(t) => self.sig_interval.saturating_sub(t.elapsed()),
@@ -648,40 +697,49 @@ impl Shared {
         }
     }
 
-    fn process(&self, state: &mut CommitterState, batch: Vec<Prepared>) {
+    /// Puts the leaves of `state.batch` into the tree and its transactions into the group.
+    fn process(&self, state: &mut CommitterState) {
+        let mut batch = std::mem::take(&mut state.batch);
         {
-            let leaves: Vec<[u8; 32]> = batch.iter().map(|p| self.leaf_of(p)).collect();
+            // Hashed before taking the tree lock, which readers (receipts) share.
+            state.leaves.clear();
+            state.leaves.extend(batch.iter().map(|p| self.leaf_of(p)));
             let mut tree = self.tree.write();
-            for leaf in leaves {
-                tree.push(leaf);
+            for leaf in &state.leaves {
+                tree.push(*leaf);
             }
         }
-        for p in batch {
+        for p in batch.drain(..) {
             if p.kind != TxKind::Signature {
                 state.unsigned += 1;
                 state.oldest_unsigned.get_or_insert_with(Instant::now);
             }
-            for collection in p.collections {
-                state.group.collection_rows.push((collection, p.seqno));
+            let seqno = p.record.seqno;
+            match p.collections {
+                Collections::One(collection) => {
+                    state.group.collection_rows.push((collection, seqno));
+                }
+                Collections::Many(collections) => {
+                    for collection in collections {
+                        state.group.collection_rows.push((collection, seqno));
+                    }
+                }
             }
             for (table, key, value) in p.table_writes {
                 state.group.table_writes.push(TableWrite {
                     table,
                     key,
-                    seqno: p.seqno,
+                    seqno,
                     value,
                 });
             }
-            state.group.entries.push(EntryRecord {
-                seqno: p.seqno,
-                digest: p.digest,
-                bytes: p.bytes,
-            });
-            state.group_last = p.seqno;
+            state.group.entries.push(p.record);
+            state.group_last = seqno;
             if state.group.entries.len() >= MAX_GROUP_TXS {
                 self.send_group(state, None);
             }
         }
+        state.batch = batch;
     }
 
     /// Reserves the next seqno for a signature, waits for every earlier slot, then signs.
@@ -711,14 +769,14 @@ impl Shared {
     /// Processes every transaction before the next signature slot; returns its view and seqno.
     fn drain_to_signature_slot(&self, state: &mut CommitterState) -> (u64, u64) {
         loop {
-            let mut batch = Vec::new();
+            let batch = &mut state.batch;
             let reached = {
                 let mut seq = self.seq.lock();
                 loop {
                     match seq.slots.front() {
                         Some(Slot::Ready(_)) => {
                             if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                                batch.push(*p);
+                                batch.push(p);
                             }
                             seq.base += 1;
                         }
@@ -734,9 +792,9 @@ impl Shared {
                     }
                 }
             };
-            if !batch.is_empty() {
+            if !state.batch.is_empty() {
                 self.seq_space.notify_all();
-                self.process(state, batch);
+                self.process(state);
             }
             if let Some(found) = reached {
                 return found;
@@ -767,15 +825,10 @@ impl Shared {
             ..TxBody::default()
         };
         let tx_id = TxId::new(view, s)?;
-        let mut bytes = entry::encode_unsequenced(TxKind::Signature, &body)?;
-        let prepared = self.prepare(TxKind::Signature, tx_id, &mut bytes, body);
+        let prepared = prepare(tx_id, Submission::new(TxKind::Signature, body)?);
         let leaf = self.leaf_of(&prepared);
         self.tree.write().push(leaf);
-        state.group.entries.push(EntryRecord {
-            seqno: s,
-            digest: prepared.digest,
-            bytes,
-        });
+        state.group.entries.push(prepared.record);
         state.group.signatures.push((s, record));
         state.group_last = s;
         {
@@ -793,6 +846,12 @@ impl Shared {
 
     fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<SignedRoot>>) {
         let mut group = std::mem::take(&mut state.group);
+        // The next group will likely be as large: sized now, it never grows by copying.
+        state.group.entries.reserve(group.entries.len());
+        state
+            .group
+            .collection_rows
+            .reserve(group.collection_rows.len());
         {
             let mut tree = self.tree.write();
             group.tiles = tree.take_dirty_tiles();
@@ -816,10 +875,31 @@ impl Shared {
     }
 }
 
+/// Patches `tx_id` into the entry's header and hashes it; the leaf (commit evidence and leaf
+/// hash) is left to the committer, so that a single appender and the committer share the
+/// hashing work.
+fn prepare(tx_id: TxId, submission: Submission) -> Prepared {
+    let Submission {
+        kind,
+        mut bytes,
+        claims_digest,
+        collections,
+        table_writes,
+    } = submission;
+    entry::write_header(&mut bytes, tx_id);
+    Prepared {
+        view: tx_id.view(),
+        kind,
+        record: EntryRecord::new(tx_id.seqno(), bytes),
+        claims_digest,
+        collections,
+        table_writes,
+    }
+}
+
 /// What the committer does in one round.
+/// (The ready transactions it took are in [`CommitterState::batch`].)
 struct Round {
-    /// Ready transactions, in seqno order.
-    batch: Vec<Prepared>,
     /// Record a signature now.
     sign: bool,
     /// Hand the buffered group to the writer now (a reader is waiting for it).
@@ -836,4 +916,16 @@ struct CommitterState {
     last_signed: u64,
     unsigned: u64,
     oldest_unsigned: Option<Instant>,
+    /// Ready transactions taken from the ring, in seqno order, not yet processed; kept
+    /// between rounds with its capacity.
+    batch: Vec<Prepared>,
+    /// The leaves of the batch being processed (a reused buffer).
+    leaves: Vec<[u8; 32]>,
+}
+
+/// Gives back the memory of a slot ring that a burst grew far beyond what it now holds.
+fn trim_ring(slots: &mut VecDeque<Slot>) {
+    if slots.capacity() > 4 * SLOT_RING_KEEP && slots.len() < SLOT_RING_KEEP {
+        slots.shrink_to(SLOT_RING_KEEP);
+    }
 }

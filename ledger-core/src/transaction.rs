@@ -140,14 +140,13 @@ impl Transaction {
     }
 }
 
-/// The body of a transaction that appends `contents` to `collection` and nothing else, with
-/// the same checks as [`Transaction`] but without building one (the hot path of
-/// [`crate::Ledger::append`]).
-pub(crate) fn single_append(
+/// The checks [`Transaction`] makes of a transaction that appends `contents` to `collection`
+/// and nothing else, without building one (the hot path of [`crate::Ledger::append`]).
+pub(crate) fn check_single_append(
     collection: &str,
     contents: &[u8],
     limits: &Limits,
-) -> Result<TxBody, Error> {
+) -> Result<(), Error> {
     check_append(collection, contents, limits, false)?;
     let total = contents.len().saturating_add(collection.len());
     if total > limits.max_tx_size {
@@ -156,13 +155,7 @@ pub(crate) fn single_append(
             limits.max_tx_size
         )));
     }
-    Ok(TxBody {
-        appends: vec![Append {
-            collection: collection.to_owned(),
-            contents: contents.to_vec(),
-        }],
-        ..TxBody::default()
-    })
+    Ok(())
 }
 
 /// Checks one append: its collection name and the size of its contents.

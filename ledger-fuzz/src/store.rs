@@ -80,7 +80,7 @@ enum At {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Defect {
-    BadDigest(u8),
+    Repeat(u8),
     Gap(u8),
     FirstSeqno(u8),
 }
@@ -103,7 +103,8 @@ struct GroupSpec {
     meta: Vec<(u8, Option<u8>)>,
     commit: bool,
     defect: Option<Defect>,
-    /// `append_group` alone instead of `write_group` (no wait for the commit's sync).
+    /// `append_group` (or `append_group_owned`) alone instead of `write_group` (no wait for the
+    /// commit's sync).
     append_only: bool,
 }
 
@@ -209,7 +210,8 @@ impl Model {
 
     fn apply(&mut self, g: &Group) {
         let s = &mut self.now;
-        s.entries.extend(g.entries.iter().map(|e| e.bytes.clone()));
+        s.entries
+            .extend(g.entries.iter().map(|e| e.bytes().to_vec()));
         for (c, seqno) in &g.collection_rows {
             s.collections.entry(c.clone()).or_default().insert(*seqno);
         }
@@ -486,6 +488,8 @@ struct Runner<B: Backend> {
     /// Counted writes / syncs left until the armed fault fires.
     write_fault: Option<u64>,
     sync_fault: Option<u64>,
+    /// Appends alternate between `append_group` and `append_group_owned`.
+    appends: u64,
 }
 
 fn injected(r: &Result<(), StoreError>) -> bool {
@@ -525,9 +529,9 @@ impl<B: Backend> Runner<B> {
             .collect();
         let n = records.len() as u64;
         match spec.defect {
-            Some(Defect::BadDigest(i)) if n > 0 => {
-                let at = usize::from(i) % records.len();
-                records[at].digest[0] ^= 1;
+            Some(Defect::Repeat(i)) if n > 1 => {
+                let at = 1 + usize::from(i) % (records.len() - 1);
+                records[at].seqno = records[at - 1].seqno;
             }
             Some(Defect::Gap(i)) if n > 1 => {
                 let from = 1 + usize::from(i) % (records.len() - 1);
@@ -599,11 +603,8 @@ impl<B: Backend> Runner<B> {
         let last = self.model.last();
         let entries_ok = g
             .entries
-            .iter()
-            .all(|e| e.digest == crate::sha256(&[&e.bytes]))
-            && g.entries
-                .windows(2)
-                .all(|w| w[1].seqno == w[0].seqno.wrapping_add(1))
+            .windows(2)
+            .all(|w| w[1].seqno == w[0].seqno.wrapping_add(1))
             && g.entries.first().is_none_or(|e| e.seqno == last + 1);
         let (lo, hi) = match (g.entries.first(), g.entries.last()) {
             (Some(a), Some(b)) => (a.seqno, b.seqno),
@@ -620,7 +621,12 @@ impl<B: Backend> Runner<B> {
         let (group, valid) = self.build_group(spec);
         let store = self.backend.store();
         let result = if spec.append_only {
-            store.append_group(&group).map(|_| ())
+            self.appends += 1;
+            if self.appends % 2 == 0 {
+                store.append_group_owned(group.clone()).map(|_| ())
+            } else {
+                store.append_group(&group).map(|_| ())
+            }
         } else {
             store.write_group(&group)
         };
@@ -946,6 +952,7 @@ fn run<B: Backend>(backend: B, ops: &[StoreOp], faults: bool) {
         poisoned: false,
         write_fault: None,
         sync_fault: None,
+        appends: 0,
     };
     for op in ops {
         runner.apply(op);

@@ -66,16 +66,18 @@ pub use rocks::RocksStore;
 
 /// A serialized transaction at `seqno`, with the SHA-256 digest of its bytes.
 ///
-/// The store checks the digest when the group is written and again on every read, so damaged
-/// bytes are reported as [`StoreError::Corruption`] naming the seqno, never served.
+/// Only [`EntryRecord::new`] sets the digest, from the bytes, and neither can be changed
+/// afterwards: a record's digest always matches its bytes, so the store takes it as given
+/// when writing (the engine needs the digest for its Merkle leaf anyway, and the bytes are
+/// hashed once). The store keeps the digest beside the bytes and checks it on every read, so
+/// bytes damaged at rest are reported as [`StoreError::Corruption`] naming the seqno, never
+/// served.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryRecord {
     /// The transaction's seqno (>= 1).
     pub seqno: u64,
-    /// SHA-256 of `bytes`.
-    pub digest: [u8; 32],
-    /// The serialized transaction.
-    pub bytes: Vec<u8>,
+    digest: [u8; 32],
+    bytes: Vec<u8>,
 }
 
 impl EntryRecord {
@@ -86,6 +88,21 @@ impl EntryRecord {
             digest: sha256(&bytes),
             bytes,
         }
+    }
+
+    /// SHA-256 of the bytes.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// The serialized transaction.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The digest and the bytes, taking the record apart.
+    pub fn into_parts(self) -> ([u8; 32], Vec<u8>) {
+        (self.digest, self.bytes)
     }
 }
 
@@ -107,8 +124,8 @@ pub struct TableWrite {
 /// Rules checked by [`Store::append_group`] (violations are [`StoreError::InvalidGroup`] and
 /// write nothing):
 ///
-/// * `entries` have contiguous seqnos starting at the store's `last_seqno + 1`, and each
-///   digest is the SHA-256 of its bytes. They may be empty (a *meta-only* group).
+/// * `entries` have contiguous seqnos starting at the store's `last_seqno + 1` (each record's
+///   digest matches its bytes by construction). They may be empty (a *meta-only* group).
 /// * Every seqno in `collection_rows`, `table_writes` and `signatures` lies within the
 ///   entries' seqnos, or, for a meta-only group, in `1..=last_seqno`.
 ///
@@ -208,6 +225,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     /// written); [`StoreError::Poisoned`] if an earlier write failed; [`StoreError::ReadOnly`]
     /// for a read-only handle; any storage failure, which poisons the handle.
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError>;
+
+    /// [`Store::append_group`] for a caller that no longer needs the group: a backend that
+    /// keeps what it is given in memory takes the bytes instead of copying them. The default
+    /// borrows.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::append_group`].
+    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+        self.append_group(&group)
+    }
 
     /// Completes the commit of an appended group: in [`Durability::Fsync`] mode returns once
     /// a WAL sync covering `ticket` has finished (one sync serves every group appended before

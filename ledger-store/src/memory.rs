@@ -13,7 +13,8 @@ use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
 use parking_lot::RwLock;
 
 use crate::{
-    validate, BackupInfo, Group, GroupTicket, Recovery, Store, StoreError, StoreState, TableVersion,
+    validate, BackupInfo, EntryRecord, Group, GroupTicket, Recovery, Store, StoreError, StoreState,
+    TableVersion,
 };
 
 /// A prior value to put back if the group that overwrote it is discarded.
@@ -33,7 +34,7 @@ struct Inner {
     state: StoreState,
     /// `entries[i]` is seqno `i + 1`: (digest, bytes).
     entries: Vec<([u8; 32], Vec<u8>)>,
-    collections: BTreeMap<String, BTreeSet<u64>>,
+    collections: BTreeMap<String, Seqnos>,
     tables: BTreeMap<String, BTreeMap<Vec<u8>, Versions>>,
     tiles: BTreeMap<TileId, Tile>,
     signatures: BTreeMap<u64, Vec<u8>>,
@@ -42,6 +43,53 @@ struct Inner {
     pending_tiles: BTreeSet<TileId>,
     pending_undo: Vec<Undo>,
     ticket: u64,
+}
+
+/// The seqnos of one collection, ascending: a sorted vector, since rows nearly always
+/// arrive in seqno order (a push) and range reads are two binary searches.
+#[derive(Debug, Default)]
+struct Seqnos(Vec<u64>);
+
+impl Seqnos {
+    /// Adds `s`; returns whether it is new.
+    fn insert(&mut self, s: u64) -> bool {
+        match self.0.last() {
+            Some(&last) if last >= s => match self.0.binary_search(&s) {
+                Ok(_) => false,
+                Err(at) => {
+                    self.0.insert(at, s);
+                    true
+                }
+            },
+            _ => {
+                self.0.push(s);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, s: u64) {
+        if let Ok(at) = self.0.binary_search(&s) {
+            self.0.remove(at);
+        }
+    }
+
+    /// Keeps the seqnos up to `last`.
+    fn truncate_after(&mut self, last: u64) {
+        let keep = self.0.partition_point(|&x| x <= last);
+        self.0.truncate(keep);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The seqnos in `from..=to_inclusive`.
+    fn range(&self, from: u64, to_inclusive: u64) -> &[u64] {
+        let lo = self.0.partition_point(|&x| x < from);
+        let hi = self.0.partition_point(|&x| x <= to_inclusive);
+        self.0.get(lo..hi).unwrap_or_default()
+    }
 }
 
 /// A [`Store`] held in memory. Cheap to create; dropped with the process.
@@ -75,7 +123,7 @@ impl MemoryStore {
             .truncate(usize::try_from(committed).unwrap_or(usize::MAX));
         inner.signatures.retain(|s, _| *s <= committed);
         for rows in inner.collections.values_mut() {
-            rows.retain(|s| *s <= committed);
+            rows.truncate_after(committed);
         }
         inner.collections.retain(|_, rows| !rows.is_empty());
         for keys in inner.tables.values_mut() {
@@ -105,7 +153,7 @@ impl MemoryStore {
                     if present {
                         rows.insert(s);
                     } else {
-                        rows.remove(&s);
+                        rows.remove(s);
                         if rows.is_empty() {
                             inner.collections.remove(&c);
                         }
@@ -160,66 +208,79 @@ impl TileStore for MemoryStore {
 impl Store for MemoryStore {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
         validate::check_self(group)?;
+        // Validate before copying, so that a rejected group costs no copy.
+        validate::check_against(group, self.inner.read().state.last_seqno)?;
+        self.append_group_owned(group.clone())
+    }
+
+    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+        validate::check_self(&group)?;
         let mut g = self.inner.write();
         let inner = &mut *g;
-        let (_, _, new_last) = validate::check_against(group, inner.state.last_seqno)?;
+        let (_, _, new_last) = validate::check_against(&group, inner.state.last_seqno)?;
         let committed = inner.state.committed_seqno;
         let record = !group.commit;
-        for e in &group.entries {
-            inner.entries.push((e.digest, e.bytes.clone()));
-        }
-        for (c, s) in &group.collection_rows {
+        let Group {
+            entries,
+            collection_rows,
+            table_writes,
+            tiles,
+            signatures,
+            meta,
+            commit,
+        } = group;
+        inner.entries.reserve(entries.len());
+        inner
+            .entries
+            .extend(entries.into_iter().map(EntryRecord::into_parts));
+        for (c, s) in collection_rows {
             let rows = match inner.collections.get_mut(c.as_str()) {
                 Some(rows) => rows,
                 None => inner.collections.entry(c.clone()).or_default(),
             };
-            let was = !rows.insert(*s);
-            if record && *s <= committed {
-                inner
-                    .pending_undo
-                    .push(Undo::Collection(c.clone(), *s, was));
+            let was = !rows.insert(s);
+            if record && s <= committed {
+                inner.pending_undo.push(Undo::Collection(c, s, was));
             }
         }
-        for w in &group.table_writes {
+        for w in table_writes {
+            let undo = (record && w.seqno <= committed).then(|| (w.table.clone(), w.key.clone()));
             let prior = inner
                 .tables
-                .entry(w.table.clone())
+                .entry(w.table)
                 .or_default()
-                .entry(w.key.clone())
+                .entry(w.key)
                 .or_default()
-                .insert(w.seqno, w.value.clone());
-            if record && w.seqno <= committed {
-                inner.pending_undo.push(Undo::Table(
-                    w.table.clone(),
-                    w.key.clone(),
-                    w.seqno,
-                    prior,
-                ));
+                .insert(w.seqno, w.value);
+            if let Some((table, key)) = undo {
+                inner
+                    .pending_undo
+                    .push(Undo::Table(table, key, w.seqno, prior));
             }
         }
-        for t in &group.tiles {
-            inner.tiles.insert(t.id(), t.clone());
+        for t in tiles {
             if record {
                 inner.pending_tiles.insert(t.id());
             }
+            inner.tiles.insert(t.id(), t);
         }
-        for (s, sig) in &group.signatures {
-            let prior = inner.signatures.insert(*s, sig.clone());
-            if record && *s <= committed {
-                inner.pending_undo.push(Undo::Signature(*s, prior));
+        for (s, sig) in signatures {
+            let prior = inner.signatures.insert(s, sig);
+            if record && s <= committed {
+                inner.pending_undo.push(Undo::Signature(s, prior));
             }
         }
-        for (k, v) in &group.meta {
+        for (k, v) in meta {
             let prior = match v {
-                Some(v) => inner.meta.insert(k.clone(), v.clone()),
-                None => inner.meta.remove(k),
+                Some(v) => inner.meta.insert(k.clone(), v),
+                None => inner.meta.remove(&k),
             };
             if record {
-                inner.pending_undo.push(Undo::Meta(k.clone(), prior));
+                inner.pending_undo.push(Undo::Meta(k, prior));
             }
         }
         inner.state.last_seqno = new_last;
-        if group.commit {
+        if commit {
             inner.state.committed_seqno = new_last;
             inner.pending_tiles.clear();
             inner.pending_undo.clear();
@@ -279,7 +340,8 @@ impl Store for MemoryStore {
         Ok(g.collections
             .get(collection)
             .map(|rows| {
-                rows.range(range(from, to_inclusive))
+                rows.range(from, to_inclusive)
+                    .iter()
                     .take(limit)
                     .copied()
                     .collect()
@@ -301,7 +363,8 @@ impl Store for MemoryStore {
         Ok(g.collections
             .get(collection)
             .map(|rows| {
-                rows.range(range(from, to_inclusive))
+                rows.range(from, to_inclusive)
+                    .iter()
                     .rev()
                     .take(limit)
                     .copied()

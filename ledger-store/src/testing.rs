@@ -120,6 +120,25 @@ impl<S: Store> FaultyStore<S> {
         }
     }
 
+    /// Counts a write; returns the injected failure if this one is armed.
+    fn count_write(&self) -> Result<(), StoreError> {
+        let mut f = self.faults.lock();
+        if let Some(cause) = &f.poison {
+            return Err(StoreError::Poisoned {
+                cause: cause.clone(),
+            });
+        }
+        f.writes += 1;
+        if let Some((at, fault)) = f.fail_write_at {
+            if at == f.writes {
+                let err = fault.error("write");
+                f.poison = Some(err.to_string());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
     /// Counts a sync; returns the injected failure if this one is armed.
     fn count_sync(&self) -> Result<(), StoreError> {
         let mut f = self.faults.lock();
@@ -148,23 +167,13 @@ impl<S: Store> TileStore for FaultyStore<S> {
 
 impl<S: Store> Store for FaultyStore<S> {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
-        {
-            let mut f = self.faults.lock();
-            if let Some(cause) = &f.poison {
-                return Err(StoreError::Poisoned {
-                    cause: cause.clone(),
-                });
-            }
-            f.writes += 1;
-            if let Some((at, fault)) = f.fail_write_at {
-                if at == f.writes {
-                    let err = fault.error("write");
-                    f.poison = Some(err.to_string());
-                    return Err(err);
-                }
-            }
-        }
+        self.count_write()?;
         self.inner.append_group(group)
+    }
+
+    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+        self.count_write()?;
+        self.inner.append_group_owned(group)
     }
 
     fn await_commit(&self, ticket: GroupTicket) -> Result<(), StoreError> {

@@ -817,7 +817,7 @@ impl RocksStore {
         let size: usize = group
             .entries
             .iter()
-            .map(|e| e.bytes.len() + 64)
+            .map(|e| e.bytes().len() + 64)
             .sum::<usize>()
             + group.collection_rows.len() * 48
             + group
@@ -832,8 +832,8 @@ impl RocksStore {
         let mut value = Vec::new();
         for e in &group.entries {
             value.clear();
-            value.extend_from_slice(&e.digest);
-            value.extend_from_slice(&e.bytes);
+            value.extend_from_slice(e.digest());
+            value.extend_from_slice(e.bytes());
             batch.put_cf(entries_cf, keys::seqno_key(e.seqno), &value);
         }
         // Keys and values are assembled in reused buffers: this runs for every row.

@@ -169,7 +169,7 @@ pub struct Universe {
 impl Model {
     pub fn apply(&mut self, g: &Group, u: &mut Universe) {
         for e in &g.entries {
-            self.entries.push(e.bytes.clone());
+            self.entries.push(e.bytes().to_vec());
             self.last = e.seqno;
         }
         for (c, s) in &g.collection_rows {
