@@ -116,27 +116,7 @@ impl CommitSecret {
     /// The commit evidence `ce:{view}.{seqno}:{hex(nonce)}` of transaction `view.seqno`, in a
     /// stack buffer (no allocation).
     pub fn evidence(&self, view: u64, seqno: u64) -> CommitEvidence {
-        let mut out = CommitEvidence {
-            buf: [0u8; MAX_COMMIT_EVIDENCE_LEN],
-            len: 0,
-        };
-        let digits = DecimalPair::new(view, seqno);
-        let txid = digits.as_bytes();
-        let nonce = {
-            let mut mac = self.keyed.clone();
-            mac.update(txid);
-            mac.finalize().into_bytes()
-        };
-        out.buf[..3].copy_from_slice(b"ce:");
-        let mut len = 3;
-        out.buf[len..len + txid.len()].copy_from_slice(txid);
-        len += txid.len();
-        out.buf[len] = b':';
-        len += 1;
-        write_hex(&nonce, &mut out.buf[len..len + 64]);
-        len += 64;
-        out.len = len;
-        out
+        CommitEvidence::from_nonce(view, seqno, &self.nonce(view, seqno))
     }
 
     /// The commit evidence of transaction `view.seqno` as an owned string.
@@ -236,6 +216,26 @@ pub struct CommitEvidence {
 }
 
 impl CommitEvidence {
+    /// The evidence `ce:{view}.{seqno}:{hex(nonce)}` of transaction `view.seqno` whose nonce
+    /// ([`CommitSecret::nonce`]) is `nonce`.
+    pub fn from_nonce(view: u64, seqno: u64, nonce: &Digest) -> Self {
+        let mut out = CommitEvidence {
+            buf: [0u8; MAX_COMMIT_EVIDENCE_LEN],
+            len: 0,
+        };
+        let digits = DecimalPair::new(view, seqno);
+        let txid = digits.as_bytes();
+        out.buf[..3].copy_from_slice(b"ce:");
+        let mut len = 3;
+        out.buf[len..len + txid.len()].copy_from_slice(txid);
+        len += txid.len();
+        out.buf[len] = b':';
+        len += 1;
+        write_hex(nonce, &mut out.buf[len..len + 64]);
+        len += 64;
+        out.len = len;
+        out
+    }
     /// The evidence text, `ce:{view}.{seqno}:{hex}`.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits, '.', ':', "ce" and lowercase hex are ever written, so the bytes
@@ -289,10 +289,20 @@ pub fn leaf_hash(
     commit_evidence: &str,
     claims_digest: &Digest,
 ) -> Digest {
-    let evidence_digest = Sha256::digest(commit_evidence.as_bytes());
+    let evidence_digest: Digest = Sha256::digest(commit_evidence.as_bytes()).into();
+    leaf_hash_of_digests(write_set_digest, &evidence_digest, claims_digest)
+}
+
+/// [`leaf_hash`] given the SHA-256 of the commit evidence instead of the evidence itself
+/// ([`CommitEvidence::digest`]).
+pub fn leaf_hash_of_digests(
+    write_set_digest: &Digest,
+    commit_evidence_digest: &Digest,
+    claims_digest: &Digest,
+) -> Digest {
     let mut hasher = Sha256::new();
     hasher.update(write_set_digest);
-    hasher.update(evidence_digest);
+    hasher.update(commit_evidence_digest);
     hasher.update(claims_digest);
     hasher.finalize().into()
 }

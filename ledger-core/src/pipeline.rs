@@ -3,14 +3,15 @@
 //! Four kinds of thread take part, and no lock is held across hashing, signing or I/O:
 //!
 //! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
-//!    sequencer lock only to reserve the next seqno, then patch the header and hash the entry
-//!    outside the lock, and finally put the prepared transaction into its reserved slot.
+//!    sequencer lock only to reserve the next seqno, then patch the header, hash the entry and
+//!    compute its commit evidence nonce outside the lock, and finally put the prepared
+//!    transaction into its reserved slot.
 //! 2. **The committer** takes ready slots in seqno order (a slot still being prepared holds up
-//!    only the transactions after it), derives their commit evidence and leaves and pushes
-//!    the leaves into the Merkle tree, gathers the transactions into groups, and decides when
-//!    to sign. To sign it reserves the next seqno `s` like any
-//!    appender, waits until every slot before `s` is processed, signs the root over leaves
-//!    `0..s` with the node signer and records the signature transaction at `s`.
+//!    only the transactions after it), completes their commit evidence and leaves, pushes the
+//!    leaves into the Merkle tree, gathers the transactions into groups, and decides when to sign. To sign it
+//!    reserves the next seqno `s` like any appender, waits until every slot before `s` is
+//!    processed, signs the root over leaves `0..s` with the node signer and records the
+//!    signature transaction at `s`.
 //! 3. **The writer** appends groups to the store in order. Groups without a signature are
 //!    buffered writes; a group ending in a signature is a commit group.
 //! 4. **The syncer** waits until each commit group is durable (synced in fsync mode), then
@@ -40,7 +41,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::entry::{self, SignaturePayload, TxBody, TxKind};
 use crate::identity::NodeSigner;
-use crate::leaf::CommitSecret;
+use crate::leaf::{CommitEvidence, CommitSecret};
 use crate::transaction::Limits;
 use crate::{Error, TxId};
 
@@ -129,6 +130,8 @@ struct Prepared {
     kind: TxKind,
     /// The entry with its final header, and its digest (the write set digest of the leaf).
     record: EntryRecord,
+    /// The commit evidence's nonce (HMAC of the id under the commit secret).
+    nonce: [u8; 32],
     claims_digest: [u8; 32],
     collections: Collections,
     table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
@@ -451,7 +454,7 @@ impl Shared {
             (seq.view, seqno)
         };
         let tx_id = TxId::new(view, seqno)?;
-        let prepared = prepare(tx_id, submission);
+        let prepared = prepare(&self.secret, tx_id, submission);
         let mut seq = self.seq.lock();
         let index = (seqno - seq.base) as usize;
         if let Some(slot) = seq.slots.get_mut(index) {
@@ -465,8 +468,9 @@ impl Shared {
 
     /// The Merkle leaf of a prepared transaction (SPEC section 3).
     fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
-        self.secret
-            .leaf_hash(p.view, p.record.seqno, p.record.digest(), &p.claims_digest)
+        let seqno = p.record.seqno;
+        let evidence = CommitEvidence::from_nonce(p.view, seqno, &p.nonce);
+        crate::leaf::leaf_hash_of_digests(p.record.digest(), &evidence.digest(), &p.claims_digest)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -825,7 +829,11 @@ impl Shared {
             ..TxBody::default()
         };
         let tx_id = TxId::new(view, s)?;
-        let prepared = prepare(tx_id, Submission::new(TxKind::Signature, body)?);
+        let prepared = prepare(
+            &self.secret,
+            tx_id,
+            Submission::new(TxKind::Signature, body)?,
+        );
         let leaf = self.leaf_of(&prepared);
         self.tree.write().push(leaf);
         state.group.entries.push(prepared.record);
@@ -875,10 +883,11 @@ impl Shared {
     }
 }
 
-/// Patches `tx_id` into the entry's header and hashes it; the leaf (commit evidence and leaf
-/// hash) is left to the committer, so that a single appender and the committer share the
-/// hashing work.
-fn prepare(tx_id: TxId, submission: Submission) -> Prepared {
+/// Patches `tx_id` into the entry's header, hashes the entry and computes the nonce of its
+/// commit evidence. The evidence's digest and the leaf are left to the committer: that way a
+/// single appender and the committer share the hashing work about evenly (four SHA-256 blocks
+/// each, the committer's fifth being the tree's interior nodes).
+fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepared {
     let Submission {
         kind,
         mut bytes,
@@ -891,6 +900,7 @@ fn prepare(tx_id: TxId, submission: Submission) -> Prepared {
         view: tx_id.view(),
         kind,
         record: EntryRecord::new(tx_id.seqno(), bytes),
+        nonce: secret.nonce(tx_id.view(), tx_id.seqno()),
         claims_digest,
         collections,
         table_writes,
