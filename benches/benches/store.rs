@@ -24,7 +24,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -36,8 +36,11 @@ const GROUP: u64 = 1000;
 /// Collections the transactions are spread over (round robin).
 const COLLECTIONS: u64 = 10;
 
-fn collection(seqno: u64) -> String {
-    format!("c{}", seqno % COLLECTIONS)
+/// The collection of transaction `seqno`: names are shared, as the engine shares them.
+fn collection(seqno: u64) -> Arc<str> {
+    static NAMES: OnceLock<Vec<Arc<str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| (0..COLLECTIONS).map(|i| format!("c{i}").into()).collect());
+    Arc::clone(&names[(seqno % COLLECTIONS) as usize])
 }
 
 /// Tiles, with synthetic digests of the right shape, that change when the tree grows from

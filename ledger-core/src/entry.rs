@@ -308,6 +308,16 @@ pub fn encode_single_append_unsequenced(
     encode_body(kind, &body, capacity)
 }
 
+/// The collection of the first append of a well-formed entry with at least one append (the
+/// only one, for an entry from [`encode_single_append_unsequenced`]), read without decoding
+/// the rest; `None` if the bytes do not start that way.
+pub fn first_collection(entry: &[u8]) -> Option<&str> {
+    let body = entry.get(HEADER_LEN..)?;
+    let ((_claims, count, name), _): ((Option<[u8; 32]>, u64, &str), usize) =
+        bincode::borrow_decode_from_slice(body, body_config()).ok()?;
+    (count > 0).then_some(name)
+}
+
 /// A zeroed header of `kind` followed by `body`, in a buffer of `capacity` bytes.
 fn encode_body(kind: TxKind, body: &impl Encode, capacity: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(capacity);
@@ -600,6 +610,7 @@ mod tests {
                 encode_single_append_unsequenced(TxKind::User, collection, &contents).unwrap();
             assert_eq!(single, general);
             assert!(single.capacity() >= single.len());
+            assert_eq!(first_collection(&single), Some(collection));
             write_header(&mut single, id);
             assert_eq!(decode(&single).unwrap().body, body);
         }

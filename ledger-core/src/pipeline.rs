@@ -65,23 +65,13 @@ pub(crate) struct Submission {
     table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
 
-/// The collections a transaction appends to: nearly always one, which then costs no vector.
+/// The collections a transaction appends to.
 enum Collections {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Collections {
-    fn from_vec(mut names: Vec<String>) -> Self {
-        match names.pop() {
-            Some(name) if names.is_empty() => Collections::One(name),
-            Some(name) => {
-                names.push(name);
-                Collections::Many(names)
-            }
-            None => Collections::Many(names),
-        }
-    }
+    /// Exactly one, named in the entry itself ([`entry::first_collection`]): the hot path of
+    /// single appends carries no copy of the name.
+    InEntry,
+    /// Any number, named here.
+    Listed(Vec<String>),
 }
 
 impl Submission {
@@ -96,7 +86,7 @@ impl Submission {
             kind,
             bytes,
             claims_digest: body.claims_digest,
-            collections: Collections::from_vec(
+            collections: Collections::Listed(
                 body.appends.into_iter().map(|a| a.collection).collect(),
             ),
             table_writes: body
@@ -118,7 +108,7 @@ impl Submission {
             kind: TxKind::User,
             bytes: entry::encode_single_append_unsequenced(TxKind::User, collection, contents)?,
             claims_digest: [0; 32],
-            collections: Collections::One(collection.to_owned()),
+            collections: Collections::InEntry,
             table_writes: Vec::new(),
         })
     }
@@ -356,6 +346,7 @@ impl Shared {
                     oldest_unsigned: None,
                     batch: Vec::new(),
                     leaves: Vec::new(),
+                    names: Names::default(),
                 };
                 let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
                 if std::panic::catch_unwind(run).is_err() {
@@ -720,12 +711,21 @@ impl Shared {
             }
             let seqno = p.record.seqno;
             match p.collections {
-                Collections::One(collection) => {
-                    state.group.collection_rows.push((collection, seqno));
-                }
-                Collections::Many(collections) => {
-                    for collection in collections {
-                        state.group.collection_rows.push((collection, seqno));
+                Collections::InEntry => match entry::first_collection(p.record.bytes()) {
+                    Some(name) => {
+                        let name = state.names.get(name);
+                        state.group.collection_rows.push((name, seqno));
+                    }
+                    // Unreachable: `Submission::single_append` encoded this entry. Were it
+                    // reached, writing on without the index row would lose it.
+                    None => self.poison_with(format!(
+                        "internal error: entry {seqno} does not name its collection"
+                    )),
+                },
+                Collections::Listed(collections) => {
+                    for name in collections {
+                        let name = state.names.get(&name);
+                        state.group.collection_rows.push((name, seqno));
                     }
                 }
             }
@@ -931,6 +931,29 @@ struct CommitterState {
     batch: Vec<Prepared>,
     /// The leaves of the batch being processed (a reused buffer).
     leaves: Vec<[u8; 32]>,
+    names: Names,
+}
+
+/// Collection names the committer has handed to the store, so that the rows of one
+/// collection share one allocation of its name.
+#[derive(Default)]
+struct Names(std::collections::HashSet<Arc<str>>);
+
+impl Names {
+    /// Most names remembered; past that the set starts over, bounding its memory.
+    const MAX: usize = 4096;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(name) {
+            return Arc::clone(shared);
+        }
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 /// Gives back the memory of a slot ring that a burst grew far beyond what it now holds.

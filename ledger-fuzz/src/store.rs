@@ -213,7 +213,10 @@ impl Model {
         s.entries
             .extend(g.entries.iter().map(|e| e.bytes().to_vec()));
         for (c, seqno) in &g.collection_rows {
-            s.collections.entry(c.clone()).or_default().insert(*seqno);
+            s.collections
+                .entry(c.to_string())
+                .or_default()
+                .insert(*seqno);
         }
         for w in &g.table_writes {
             s.tables
@@ -566,7 +569,7 @@ impl<B: Backend> Runner<B> {
                 .rows
                 .iter()
                 .take(6)
-                .map(|(c, at)| (collection(*c).to_owned(), resolve(*at)))
+                .map(|(c, at)| (collection(*c).into(), resolve(*at)))
                 .collect(),
             table_writes: spec
                 .writes

@@ -27,7 +27,7 @@
 //! let bytes = b"hello".to_vec();
 //! let group = Group {
 //!     entries: vec![EntryRecord::new(1, bytes.clone())],
-//!     collection_rows: vec![("greetings".to_string(), 1)],
+//!     collection_rows: vec![("greetings".into(), 1)],
 //!     commit: true,
 //!     ..Group::default()
 //! };
@@ -57,6 +57,7 @@ mod validate;
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use config::{Durability, StoreConfig};
 pub use error::{RocksErrorKind, StoreError};
@@ -137,8 +138,9 @@ pub struct TableWrite {
 pub struct Group {
     /// New transactions, contiguous, continuing the store's `last_seqno`.
     pub entries: Vec<EntryRecord>,
-    /// `(collection, seqno)` index rows.
-    pub collection_rows: Vec<(String, u64)>,
+    /// `(collection, seqno)` index rows. Names are shared, so that a writer naming the same
+    /// collection in many rows allocates it once.
+    pub collection_rows: Vec<(Arc<str>, u64)>,
     /// Versions of keyed tables.
     pub table_writes: Vec<TableWrite>,
     /// Merkle tree tiles in their new state (full or partial); each replaces the stored tile

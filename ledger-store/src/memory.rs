@@ -234,13 +234,15 @@ impl Store for MemoryStore {
             .entries
             .extend(entries.into_iter().map(EntryRecord::into_parts));
         for (c, s) in collection_rows {
-            let rows = match inner.collections.get_mut(c.as_str()) {
+            let rows = match inner.collections.get_mut(&*c) {
                 Some(rows) => rows,
-                None => inner.collections.entry(c.clone()).or_default(),
+                None => inner.collections.entry(c.to_string()).or_default(),
             };
             let was = !rows.insert(s);
             if record && s <= committed {
-                inner.pending_undo.push(Undo::Collection(c, s, was));
+                inner
+                    .pending_undo
+                    .push(Undo::Collection(c.to_string(), s, was));
             }
         }
         for w in table_writes {

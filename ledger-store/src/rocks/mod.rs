@@ -779,7 +779,7 @@ impl RocksStore {
         let mut collections = BTreeSet::new();
         for (c, s) in &group.collection_rows {
             if *s > committed {
-                collections.insert(c.as_str());
+                collections.insert(&**c);
             } else {
                 restore(Cf::Collections, keys::collection_key(c, *s))?;
             }

@@ -108,9 +108,9 @@ pub fn make_group(tree: &mut Tree, last: u64, n: u64, commit: bool) -> Group {
     };
     for s in last + 1..=last + n {
         g.entries.push(EntryRecord::new(s, entry_bytes(s)));
-        g.collection_rows.push((collection_of(s).to_string(), s));
+        g.collection_rows.push((collection_of(s).into(), s));
         if s % 4 == 0 {
-            g.collection_rows.push(("all\0sub".to_string(), s));
+            g.collection_rows.push(("all\0sub".into(), s));
         }
         let key = vec![b'k', 0, (s % 5) as u8];
         let value = if s % 6 == 5 {
@@ -173,8 +173,8 @@ impl Model {
             self.last = e.seqno;
         }
         for (c, s) in &g.collection_rows {
-            self.colls.entry(c.clone()).or_default().insert(*s);
-            u.colls.insert(c.clone());
+            self.colls.entry(c.to_string()).or_default().insert(*s);
+            u.colls.insert(c.to_string());
         }
         for w in &g.table_writes {
             self.tables
