@@ -361,6 +361,19 @@ fn decode_entry(seqno: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
     Ok(bytes.to_vec())
 }
 
+/// Writes what makes an empty database an empty store (the state `0, 0` and the format
+/// marker), synced: the last step of creating a store.
+fn write_format(db: &Db) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::default();
+    let store_cf = cf_handle(db, CF_STORE)?;
+    batch.put_cf(store_cf, KEY_STATE, state_bytes(0, 0));
+    batch.put_cf(store_cf, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
+    let mut wo = WriteOptions::default();
+    wo.set_sync(true);
+    db.write_opt(batch, &wo).map_err(StoreError::from_rocks)?;
+    db.flush_wal(true).map_err(StoreError::from_rocks)
+}
+
 /// Creates a new, empty store at `path` so that a crash at any moment leaves either no store
 /// or a complete one: RocksDB builds it in a sibling directory (`.NAME.creating`, removed
 /// first if an earlier attempt left it), the format marker is written and synced, and only
@@ -397,14 +410,7 @@ fn create_atomically(path: &Path, config: &StoreConfig) -> Result<(), StoreError
             descriptors(config, &cache),
         )
         .map_err(|e| StoreError::from_rocks_at(e, &staging))?;
-        let mut batch = WriteBatch::default();
-        let store_cf = cf_handle(&db, CF_STORE)?;
-        batch.put_cf(store_cf, KEY_STATE, state_bytes(0, 0));
-        batch.put_cf(store_cf, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        db.write_opt(batch, &wo).map_err(StoreError::from_rocks)?;
-        db.flush_wal(true).map_err(StoreError::from_rocks)?;
+        write_format(&db)?;
     }
     std::fs::rename(&staging, path).map_err(io("move the new store into place"))?;
     if let Ok(dir) = std::fs::File::open(&parent) {
@@ -445,19 +451,13 @@ impl RocksStore {
         }
         let cache = Cache::new_lru_cache(config.get_block_cache_bytes());
         let db = Db::open_cf_descriptors(
-            &db_options(&config, create),
+            &db_options(&config, false),
             path,
             descriptors(&config, &cache),
         )
         .map_err(|e| StoreError::from_rocks_at(e, path))?;
-        if !matches!(probed, Probe::Ledger) {
-            let mut batch = WriteBatch::default();
-            let store_cf = cf_handle(&db, CF_STORE)?;
-            batch.put_cf(store_cf, KEY_STATE, state_bytes(0, 0));
-            batch.put_cf(store_cf, KEY_FORMAT, FORMAT_VERSION.to_be_bytes());
-            let mut wo = WriteOptions::default();
-            wo.set_sync(true);
-            db.write_opt(batch, &wo).map_err(StoreError::from_rocks)?;
+        if matches!(probed, Probe::Unfinished) {
+            write_format(&db)?;
         }
         let store = Self::from_db(db, path, &config, false)?;
         let recovery = store.recover()?;
