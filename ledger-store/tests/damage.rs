@@ -89,7 +89,6 @@ const CASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 fn kind(e: &StoreError) -> String {
     match e {
         StoreError::Corruption { .. } => "corruption".into(),
-        StoreError::NotALedger { .. } => "not-a-ledger".into(),
         StoreError::Rocks { kind, .. } => format!("rocks-{kind:?}"),
         other => panic!("untyped or unexpected error for a damaged store: {other:?}"),
     }
@@ -397,4 +396,41 @@ fn a_recyclable_record_in_the_wal_is_corruption() {
             other => panic!("expected corruption of the write-ahead log, got {other:?}"),
         }
     }
+}
+
+/// A MANIFEST cut short can lose every column family but `default`: the store must still
+/// report a damaged store (corruption), never "not a ledger". Tries every fifth length.
+#[test]
+fn a_manifest_that_lost_the_column_families_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine");
+    {
+        let (store, _) = RocksStore::open(&pristine, config()).unwrap();
+        let mut tree = Tree::default();
+        common::append_schedule(&store, &mut tree, 20);
+    }
+    let manifest = fs::read_dir(&pristine)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("MANIFEST-"))
+        .unwrap();
+    let len = fs::metadata(pristine.join(&manifest)).unwrap().len();
+    let mut lost_families = 0;
+    for cut in (0..len).step_by(5) {
+        let case = dir.path().join(format!("cut-{cut}"));
+        copy_dir(&pristine, &case);
+        let mut bytes = fs::read(case.join(&manifest)).unwrap();
+        bytes.truncate(cut as usize);
+        fs::write(case.join(&manifest), bytes).unwrap();
+        match RocksStore::open(&case, config()) {
+            Err(StoreError::Corruption { what, .. }) if what == "MANIFEST" => lost_families += 1,
+            Err(StoreError::Corruption { .. } | StoreError::Rocks { .. }) | Ok(_) => {}
+            Err(other) => panic!("a MANIFEST cut at {cut} of {len} bytes gives {other:?}"),
+        }
+        fs::remove_dir_all(&case).unwrap();
+    }
+    assert!(
+        lost_families > 0,
+        "no cut of {len} bytes lost the column families"
+    );
 }

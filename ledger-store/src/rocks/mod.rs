@@ -274,6 +274,16 @@ fn probe(path: &Path, config: &StoreConfig) -> Result<Probe, StoreError> {
         .filter(|cf| listed.iter().any(|l| l == *cf))
         .count();
     if ours == 0 {
+        // A damaged MANIFEST can lose every column family but `default`; the OPTIONS files
+        // RocksDB writes beside it still name them, and tell a damaged store from a
+        // database that never was one.
+        if options_name_store_families(path) {
+            return Err(StoreError::corruption(
+                "MANIFEST",
+                "the database lists none of the ledger's column families, which its OPTIONS \
+                 file names",
+            ));
+        }
         return Err(not_a_ledger(
             "it is a RocksDB database without the ledger's column families",
         ));
@@ -338,6 +348,21 @@ fn probe(path: &Path, config: &StoreConfig) -> Result<Probe, StoreError> {
             Ok(Probe::Unfinished)
         }
     }
+}
+
+/// Whether an `OPTIONS-*` file in `path` has a section for every column family of the store.
+fn options_name_store_families(path: &Path) -> bool {
+    let Ok(names) = std::fs::read_dir(path) else {
+        return false;
+    };
+    names.filter_map(Result::ok).any(|e| {
+        e.file_name().to_string_lossy().starts_with("OPTIONS-")
+            && std::fs::read_to_string(e.path()).is_ok_and(|text| {
+                COLUMN_FAMILIES
+                    .iter()
+                    .all(|cf| text.contains(&format!("[CFOptions \"{cf}\"]")))
+            })
+    })
 }
 
 fn cf_handle<'a>(db: &'a Db, name: &str) -> Result<&'a ColumnFamily, StoreError> {
