@@ -470,6 +470,17 @@ mod tests {
         }
     }
 
+    fn sample_payload() -> SignaturePayload {
+        SignaturePayload {
+            view: 2,
+            seqno: 10,
+            root: [1; 32],
+            node_id: "ab".into(),
+            signature: vec![1, 2, 3],
+            node_cert_pem: "PEM".into(),
+        }
+    }
+
     #[test]
     fn round_trips_with_patched_header() {
         let body = sample();
@@ -538,14 +549,7 @@ mod tests {
 
     #[test]
     fn signature_payload_round_trips() {
-        let p = SignaturePayload {
-            view: 2,
-            seqno: 10,
-            root: [1; 32],
-            node_id: "ab".into(),
-            signature: vec![1, 2, 3],
-            node_cert_pem: "PEM".into(),
-        };
+        let p = sample_payload();
         assert_eq!(decode_signature(&encode_signature(&p)).unwrap(), p);
         assert!(decode_signature(&[1, 2]).is_err());
     }
@@ -574,14 +578,7 @@ mod tests {
         );
         assert_eq!(decode(&good).unwrap().body, body);
 
-        let p = SignaturePayload {
-            view: 2,
-            seqno: 10,
-            root: [1; 32],
-            node_id: "ab".into(),
-            signature: vec![1, 2, 3],
-            node_cert_pem: "PEM".into(),
-        };
+        let p = sample_payload();
         let good = encode_signature(&p);
         assert_eq!(good[0], 2);
         let mut long = vec![251, 0, 2];

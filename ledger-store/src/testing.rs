@@ -48,6 +48,13 @@ impl Fault {
     }
 }
 
+/// What [`FaultyStore::count`] counts.
+#[derive(Clone, Copy, Debug)]
+enum Counted {
+    Write,
+    Sync,
+}
+
 #[derive(Debug, Default)]
 struct Faults {
     writes: u64,
@@ -120,40 +127,25 @@ impl<S: Store> FaultyStore<S> {
         }
     }
 
-    /// Counts a write; returns the injected failure if this one is armed.
-    fn count_write(&self) -> Result<(), StoreError> {
-        let mut f = self.faults.lock();
+    /// Counts a write or a sync; returns the injected failure if this one is armed.
+    fn count(&self, what: Counted) -> Result<(), StoreError> {
+        let mut guard = self.faults.lock();
+        let f = &mut *guard;
         if let Some(cause) = &f.poison {
             return Err(StoreError::Poisoned {
                 cause: cause.clone(),
             });
         }
-        f.writes += 1;
-        if let Some((at, fault)) = f.fail_write_at {
-            if at == f.writes {
-                let err = fault.error("write");
-                f.poison = Some(err.to_string());
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a sync; returns the injected failure if this one is armed.
-    fn count_sync(&self) -> Result<(), StoreError> {
-        let mut f = self.faults.lock();
-        if let Some(cause) = &f.poison {
-            return Err(StoreError::Poisoned {
-                cause: cause.clone(),
-            });
-        }
-        f.syncs += 1;
-        if let Some((at, fault)) = f.fail_sync_at {
-            if at == f.syncs {
-                let err = fault.error("sync");
-                f.poison = Some(err.to_string());
-                return Err(err);
-            }
+        let (count, armed, op) = match what {
+            Counted::Write => (&mut f.writes, f.fail_write_at, "write"),
+            Counted::Sync => (&mut f.syncs, f.fail_sync_at, "sync"),
+        };
+        *count += 1;
+        let n = *count;
+        if let Some((_, fault)) = armed.filter(|(at, _)| *at == n) {
+            let err = fault.error(op);
+            f.poison = Some(err.to_string());
+            return Err(err);
         }
         Ok(())
     }
@@ -167,17 +159,17 @@ impl<S: Store> TileStore for FaultyStore<S> {
 
 impl<S: Store> Store for FaultyStore<S> {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
-        self.count_write()?;
+        self.count(Counted::Write)?;
         self.inner.append_group(group)
     }
 
     fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
-        self.count_write()?;
+        self.count(Counted::Write)?;
         self.inner.append_group_owned(group)
     }
 
     fn await_commit(&self, ticket: GroupTicket) -> Result<(), StoreError> {
-        self.count_sync()?;
+        self.count(Counted::Sync)?;
         self.inner.await_commit(ticket)
     }
 
@@ -281,7 +273,7 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        self.count_sync()?;
+        self.count(Counted::Sync)?;
         self.inner.sync()
     }
 

@@ -94,6 +94,49 @@ fn kind(e: &StoreError) -> String {
     }
 }
 
+/// The damage of case `round` of a file of `len` bytes: flips, truncations and garbage
+/// appended, in turn.
+fn pick_damage(round: u64, len: u64, rng: &mut ChaCha8Rng) -> Damage {
+    match round % 4 {
+        0 | 1 => Damage::Flip(rng.gen_range(0..len)),
+        2 => Damage::Truncate(rng.gen_range(0..len)),
+        _ => Damage::AppendGarbage(rng.gen_range(1..200)),
+    }
+}
+
+/// Copies `pristine` to `dir`, applies `damage` to its file `name`, and checks the copy on a
+/// thread of its own so that a hang fails the test instead of stalling it. Returns the
+/// outcome (and removes the copy), or `None` if the check has not returned within `timeout`
+/// (the copy stays; the stuck thread holds only it).
+fn run_case(
+    pristine: &Path,
+    dir: &Path,
+    name: &str,
+    damage: Damage,
+    rng: &mut ChaCha8Rng,
+    full_committed: u64,
+    timeout: std::time::Duration,
+) -> Option<Tally> {
+    copy_dir(pristine, dir);
+    apply(&dir.join(name), damage, rng);
+    let (done, outcome) = std::sync::mpsc::channel();
+    let case_dir = dir.to_path_buf();
+    std::thread::spawn(move || {
+        let mut tree = Tree::default();
+        let mut local = Tally::default();
+        check_damaged(&case_dir, full_committed, &mut tree, &mut local);
+        let _ = done.send(local);
+    });
+    match outcome.recv_timeout(timeout) {
+        Ok(local) => {
+            fs::remove_dir_all(dir).unwrap();
+            Some(local)
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+        Err(e) => panic!("{} ({name}, {damage:?}) failed: {e}", dir.display()),
+    }
+}
+
 /// Opens the damaged copy and checks the outcome; returns a description for the tally.
 fn check_damaged(dir: &Path, full_committed: u64, tree: &mut Tree, tally: &mut Tally) {
     let (store, recovery) = match RocksStore::open(dir, config()) {
@@ -170,32 +213,12 @@ fn damaged_files_give_typed_errors_or_a_committed_prefix() {
                 4
             };
         for round in 0..rounds {
-            let damage = match round % 4 {
-                0 | 1 => Damage::Flip(rng.gen_range(0..*len)),
-                2 => Damage::Truncate(rng.gen_range(0..*len)),
-                _ => Damage::AppendGarbage(rng.gen_range(1..200)),
-            };
+            let damage = pick_damage(round, *len, &mut rng);
             let dir = root.path().join(format!("case-{cases}"));
-            copy_dir(&pristine, &dir);
-            apply(&dir.join(name), damage, &mut rng);
             let tally = per_file.entry(name.clone()).or_default();
-            // Each case runs on a thread of its own with a deadline, so that a hang fails the
-            // test rather than stalling it (a stuck thread holds only its copy).
-            let (done, outcome) = std::sync::mpsc::channel();
-            let case_dir = dir.clone();
-            std::thread::spawn(move || {
-                let mut tree = Tree::default();
-                let mut local = Tally::default();
-                check_damaged(&case_dir, full, &mut tree, &mut local);
-                let _ = done.send(local);
-            });
-            match outcome.recv_timeout(CASE_TIMEOUT) {
-                Ok(local) => {
-                    tally.add(local);
-                    fs::remove_dir_all(&dir).unwrap();
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => tally.hung += 1,
-                Err(e) => panic!("case {cases} ({name}, {damage:?}) failed: {e}"),
+            match run_case(&pristine, &dir, name, damage, &mut rng, full, CASE_TIMEOUT) {
+                Some(local) => tally.add(local),
+                None => tally.hung += 1,
             }
             cases += 1;
         }
@@ -312,28 +335,12 @@ fn wal_damage_stress() {
     let mut tally = Tally::default();
     for case in 0..cases {
         let (name, len) = &wal[rng.gen_range(0..wal.len())];
-        let damage = match case % 4 {
-            0 | 1 => Damage::Flip(rng.gen_range(0..*len)),
-            2 => Damage::Truncate(rng.gen_range(0..*len)),
-            _ => Damage::AppendGarbage(rng.gen_range(1..200)),
-        };
+        let damage = pick_damage(case, *len, &mut rng);
         let dir = root.path().join(format!("case-{case}"));
-        copy_dir(&pristine, &dir);
-        apply(&dir.join(name), damage, &mut rng);
-        let (done, outcome) = std::sync::mpsc::channel();
-        let case_dir = dir.clone();
-        std::thread::spawn(move || {
-            let mut tree = Tree::default();
-            let mut local = Tally::default();
-            check_damaged(&case_dir, full, &mut tree, &mut local);
-            let _ = done.send(local);
-        });
-        match outcome.recv_timeout(std::time::Duration::from_secs(10)) {
-            Ok(local) => {
-                tally.add(local);
-                fs::remove_dir_all(&dir).unwrap();
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+        let timeout = std::time::Duration::from_secs(10);
+        match run_case(&pristine, &dir, name, damage, &mut rng, full, timeout) {
+            Some(local) => tally.add(local),
+            None => {
                 let keep = std::env::temp_dir().join(format!("wal-hang-{case}"));
                 let _ = fs::remove_dir_all(&keep);
                 copy_dir(&pristine, &keep.join("pristine"));
@@ -344,7 +351,6 @@ fn wal_damage_stress() {
                 );
                 tally.hung += 1;
             }
-            Err(e) => panic!("case {case} ({name}, {damage:?}) failed: {e}"),
         }
     }
     eprintln!("{cases} WAL damages: {tally:?}");
