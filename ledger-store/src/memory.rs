@@ -108,6 +108,24 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// `pick` applied to the seqnos of `collection`'s rows in `from..=to_inclusive`.
+    fn rows_in(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        pick: impl FnOnce(&[u64]) -> Vec<u64>,
+    ) -> Vec<u64> {
+        if from > to_inclusive {
+            return Vec::new();
+        }
+        let g = self.inner.read();
+        g.collections
+            .get(collection)
+            .map(|rows| pick(rows.range(from, to_inclusive)))
+            .unwrap_or_default()
+    }
+
     /// Models a crash followed by a reopen: everything written after the last commit group is
     /// discarded (entries, index rows, table versions and signatures above the committed
     /// seqno, metadata changes undone, tiles rolled back with
@@ -335,20 +353,9 @@ impl Store for MemoryStore {
         to_inclusive: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        if from > to_inclusive {
-            return Ok(Vec::new());
-        }
-        let g = self.inner.read();
-        Ok(g.collections
-            .get(collection)
-            .map(|rows| {
-                rows.range(from, to_inclusive)
-                    .iter()
-                    .take(limit)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.rows_in(collection, from, to_inclusive, |rows| {
+            rows.iter().take(limit).copied().collect()
+        }))
     }
 
     fn collection_seqnos_rev(
@@ -358,21 +365,9 @@ impl Store for MemoryStore {
         to_inclusive: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        if from > to_inclusive {
-            return Ok(Vec::new());
-        }
-        let g = self.inner.read();
-        Ok(g.collections
-            .get(collection)
-            .map(|rows| {
-                rows.range(from, to_inclusive)
-                    .iter()
-                    .rev()
-                    .take(limit)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.rows_in(collection, from, to_inclusive, |rows| {
+            rows.iter().rev().take(limit).copied().collect()
+        }))
     }
 
     fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {

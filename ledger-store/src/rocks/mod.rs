@@ -983,6 +983,50 @@ impl TileStore for RocksStore {
     }
 }
 
+impl RocksStore {
+    /// Up to `limit` seqnos of `collection`'s index rows in `from..=to_inclusive` (and at most
+    /// the store's last seqno), ascending or, with `reverse`, descending.
+    fn collection_rows(
+        &self,
+        collection: &str,
+        from: u64,
+        to_inclusive: u64,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<u64>, StoreError> {
+        let to = to_inclusive.min(self.state().last_seqno);
+        let mut out = Vec::new();
+        if from > to || limit == 0 {
+            return Ok(out);
+        }
+        let prefix = keys::name_prefix(collection);
+        let mut it = self.iter(
+            CF_COLLECTIONS,
+            Some(keys::collection_key(collection, from)),
+            Some(keys::prefix_end(&prefix)),
+        )?;
+        if reverse {
+            it.seek_for_prev(keys::collection_key(collection, to));
+        } else {
+            it.seek(keys::collection_key(collection, from));
+        }
+        while let Some(k) = it.key() {
+            let s = row_seqno(k, prefix.len(), "collection index")?;
+            if s < from || s > to || out.len() >= limit {
+                break;
+            }
+            out.push(s);
+            if reverse {
+                it.prev();
+            } else {
+                it.next();
+            }
+        }
+        it.status()?;
+        Ok(out)
+    }
+}
+
 impl Store for RocksStore {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
         self.check_writable()?;
@@ -1107,28 +1151,7 @@ impl Store for RocksStore {
         to_inclusive: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let to = to_inclusive.min(self.state().last_seqno);
-        let mut out = Vec::new();
-        if from > to || limit == 0 {
-            return Ok(out);
-        }
-        let prefix = keys::name_prefix(collection);
-        let mut it = self.iter(
-            CF_COLLECTIONS,
-            Some(keys::collection_key(collection, from)),
-            Some(keys::prefix_end(&prefix)),
-        )?;
-        it.seek(keys::collection_key(collection, from));
-        while let Some(k) = it.key() {
-            let s = row_seqno(k, prefix.len(), "collection index")?;
-            if s > to || out.len() >= limit {
-                break;
-            }
-            out.push(s);
-            it.next();
-        }
-        it.status()?;
-        Ok(out)
+        self.collection_rows(collection, from, to_inclusive, limit, false)
     }
 
     fn collection_seqnos_rev(
@@ -1138,28 +1161,7 @@ impl Store for RocksStore {
         to_inclusive: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let to = to_inclusive.min(self.state().last_seqno);
-        let mut out = Vec::new();
-        if from > to || limit == 0 {
-            return Ok(out);
-        }
-        let prefix = keys::name_prefix(collection);
-        let mut it = self.iter(
-            CF_COLLECTIONS,
-            Some(keys::collection_key(collection, from)),
-            Some(keys::prefix_end(&prefix)),
-        )?;
-        it.seek_for_prev(keys::collection_key(collection, to));
-        while let Some(k) = it.key() {
-            let s = row_seqno(k, prefix.len(), "collection index")?;
-            if s < from || out.len() >= limit {
-                break;
-            }
-            out.push(s);
-            it.prev();
-        }
-        it.status()?;
-        Ok(out)
+        self.collection_rows(collection, from, to_inclusive, limit, true)
     }
 
     fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
