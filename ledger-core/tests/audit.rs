@@ -36,6 +36,15 @@ fn quiet(path: &Path) -> LedgerConfig {
 
 /// Writes `txs` transactions of every shape (single and multi-collection appends, table puts
 /// and removes, claims digests), flushing every 7, then closes the ledger.
+/// A closed ledger of `txs` seeded transactions at `ledger` in a fresh temporary directory
+/// (removed when the returned guard drops).
+fn built(txs: u32, seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    build(&path, txs, seed);
+    (dir, path)
+}
+
 fn build(path: &Path, txs: u32, seed: u64) {
     let ledger = Ledger::open(quiet(path)).unwrap();
     write_some(&ledger, txs, seed);
@@ -128,9 +137,7 @@ fn write_signature_record(store: &RocksStore, seqno: u64, record: Vec<u8>) {
 
 #[test]
 fn untouched_ledgers_pass() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 120, 1);
+    let (_dir, path) = built(120, 1);
     // Reopened twice more, with default (timed) signing this time.
     for round in 0..2 {
         let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
@@ -174,9 +181,7 @@ fn untouched_ledgers_pass() {
 
 #[test]
 fn progress_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 300, 2);
+    let (_dir, path) = built(300, 2);
     let calls = Arc::new(AtomicU64::new(0));
     let last_seen = Arc::new(AtomicU64::new(0));
     let options = {
@@ -203,9 +208,7 @@ fn progress_is_reported() {
 /// reports the damage) and requires the audit to name exactly that seqno every time.
 #[test]
 fn flipped_entries_with_stale_digest_are_found_at_their_seqno() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 150, 3);
+    let (_dir, path) = built(150, 3);
     let store = open_store(&path);
     let entries = layout(&store);
     let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0001);
@@ -239,9 +242,7 @@ fn flipped_entries_with_stale_digest_are_found_at_their_seqno() {
 /// audit must still name exactly the forged seqno.
 #[test]
 fn forged_entries_are_found_at_their_seqno() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 150, 4);
+    let (_dir, path) = built(150, 4);
     let store = open_store(&path);
     let entries = layout(&store);
     let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0002);
@@ -328,9 +329,7 @@ fn expect_finding(store: &dyn Store, kind: FindingKind, at: u64) {
 
 #[test]
 fn damaged_signature_records_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 60, 5);
+    let (_dir, path) = built(60, 5);
     let store = open_store(&path);
     let sigs = signature_seqnos(&store, TxKind::Signature);
     let users = signature_seqnos(&store, TxKind::User);
@@ -354,9 +353,7 @@ fn damaged_signature_records_are_found() {
 
 #[test]
 fn audits_resume_from_a_trusted_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 60, 11);
+    let (_dir, path) = built(60, 11);
     let store = open_store(&path);
     let first = audit_store(&store, &AuditOptions::default()).unwrap();
     assert_clean(&first);
@@ -403,9 +400,7 @@ fn audits_resume_from_a_trusted_root() {
 
 #[test]
 fn forged_signatures_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 60, 5);
+    let (_dir, path) = built(60, 5);
     let store = open_store(&path);
     let sigs = signature_seqnos(&store, TxKind::Signature);
     let s = sigs[sigs.len() / 2];
@@ -466,9 +461,7 @@ fn forged_signatures_are_found() {
 
 #[test]
 fn damaged_tiles_and_indexes_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 700, 6);
+    let (_dir, path) = built(700, 6);
     let store = open_store(&path);
     let last = store.state().last_seqno;
     assert!(last > 600);
@@ -552,9 +545,7 @@ fn damaged_tiles_and_indexes_are_found() {
 
 #[test]
 fn damaged_metadata_is_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 40, 7);
+    let (_dir, path) = built(40, 7);
     let store = open_store(&path);
     let last = store.state().last_seqno;
     let meta_finding = |kind: FindingKind, seqno: Option<u64>| {
@@ -895,9 +886,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn truncated_ledgers_are_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    build(&path, 50, 9);
+    let (dir, path) = built(50, 9);
     let old: PathBuf = dir.path().join("old");
     copy_dir(&path, &old);
     let old_report = audit(&old);

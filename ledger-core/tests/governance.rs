@@ -64,6 +64,17 @@ fn propose(ledger: &Ledger, key: &MemberKey, actions: Vec<Action>) -> String {
     outcome.proposal_id
 }
 
+/// Casts `ballots` in order, each followed by the state the proposal must then be in.
+fn vote_through(ledger: &Ledger, proposal_id: &str, ballots: &[(&MemberKey, Vote, ProposalState)]) {
+    for (i, (key, ballot, state)) in ballots.iter().enumerate() {
+        assert_eq!(
+            vote(ledger, key, proposal_id, *ballot).state,
+            *state,
+            "after ballot {i}"
+        );
+    }
+}
+
 fn vote(ledger: &Ledger, key: &MemberKey, proposal_id: &str, vote: Vote) -> ProposalOutcome {
     let gov = ledger.governance();
     gov.ballot(
@@ -283,17 +294,14 @@ fn proposals_accepted_by_majority_and_rejected() {
         &keys[1],
         vec![set_user("mallory", "Administrator")],
     );
-    assert_eq!(
-        vote(&ledger, &keys[1], &id, Vote::Approve).state,
-        ProposalState::Open
-    );
-    assert_eq!(
-        vote(&ledger, &keys[0], &id, Vote::Reject).state,
-        ProposalState::Open
-    );
-    assert_eq!(
-        vote(&ledger, &keys[2], &id, Vote::Reject).state,
-        ProposalState::Rejected
+    vote_through(
+        &ledger,
+        &id,
+        &[
+            (&keys[1], Vote::Approve, ProposalState::Open),
+            (&keys[0], Vote::Reject, ProposalState::Open),
+            (&keys[2], Vote::Reject, ProposalState::Rejected),
+        ],
     );
     assert!(gov.user("mallory").unwrap().is_none());
     assert_eq!(gov.proposals().unwrap().len(), 2);
@@ -442,17 +450,14 @@ fn constitution_replacement_changes_the_threshold() {
 
     // Two approvals no longer decide; the third does.
     let id = propose(&ledger, &keys[2], vec![set_user("bob", "Contributor")]);
-    assert_eq!(
-        vote(&ledger, &keys[0], &id, Vote::Approve).state,
-        ProposalState::Open
-    );
-    assert_eq!(
-        vote(&ledger, &keys[1], &id, Vote::Approve).state,
-        ProposalState::Open
-    );
-    assert_eq!(
-        vote(&ledger, &keys[2], &id, Vote::Approve).state,
-        ProposalState::Accepted
+    vote_through(
+        &ledger,
+        &id,
+        &[
+            (&keys[0], Vote::Approve, ProposalState::Open),
+            (&keys[1], Vote::Approve, ProposalState::Open),
+            (&keys[2], Vote::Approve, ProposalState::Accepted),
+        ],
     );
     assert_eq!(gov.user("bob").unwrap().unwrap().role, "Contributor");
 
