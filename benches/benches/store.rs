@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ledger_merkle::{Tile, TileId, TILE_HEIGHT, TILE_WIDTH};
+use ledger_merkle::{Tile, TileId, TILE_HEIGHT};
 use ledger_store::{Durability, EntryRecord, Group, RocksStore, Store, StoreConfig};
 
 /// Transactions per group.
@@ -46,28 +46,15 @@ fn collection(seqno: u64) -> Arc<str> {
 /// Tiles, with synthetic digests of the right shape, that change when the tree grows from
 /// `old` to `new` leaves.
 fn tiles_between(old: u64, new: u64) -> Vec<Tile> {
-    let mut out = Vec::new();
-    for row in 0u8..8 {
-        let level = u32::from(row) * 8;
-        let (a, b) = (old >> level, new >> level);
-        if b == 0 {
-            break;
-        }
-        if a == b {
-            continue;
-        }
-        for index in (a / TILE_WIDTH)..=((b - 1) / TILE_WIDTH) {
-            let id = TileId { row, index };
+    TileId::changed_between(old, new)
+        .filter_map(|id| {
             let w = id.width_at(new);
             let levels = (0..TILE_HEIGHT)
-                .map(|h| vec![[h ^ row; 32]; (w >> h) as usize])
+                .map(|h| vec![[h ^ id.row; 32]; (w >> h) as usize])
                 .collect();
-            if let Ok(t) = Tile::new(id, levels) {
-                out.push(t);
-            }
-        }
-    }
-    out
+            Tile::new(id, levels).ok()
+        })
+        .collect()
 }
 
 /// The commit group of transactions `last + 1 ..= last + GROUP` with `size`-byte entries.

@@ -54,6 +54,22 @@ impl TileId {
         let start = self.index.saturating_mul(TILE_WIDTH);
         complete.saturating_sub(start).min(TILE_WIDTH)
     }
+
+    /// The tiles that change when a tree grows from `old` to `new` leaves: those holding a
+    /// node complete at `new` but not at `old`, row by row and in index order. Nothing if
+    /// `new <= old`.
+    pub fn changed_between(old: u64, new: u64) -> impl Iterator<Item = TileId> {
+        (0..64 / TILE_HEIGHT).flat_map(move |row| {
+            let level = u32::from(row) * u32::from(TILE_HEIGHT);
+            let (before, now) = (old >> level, new >> level);
+            let height = u32::from(TILE_HEIGHT);
+            let indexes = (now > before)
+                .then(|| (before >> height)..=((now - 1) >> height))
+                .into_iter()
+                .flatten();
+            indexes.map(move |index| TileId { row, index })
+        })
+    }
 }
 
 /// The complete nodes of one tile, level by level, bottom first.
@@ -251,5 +267,33 @@ impl MemoryTileStore {
 impl TileStore for MemoryTileStore {
     fn load_tile(&self, id: TileId) -> Result<Option<Tile>, TileStoreError> {
         Ok(self.tiles.get(&id).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the definition: a tile changes when its width grows.
+    #[test]
+    fn changed_between_lists_the_tiles_whose_width_grows() {
+        let sizes = [
+            0u64, 1, 2, 255, 256, 257, 511, 512, 65_535, 65_536, 65_537, 200_000,
+        ];
+        for &old in &sizes {
+            for &new in &sizes {
+                let listed: Vec<TileId> = TileId::changed_between(old, new).collect();
+                let mut expected = Vec::new();
+                for row in 0..3u8 {
+                    for index in 0..(new >> (8 * u32::from(row))) / TILE_WIDTH + 2 {
+                        let id = TileId { row, index };
+                        if id.width_at(new) > id.width_at(old) {
+                            expected.push(id);
+                        }
+                    }
+                }
+                assert_eq!(listed, expected, "{old} -> {new}");
+            }
+        }
     }
 }

@@ -558,38 +558,25 @@ impl<H: TreeHasher> MerkleTree<H> {
         let clean = self.clean_size;
         let nodes = self.nodes.get_mut().unwrap_or_else(PoisonError::into_inner);
         let height = u32::from(TILE_HEIGHT);
-        let rows = bit_len(len).div_ceil(height);
-        let mut tiles = Vec::new();
-        for row in 0..rows {
-            let bottom = row * height;
-            let complete_now = len >> bottom;
-            let complete_before = clean >> bottom;
-            if complete_now <= complete_before {
-                continue;
-            }
-            for index in (complete_before >> height)..=((complete_now - 1) >> height) {
-                let width = (complete_now - (index << height)).min(1 << height);
+        let tiles = TileId::changed_between(clean, len)
+            .map(|id| {
+                let bottom = u32::from(id.bottom_level());
+                let width = id.width_at(len);
                 let levels = (0..height)
                     .map(|h| {
                         let count = width >> h;
                         match nodes.levels.get((bottom + h) as usize) {
                             Some(level) if count > 0 => {
-                                let runs = level.runs(index << (height - h), count);
+                                let runs = level.runs(id.index << (height - h), count);
                                 runs.flatten().map(|n| n.0).collect()
                             }
                             _ => Vec::new(),
                         }
                     })
                     .collect();
-                tiles.push(Tile::from_parts(
-                    TileId {
-                        row: row as u8,
-                        index,
-                    },
-                    levels,
-                ));
-            }
-        }
+                Tile::from_parts(id, levels)
+            })
+            .collect();
         self.clean_size = len;
         tiles
     }

@@ -78,23 +78,9 @@ impl Tree {
     /// Every tile that changes when the tree grows from `old` to `new` leaves, in its state
     /// at `new`.
     pub fn tiles_between(&mut self, old: u64, new: u64) -> Vec<Tile> {
-        let mut out = Vec::new();
-        for row in 0u8..8 {
-            let level = u32::from(row) * 8;
-            let (a, b) = (old >> level, new >> level);
-            if b == 0 {
-                break;
-            }
-            if b == a {
-                continue;
-            }
-            for index in (a / TILE_WIDTH)..=((b - 1) / TILE_WIDTH) {
-                if let Some(t) = self.tile(TileId { row, index }, new) {
-                    out.push(t);
-                }
-            }
-        }
-        out
+        TileId::changed_between(old, new)
+            .filter_map(|id| self.tile(id, new))
+            .collect()
     }
 }
 
