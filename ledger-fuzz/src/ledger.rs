@@ -27,8 +27,7 @@ use ledger_store::{MemoryStore, Recovery, Store};
 const MAX_OPS: usize = 40;
 /// The configured largest append; inputs build bigger ones to test the limit.
 const MAX_ENTRY: usize = 256;
-/// The configured largest transaction. (Below about 1.4 KiB the engine cannot record its own
-/// genesis transaction, which holds two certificates, and refuses to start.)
+/// The configured largest transaction: small, so that inputs reach the limit.
 const MAX_TX: usize = 4096;
 const WAIT: Duration = Duration::from_secs(60);
 

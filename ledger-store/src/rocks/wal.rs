@@ -63,8 +63,8 @@ pub(crate) fn check_logs(dir: &Path) -> Result<(), StoreError> {
         if !name.ends_with(".log") {
             continue;
         }
-        let bytes = std::fs::read(entry.path()).map_err(io("read a write-ahead log"))?;
-        if let Some(offset) = hanging_record(&bytes) {
+        let file = std::fs::File::open(entry.path()).map_err(io("open a write-ahead log"))?;
+        if let Some(offset) = hanging_record_in(file).map_err(io("read a write-ahead log"))? {
             return Err(StoreError::corruption(
                 format!("write-ahead log {name}"),
                 format!(
@@ -77,10 +77,44 @@ pub(crate) fn check_logs(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The offset of the first record header RocksDB's reader would loop on, if any.
-fn hanging_record(log: &[u8]) -> Option<usize> {
-    let mut first_record_read = false;
-    for (index, block) in log.chunks(BLOCK).enumerate() {
+/// The offset of the first record header in `log` RocksDB's reader would loop on, if any.
+/// Reads one block at a time, as the reader does, so memory stays at one block.
+fn hanging_record_in(mut log: impl std::io::Read) -> std::io::Result<Option<usize>> {
+    let mut walk = Walk::default();
+    let mut block = vec![0u8; BLOCK];
+    let mut offset = 0;
+    loop {
+        let mut filled = 0;
+        while filled < BLOCK {
+            match log.read(&mut block[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(None);
+        }
+        if let Some(at) = walk.block(&block[..filled]) {
+            return Ok(Some(offset + at));
+        }
+        offset += filled;
+        if filled < BLOCK || walk.ended {
+            return Ok(None);
+        }
+    }
+}
+
+/// The reader's state carried from block to block.
+#[derive(Default)]
+struct Walk {
+    first_record_read: bool,
+    /// The log turned out to be a recycled one: nothing more to check.
+    ended: bool,
+}
+
+impl Walk {
+    /// Walks one block; returns the offset within it of a header the reader would loop on.
+    fn block(&mut self, block: &[u8]) -> Option<usize> {
         let mut at = 0;
         while block.len() - at >= HEADER {
             let header = &block[at..at + HEADER];
@@ -88,32 +122,38 @@ fn hanging_record(log: &[u8]) -> Option<usize> {
             let record_type = header[6];
             if is_recyclable(record_type) {
                 // The reader treats a log whose first record is recyclable as a recycled log,
-                // and never loops on it; it loops on one found later.
-                return first_record_read.then_some(index * BLOCK + at);
+                // and never loops on it; it loops on one found later. Either way the walk
+                // ends: what a recycled log holds next is beyond this check.
+                self.ended = true;
+                return self.first_record_read.then_some(at);
             }
             if HEADER + length > block.len() - at || (record_type == 0 && length == 0) {
-                break;
+                return None;
             }
             let stored = unmask(u32::from_le_bytes([
                 header[0], header[1], header[2], header[3],
             ]));
             let actual = crc32c::crc32c(&block[at + HEADER - 1..at + HEADER + length]);
             if stored != actual {
-                break;
+                return None;
             }
             if record_type == 1 || record_type == 4 {
-                first_record_read = true;
+                self.first_record_read = true;
             }
             at += HEADER + length;
         }
+        None
     }
-    None
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    fn hanging_record(log: &[u8]) -> Option<usize> {
+        hanging_record_in(log).unwrap()
+    }
 
     /// A physical record as RocksDB's writer lays it out.
     fn record(record_type: u8, payload: &[u8]) -> Vec<u8> {
@@ -170,8 +210,13 @@ mod tests {
         let mut garbage = record(5, b"recyclable");
         log.append(&mut garbage);
         assert_eq!(hanging_record(&log), None);
-        // A log that starts recyclable is a recycled log: the reader does not loop on it.
+        // A log that starts recyclable is a recycled log: the reader does not loop on it,
+        // in this block or the next.
         assert_eq!(hanging_record(&record(5, b"x")), None);
+        let mut recycled = record(5, &vec![0; BLOCK - HEADER]);
+        recycled.extend(record(1, b"next block"));
+        recycled.extend(record(5, b"later"));
+        assert_eq!(hanging_record(&recycled), None);
     }
 
     #[test]
