@@ -174,7 +174,7 @@ fn read_everything(store: &RocksStore) -> u64 {
     let mut from = 1;
     let mut bytes = 0u64;
     while from <= last {
-        let page = store.entries(from, last, 10_000).expect("entries");
+        let page = store.entries(from..=last, 10_000).expect("entries");
         let Some((s, _)) = page.last() else { break };
         from = s + 1;
         bytes += page.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
@@ -258,7 +258,7 @@ fn read(c: &mut Criterion) {
     group.bench_function("collection_seqnos n=1000", |b| {
         b.iter(|| {
             let page = store
-                .collection_seqnos("c3", from, u64::MAX, 1000)
+                .collection_seqnos("c3", from..=u64::MAX, 1000)
                 .expect("read");
             from = if page.len() < 1000 { 1 } else { page[999] + 1 };
             black_box(page)
@@ -268,7 +268,7 @@ fn read(c: &mut Criterion) {
     group.bench_function("collection_seqnos_rev n=1000", |b| {
         b.iter(|| {
             let page = store
-                .collection_seqnos_rev("c7", 0, to, 1000)
+                .collection_seqnos_rev("c7", 0..=to, 1000)
                 .expect("read");
             to = if page.len() < 1000 {
                 u64::MAX
@@ -282,7 +282,7 @@ fn read(c: &mut Criterion) {
     group.bench_function("collection_entries n=1000", |b| {
         b.iter(|| {
             let page = store
-                .collection_seqnos("c5", from, u64::MAX, 1000)
+                .collection_seqnos("c5", from..=u64::MAX, 1000)
                 .expect("read");
             from = if page.len() < 1000 { 1 } else { page[999] + 1 };
             for s in page {
@@ -293,7 +293,7 @@ fn read(c: &mut Criterion) {
     let mut from = 1;
     group.bench_function("entries n=1000", |b| {
         b.iter(|| {
-            let page = store.entries(from, last, 1000).expect("read");
+            let page = store.entries(from..=last, 1000).expect("read");
             from = if page.len() < 1000 { 1 } else { from + 1000 };
             black_box(page)
         })

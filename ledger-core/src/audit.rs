@@ -833,7 +833,7 @@ impl<'a> Auditor<'a> {
         }
         let mut next_seqno = 1u64;
         while next_seqno <= self.last_seqno {
-            let page = match self.store.entries(next_seqno, self.last_seqno, page_size) {
+            let page = match self.store.entries(next_seqno..=self.last_seqno, page_size) {
                 Ok(page) => page,
                 Err(e) if e.is_corruption() => return Err(self.pinpoint(next_seqno, page_size, e)),
                 Err(e) => return Err(AuditStop::Error(e.into())),
@@ -853,8 +853,7 @@ impl<'a> Auditor<'a> {
             let mut sig_records: BTreeMap<u64, Vec<u8>> = self
                 .store
                 .signatures(
-                    next_seqno,
-                    page_last.max(next_seqno),
+                    next_seqno..=page_last.max(next_seqno),
                     page.len().saturating_add(1),
                 )
                 .map_err(|e| store_stop(e, Some(next_seqno), "signature index"))?
@@ -1469,7 +1468,7 @@ impl<'a> Auditor<'a> {
         for append in &entry.body.appends {
             let rows = self
                 .store
-                .collection_seqnos(&append.collection, seqno, seqno, 1)
+                .collection_seqnos(&append.collection, seqno..=seqno, 1)
                 .map_err(|e| store_stop(e, Some(seqno), "collection index"))?;
             if rows != [seqno] {
                 return Err(Finding::at(
@@ -1484,7 +1483,7 @@ impl<'a> Auditor<'a> {
         for w in &entry.body.writes {
             let versions = self
                 .store
-                .table_history(&w.table, &w.key, seqno, seqno, 1)
+                .table_history(&w.table, &w.key, seqno..=seqno, 1)
                 .map_err(|e| store_stop(e, Some(seqno), "table index"))?;
             let expected = TableVersion {
                 seqno,

@@ -575,7 +575,7 @@ impl Ledger {
         let found = self
             .shared
             .store
-            .collection_seqnos_rev(collection, 1, last, 1)?;
+            .collection_seqnos_rev(collection, 1..=last, 1)?;
         match found.first() {
             Some(&seqno) => self.entry(collection, self.tx_id_of(seqno)?).map(Some),
             None => Ok(None),
@@ -640,7 +640,7 @@ impl Ledger {
         let seqnos =
             self.shared
                 .store
-                .collection_seqnos(collection, from, to, limit.saturating_add(1))?;
+                .collection_seqnos(collection, from..=to, limit.saturating_add(1))?;
         let more = seqnos.len() > limit;
         let mut entries = Vec::with_capacity(seqnos.len().min(limit));
         for &seqno in seqnos.iter().take(limit) {
@@ -719,7 +719,7 @@ impl Ledger {
             let page = self
                 .shared
                 .store
-                .table_history(table, key, from, last, 1024)?;
+                .table_history(table, key, from..=last, 1024)?;
             let Some(last_version) = page.last() else {
                 break;
             };

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::num::{NonZeroU64, NonZeroUsize};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,7 +109,7 @@ fn open_store(path: &Path) -> RocksStore {
 fn layout(store: &dyn Store) -> Vec<(u64, TxKind, usize)> {
     let last = store.state().last_seqno;
     store
-        .entries(1, last, usize::MAX)
+        .entries(1..=last, usize::MAX)
         .unwrap()
         .into_iter()
         .map(|(s, b)| (s, entry::decode(&b).unwrap().kind, b.len()))
@@ -784,29 +785,27 @@ impl Store for Truncated {
     }
     fn entries(
         &self,
-        from: u64,
-        to: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, ledger_store::StoreError> {
-        self.inner.entries(from, to.min(self.keep), limit)
+        let (from, to) = seqnos.into_inner();
+        self.inner.entries(from..=to.min(self.keep), limit)
     }
     fn collection_seqnos(
         &self,
         c: &str,
-        from: u64,
-        to: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, ledger_store::StoreError> {
-        self.inner.collection_seqnos(c, from, to, limit)
+        self.inner.collection_seqnos(c, seqnos, limit)
     }
     fn collection_seqnos_rev(
         &self,
         c: &str,
-        from: u64,
-        to: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, ledger_store::StoreError> {
-        self.inner.collection_seqnos_rev(c, from, to, limit)
+        self.inner.collection_seqnos_rev(c, seqnos, limit)
     }
     fn collections(
         &self,
@@ -827,11 +826,10 @@ impl Store for Truncated {
         &self,
         t: &str,
         k: &[u8],
-        from: u64,
-        to: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<ledger_store::TableVersion>, ledger_store::StoreError> {
-        self.inner.table_history(t, k, from, to, limit)
+        self.inner.table_history(t, k, seqnos, limit)
     }
     fn table_scan(
         &self,
@@ -856,11 +854,10 @@ impl Store for Truncated {
     }
     fn signatures(
         &self,
-        from: u64,
-        to: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, ledger_store::StoreError> {
-        self.inner.signatures(from, to, limit)
+        self.inner.signatures(seqnos, limit)
     }
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, ledger_store::StoreError> {
         self.inner.meta(key)

@@ -617,7 +617,7 @@ impl<B: Backend> Run<B> {
     /// way round it is refused.
     fn consistency(&self, from: u8, to: u8) {
         let store = self.store();
-        let Ok(records) = store.signatures(0, u64::MAX, usize::MAX) else {
+        let Ok(records) = store.signatures(0..=u64::MAX, usize::MAX) else {
             panic!("the store's signatures cannot be read");
         };
         // Only signatures the ledger reports committed are certainly its own history.

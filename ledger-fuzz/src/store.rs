@@ -715,7 +715,7 @@ impl<B: Backend> Runner<B> {
             StoreOp::Entries { from, to, limit: l } => {
                 let (from, to, l) = (seq(*from, last), seq(*to, last), limit(*l));
                 assert_eq!(
-                    read("entries", store.entries(from, to, l)),
+                    read("entries", store.entries(from..=to, l)),
                     m.entries(from, to, l),
                     "entries {from}..={to} limit {l}"
                 );
@@ -730,9 +730,9 @@ impl<B: Backend> Runner<B> {
                 let (c, from, to, l) =
                     (collection(*c), seq(*from, last), seq(*to, last), limit(*l));
                 let got = if *rev {
-                    store.collection_seqnos_rev(c, from, to, l)
+                    store.collection_seqnos_rev(c, from..=to, l)
                 } else {
-                    store.collection_seqnos(c, from, to, l)
+                    store.collection_seqnos(c, from..=to, l)
                 };
                 assert_eq!(
                     read("collection", got),
@@ -766,7 +766,7 @@ impl<B: Backend> Runner<B> {
                 let (t, k) = (table(*t), key(*k));
                 let (from, to, l) = (seq(*from, last), seq(*to, last), limit(*l));
                 assert_eq!(
-                    read("table_history", store.table_history(t, k, from, to, l)),
+                    read("table_history", store.table_history(t, k, from..=to, l)),
                     m.table_history(t, k, from, to, l),
                     "table_history {t:?} {k:?} {from}..={to} limit {l}"
                 );
@@ -812,7 +812,7 @@ impl<B: Backend> Runner<B> {
             StoreOp::Signatures { from, to, limit: l } => {
                 let (from, to, l) = (seq(*from, last), seq(*to, last), limit(*l));
                 assert_eq!(
-                    read("signatures", store.signatures(from, to, l)),
+                    read("signatures", store.signatures(from..=to, l)),
                     m.signatures(from, to, l),
                     "signatures {from}..={to} limit {l}"
                 );
@@ -860,7 +860,7 @@ impl<B: Backend> Runner<B> {
         assert_eq!(store.state(), m.state());
         let last = m.last();
         assert_eq!(
-            read("entries", store.entries(0, u64::MAX, usize::MAX)),
+            read("entries", store.entries(0..=u64::MAX, usize::MAX)),
             m.entries(0, u64::MAX, usize::MAX)
         );
         assert_eq!(read("entry", store.entry(last + 1)), None);
@@ -872,9 +872,9 @@ impl<B: Backend> Runner<B> {
         for c in COLLECTIONS {
             for rev in [false, true] {
                 let got = if rev {
-                    store.collection_seqnos_rev(c, 0, u64::MAX, usize::MAX)
+                    store.collection_seqnos_rev(c, 0..=u64::MAX, usize::MAX)
                 } else {
-                    store.collection_seqnos(c, 0, u64::MAX, usize::MAX)
+                    store.collection_seqnos(c, 0..=u64::MAX, usize::MAX)
                 };
                 assert_eq!(
                     read("collection", got),
@@ -888,7 +888,7 @@ impl<B: Backend> Runner<B> {
                 assert_eq!(
                     read(
                         "history",
-                        store.table_history(t, k, 0, u64::MAX, usize::MAX)
+                        store.table_history(t, k, 0..=u64::MAX, usize::MAX)
                     ),
                     m.table_history(t, k, 0, u64::MAX, usize::MAX),
                     "history {t:?} {k:?}"
@@ -903,7 +903,7 @@ impl<B: Backend> Runner<B> {
             }
         }
         assert_eq!(
-            read("signatures", store.signatures(0, u64::MAX, usize::MAX)),
+            read("signatures", store.signatures(0..=u64::MAX, usize::MAX)),
             m.signatures(0, u64::MAX, usize::MAX)
         );
         for k in META {

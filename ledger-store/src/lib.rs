@@ -12,7 +12,10 @@
 //! * [`RocksStore`]: the on-disk store (see the [`rocks`] module for its format, recovery
 //!   and durability).
 //! * [`MemoryStore`]: the same contract in memory, for tests and ephemeral ledgers.
-//! * [`testing::FaultyStore`]: wraps any store and fails a chosen write or sync.
+//!
+//! With the `test-util` feature (off by default, for tests only) a hidden `testing` module
+//! adds `FaultyStore`, which wraps any store and fails a chosen write or sync, and
+//! `overwrite_entry`, which rewrites a stored entry behind the store's back.
 //!
 //! # Example
 //!
@@ -33,7 +36,7 @@
 //! };
 //! store.write_group(&group)?;
 //! assert_eq!(store.entry(1)?, Some(bytes));
-//! assert_eq!(store.collection_seqnos("greetings", 1, 10, 100)?, vec![1]);
+//! assert_eq!(store.collection_seqnos("greetings", 1..=10, 100)?, vec![1]);
 //! drop(store);
 //!
 //! // Reopening finds the committed group again.
@@ -50,8 +53,12 @@ pub mod error;
 #[cfg(feature = "rocksdb")]
 mod keys;
 pub mod memory;
+mod range;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+// Test support that tampers with stores: only with the `test-util` feature, for tests.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
 pub mod testing;
 mod validate;
 
@@ -211,9 +218,21 @@ pub struct BackupInfo {
 /// The storage contract the engine programs against.
 ///
 /// All methods take `&self`: a store is shared between the committing thread and readers.
-/// Reads see a consistent state that includes every group whose append has returned. Range
-/// reads return at most `limit` items (none for `limit == 0`) in the stated order; an empty
-/// range (`from > to_inclusive`) returns nothing.
+/// Reads see a consistent state that includes every group whose append has returned.
+///
+/// # Range reads
+///
+/// [`Store::entries`], [`Store::collection_seqnos`], [`Store::collection_seqnos_rev`],
+/// [`Store::table_history`] and [`Store::signatures`] take the seqnos to read as a
+/// `RangeInclusive<u64>` and return at most `limit` items in the stated order. One rule holds
+/// for all of them, in every backend:
+///
+/// * a range with start > end (e.g. `5..=4`), or a `limit` of 0, reads nothing: `Ok` of an
+///   empty vector, never an error;
+/// * seqno 0 is never an entry (nor an index row, table version or signature), so a range
+///   starting at 0 reads the same as one starting at 1, and `0..=0` reads nothing;
+/// * a range reaching past the store's last seqno reads what there is (`0..=u64::MAX`
+///   reads everything).
 ///
 /// Tree tiles are read through the [`ledger_merkle::TileStore`] supertrait.
 pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
@@ -274,19 +293,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     /// not match; storage failures.
     fn entry(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Entries with seqnos in `from..=to_inclusive`, ascending, at most `limit`.
+    /// Entries with seqnos in `seqnos`, ascending, at most `limit` (see the rule for range
+    /// reads above).
     ///
     /// # Errors
     ///
     /// As [`Store::entry`].
     fn entries(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 
-    /// Seqnos indexed under `collection` within `from..=to_inclusive`, ascending.
+    /// Seqnos indexed under `collection` within `seqnos`, ascending, at most `limit`.
     ///
     /// # Errors
     ///
@@ -294,13 +313,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     fn collection_seqnos(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError>;
 
-    /// Seqnos indexed under `collection` within `from..=to_inclusive`, descending (latest
-    /// first).
+    /// Seqnos indexed under `collection` within `seqnos`, descending (latest first), at most
+    /// `limit`.
     ///
     /// # Errors
     ///
@@ -308,8 +326,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     fn collection_seqnos_rev(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError>;
 
@@ -333,7 +350,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
         as_of: u64,
     ) -> Result<Option<TableVersion>, StoreError>;
 
-    /// Versions of `key` in `table` with seqnos in `from..=to_inclusive`, ascending.
+    /// Versions of `key` in `table` with seqnos in `seqnos`, ascending, at most `limit`.
     ///
     /// # Errors
     ///
@@ -342,8 +359,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
         &self,
         table: &str,
         key: &[u8],
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<TableVersion>, StoreError>;
 
@@ -382,15 +398,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     /// Storage failures and corruption.
     fn signature_at_or_before(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 
-    /// Signature records with seqnos in `from..=to_inclusive`, ascending.
+    /// Signature records with seqnos in `seqnos`, ascending, at most `limit`.
     ///
     /// # Errors
     ///
     /// Storage failures and corruption.
     fn signatures(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
 

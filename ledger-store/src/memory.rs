@@ -6,12 +6,13 @@
 //! of the RocksDB store does.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
+use std::ops::{Bound, RangeInclusive};
 use std::path::Path;
 
 use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
 use parking_lot::RwLock;
 
+use crate::range::ReadRange;
 use crate::{
     validate, BackupInfo, EntryRecord, Group, GroupTicket, Recovery, Store, StoreError, StoreState,
     TableVersion,
@@ -84,10 +85,10 @@ impl Seqnos {
         self.0.is_empty()
     }
 
-    /// The seqnos in `from..=to_inclusive`.
-    fn range(&self, from: u64, to_inclusive: u64) -> &[u64] {
-        let lo = self.0.partition_point(|&x| x < from);
-        let hi = self.0.partition_point(|&x| x <= to_inclusive);
+    /// The seqnos `r` reads (before its limit).
+    fn range(&self, r: ReadRange) -> &[u64] {
+        let lo = self.0.partition_point(|&x| x < r.first);
+        let hi = self.0.partition_point(|&x| x <= r.last);
         self.0.get(lo..hi).unwrap_or_default()
     }
 }
@@ -98,31 +99,27 @@ pub struct MemoryStore {
     inner: RwLock<Inner>,
 }
 
-fn range(from: u64, to: u64) -> (Bound<u64>, Bound<u64>) {
-    (Bound::Included(from), Bound::Included(to))
-}
-
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// `pick` applied to the seqnos of `collection`'s rows in `from..=to_inclusive`.
+    /// `pick` applied to the seqnos of `collection`'s rows in `seqnos` (with the limit).
     fn rows_in(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
-        pick: impl FnOnce(&[u64]) -> Vec<u64>,
+        seqnos: RangeInclusive<u64>,
+        limit: usize,
+        pick: impl FnOnce(&[u64], usize) -> Vec<u64>,
     ) -> Vec<u64> {
-        if from > to_inclusive {
+        let Some(r) = ReadRange::new(seqnos, limit) else {
             return Vec::new();
-        }
+        };
         let g = self.inner.read();
         g.collections
             .get(collection)
-            .map(|rows| pick(rows.range(from, to_inclusive)))
+            .map(|rows| pick(rows.range(r), r.limit))
             .unwrap_or_default()
     }
 
@@ -324,18 +321,16 @@ impl Store for MemoryStore {
 
     fn entries(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let g = self.inner.read();
-        let from = from.max(1);
-        let to = to_inclusive.min(g.state.last_seqno);
-        if from > to {
+        let Some(r) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(g.state.last_seqno))
+        else {
             return Ok(Vec::new());
-        }
-        Ok((from..=to)
-            .take(limit)
+        };
+        Ok(r.seqnos()
+            .take(r.limit)
             .filter_map(|s| {
                 let i = usize::try_from(s - 1).ok()?;
                 g.entries.get(i).map(|(_, b)| (s, b.clone()))
@@ -346,11 +341,10 @@ impl Store for MemoryStore {
     fn collection_seqnos(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        Ok(self.rows_in(collection, from, to_inclusive, |rows| {
+        Ok(self.rows_in(collection, seqnos, limit, |rows, limit| {
             rows.iter().take(limit).copied().collect()
         }))
     }
@@ -358,11 +352,10 @@ impl Store for MemoryStore {
     fn collection_seqnos_rev(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        Ok(self.rows_in(collection, from, to_inclusive, |rows| {
+        Ok(self.rows_in(collection, seqnos, limit, |rows, limit| {
             rows.iter().rev().take(limit).copied().collect()
         }))
     }
@@ -401,20 +394,19 @@ impl Store for MemoryStore {
         &self,
         table: &str,
         key: &[u8],
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<TableVersion>, StoreError> {
-        if from > to_inclusive {
+        let Some(r) = ReadRange::new(seqnos, limit) else {
             return Ok(Vec::new());
-        }
+        };
         let g = self.inner.read();
         Ok(g.tables
             .get(table)
             .and_then(|t| t.get(key))
             .map(|v| {
-                v.range(range(from, to_inclusive))
-                    .take(limit)
+                v.range(r.seqnos())
+                    .take(r.limit)
                     .map(|(s, v)| TableVersion {
                         seqno: *s,
                         value: v.clone(),
@@ -482,19 +474,18 @@ impl Store for MemoryStore {
 
     fn signatures(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        if from > to_inclusive {
+        let Some(r) = ReadRange::new(seqnos, limit) else {
             return Ok(Vec::new());
-        }
+        };
         Ok(self
             .inner
             .read()
             .signatures
-            .range(range(from, to_inclusive))
-            .take(limit)
+            .range(r.seqnos())
+            .take(r.limit)
             .map(|(s, v)| (*s, v.clone()))
             .collect())
     }

@@ -1,6 +1,10 @@
 //! Test support: [`FaultyStore`], a wrapper that fails a chosen write or sync, and
 //! [`overwrite_entry`], which tampers with a stored entry behind the store's back.
 //!
+//! Only with the `test-util` feature, which no production build should turn on: the module is
+//! hidden from the documentation and exists for the tests, fuzz targets and benchmarks of the
+//! ledger crates.
+//!
 //! ```
 //! use std::num::NonZeroU64;
 //! use ledger_store::testing::{Fault, FaultyStore};
@@ -15,6 +19,7 @@
 //! ```
 
 use std::num::NonZeroU64;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use ledger_merkle::{Tile, TileId, TileStore, TileStoreError};
@@ -76,6 +81,8 @@ struct Faults {
 /// Either failure poisons the wrapper: later writes and syncs fail with
 /// [`StoreError::Poisoned`], reads go on. Reopen the inner store (see
 /// [`FaultyStore::into_inner`]) to recover. With no fault armed the wrapper is transparent.
+/// Reads are passed to the inner store as they are, so its range reads follow the one rule
+/// for empty ranges of [`Store`] (the inner store applies it).
 #[derive(Debug)]
 pub struct FaultyStore<S> {
     inner: S,
@@ -183,33 +190,28 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn entries(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.inner.entries(from, to_inclusive, limit)
+        self.inner.entries(seqnos, limit)
     }
 
     fn collection_seqnos(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        self.inner
-            .collection_seqnos(collection, from, to_inclusive, limit)
+        self.inner.collection_seqnos(collection, seqnos, limit)
     }
 
     fn collection_seqnos_rev(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        self.inner
-            .collection_seqnos_rev(collection, from, to_inclusive, limit)
+        self.inner.collection_seqnos_rev(collection, seqnos, limit)
     }
 
     fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -229,12 +231,10 @@ impl<S: Store> Store for FaultyStore<S> {
         &self,
         table: &str,
         key: &[u8],
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<TableVersion>, StoreError> {
-        self.inner
-            .table_history(table, key, from, to_inclusive, limit)
+        self.inner.table_history(table, key, seqnos, limit)
     }
 
     fn table_scan(
@@ -261,11 +261,10 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn signatures(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.inner.signatures(from, to_inclusive, limit)
+        self.inner.signatures(seqnos, limit)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

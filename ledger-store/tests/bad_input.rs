@@ -267,7 +267,7 @@ fn read_only_open_changes_nothing() {
     {
         let ro = RocksStore::open_read_only(dir.path()).unwrap();
         assert!(ro.state().last_seqno >= 300);
-        assert!(ro.entries(1, 300, 300).unwrap().len() == 300);
+        assert!(ro.entries(1..=300, 300).unwrap().len() == 300);
     }
     assert_eq!(snapshot(dir.path()), before);
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::ops::RangeInclusive;
+
 use common::{check, make_group, Model, Tree, Universe};
 use ledger_merkle::TileStore;
 use ledger_store::testing::FaultyStore;
@@ -174,7 +176,7 @@ fn range_reads_and_paging<H: Harness>() {
             .map(|s| (s, model.entries[s as usize - 1].clone()))
             .collect();
         assert_eq!(
-            s.entries(from, to, limit).unwrap(),
+            s.entries(from..=to, limit).unwrap(),
             want,
             "{from}..={to} limit {limit}"
         );
@@ -191,8 +193,8 @@ fn range_reads_and_paging<H: Harness>() {
                 .unwrap_or_default();
             let asc: Vec<u64> = rows.iter().copied().take(limit).collect();
             let desc: Vec<u64> = rows.iter().rev().copied().take(limit).collect();
-            assert_eq!(s.collection_seqnos(c, from, to, limit).unwrap(), asc);
-            assert_eq!(s.collection_seqnos_rev(c, from, to, limit).unwrap(), desc);
+            assert_eq!(s.collection_seqnos(c, from..=to, limit).unwrap(), asc);
+            assert_eq!(s.collection_seqnos_rev(c, from..=to, limit).unwrap(), desc);
         }
         let sigs: Vec<(u64, Vec<u8>)> = model
             .sigs
@@ -201,7 +203,7 @@ fn range_reads_and_paging<H: Harness>() {
             .take(limit)
             .map(|(k, v)| (*k, v.clone()))
             .collect();
-        assert_eq!(s.signatures(from, to, limit).unwrap(), sigs);
+        assert_eq!(s.signatures(from..=to, limit).unwrap(), sigs);
         let after = model
             .sigs
             .range(from + 1..)
@@ -221,7 +223,7 @@ fn range_reads_and_paging<H: Harness>() {
         let mut got = Vec::new();
         let mut from = 1;
         loop {
-            let page = s.entries(from, u64::MAX, limit).unwrap();
+            let page = s.entries(from..=u64::MAX, limit).unwrap();
             let Some((last, _)) = page.last() else { break };
             from = last + 1;
             got.extend(page.into_iter().map(|(s, _)| s));
@@ -230,7 +232,7 @@ fn range_reads_and_paging<H: Harness>() {
         let mut rev = Vec::new();
         let mut to = u64::MAX;
         loop {
-            let page = s.collection_seqnos_rev("beta", 0, to, limit).unwrap();
+            let page = s.collection_seqnos_rev("beta", 0..=to, limit).unwrap();
             let Some(&last) = page.last() else { break };
             rev.extend(page);
             if last == 0 {
@@ -253,8 +255,158 @@ fn range_reads_and_paging<H: Harness>() {
     assert_eq!(s.collections(Some("alpha"), 10).unwrap(), ["beta", "gamma"]);
     assert_eq!(s.collections(Some("b"), 10).unwrap(), ["beta", "gamma"]);
     assert!(s.collections(None, 0).unwrap().is_empty());
-    assert!(s.entries(5, 4, 10).unwrap().is_empty());
+    assert!(s.entries(RangeInclusive::new(5, 4), 10).unwrap().is_empty());
     assert_eq!(s.signature_after(u64::MAX).unwrap(), None);
+}
+
+/// The key of table `t1` that [`make_group`] writes at seqnos 1, 11, 21, 31, ...
+const HISTORY_KEY: &[u8] = &[b'k', 0, 1];
+
+/// Every range read of the store over `seqnos` with `limit`, each reduced to the seqnos it
+/// returned and named.
+fn range_reads<S: Store>(
+    s: &S,
+    seqnos: RangeInclusive<u64>,
+    limit: usize,
+) -> [(&'static str, Vec<u64>); 5] {
+    let ctx = format!("{seqnos:?} limit {limit}");
+    let ok = |what: &str, r: Result<Vec<u64>, StoreError>| {
+        r.unwrap_or_else(|e| panic!("{what} {ctx}: {e}"))
+    };
+    let firsts = |v: Vec<(u64, Vec<u8>)>| v.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+    [
+        (
+            "entries",
+            ok("entries", s.entries(seqnos.clone(), limit).map(firsts)),
+        ),
+        (
+            "collection_seqnos",
+            ok(
+                "collection_seqnos",
+                s.collection_seqnos("beta", seqnos.clone(), limit),
+            ),
+        ),
+        (
+            "collection_seqnos_rev",
+            ok(
+                "collection_seqnos_rev",
+                s.collection_seqnos_rev("beta", seqnos.clone(), limit),
+            ),
+        ),
+        (
+            "table_history",
+            ok(
+                "table_history",
+                s.table_history("t1", HISTORY_KEY, seqnos.clone(), limit)
+                    .map(|v| v.into_iter().map(|v| v.seqno).collect()),
+            ),
+        ),
+        (
+            "signatures",
+            ok("signatures", s.signatures(seqnos, limit).map(firsts)),
+        ),
+    ]
+}
+
+/// The one rule of the range reads, for every range read: start > end or limit 0 reads
+/// nothing, seqno 0 is never read (a range from 0 reads as one from 1), and a range past the
+/// end reads what there is.
+fn empty_range_rule<H: Harness>() {
+    let h = H::new();
+    let (mut tree, mut model, mut u) = (Tree::default(), Model::default(), Universe::default());
+    // Seqnos 1..=40; signatures at 1, 10 and 40; every read has something at seqno 1.
+    write_all(
+        &h,
+        &mut tree,
+        &mut model,
+        &mut u,
+        &[(1, true), (9, true), (15, false), (15, true)],
+    );
+    let s = h.store();
+    let last = model.last;
+    assert_eq!(last, 40);
+
+    // Everything, so that the reads below are not trivially empty.
+    let beta: Vec<u64> = model.colls["beta"].iter().copied().collect();
+    let history: Vec<u64> = model.tables["t1"][HISTORY_KEY].keys().copied().collect();
+    let everything = [
+        (1..=last).collect::<Vec<u64>>(),
+        beta.clone(),
+        beta.iter().rev().copied().collect(),
+        history.clone(),
+        model.sigs.keys().copied().collect(),
+    ];
+    assert_eq!(beta.first(), Some(&1));
+    assert_eq!(history.first(), Some(&1));
+    assert_eq!(model.sigs.keys().next(), Some(&1));
+    for (range, limit) in [(0..=u64::MAX, usize::MAX), (1..=last, last as usize)] {
+        for ((what, got), want) in range_reads(s, range.clone(), limit)
+            .into_iter()
+            .zip(&everything)
+        {
+            assert_eq!(&got, want, "{what} {range:?} limit {limit}");
+        }
+    }
+    let nothing = |range: RangeInclusive<u64>, limit: usize| {
+        for (what, got) in range_reads(s, range.clone(), limit) {
+            assert!(got.is_empty(), "{what} {range:?} limit {limit}: {got:?}");
+        }
+    };
+
+    // start > end reads nothing, whatever the limit.
+    for (start, end) in [
+        (2, 1),
+        (5, 4),
+        (40, 1),
+        (41, 40),
+        (u64::MAX, 0),
+        (u64::MAX, last),
+    ] {
+        for limit in [0, 1, 3, usize::MAX] {
+            nothing(start..=end, limit);
+        }
+    }
+    // So does a range already iterated to its end.
+    let mut spent = 1..=1;
+    assert_eq!(spent.next(), Some(1));
+    nothing(spent, usize::MAX);
+
+    // limit 0 reads nothing, whatever the range.
+    for range in [0..=u64::MAX, 1..=last, 1..=1, 10..=10, 0..=0] {
+        nothing(range, 0);
+    }
+
+    // Seqno 0 is never read: 0..=0 is empty, and 0..=x reads as 1..=x.
+    for limit in [1, 3, usize::MAX] {
+        nothing(0..=0, limit);
+        for end in [1, 10, last, last + 1, u64::MAX] {
+            let from_0 = range_reads(s, 0..=end, limit);
+            let from_1 = range_reads(s, 1..=end, limit);
+            assert_eq!(from_0, from_1, "0..={end} against 1..={end} limit {limit}");
+            for (what, got) in from_0 {
+                assert!(!got.is_empty(), "{what} 0..={end} limit {limit}");
+                assert!(!got.contains(&0), "{what} 0..={end} limit {limit}");
+            }
+        }
+    }
+
+    // A range past the end reads what there is; one wholly past it reads nothing.
+    for limit in [1, 3, usize::MAX] {
+        for end in [last + 1, 1000, u64::MAX] {
+            assert_eq!(
+                range_reads(s, 30..=end, limit),
+                range_reads(s, 30..=last, limit),
+                "30..={end} limit {limit}"
+            );
+        }
+        for range in [
+            last + 1..=last + 1,
+            last + 1..=u64::MAX,
+            u64::MAX..=u64::MAX,
+        ] {
+            nothing(range, limit);
+        }
+    }
 }
 
 fn versioned_tables<H: Harness>() {
@@ -328,7 +480,7 @@ fn versioned_tables<H: Harness>() {
                 .take(limit)
                 .cloned()
                 .collect();
-            assert_eq!(s.table_history(t, k, from, to, limit).unwrap(), want);
+            assert_eq!(s.table_history(t, k, from..=to, limit).unwrap(), want);
         }
     }
     for t in tables {
@@ -584,11 +736,11 @@ fn concurrent_readers_see_whole_groups<H: Harness>() {
                 assert!(st.committed_seqno <= st.last_seqno);
                 // Every group whose append returned is wholly visible: its entries, the
                 // index rows of its last transaction, and its tiles.
-                let entries = s.entries(1, st.last_seqno, usize::MAX).unwrap();
+                let entries = s.entries(1..=st.last_seqno, usize::MAX).unwrap();
                 assert_eq!(entries.len() as u64, st.last_seqno);
                 if st.last_seqno > 0 {
                     let c = common::collection_of(st.last_seqno);
-                    let rows = s.collection_seqnos_rev(c, 0, st.last_seqno, 1).unwrap();
+                    let rows = s.collection_seqnos_rev(c, 0..=st.last_seqno, 1).unwrap();
                     assert_eq!(rows, vec![st.last_seqno]);
                     let id = ledger_merkle::TileId {
                         row: 0,
@@ -623,6 +775,10 @@ macro_rules! suite {
             #[test]
             fn range_reads_and_paging() {
                 super::range_reads_and_paging::<$harness>();
+            }
+            #[test]
+            fn empty_range_rule() {
+                super::empty_range_rule::<$harness>();
             }
             #[test]
             fn versioned_tables() {

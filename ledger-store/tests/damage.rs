@@ -277,7 +277,7 @@ fn entry_digest_mismatch_is_reported_with_its_seqno() {
         other => panic!("expected corruption of entry {victim}, got {other:?}"),
     };
     expect_corrupt(store.entry(victim).map(|_| ()));
-    expect_corrupt(store.entries(1, u64::MAX, usize::MAX).map(|_| ()));
+    expect_corrupt(store.entries(1..=u64::MAX, usize::MAX).map(|_| ()));
     expect_corrupt(store.verify_entries().map(|_| ()));
     assert!(store.entry(victim + 1).unwrap().is_some());
 }
@@ -298,7 +298,7 @@ fn a_deleted_entry_is_reported_as_missing() {
         db.delete_cf(cf, 3u64.to_be_bytes()).unwrap();
     }
     let (store, _) = RocksStore::open(dir.path(), config()).unwrap();
-    match store.entries(1, 10, 10) {
+    match store.entries(1..=10, 10) {
         Err(StoreError::Corruption { what, .. }) => assert_eq!(what, "entry 3"),
         other => panic!("{other:?}"),
     }

@@ -49,7 +49,7 @@ fn assert_poisoned<S: Store>(store: &S, tree: &mut Tree) {
     ));
     assert!(matches!(store.sync(), Err(StoreError::Poisoned { .. })));
     // Reads continue.
-    assert_eq!(store.entries(1, 3, 10).unwrap().len() as u64, last.min(3));
+    assert_eq!(store.entries(1..=3, 10).unwrap().len() as u64, last.min(3));
 }
 
 #[test]
@@ -133,7 +133,7 @@ fn read_only_handles_refuse_writes() {
     assert!(matches!(ro.sync(), Err(StoreError::ReadOnly)));
     // No recovery ran: the uncommitted tail (if any) is still visible, the prefix is intact.
     assert_eq!(
-        ro.entries(state.committed_seqno + 1, u64::MAX, usize::MAX)
+        ro.entries(state.committed_seqno + 1..=u64::MAX, usize::MAX)
             .unwrap()
             .len() as u64,
         state.last_seqno - state.committed_seqno

@@ -290,7 +290,7 @@ fn verify_store_until(store: &dyn Store, last: u64) -> Result<GovernanceAuditRep
     let mut auditor = Auditor::new();
     let mut from = 1u64;
     while from <= last {
-        let page = store.entries(from, last, PAGE)?;
+        let page = store.entries(from..=last, PAGE)?;
         let Some(&(page_last, _)) = page.last() else {
             break;
         };

@@ -79,6 +79,7 @@ mod wal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -91,6 +92,7 @@ use rocksdb::{
 };
 
 use crate::keys::{self, Cf, PendingRecord, Restore};
+use crate::range::ReadRange;
 use crate::{
     validate, BackupInfo, Durability, Group, GroupTicket, Recovery, Store, StoreConfig, StoreError,
     StoreState, TableVersion,
@@ -922,6 +924,7 @@ impl RocksStore {
 
     /// The stored value of entry `seqno` (digest ‖ bytes), unchecked; for
     /// [`crate::testing::overwrite_entry`].
+    #[cfg(feature = "test-util")]
     pub(crate) fn raw_entry_value(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
@@ -930,6 +933,7 @@ impl RocksStore {
 
     /// Replaces the stored value of entry `seqno` (digest ‖ bytes) in one synced write,
     /// bypassing every check; for [`crate::testing::overwrite_entry`].
+    #[cfg(feature = "test-util")]
     pub(crate) fn put_raw_entry_value(&self, seqno: u64, value: &[u8]) -> Result<(), StoreError> {
         self.check_writable()?;
         let mut batch = WriteBatch::default();
@@ -949,7 +953,7 @@ impl RocksStore {
         let last = self.state().last_seqno;
         let mut from = 1;
         while from <= last {
-            let page = self.entries(from, last, 4096)?;
+            let page = self.entries(from..=last, 4096)?;
             match page.last() {
                 Some((s, _)) => from = s + 1,
                 None => break,
@@ -984,21 +988,24 @@ impl TileStore for RocksStore {
 }
 
 impl RocksStore {
-    /// Up to `limit` seqnos of `collection`'s index rows in `from..=to_inclusive` (and at most
-    /// the store's last seqno), ascending or, with `reverse`, descending.
+    /// Up to `limit` seqnos of `collection`'s index rows in `seqnos` (and at most the store's
+    /// last seqno), ascending or, with `reverse`, descending.
     fn collection_rows(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
         reverse: bool,
     ) -> Result<Vec<u64>, StoreError> {
-        let to = to_inclusive.min(self.state().last_seqno);
         let mut out = Vec::new();
-        if from > to || limit == 0 {
+        let Some(ReadRange {
+            first: from,
+            last: to,
+            limit,
+        }) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(self.state().last_seqno))
+        else {
             return Ok(out);
-        }
+        };
         let prefix = keys::name_prefix(collection);
         let mut it = self.iter(
             CF_COLLECTIONS,
@@ -1106,16 +1113,18 @@ impl Store for RocksStore {
 
     fn entries(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let from = from.max(1);
-        let to = to_inclusive.min(self.state().last_seqno);
         let mut out = Vec::new();
-        if from > to || limit == 0 {
+        let Some(ReadRange {
+            first: from,
+            last: to,
+            limit,
+        }) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(self.state().last_seqno))
+        else {
             return Ok(out);
-        }
+        };
         let upper = to.checked_add(1).map(|u| keys::seqno_key(u).to_vec());
         let mut it = self.iter(CF_ENTRIES, Some(keys::seqno_key(from).to_vec()), upper)?;
         it.seek(keys::seqno_key(from));
@@ -1147,21 +1156,19 @@ impl Store for RocksStore {
     fn collection_seqnos(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        self.collection_rows(collection, from, to_inclusive, limit, false)
+        self.collection_rows(collection, seqnos, limit, false)
     }
 
     fn collection_seqnos_rev(
         &self,
         collection: &str,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        self.collection_rows(collection, from, to_inclusive, limit, true)
+        self.collection_rows(collection, seqnos, limit, true)
     }
 
     fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
@@ -1212,14 +1219,18 @@ impl Store for RocksStore {
         &self,
         table: &str,
         key: &[u8],
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<TableVersion>, StoreError> {
         let mut out = Vec::new();
-        if from > to_inclusive || limit == 0 {
+        let Some(ReadRange {
+            first: from,
+            last: to,
+            limit,
+        }) = ReadRange::new(seqnos, limit)
+        else {
             return Ok(out);
-        }
+        };
         let prefix = keys::table_key_prefix(table, key);
         let mut it = self.iter(
             CF_TABLES,
@@ -1229,7 +1240,7 @@ impl Store for RocksStore {
         it.seek(keys::table_row_key(table, key, from));
         while let Some((k, v)) = it.item() {
             let version = table_version(k, v, prefix.len())?;
-            if version.seqno > to_inclusive || out.len() >= limit {
+            if version.seqno > to || out.len() >= limit {
                 break;
             }
             out.push(version);
@@ -1291,7 +1302,7 @@ impl Store for RocksStore {
         let Some(start) = seqno.checked_add(1) else {
             return Ok(None);
         };
-        Ok(self.signatures(start, u64::MAX, 1)?.pop())
+        Ok(self.signatures(start..=u64::MAX, 1)?.pop())
     }
 
     fn signature_at_or_before(&self, seqno: u64) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -1307,19 +1318,23 @@ impl Store for RocksStore {
 
     fn signatures(
         &self,
-        from: u64,
-        to_inclusive: u64,
+        seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        if from > to_inclusive || limit == 0 {
+        let Some(ReadRange {
+            first: from,
+            last: to,
+            limit,
+        }) = ReadRange::new(seqnos, limit)
+        else {
             return Ok(out);
-        }
+        };
         let mut it = self.iter(CF_SIGNATURES, Some(keys::seqno_key(from).to_vec()), None)?;
         it.seek(keys::seqno_key(from));
         while let Some((k, v)) = it.item() {
             let s = sig_seqno(k)?;
-            if s > to_inclusive || out.len() >= limit {
+            if s > to || out.len() >= limit {
                 break;
             }
             out.push((s, v.to_vec()));

@@ -214,7 +214,7 @@ pub fn check<S: Store + ?Sized>(store: &S, model: &Model, u: &Universe) {
         }
     );
     let top = u.max_seqno + 2;
-    let all = store.entries(0, u64::MAX, usize::MAX).unwrap();
+    let all = store.entries(0..=u64::MAX, usize::MAX).unwrap();
     assert_eq!(all.len(), model.entries.len());
     for (i, (s, b)) in all.iter().enumerate() {
         assert_eq!(*s, i as u64 + 1);
@@ -233,7 +233,9 @@ pub fn check<S: Store + ?Sized>(store: &S, model: &Model, u: &Universe) {
             .map(|r| r.iter().copied().collect())
             .unwrap_or_default();
         assert_eq!(
-            store.collection_seqnos(c, 0, u64::MAX, usize::MAX).unwrap(),
+            store
+                .collection_seqnos(c, 0..=u64::MAX, usize::MAX)
+                .unwrap(),
             want,
             "collection {c:?}"
         );
@@ -241,7 +243,7 @@ pub fn check<S: Store + ?Sized>(store: &S, model: &Model, u: &Universe) {
         rev.reverse();
         assert_eq!(
             store
-                .collection_seqnos_rev(c, 0, u64::MAX, usize::MAX)
+                .collection_seqnos_rev(c, 0..=u64::MAX, usize::MAX)
                 .unwrap(),
             rev
         );
@@ -268,7 +270,7 @@ pub fn check<S: Store + ?Sized>(store: &S, model: &Model, u: &Universe) {
             })
             .unwrap_or_default();
         assert_eq!(
-            store.table_history(t, k, 0, u64::MAX, usize::MAX).unwrap(),
+            store.table_history(t, k, 0..=u64::MAX, usize::MAX).unwrap(),
             want,
             "history of {t:?} {k:?}"
         );
@@ -299,7 +301,7 @@ pub fn check<S: Store + ?Sized>(store: &S, model: &Model, u: &Universe) {
         }
     }
     let sigs: Vec<(u64, Vec<u8>)> = model.sigs.iter().map(|(s, v)| (*s, v.clone())).collect();
-    assert_eq!(store.signatures(0, u64::MAX, usize::MAX).unwrap(), sigs);
+    assert_eq!(store.signatures(0..=u64::MAX, usize::MAX).unwrap(), sigs);
     for id in &u.tiles {
         assert_eq!(
             store.load_tile(*id).unwrap(),
@@ -345,17 +347,17 @@ pub fn verify_prefix<S: Store>(
     tree: &mut Tree,
 ) -> Result<(), StoreError> {
     assert_eq!(store.entry(committed + 1)?, None);
-    let entries = store.entries(1, u64::MAX, usize::MAX)?;
+    let entries = store.entries(1..=u64::MAX, usize::MAX)?;
     assert_eq!(entries.len() as u64, committed);
     for (s, b) in &entries {
         assert_eq!(*b, entry_bytes(*s), "entry {s}");
     }
     for c in ["alpha", "beta", "gamma"] {
-        let rows = store.collection_seqnos(c, 0, u64::MAX, usize::MAX)?;
+        let rows = store.collection_seqnos(c, 0..=u64::MAX, usize::MAX)?;
         let want: Vec<u64> = (1..=committed).filter(|s| collection_of(*s) == c).collect();
         assert_eq!(rows, want, "collection {c}");
     }
-    let sub = store.collection_seqnos("all\0sub", 0, u64::MAX, usize::MAX)?;
+    let sub = store.collection_seqnos("all\0sub", 0..=u64::MAX, usize::MAX)?;
     assert_eq!(
         sub,
         (1..=committed).filter(|s| s % 4 == 0).collect::<Vec<_>>()
@@ -364,7 +366,7 @@ pub fn verify_prefix<S: Store>(
     for t in 0..2u64 {
         for k in 0..5u64 {
             let key = vec![b'k', 0, k as u8];
-            let history = store.table_history(&format!("t{t}"), &key, 0, u64::MAX, usize::MAX)?;
+            let history = store.table_history(&format!("t{t}"), &key, 0..=u64::MAX, usize::MAX)?;
             let want: Vec<u64> = (1..=committed)
                 .filter(|s| s % 2 == t && s % 5 == k)
                 .collect();
@@ -379,7 +381,7 @@ pub fn verify_prefix<S: Store>(
         }
     }
     // Signatures sit exactly at the commit groups' ends.
-    let sigs = store.signatures(0, u64::MAX, usize::MAX)?;
+    let sigs = store.signatures(0..=u64::MAX, usize::MAX)?;
     let bounds = boundaries(committed);
     let want: Vec<u64> = bounds
         .into_iter()
