@@ -1,6 +1,6 @@
 //! Offline audit of a ledger directory: verifies every entry, leaf, signed root, signature,
 //! certificate chain and index without opening the ledger for writing (see
-//! `ledger_core::audit`).
+//! `ledger_core::audit_path`).
 //!
 //! ```text
 //! cargo run --release -p ledger-core --example audit -- PATH [options]
@@ -19,7 +19,7 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use ledger_core::audit::{audit_path, AuditOptions};
+use ledger_core::{audit_path, AuditOptions};
 
 const USAGE: &str = "usage: audit PATH [--progress N] [--page N] [--no-tiles] [--no-indexes] \
                      [--valid-now] [--anchor SEQNO:HEX]...";
@@ -114,6 +114,21 @@ fn main() -> ExitCode {
         .map(|(v, first)| format!("{v} from {first}"))
         .collect();
     println!("views: {}", views.join(", "));
+    let g = &report.governance;
+    println!(
+        "governance: {} transactions, {} signed requests ({} acks, {} proposals, {} ballots), \
+         {} accepted, {} rejected, {} withdrawn, {} failed, {} direct changes",
+        g.governance_transactions,
+        g.requests,
+        g.acks,
+        g.proposals,
+        g.ballots,
+        g.accepted,
+        g.rejected,
+        g.withdrawn,
+        g.failed,
+        g.direct_changes
+    );
     if let Some(last) = report.last_signature {
         println!(
             "last signature: {} root {} (pass --anchor {}:{} to a later audit)",

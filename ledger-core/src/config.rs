@@ -10,21 +10,14 @@ use std::time::Duration;
 
 pub use ledger_store::Durability;
 
-use crate::governance::Genesis;
+use crate::error::{Error, Problem};
 use crate::identity::{NodeSigner, ServiceIdentity};
-use crate::Error;
+use crate::transaction::{Limits, Transaction, MAX_TX_SIZE_CEILING};
 
 /// Default largest contents of one append: 1 MiB.
 pub const DEFAULT_MAX_ENTRY_SIZE: usize = 1 << 20;
 /// Default largest transaction (sum of contents, keys and values): 16 MiB.
 pub const DEFAULT_MAX_TX_SIZE: usize = 16 << 20;
-/// Largest collection or table name, in bytes of UTF-8. Fixed: names are index keys.
-pub const MAX_NAME_LEN: usize = 255;
-/// Largest table key, in bytes.
-pub const MAX_KEY_LEN: usize = 4096;
-/// Hard ceiling for [`LedgerConfig::max_tx_size`] (the entry decoder's own limit is larger).
-pub const MAX_TX_SIZE_CEILING: usize = 32 << 20;
-
 /// How a ledger is opened. Build one with [`LedgerConfig::new`] and the setters.
 ///
 /// ```
@@ -40,16 +33,47 @@ pub const MAX_TX_SIZE_CEILING: usize = 32 << 20;
 pub struct LedgerConfig {
     pub(crate) path: PathBuf,
     pub(crate) durability: Durability,
-    pub(crate) sig_tx_interval: NonZeroU64,
-    pub(crate) sig_interval: Duration,
-    pub(crate) max_entry_size: usize,
-    pub(crate) max_tx_size: usize,
-    pub(crate) max_pending: usize,
-    pub(crate) tree_memory_leaves: u64,
+    pub(crate) pipeline: PipelineSettings,
     pub(crate) service_name: String,
     pub(crate) service_identity: Option<ServiceIdentity>,
     pub(crate) node_signer: Option<Arc<dyn NodeSigner>>,
-    pub(crate) genesis: Option<Genesis>,
+    pub(crate) genesis: Option<Arc<dyn GenesisRecords>>,
+}
+
+/// Records a new ledger's genesis transaction holds beyond the engine's own (the service
+/// and node certificates), contributed by a layer above the engine: governance's
+/// `LedgerConfig::genesis` installs its members, constitution, roles and users through it,
+/// so the engine records them as an ordinary transaction without knowing what they mean.
+pub(crate) trait GenesisRecords: Send + Sync + std::fmt::Debug {
+    /// Checks the records before the ledger is opened or created.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming what is wrong.
+    fn validate(&self) -> Result<(), Error>;
+
+    /// Adds the records to the genesis transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`GenesisRecords::validate`].
+    fn record(&self, tx: &mut Transaction) -> Result<(), Error>;
+}
+
+/// The settings the commit pipeline runs with: declared here once, set through
+/// [`LedgerConfig`]'s setters, and handed to the pipeline whole.
+#[derive(Clone, Debug)]
+pub(crate) struct PipelineSettings {
+    /// Size limits of entries and transactions.
+    pub(crate) limits: Limits,
+    /// Sign once this many transactions are unsigned.
+    pub(crate) sig_tx_interval: NonZeroU64,
+    /// Sign once the oldest unsigned transaction has waited this long.
+    pub(crate) sig_interval: Duration,
+    /// Most transactions sequenced but not yet handed to the store.
+    pub(crate) max_pending: usize,
+    /// Merkle leaves kept in memory behind the newest one.
+    pub(crate) tree_memory_leaves: u64,
 }
 
 impl LedgerConfig {
@@ -58,12 +82,16 @@ impl LedgerConfig {
         Self {
             path: path.as_ref().to_path_buf(),
             durability: Durability::Fsync,
-            sig_tx_interval: NonZeroU64::MIN.saturating_add(4999),
-            sig_interval: Duration::from_millis(1),
-            max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
-            max_tx_size: DEFAULT_MAX_TX_SIZE,
-            max_pending: 1 << 20,
-            tree_memory_leaves: 1 << 22,
+            pipeline: PipelineSettings {
+                limits: Limits {
+                    max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
+                    max_tx_size: DEFAULT_MAX_TX_SIZE,
+                },
+                sig_tx_interval: NonZeroU64::MIN.saturating_add(4999),
+                sig_interval: Duration::from_millis(1),
+                max_pending: 1 << 20,
+                tree_memory_leaves: 1 << 22,
+            },
             service_name: "ledger service".to_owned(),
             service_identity: None,
             node_signer: None,
@@ -85,7 +113,7 @@ impl LedgerConfig {
 
     /// Sign once this many transactions are unsigned. Default = 5,000.
     pub fn sig_tx_interval(mut self, every: NonZeroU64) -> Self {
-        self.sig_tx_interval = every;
+        self.pipeline.sig_tx_interval = every;
         self
     }
 
@@ -93,14 +121,14 @@ impl LedgerConfig {
     /// lone client's commit latency is about one fsync plus 1 ms, while a busy ledger still
     /// signs at most a thousand times a second.
     pub fn sig_interval(mut self, interval: Duration) -> Self {
-        self.sig_interval = interval;
+        self.pipeline.sig_interval = interval;
         self
     }
 
     /// Largest contents of a single append. Default = [`DEFAULT_MAX_ENTRY_SIZE`] (1 MiB);
     /// values above [`MAX_TX_SIZE_CEILING`] are refused at open.
     pub fn max_entry_size(mut self, bytes: usize) -> Self {
-        self.max_entry_size = bytes;
+        self.pipeline.limits.max_entry_size = bytes;
         self
     }
 
@@ -112,21 +140,21 @@ impl LedgerConfig {
     /// certificates and the governance genesis, about 1.4 KiB and more) are exempt, so any
     /// valid limits can create a ledger.
     pub fn max_tx_size(mut self, bytes: usize) -> Self {
-        self.max_tx_size = bytes;
+        self.pipeline.limits.max_tx_size = bytes;
         self
     }
 
     /// Most transactions sequenced but not yet handed to the store before appenders wait
     /// (back-pressure). Default = 1,048,576.
     pub fn max_pending(mut self, transactions: usize) -> Self {
-        self.max_pending = transactions;
+        self.pipeline.max_pending = transactions;
         self
     }
 
     /// Merkle leaves kept in memory behind the newest one; older tree nodes are read back
     /// from the store when a proof needs them. Default = 4,194,304 (about 256 MiB of nodes).
     pub fn tree_memory_leaves(mut self, leaves: u64) -> Self {
-        self.tree_memory_leaves = leaves;
+        self.pipeline.tree_memory_leaves = leaves;
         self
     }
 
@@ -154,36 +182,60 @@ impl LedgerConfig {
         self
     }
 
-    /// The members, constitution, custom roles and users a new ledger starts with, recorded
-    /// by its genesis transaction. Default = none: the program administers the ledger (see
-    /// [`crate::governance`]). Ignored when an existing ledger is opened.
-    pub fn genesis(mut self, genesis: Genesis) -> Self {
-        self.genesis = Some(genesis);
-        self
-    }
-
+    /// Checks the settings before anything is opened or created.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if let Some(genesis) = &self.genesis {
             genesis.validate()?;
         }
-        if self.max_entry_size == 0 || self.max_entry_size > MAX_TX_SIZE_CEILING {
-            return Err(Error::InvalidInput(format!(
-                "max_entry_size {} must be in 1..={MAX_TX_SIZE_CEILING}",
-                self.max_entry_size
-            )));
+        let limits = &self.pipeline.limits;
+        if limits.max_entry_size == 0 {
+            return Err(Error::invalid(
+                "max_entry_size",
+                Problem::TooSmall {
+                    size: 0,
+                    minimum: 1,
+                },
+            ));
         }
-        if self.max_tx_size < self.max_entry_size || self.max_tx_size > MAX_TX_SIZE_CEILING {
-            return Err(Error::InvalidInput(format!(
-                "max_tx_size {} must be at least max_entry_size ({}) and at most {MAX_TX_SIZE_CEILING}",
-                self.max_tx_size, self.max_entry_size
-            )));
+        if limits.max_entry_size > MAX_TX_SIZE_CEILING {
+            return Err(Error::too_large(
+                "max_entry_size",
+                limits.max_entry_size,
+                MAX_TX_SIZE_CEILING,
+            ));
         }
-        if self.max_pending == 0 {
-            return Err(Error::InvalidInput("max_pending must be at least 1".into()));
+        if limits.max_tx_size < limits.max_entry_size {
+            return Err(Error::invalid(
+                "max_tx_size",
+                Problem::TooSmall {
+                    size: limits.max_tx_size as u64,
+                    minimum: limits.max_entry_size as u64,
+                },
+            ));
         }
-        if self.sig_interval.is_zero() {
-            return Err(Error::InvalidInput(
-                "sig_interval must be greater than zero".into(),
+        if limits.max_tx_size > MAX_TX_SIZE_CEILING {
+            return Err(Error::too_large(
+                "max_tx_size",
+                limits.max_tx_size,
+                MAX_TX_SIZE_CEILING,
+            ));
+        }
+        if self.pipeline.max_pending == 0 {
+            return Err(Error::invalid(
+                "max_pending",
+                Problem::TooSmall {
+                    size: 0,
+                    minimum: 1,
+                },
+            ));
+        }
+        if self.pipeline.sig_interval.is_zero() {
+            return Err(Error::invalid(
+                "sig_interval (nanoseconds)",
+                Problem::TooSmall {
+                    size: 0,
+                    minimum: 1,
+                },
             ));
         }
         Ok(())

@@ -38,9 +38,9 @@ use crate::{Error, TxId};
 /// Version byte written at the start of every entry.
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 /// Size of the fixed header before the body.
-pub const HEADER_LEN: usize = 18;
+pub(crate) const HEADER_LEN: usize = 18;
 /// Largest body the decoder accepts (64 MiB), well above any configurable transaction limit.
-pub const MAX_ENCODED_BODY: usize = 64 << 20;
+pub(crate) const MAX_ENCODED_BODY: usize = 64 << 20;
 
 type BodyConfig = bincode::config::Configuration<
     bincode::config::BigEndian,
@@ -101,21 +101,19 @@ const MAX_VARINT_LEN: usize = 9;
 /// contents), so re-encoding replaces each varint by its shortest form and changes nothing
 /// else: the canonical encoding is as long as the input exactly when the input is canonical.
 /// Comparing lengths, with bincode's size-counting writer, avoids a second copy of the bytes.
-fn check_shortest<T: Encode>(
-    value: &T,
-    used: usize,
-    what: &dyn Fn() -> String,
-) -> Result<(), Error> {
+fn check_shortest<T: Encode>(value: &T, used: usize, what: &'static str) -> Result<(), Error> {
     let mut size = bincode::enc::write::SizeWriter::default();
     bincode::encode_into_writer(value, &mut size, body_config())
-        .map_err(|e| Error::Corruption(format!("{} does not re-encode: {e}", what())))?;
+        .map_err(|e| Error::corruption(what, format_args!("does not re-encode: {e}")))?;
     if size.bytes_written != used {
-        return Err(Error::Corruption(format!(
-            "{} is not canonically encoded: {used} bytes where the shortest integer encodings \
-             take {}",
-            what(),
-            size.bytes_written
-        )));
+        return Err(Error::corruption(
+            what,
+            format_args!(
+                "not canonically encoded: {used} bytes where the shortest integer encodings \
+                 take {}",
+                size.bytes_written
+            ),
+        ));
     }
     Ok(())
 }
@@ -218,15 +216,17 @@ impl TxBody {
     ///
     /// # Errors
     ///
-    /// [`Error::Corruption`] naming the first rule broken.
+    /// [`Error::Corruption`] of `"entry"` naming the first rule broken (the caller names the
+    /// transaction).
     pub fn check_canonical(&self) -> Result<(), Error> {
         if self
             .appends
             .windows(2)
             .any(|w| w[0].collection >= w[1].collection)
         {
-            return Err(Error::Corruption(
-                "entry appends are not strictly sorted by collection".into(),
+            return Err(Error::corruption(
+                "entry",
+                "appends are not strictly sorted by collection",
             ));
         }
         if self
@@ -234,8 +234,9 @@ impl TxBody {
             .windows(2)
             .any(|w| (&w[0].table, &w[0].key) >= (&w[1].table, &w[1].key))
         {
-            return Err(Error::Corruption(
-                "entry table writes are not strictly sorted by (table, key)".into(),
+            return Err(Error::corruption(
+                "entry",
+                "table writes are not strictly sorted by (table, key)",
             ));
         }
         Ok(())
@@ -258,8 +259,9 @@ pub struct LedgerEntry {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] if the body exceeds [`MAX_ENCODED_BODY`].
-pub fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>, Error> {
+/// [`Error::InvalidInput`] (`what = "encoded transaction body"`, [`crate::Problem::TooLarge`])
+/// if the body exceeds [`MAX_ENCODED_BODY`].
+pub(crate) fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>, Error> {
     // Sized up front so that encoding never reallocates: every field within its length
     // prefix, plus the option tags.
     let appends: usize = body
@@ -290,7 +292,7 @@ pub fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>, Error>
 /// # Errors
 ///
 /// As [`encode_unsequenced`].
-pub fn encode_single_append_unsequenced(
+pub(crate) fn encode_single_append_unsequenced(
     kind: TxKind,
     collection: &str,
     contents: &[u8],
@@ -311,7 +313,7 @@ pub fn encode_single_append_unsequenced(
 /// The collection of the first append of a well-formed entry with at least one append (the
 /// only one, for an entry from [`encode_single_append_unsequenced`]), read without decoding
 /// the rest; `None` if the bytes do not start that way.
-pub fn first_collection(entry: &[u8]) -> Option<&str> {
+pub(crate) fn first_collection(entry: &[u8]) -> Option<&str> {
     let body = entry.get(HEADER_LEN..)?;
     let ((_claims, count, name), _): ((Option<[u8; 32]>, u64, &str), usize) =
         bincode::borrow_decode_from_slice(body, body_config()).ok()?;
@@ -325,15 +327,27 @@ fn encode_body(kind: TxKind, body: &impl Encode, capacity: usize) -> Result<Vec<
     out[0] = ENTRY_FORMAT_VERSION;
     out[1] = kind.code();
     bincode::encode_into_std_write(body, &mut out, body_config()).map_err(|e| {
-        Error::InvalidInput(format!(
-            "transaction does not encode within {MAX_ENCODED_BODY} bytes: {e}"
-        ))
+        Error::malformed(
+            "transaction body",
+            format!("{kind:?} transaction"),
+            format_args!("does not encode: {e}"),
+        )
     })?;
+    // bincode enforces the configured limit when decoding only: refuse here what the decoder
+    // would refuse.
+    let size = out.len() - HEADER_LEN;
+    if size > MAX_ENCODED_BODY {
+        return Err(Error::too_large(
+            "encoded transaction body",
+            size,
+            MAX_ENCODED_BODY,
+        ));
+    }
     Ok(out)
 }
 
 /// Fills the view and seqno of an entry produced by [`encode_unsequenced`].
-pub fn write_header(entry: &mut [u8], tx_id: TxId) {
+pub(crate) fn write_header(entry: &mut [u8], tx_id: TxId) {
     if entry.len() >= HEADER_LEN {
         entry[2..10].copy_from_slice(&tx_id.view().to_be_bytes());
         entry[10..18].copy_from_slice(&tx_id.seqno().to_be_bytes());
@@ -345,7 +359,8 @@ pub fn write_header(entry: &mut [u8], tx_id: TxId) {
 /// # Errors
 ///
 /// As [`encode_unsequenced`].
-pub fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
     let mut out = encode_unsequenced(kind, body)?;
     write_header(&mut out, tx_id);
     Ok(out)
@@ -355,29 +370,40 @@ pub fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error
 ///
 /// # Errors
 ///
-/// [`Error::Corruption`] for a short entry, an unknown version or kind, or a zero view or
-/// seqno.
-pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
+/// [`Error::Corruption`] of `"entry header"` for a short entry, an unknown version or kind,
+/// or a zero view or seqno.
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
     let header = bytes.get(..HEADER_LEN).ok_or_else(|| {
-        Error::Corruption(format!(
-            "entry of {} bytes is shorter than its {HEADER_LEN}-byte header",
-            bytes.len()
-        ))
+        Error::corruption(
+            "entry header",
+            format_args!(
+                "entry of {} bytes is shorter than its {HEADER_LEN}-byte header",
+                bytes.len()
+            ),
+        )
     })?;
     if header[0] != ENTRY_FORMAT_VERSION {
-        return Err(Error::Corruption(format!(
-            "entry format version {} is not supported (this build reads {ENTRY_FORMAT_VERSION})",
-            header[0]
-        )));
+        return Err(Error::corruption(
+            "entry header",
+            format_args!(
+                "entry format version {} is not supported (this build reads \
+                 {ENTRY_FORMAT_VERSION})",
+                header[0]
+            ),
+        ));
     }
-    let kind = TxKind::from_code(header[1])
-        .ok_or_else(|| Error::Corruption(format!("unknown transaction kind {}", header[1])))?;
+    let kind = TxKind::from_code(header[1]).ok_or_else(|| {
+        Error::corruption(
+            "entry header",
+            format_args!("unknown transaction kind {}", header[1]),
+        )
+    })?;
     let mut view = [0u8; 8];
     view.copy_from_slice(&header[2..10]);
     let mut seqno = [0u8; 8];
     seqno.copy_from_slice(&header[10..18]);
     let tx_id = TxId::new(u64::from_be_bytes(view), u64::from_be_bytes(seqno))
-        .map_err(|e| Error::Corruption(format!("entry header: {e}")))?;
+        .map_err(|e| Error::corruption("entry header", e))?;
     Ok((kind, tx_id))
 }
 
@@ -385,15 +411,17 @@ pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
 ///
 /// # Errors
 ///
-/// [`Error::Corruption`] for any violation of the format in the module documentation.
+/// [`Error::Corruption`] for any violation of the format in the module documentation: of
+/// `"entry header"` (see `decode_header`), or of `"entry"` at the header's transaction.
 pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
     let (kind, tx_id) = decode_header(bytes)?;
+    let corrupt = |detail: std::fmt::Arguments<'_>| Error::corruption("entry", detail).at_tx(tx_id);
     let (wire, used): (WireBody, usize) =
         bincode::decode_from_slice(&bytes[HEADER_LEN..], body_config())
-            .map_err(|e| Error::Corruption(format!("entry {tx_id} body: {e}")))?;
+            .map_err(|e| corrupt(format_args!("body: {e}")))?;
     if wire.claims_digest == Some([0u8; 32]) {
-        return Err(Error::Corruption(format!(
-            "entry {tx_id}: an all-zero claims digest must be written as absent"
+        return Err(corrupt(format_args!(
+            "an all-zero claims digest must be written as absent"
         )));
     }
     let body = TxBody {
@@ -403,44 +431,43 @@ pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
         signature: wire.signature,
     };
     if used != bytes.len() - HEADER_LEN {
-        return Err(Error::Corruption(format!(
-            "entry {tx_id} has {} trailing bytes",
+        return Err(corrupt(format_args!(
+            "{} trailing bytes",
             bytes.len() - HEADER_LEN - used
         )));
     }
-    check_shortest(&WireBodyRef::from(&body), used, &|| {
-        format!("entry {tx_id}")
-    })?;
-    body.check_canonical()?;
+    check_shortest(&WireBodyRef::from(&body), used, "entry").map_err(|e| e.at_tx(tx_id))?;
+    body.check_canonical().map_err(|e| e.at_tx(tx_id))?;
     if (kind == TxKind::Signature) != body.signature.is_some() {
-        return Err(Error::Corruption(format!(
-            "entry {tx_id}: a signature payload belongs exactly to signature transactions"
+        return Err(corrupt(format_args!(
+            "a signature payload belongs exactly to signature transactions"
         )));
     }
     Ok(LedgerEntry { kind, tx_id, body })
 }
 
 /// Encodes a [`SignaturePayload`] on its own (the signature index of the store keeps these).
-pub fn encode_signature(payload: &SignaturePayload) -> Vec<u8> {
+pub(crate) fn encode_signature(payload: &SignaturePayload) -> Vec<u8> {
     // Encoding into a Vec cannot fail for this type; an empty record would be rejected on read.
     bincode::encode_to_vec(payload, body_config()).unwrap_or_default()
 }
 
-/// Decodes a [`SignaturePayload`] written by [`encode_signature`].
+/// Decodes a [`SignaturePayload`] written by `encode_signature`.
 ///
 /// # Errors
 ///
-/// [`Error::Corruption`] if the bytes are not exactly one payload.
+/// [`Error::Corruption`] of `"signature record"` if the bytes are not exactly one payload.
 pub fn decode_signature(bytes: &[u8]) -> Result<SignaturePayload, Error> {
     let (payload, used): (SignaturePayload, usize) =
         bincode::decode_from_slice(bytes, body_config())
-            .map_err(|e| Error::Corruption(format!("signature record: {e}")))?;
+            .map_err(|e| Error::corruption("signature record", e))?;
     if used != bytes.len() {
-        return Err(Error::Corruption(
-            "signature record has trailing bytes".into(),
+        return Err(Error::corruption(
+            "signature record",
+            format_args!("{} trailing bytes", bytes.len() - used),
         ));
     }
-    check_shortest(&payload, used, &|| "signature record".to_owned())?;
+    check_shortest(&payload, used, "signature record")?;
     Ok(payload)
 }
 
@@ -544,7 +571,11 @@ mod tests {
         // The option tag is the first body byte; the digest follows it.
         assert_eq!(bytes[HEADER_LEN], 1);
         bytes[HEADER_LEN + 1..HEADER_LEN + 33].fill(0);
-        assert!(matches!(decode(&bytes), Err(Error::Corruption(_))));
+        assert!(matches!(
+            decode(&bytes),
+            Err(Error::Corruption { ref what, tx: Some(tx), ref detail, .. })
+                if what == "entry" && tx == id && detail.contains("all-zero claims digest")
+        ));
     }
 
     #[test]
@@ -573,7 +604,8 @@ mod tests {
         long.extend_from_slice(&good[HEADER_LEN + 2..]);
         let err = decode(&long).unwrap_err();
         assert!(
-            matches!(&err, Error::Corruption(m) if m.contains("not canonically encoded")),
+            matches!(&err, Error::Corruption { what, tx: Some(tx), detail, .. }
+                if what == "entry" && *tx == id && detail.contains("not canonically encoded")),
             "{err}"
         );
         assert_eq!(decode(&good).unwrap().body, body);
@@ -583,7 +615,11 @@ mod tests {
         assert_eq!(good[0], 2);
         let mut long = vec![251, 0, 2];
         long.extend_from_slice(&good[1..]);
-        assert!(matches!(decode_signature(&long), Err(Error::Corruption(_))));
+        assert!(matches!(
+            decode_signature(&long),
+            Err(Error::Corruption { ref what, ref detail, .. })
+                if what == "signature record" && detail.contains("not canonically encoded")
+        ));
     }
 
     #[test]

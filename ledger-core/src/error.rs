@@ -1,38 +1,106 @@
 //! The one error type of `ledger-core`.
+//!
+//! It sits at the bottom of the crate: it names [`TxId`], [`TxStatus`] and [`Refusal`],
+//! which live beside it, and the error types of `ledger-store` and `ledger-merkle` below it,
+//! and nothing else of this crate.
+//!
+//! Every variant carries structured fields, so a caller matches on what went wrong instead of
+//! parsing a message:
+//!
+//! * [`Error::InvalidInput`] names *what* input was refused and the [`Problem`] with it (the
+//!   limit and the offending size, the reserved name, the malformed value);
+//! * [`Error::Corruption`] is the one path for stored bytes that do not check out, whether
+//!   the engine or the store found them: a store's own corruption report converts into it
+//!   (see the `From<StoreError>` impl), so [`Error::is_corruption`] is one match;
+//! * [`Error::Poisoned`] likewise covers a poisoned store and a stopped pipeline.
+
+use std::fmt;
+
+use ledger_merkle::MerkleError;
+use ledger_store::StoreError;
+
+use crate::refusal::Refusal;
+use crate::txid::{TxId, TxIdError, TxStatus};
 
 /// Everything that can go wrong in a ledger call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The caller supplied something the ledger refuses: a malformed id, a name or size over
-    /// a limit, a write to a reserved table. The message names the rule that was broken.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// A collection, table key or transaction the caller asked for does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
+    /// a limit, a write to a reserved table, an invalid setting.
+    #[error("invalid {what}: {problem}")]
+    InvalidInput {
+        /// What was refused, e.g. `"collection name"`, `"transaction id"`, `"max_tx_size"`.
+        what: &'static str,
+        /// What is wrong with it.
+        problem: Problem,
+    },
+    /// A collection entry, table key, proposal or transaction the caller asked for does not
+    /// exist.
+    #[error("not found: {what} {key}")]
+    NotFound {
+        /// The kind of thing looked up, e.g. `"transaction"`, `"proposal"`.
+        what: &'static str,
+        /// The id or key asked for, as text.
+        key: String,
+    },
     /// A cryptographic operation failed (key generation, signing, certificate building or
     /// parsing, signature verification).
-    #[error("cryptography: {0}")]
-    Crypto(String),
-    /// A receipt failed verification; the message says which check failed.
-    #[error("receipt verification failed: {0}")]
-    ReceiptInvalid(String),
-    /// Stored bytes did not decode or did not match their recorded digest.
-    #[error("corruption: {0}")]
-    Corruption(String),
+    #[error("cryptography: {operation}: {detail}")]
+    Crypto {
+        /// The operation, e.g. `"signing a root"`, `"parsing the node certificate"`.
+        operation: &'static str,
+        /// The underlying library's report.
+        detail: String,
+    },
+    /// A receipt failed verification.
+    #[error("receipt verification failed: {check}: {detail}")]
+    ReceiptInvalid {
+        /// The check that failed, e.g. `"signature"`, `"certificate chain"`, `"proof"`.
+        check: &'static str,
+        /// What exactly did not hold.
+        detail: String,
+    },
+    /// Stored bytes did not decode, did not match their recorded digest, or contradict the
+    /// engine's invariants. Reported alike whether the engine or the store noticed.
+    #[error("corruption in {what}{}{}: {detail}", tx.map(|t| format!(" at {t}")).unwrap_or_default(), table.as_ref().map(|t| format!(" (table {t})")).unwrap_or_default())]
+    Corruption {
+        /// The damaged thing, e.g. `"entry"`, `"metadata core.views"`, `"rocksdb"`.
+        what: String,
+        /// The transaction it belongs to, where known.
+        tx: Option<TxId>,
+        /// The table it belongs to, where known.
+        table: Option<String>,
+        /// What did not check out.
+        detail: String,
+    },
     /// The transaction is not (yet) committed, so it has no receipt.
     #[error("transaction {tx} is not committed (status {status:?})")]
     NotCommitted {
         /// The transaction asked about.
-        tx: crate::TxId,
+        tx: TxId,
         /// Its status at the time of the call.
-        status: crate::TxStatus,
+        status: TxStatus,
     },
-    /// An earlier store failure stopped the ledger; reopen it to recover to the last durable
-    /// state. The message is the original failure.
-    #[error("ledger is poisoned by an earlier failure: {0}")]
-    Poisoned(String),
+    /// An earlier failure stopped the ledger (or its store); reopen it to recover to the last
+    /// durable state.
+    #[error("ledger is poisoned by an earlier failure in {stage}: {cause}")]
+    Poisoned {
+        /// Where the failure happened: `"write"`, `"sync"`, `"sign"`, `"committer"`,
+        /// `"writer"`, `"syncer"` or `"store"`.
+        stage: &'static str,
+        /// The original failure.
+        cause: String,
+    },
+    /// The operating system refused a resource the engine needs (a thread, a file).
+    #[error("{operation} failed: {source}")]
+    Io {
+        /// What the engine was doing, e.g. `"starting the writer thread"`.
+        operation: &'static str,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The ledger is closing or closed.
     #[error("ledger is closed")]
     Closed,
@@ -46,15 +114,298 @@ pub enum Error {
         /// What was asked, e.g. `append to "audit"` or `ballot`.
         operation: String,
         /// The rule that refused it.
-        reason: crate::governance::Refusal,
+        reason: Refusal,
     },
-    /// The storage layer failed.
+    /// The storage layer failed (other than by corruption or poisoning, which convert to
+    /// [`Error::Corruption`] and [`Error::Poisoned`]).
     #[error(transparent)]
-    Store(#[from] ledger_store::StoreError),
-    /// The Merkle layer failed.
+    Store(StoreError),
+    /// The Merkle layer refused a proof or a tree operation.
     #[error(transparent)]
-    Merkle(#[from] ledger_merkle::MerkleError),
+    Merkle(#[from] MerkleError),
+}
+
+/// What is wrong with an input refused by [`Error::InvalidInput`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// It is empty and must not be.
+    Empty,
+    /// It is longer or larger than allowed (bytes, elements or a number, as `what` says).
+    TooLarge {
+        /// Its size or value.
+        size: u64,
+        /// The largest allowed.
+        limit: u64,
+    },
+    /// It is smaller than allowed.
+    TooSmall {
+        /// Its size or value.
+        size: u64,
+        /// The smallest allowed.
+        minimum: u64,
+    },
+    /// It names something reserved for the engine or for governance.
+    Reserved {
+        /// The reserved name.
+        name: String,
+    },
+    /// It repeats something that may appear once.
+    Duplicate {
+        /// The repeated value.
+        value: String,
+    },
+    /// It does not parse or does not have the required form.
+    Malformed {
+        /// The offending value (shortened when long).
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// It is well formed but is not the one required.
+    Mismatch {
+        /// What was required.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Empty => f.write_str("must not be empty"),
+            Problem::TooLarge { size, limit } => write!(f, "{size} is over the limit of {limit}"),
+            Problem::TooSmall { size, minimum } => {
+                write!(f, "{size} is under the minimum of {minimum}")
+            }
+            Problem::Reserved { name } => write!(f, "{name:?} is reserved"),
+            Problem::Duplicate { value } => write!(f, "{value:?} appears more than once"),
+            Problem::Malformed { value, reason } => write!(f, "{value:?}: {reason}"),
+            Problem::Mismatch { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
+        }
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`].
+    pub(crate) fn invalid(what: &'static str, problem: Problem) -> Self {
+        Error::InvalidInput { what, problem }
+    }
+
+    /// An [`Error::InvalidInput`] for a malformed `value`.
+    pub(crate) fn malformed(
+        what: &'static str,
+        value: impl Into<String>,
+        reason: impl fmt::Display,
+    ) -> Self {
+        Error::invalid(
+            what,
+            Problem::Malformed {
+                value: value.into(),
+                reason: reason.to_string(),
+            },
+        )
+    }
+
+    /// An [`Error::InvalidInput`] for a value over `limit`.
+    pub(crate) fn too_large(
+        what: &'static str,
+        size: impl TryInto<u64>,
+        limit: impl TryInto<u64>,
+    ) -> Self {
+        Error::invalid(
+            what,
+            Problem::TooLarge {
+                size: size.try_into().unwrap_or(u64::MAX),
+                limit: limit.try_into().unwrap_or(u64::MAX),
+            },
+        )
+    }
+
+    /// An [`Error::NotFound`].
+    pub(crate) fn not_found(what: &'static str, key: impl fmt::Display) -> Self {
+        Error::NotFound {
+            what,
+            key: key.to_string(),
+        }
+    }
+
+    /// An [`Error::Crypto`].
+    pub(crate) fn crypto(operation: &'static str, detail: impl fmt::Display) -> Self {
+        Error::Crypto {
+            operation,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// An [`Error::ReceiptInvalid`].
+    pub(crate) fn receipt(check: &'static str, detail: impl fmt::Display) -> Self {
+        Error::ReceiptInvalid {
+            check,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// An [`Error::Corruption`] of `what`, at no known transaction or table (add them with
+    /// [`Error::at_tx`] and [`Error::in_table`]).
+    pub(crate) fn corruption(what: impl Into<String>, detail: impl fmt::Display) -> Self {
+        Error::Corruption {
+            what: what.into(),
+            tx: None,
+            table: None,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Names the transaction of an [`Error::Corruption`] that has none yet; other errors are
+    /// returned unchanged.
+    pub(crate) fn at_tx(mut self, at: TxId) -> Self {
+        if let Error::Corruption { tx, .. } = &mut self {
+            tx.get_or_insert(at);
+        }
+        self
+    }
+
+    /// Names the table of an [`Error::Corruption`] that has none yet; other errors are
+    /// returned unchanged.
+    pub(crate) fn in_table(mut self, name: &str) -> Self {
+        if let Error::Corruption { table, .. } = &mut self {
+            table.get_or_insert_with(|| name.to_owned());
+        }
+        self
+    }
+
+    /// Whether stored bytes were found damaged ([`Error::Corruption`]), by the engine or by
+    /// the store.
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+
+    /// Whether the call was refused for its input ([`Error::InvalidInput`]).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. })
+    }
+
+    /// Whether the thing asked for does not exist ([`Error::NotFound`]).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// Whether an earlier failure stopped the ledger ([`Error::Poisoned`]); reopen it.
+    pub fn is_poisoned(&self) -> bool {
+        matches!(self, Error::Poisoned { .. })
+    }
+
+    /// The rule that refused the call, for an [`Error::Forbidden`].
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Forbidden { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    /// Corruption and poisoning reported by the store become [`Error::Corruption`] and
+    /// [`Error::Poisoned`], so each has one path; everything else is [`Error::Store`].
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corruption { what, detail } => Error::Corruption {
+                what,
+                tx: None,
+                table: None,
+                detail,
+            },
+            StoreError::Poisoned { cause } => Error::Poisoned {
+                stage: "store",
+                cause,
+            },
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl From<TxIdError> for Error {
+    fn from(e: TxIdError) -> Self {
+        Error::malformed("transaction id", e.text, e.reason)
+    }
+}
+
+/// At most the first 64 characters of `text`, with `…` appended when cut: the offending
+/// value of a [`Problem::Malformed`] or [`Problem::Reserved`] taken from untrusted input.
+pub(crate) fn excerpt(text: &str) -> String {
+    let mut out: String = text.chars().take(64).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_corruption_and_poison_take_the_engines_paths() {
+        let corrupt = Error::from(StoreError::Corruption {
+            what: "entry 7".into(),
+            detail: "digest mismatch".into(),
+        });
+        assert!(corrupt.is_corruption());
+        assert!(
+            matches!(&corrupt, Error::Corruption { what, detail, tx: None, table: None }
+            if what == "entry 7" && detail == "digest mismatch")
+        );
+        let poisoned = Error::from(StoreError::Poisoned {
+            cause: "sync failed".into(),
+        });
+        assert!(poisoned.is_poisoned());
+        assert!(!Error::from(StoreError::ReadOnly).is_corruption());
+    }
+
+    #[test]
+    fn corruption_names_its_transaction_and_table_once() {
+        let tx = TxId::new(2, 9).expect("valid id");
+        let other = TxId::new(3, 1).expect("valid id");
+        let e = Error::corruption("table value", "does not decode")
+            .at_tx(tx)
+            .at_tx(other)
+            .in_table("gov.members");
+        assert!(
+            matches!(&e, Error::Corruption { tx: Some(t), table: Some(name), .. }
+            if *t == tx && name == "gov.members")
+        );
+        assert_eq!(
+            e.to_string(),
+            "corruption in table value at 2.9 (table gov.members): does not decode"
+        );
+        // Only corruption takes a location.
+        assert!(matches!(Error::Closed.at_tx(tx), Error::Closed));
+    }
+
+    #[test]
+    fn invalid_input_reads_as_a_sentence() {
+        let e = Error::too_large("entry contents", 2048usize, 1024usize);
+        assert_eq!(
+            e.to_string(),
+            "invalid entry contents: 2048 is over the limit of 1024"
+        );
+        assert!(e.is_invalid_input());
+        let e = Error::invalid(
+            "collection name",
+            Problem::Reserved {
+                name: "gov.x".into(),
+            },
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid collection name: \"gov.x\" is reserved"
+        );
+    }
+}

@@ -57,14 +57,15 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
-use crate::{Error, Result};
+use crate::error::excerpt;
+use crate::{Error, Problem, Result};
 
 /// Longest common name accepted (X.520 `ub-common-name`).
-pub const MAX_COMMON_NAME_LEN: usize = 64;
+pub(crate) const MAX_COMMON_NAME_LEN: usize = 64;
 
 /// How far before its creation a certificate's validity starts by default: one hour, so that
 /// a verifier whose clock is slightly behind still accepts a fresh certificate.
-pub const DEFAULT_BACKDATE: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_BACKDATE: Duration = Duration::from_secs(3600);
 
 const FORMAT_VERSION: u8 = 1;
 const KIND_SERVICE: u8 = 1;
@@ -99,7 +100,7 @@ pub struct CertificateValidity {
 }
 
 impl CertificateValidity {
-    /// The default: from [`DEFAULT_BACKDATE`] before now to `99991231235959Z` (no
+    /// The default: from `DEFAULT_BACKDATE` (one hour) before now to `99991231235959Z` (no
     /// well-defined expiration, RFC 5280 section 4.1.2.5).
     pub fn starting_now() -> Self {
         let now = SystemTime::now();
@@ -117,8 +118,14 @@ impl CertificateValidity {
     /// 1970 or after 9999.
     pub fn new(not_before: SystemTime, not_after: SystemTime) -> Result<Self> {
         if not_before > not_after {
-            return Err(Error::InvalidInput(
-                "certificate validity must not end before it starts".into(),
+            return Err(Error::malformed(
+                "certificate validity",
+                format!(
+                    "{} to {} (Unix time)",
+                    unix_seconds(not_before),
+                    unix_seconds(not_after)
+                ),
+                "it ends before it starts",
             ));
         }
         let v = Self {
@@ -142,9 +149,11 @@ impl CertificateValidity {
     fn to_x509(self) -> Result<Validity> {
         let time = |t: SystemTime| {
             Time::try_from(t).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "certificate validity must lie between 1970 and 9999: {e}"
-                ))
+                Error::malformed(
+                    "certificate validity",
+                    format!("{} (Unix time)", unix_seconds(t)),
+                    format_args!("it must lie between 1970 and 9999: {e}"),
+                )
             })
         };
         // The certificate builder re-encodes dates before 2050 as UTCTime, as RFC 5280 and
@@ -201,14 +210,15 @@ impl ServiceIdentity {
             spki,
             &key,
         )
-        .map_err(|e| Error::Crypto(format!("building the service certificate: {e}")))?;
+        .map_err(|e| Error::crypto("building the service certificate", e))?;
         let cert = builder
             .build::<DerSignature>()
-            .map_err(|e| Error::Crypto(format!("signing the service certificate: {e}")))?;
+            .map_err(|e| Error::crypto("signing the service certificate", e))?;
         let der = cert
             .to_der()
-            .map_err(|e| Error::Crypto(format!("encoding the service certificate: {e}")))?;
-        let cert = ParsedCert::from_der(&der).map_err(Error::Crypto)?;
+            .map_err(|e| Error::crypto("encoding the service certificate", e))?;
+        let cert = ParsedCert::from_der(&der)
+            .map_err(|e| Error::crypto("parsing the service certificate", e))?;
         Ok(Self {
             key,
             cert: Arc::new(cert),
@@ -237,7 +247,7 @@ impl ServiceIdentity {
         let spki = spki_of(node_key)?;
         let spki_der = node_key
             .to_public_key_der()
-            .map_err(|e| Error::Crypto(format!("encoding the node public key: {e}")))?;
+            .map_err(|e| Error::crypto("encoding the node public key", e))?;
         let node_id = node_id_of(spki_der.as_bytes());
         let san_dns = if is_dns_name(common_name) {
             common_name.to_owned()
@@ -245,7 +255,7 @@ impl ServiceIdentity {
             format!("{}.node.invalid", &node_id[..32])
         };
         let san_dns = Ia5String::new(&san_dns)
-            .map_err(|e| Error::Crypto(format!("encoding the subject alternative name: {e}")))?;
+            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
         let profile = Profile::Leaf {
             issuer: self.cert.cert.tbs_certificate.subject.clone(),
             enable_key_agreement: false,
@@ -259,15 +269,15 @@ impl ServiceIdentity {
             spki,
             &self.key,
         )
-        .map_err(|e| Error::Crypto(format!("building the node certificate: {e}")))?;
+        .map_err(|e| Error::crypto("building the node certificate", e))?;
         builder
             .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
-            .map_err(|e| Error::Crypto(format!("adding the subject alternative name: {e}")))?;
+            .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
         let cert = builder
             .build::<DerSignature>()
-            .map_err(|e| Error::Crypto(format!("signing the node certificate: {e}")))?;
+            .map_err(|e| Error::crypto("signing the node certificate", e))?;
         cert.to_der()
-            .map_err(|e| Error::Crypto(format!("encoding the node certificate: {e}")))
+            .map_err(|e| Error::crypto("encoding the node certificate", e))
     }
 
     /// The CA certificate, PEM (`-----BEGIN CERTIFICATE-----`, LF line endings).
@@ -304,9 +314,10 @@ impl ServiceIdentity {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let (key, cert) = decode_identity(KIND_SERVICE, bytes)?;
         cert.check_signed_by(&cert).map_err(|e| {
-            Error::Corruption(format!(
-                "service identity: the certificate is not validly self-signed: {e}"
-            ))
+            Error::corruption(
+                "service identity",
+                format_args!("the certificate is not validly self-signed: {e}"),
+            )
         })?;
         Ok(Self {
             key,
@@ -357,7 +368,8 @@ impl NodeIdentity {
     ) -> Result<Self> {
         let key = SigningKey::random(&mut OsRng);
         let der = service.issue_node_certificate(key.verifying_key(), common_name, validity)?;
-        let cert = ParsedCert::from_der(&der).map_err(Error::Crypto)?;
+        let cert = ParsedCert::from_der(&der)
+            .map_err(|e| Error::crypto("parsing the node certificate", e))?;
         Ok(Self {
             key,
             cert: Arc::new(cert),
@@ -395,7 +407,7 @@ impl NodeIdentity {
     }
 
     /// Decodes what [`NodeIdentity::to_bytes`] produced. Whether the certificate is signed by
-    /// a given service is checked separately, with [`verify_cert_signed_by`].
+    /// a given service is checked separately, with `verify_cert_signed_by`.
     ///
     /// # Errors
     ///
@@ -415,7 +427,7 @@ impl NodeSigner for NodeIdentity {
         let signature: DerSignature = self
             .key
             .sign_prehash(root)
-            .map_err(|e| Error::Crypto(format!("signing a root: {e}")))?;
+            .map_err(|e| Error::crypto("signing a root", e))?;
         Ok(signature.as_bytes().to_vec())
     }
 
@@ -452,14 +464,16 @@ pub fn node_id_of(spki_der: &[u8]) -> String {
 ///
 /// [`Error::Crypto`] if the certificate does not parse or hold a P-256 key, the signature is
 /// not DER, or it does not verify.
-pub fn verify_root_signature(
+#[cfg(test)]
+pub(crate) fn verify_root_signature(
     certificate: impl AsRef<[u8]>,
     root: &[u8; 32],
     der_signature: &[u8],
 ) -> Result<()> {
-    let cert = ParsedCert::parse(certificate.as_ref()).map_err(Error::Crypto)?;
+    let cert = ParsedCert::parse(certificate.as_ref())
+        .map_err(|e| Error::crypto("parsing the node certificate", e))?;
     cert.verify_root_signature(root, der_signature)
-        .map_err(Error::Crypto)
+        .map_err(|e| Error::crypto("verifying a root signature", e))
 }
 
 /// Verifies that `service_certificate` signed `node_certificate` (both PEM or DER) and that
@@ -468,7 +482,7 @@ pub fn verify_root_signature(
 /// # Errors
 ///
 /// As [`verify_cert_signed_by_at`].
-pub fn verify_cert_signed_by(
+pub(crate) fn verify_cert_signed_by(
     node_certificate: impl AsRef<[u8]>,
     service_certificate: impl AsRef<[u8]>,
 ) -> Result<()> {
@@ -483,16 +497,17 @@ pub fn verify_cert_signed_by(
 /// # Errors
 ///
 /// [`Error::Crypto`] naming the check that failed.
-pub fn verify_cert_signed_by_at(
+pub(crate) fn verify_cert_signed_by_at(
     node_certificate: impl AsRef<[u8]>,
     service_certificate: impl AsRef<[u8]>,
     at: SystemTime,
 ) -> Result<()> {
     let node = ParsedCert::parse(node_certificate.as_ref())
-        .map_err(|e| Error::Crypto(format!("node certificate: {e}")))?;
+        .map_err(|e| Error::crypto("parsing the node certificate", e))?;
     let service = ParsedCert::parse(service_certificate.as_ref())
-        .map_err(|e| Error::Crypto(format!("service certificate: {e}")))?;
-    node.check_issued_by(&service, at).map_err(Error::Crypto)
+        .map_err(|e| Error::crypto("parsing the service certificate", e))?;
+    node.check_issued_by(&service, at)
+        .map_err(|e| Error::crypto("verifying the node certificate's endorsement", e))
 }
 
 /// A certificate parsed once, with what verification needs at hand.
@@ -637,25 +652,38 @@ impl ParsedCert {
 }
 
 fn common_name_to_name(common_name: &str) -> Result<Name> {
-    if common_name.is_empty() || common_name.chars().count() > MAX_COMMON_NAME_LEN {
-        return Err(Error::InvalidInput(format!(
-            "a common name must be 1 to {MAX_COMMON_NAME_LEN} characters"
-        )));
+    if common_name.is_empty() {
+        return Err(Error::invalid("common name", Problem::Empty));
+    }
+    let chars = common_name.chars().count();
+    if chars > MAX_COMMON_NAME_LEN {
+        // Counted in characters, not bytes.
+        return Err(Error::too_large("common name", chars, MAX_COMMON_NAME_LEN));
     }
     if common_name.chars().any(char::is_control) {
-        return Err(Error::InvalidInput(
-            "a common name must not contain control characters".into(),
+        return Err(Error::malformed(
+            "common name",
+            excerpt(common_name),
+            "it must not contain control characters",
         ));
     }
     let value = Any::new(Tag::Utf8String, common_name.as_bytes())
-        .map_err(|e| Error::InvalidInput(format!("common name: {e}")))?;
+        .map_err(|e| Error::malformed("common name", excerpt(common_name), e))?;
     let atv = AttributeTypeAndValue {
         oid: rfc4519::COMMON_NAME,
         value,
     };
-    let rdn = SetOfVec::try_from(vec![atv])
-        .map_err(|e| Error::Crypto(format!("encoding the subject name: {e}")))?;
+    let rdn =
+        SetOfVec::try_from(vec![atv]).map_err(|e| Error::crypto("encoding the subject name", e))?;
     Ok(RdnSequence(vec![RelativeDistinguishedName(rdn)]))
+}
+
+/// `t` as whole seconds since the Unix epoch (negative before it), for error values.
+fn unix_seconds(t: SystemTime) -> String {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => after.as_secs().to_string(),
+        Err(before) => format!("-{}", before.duration().as_secs()),
+    }
 }
 
 /// True for a host name in the preferred syntax of RFC 1034 / RFC 1123: dot-separated labels
@@ -674,8 +702,7 @@ fn is_dns_name(name: &str) -> bool {
 }
 
 fn spki_of(key: &VerifyingKey) -> Result<SubjectPublicKeyInfoOwned> {
-    SubjectPublicKeyInfoOwned::from_key(*key)
-        .map_err(|e| Error::Crypto(format!("encoding a public key: {e}")))
+    SubjectPublicKeyInfoOwned::from_key(*key).map_err(|e| Error::crypto("encoding a public key", e))
 }
 
 /// A random positive serial number of 16 bytes whose DER encoding is exactly 16 bytes
@@ -684,20 +711,28 @@ fn random_serial() -> Result<SerialNumber> {
     let mut bytes = [0u8; 16];
     OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| Error::Crypto(format!("random source failed: {e}")))?;
+        .map_err(|e| Error::crypto("reading the random source", e))?;
     bytes[0] = (bytes[0] & 0x3f) | 0x40;
-    SerialNumber::new(&bytes).map_err(|e| Error::Crypto(format!("serial number: {e}")))
+    SerialNumber::new(&bytes).map_err(|e| Error::crypto("building a serial number", e))
 }
 
 fn encode_identity(kind: u8, key: &SigningKey, cert_der: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let key_der = key
         .to_pkcs8_der()
-        .map_err(|e| Error::Crypto(format!("encoding the private key: {e}")))?;
+        .map_err(|e| Error::crypto("encoding the private key", e))?;
     let key_bytes = key_der.as_bytes();
-    let key_len = u32::try_from(key_bytes.len())
-        .map_err(|_| Error::Crypto("private key encoding too long".into()))?;
-    let cert_len =
-        u32::try_from(cert_der.len()).map_err(|_| Error::Crypto("certificate too long".into()))?;
+    let key_len = u32::try_from(key_bytes.len()).map_err(|_| {
+        Error::crypto(
+            "encoding the private key",
+            format_args!("{} bytes is too long for a 32-bit length", key_bytes.len()),
+        )
+    })?;
+    let cert_len = u32::try_from(cert_der.len()).map_err(|_| {
+        Error::crypto(
+            "encoding the certificate",
+            format_args!("{} bytes is too long for a 32-bit length", cert_der.len()),
+        )
+    })?;
     let mut out = Zeroizing::new(Vec::with_capacity(10 + key_bytes.len() + cert_der.len()));
     out.push(FORMAT_VERSION);
     out.push(kind);
@@ -714,7 +749,7 @@ fn decode_identity(kind: u8, bytes: &[u8]) -> Result<(SigningKey, ParsedCert)> {
     } else {
         "node identity"
     };
-    let corrupt = |why: String| Error::Corruption(format!("{what}: {why}"));
+    let corrupt = |why: String| Error::corruption(what, why);
     let (&version, rest) = bytes.split_first().ok_or_else(|| corrupt("empty".into()))?;
     if version != FORMAT_VERSION {
         return Err(corrupt(format!("unknown format version {version}")));
@@ -828,7 +863,10 @@ mod tests {
         let other = ServiceIdentity::generate("Test Service").unwrap();
         assert!(matches!(
             verify_cert_signed_by(node.certificate_pem(), other.certificate_pem()),
-            Err(Error::Crypto(_))
+            Err(Error::Crypto {
+                operation: "verifying the node certificate's endorsement",
+                ..
+            })
         ));
     }
 
@@ -865,7 +903,10 @@ mod tests {
         other_root[31] ^= 1;
         assert!(matches!(
             verify_root_signature(node.certificate_pem(), &other_root, &sig),
-            Err(Error::Crypto(_))
+            Err(Error::Crypto {
+                operation: "verifying a root signature",
+                ..
+            })
         ));
         let other = NodeIdentity::generate(&service, "n").unwrap();
         assert!(verify_root_signature(other.certificate_pem(), &root, &sig).is_err());
@@ -899,17 +940,17 @@ mod tests {
         // Wrong kind, version, truncation, trailing bytes.
         assert!(matches!(
             ServiceIdentity::from_bytes(&nbytes),
-            Err(Error::Corruption(_))
+            Err(Error::Corruption { ref what, .. }) if what == "service identity"
         ));
         assert!(matches!(
             NodeIdentity::from_bytes(&sbytes),
-            Err(Error::Corruption(_))
+            Err(Error::Corruption { ref what, .. }) if what == "node identity"
         ));
         let mut v = sbytes.to_vec();
         v[0] = 2;
         assert!(matches!(
             ServiceIdentity::from_bytes(&v),
-            Err(Error::Corruption(_))
+            Err(Error::Corruption { ref what, .. }) if what == "service identity"
         ));
         for cut in [0, 1, 2, 5, 40, sbytes.len() - 1] {
             assert!(
@@ -929,7 +970,8 @@ mod tests {
         mixed.extend_from_slice(&other_bytes[6 + other_key_len..]);
         let err = ServiceIdentity::from_bytes(&mixed).unwrap_err();
         assert!(
-            matches!(err, Error::Corruption(ref m) if m.contains("not the private key")),
+            matches!(err, Error::Corruption { ref what, ref detail, .. }
+                if what == "service identity" && detail.contains("not the private key")),
             "{err}"
         );
         // Every single-bit flip is detected (and never panics): the key is checked against
@@ -984,10 +1026,28 @@ mod tests {
     fn common_names_are_checked() {
         assert!(matches!(
             ServiceIdentity::generate(""),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput {
+                what: "common name",
+                problem: Problem::Empty
+            })
         ));
-        assert!(ServiceIdentity::generate(&"x".repeat(65)).is_err());
-        assert!(ServiceIdentity::generate("a\nb").is_err());
+        assert!(matches!(
+            ServiceIdentity::generate(&"x".repeat(65)),
+            Err(Error::InvalidInput {
+                what: "common name",
+                problem: Problem::TooLarge {
+                    size: 65,
+                    limit: 64
+                }
+            })
+        ));
+        assert!(matches!(
+            ServiceIdentity::generate("a\nb"),
+            Err(Error::InvalidInput {
+                what: "common name",
+                problem: Problem::Malformed { .. }
+            })
+        ));
         ServiceIdentity::generate(&"é".repeat(64)).unwrap();
     }
 

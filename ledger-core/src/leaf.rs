@@ -32,19 +32,21 @@ use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-use crate::{Error, Result, TxId};
+use crate::error::excerpt;
+use crate::{Error, Problem, Result, TxId};
 
-/// A 32-byte SHA-256 digest.
-pub type Digest = [u8; 32];
+/// A SHA-256 digest: the Merkle layer's own type, so leaves and roots cross the crate
+/// boundary as they are.
+pub use ledger_merkle::Digest;
 
 /// The claims digest used when a transaction carries no application claims: 32 zero bytes.
 pub const NO_CLAIMS: Digest = [0u8; 32];
 
 /// Length in bytes of a commit secret.
-pub const COMMIT_SECRET_LEN: usize = 32;
+pub(crate) const COMMIT_SECRET_LEN: usize = 32;
 
 /// Longest possible commit evidence: `"ce:"` + 20 digits + `"."` + 20 digits + `":"` + 64 hex.
-pub const MAX_COMMIT_EVIDENCE_LEN: usize = 3 + 20 + 1 + 20 + 1 + 64;
+pub(crate) const MAX_COMMIT_EVIDENCE_LEN: usize = 3 + 20 + 1 + 20 + 1 + 64;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -54,7 +56,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// HMAC state is keyed once at construction; every evidence clones it. `Debug` never prints
 /// the secret, and the raw bytes are wiped from memory when the value is dropped.
 #[derive(Clone)]
-pub struct CommitSecret {
+pub(crate) struct CommitSecret {
     bytes: Zeroizing<[u8; COMMIT_SECRET_LEN]>,
     keyed: HmacSha256,
 }
@@ -65,16 +67,16 @@ impl CommitSecret {
     /// # Errors
     ///
     /// [`Error::Crypto`] if the operating system's random source fails.
-    pub fn generate() -> Result<Self> {
+    pub(crate) fn generate() -> Result<Self> {
         let mut bytes = Zeroizing::new([0u8; COMMIT_SECRET_LEN]);
         OsRng
             .try_fill_bytes(bytes.as_mut())
-            .map_err(|e| Error::Crypto(format!("random source failed: {e}")))?;
+            .map_err(|e| Error::crypto("reading the random source", e))?;
         Ok(Self::from_bytes(*bytes))
     }
 
     /// Rebuilds a secret from its 32 bytes (as returned by [`CommitSecret::to_bytes`]).
-    pub fn from_bytes(mut bytes: [u8; COMMIT_SECRET_LEN]) -> Self {
+    pub(crate) fn from_bytes(mut bytes: [u8; COMMIT_SECRET_LEN]) -> Self {
         let keyed = keyed_hmac(&bytes);
         let secret = Self {
             bytes: Zeroizing::new(bytes),
@@ -88,25 +90,33 @@ impl CommitSecret {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if `bytes` is not exactly [`COMMIT_SECRET_LEN`] bytes long.
-    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+    /// [`Error::InvalidInput`] (`what = "commit secret"`, [`Problem::TooLarge`] or
+    /// [`Problem::TooSmall`]) if `bytes` is not exactly [`COMMIT_SECRET_LEN`] bytes long.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
         let array: [u8; COMMIT_SECRET_LEN] = bytes.try_into().map_err(|_| {
-            Error::InvalidInput(format!(
-                "a commit secret is {COMMIT_SECRET_LEN} bytes, got {}",
-                bytes.len()
-            ))
+            if bytes.len() > COMMIT_SECRET_LEN {
+                Error::too_large("commit secret", bytes.len(), COMMIT_SECRET_LEN)
+            } else {
+                Error::invalid(
+                    "commit secret",
+                    Problem::TooSmall {
+                        size: bytes.len() as u64,
+                        minimum: COMMIT_SECRET_LEN as u64,
+                    },
+                )
+            }
         })?;
         Ok(Self::from_bytes(array))
     }
 
     /// The secret's bytes, for persisting it. Handle with care: anyone holding them can
     /// compute the commit evidence (and so the leaf) of any transaction.
-    pub fn to_bytes(&self) -> Zeroizing<[u8; COMMIT_SECRET_LEN]> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<[u8; COMMIT_SECRET_LEN]> {
         self.bytes.clone()
     }
 
     /// `HMAC-SHA256(secret, "{view}.{seqno}")`, the nonce inside the commit evidence.
-    pub fn nonce(&self, view: u64, seqno: u64) -> Digest {
+    pub(crate) fn nonce(&self, view: u64, seqno: u64) -> Digest {
         let digits = DecimalPair::new(view, seqno);
         let mut mac = self.keyed.clone();
         mac.update(digits.as_bytes());
@@ -115,25 +125,19 @@ impl CommitSecret {
 
     /// The commit evidence `ce:{view}.{seqno}:{hex(nonce)}` of transaction `view.seqno`, in a
     /// stack buffer (no allocation).
-    pub fn evidence(&self, view: u64, seqno: u64) -> CommitEvidence {
+    pub(crate) fn evidence(&self, view: u64, seqno: u64) -> CommitEvidence {
         CommitEvidence::from_nonce(view, seqno, &self.nonce(view, seqno))
     }
 
     /// The commit evidence of transaction `view.seqno` as an owned string.
-    pub fn commit_evidence(&self, view: u64, seqno: u64) -> String {
+    pub(crate) fn commit_evidence(&self, view: u64, seqno: u64) -> String {
         self.evidence(view, seqno).as_str().to_owned()
-    }
-
-    /// Writes the commit evidence of `view.seqno` into `out`, replacing its contents; reusing
-    /// one `String` across calls avoids an allocation per transaction.
-    pub fn commit_evidence_into(&self, view: u64, seqno: u64, out: &mut String) {
-        out.clear();
-        out.push_str(self.evidence(view, seqno).as_str());
     }
 
     /// The leaf of transaction `view.seqno` (SPEC.md section 3 step 4), computed without
     /// allocating.
-    pub fn leaf_hash(
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn leaf_hash(
         &self,
         view: u64,
         seqno: u64,
@@ -210,7 +214,7 @@ fn write_hex(bytes: &[u8], out: &mut [u8]) {
 ///
 /// Dereferences to `str`; [`CommitEvidence::as_str`] gives the text.
 #[derive(Clone, Copy)]
-pub struct CommitEvidence {
+pub(crate) struct CommitEvidence {
     buf: [u8; MAX_COMMIT_EVIDENCE_LEN],
     len: usize,
 }
@@ -218,7 +222,7 @@ pub struct CommitEvidence {
 impl CommitEvidence {
     /// The evidence `ce:{view}.{seqno}:{hex(nonce)}` of transaction `view.seqno` whose nonce
     /// ([`CommitSecret::nonce`]) is `nonce`.
-    pub fn from_nonce(view: u64, seqno: u64, nonce: &Digest) -> Self {
+    pub(crate) fn from_nonce(view: u64, seqno: u64, nonce: &Digest) -> Self {
         let mut out = CommitEvidence {
             buf: [0u8; MAX_COMMIT_EVIDENCE_LEN],
             len: 0,
@@ -237,14 +241,14 @@ impl CommitEvidence {
         out
     }
     /// The evidence text, `ce:{view}.{seqno}:{hex}`.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits, '.', ':', "ce" and lowercase hex are ever written, so the bytes
         // are valid UTF-8; the fallback is unreachable and kept only to avoid a panic path.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
     }
 
     /// SHA-256 of the evidence text, the middle 32 bytes of the leaf preimage.
-    pub fn digest(&self) -> Digest {
+    pub(crate) fn digest(&self) -> Digest {
         Sha256::digest(&self.buf[..self.len]).into()
     }
 }
@@ -284,7 +288,7 @@ impl Eq for CommitEvidence {}
 
 /// `SHA-256(write_set_digest ‖ SHA-256(commit_evidence) ‖ claims_digest)`: the Merkle leaf of
 /// a transaction (SPEC.md section 3 step 4).
-pub fn leaf_hash(
+pub(crate) fn leaf_hash(
     write_set_digest: &Digest,
     commit_evidence: &str,
     claims_digest: &Digest,
@@ -295,7 +299,7 @@ pub fn leaf_hash(
 
 /// [`leaf_hash`] given the SHA-256 of the commit evidence instead of the evidence itself
 /// ([`CommitEvidence::digest`]).
-pub fn leaf_hash_of_digests(
+pub(crate) fn leaf_hash_of_digests(
     write_set_digest: &Digest,
     commit_evidence_digest: &Digest,
     claims_digest: &Digest,
@@ -335,8 +339,8 @@ impl LeafComponents {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if the evidence is not of the form `ce:{view}.{seqno}:{64
-    /// lowercase hex}` with a valid [`TxId`].
+    /// [`Error::InvalidInput`] (`what = "commit evidence"`) if the evidence is not of the
+    /// form `ce:{view}.{seqno}:{64 lowercase hex}` with a valid [`TxId`].
     pub fn tx_id(&self) -> Result<TxId> {
         parse_commit_evidence(&self.commit_evidence)
     }
@@ -347,15 +351,23 @@ impl LeafComponents {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] naming the rule that was broken.
+/// [`Error::InvalidInput`] with `what = "commit evidence"`: [`Problem::TooLarge`] over
+/// `MAX_COMMIT_EVIDENCE_LEN` bytes, else [`Problem::Malformed`] naming the rule that was
+/// broken.
 pub fn parse_commit_evidence(evidence: &str) -> Result<TxId> {
     let invalid = |why: &str| {
-        Error::InvalidInput(format!(
-            "commit evidence must be `ce:{{view}}.{{seqno}}:{{64 lowercase hex}}`: {why}"
-        ))
+        Error::malformed(
+            "commit evidence",
+            excerpt(evidence),
+            format_args!("must be `ce:{{view}}.{{seqno}}:{{64 lowercase hex}}`: {why}"),
+        )
     };
     if evidence.len() > MAX_COMMIT_EVIDENCE_LEN {
-        return Err(invalid("too long"));
+        return Err(Error::too_large(
+            "commit evidence",
+            evidence.len(),
+            MAX_COMMIT_EVIDENCE_LEN,
+        ));
     }
     let rest = evidence
         .strip_prefix("ce:")
@@ -366,9 +378,9 @@ pub fn parse_commit_evidence(evidence: &str) -> Result<TxId> {
     if !is_lower_hex(nonce, 64) {
         return Err(invalid("the nonce is not 64 lowercase hex characters"));
     }
-    let id: TxId = txid
-        .parse()
-        .map_err(|_| invalid("malformed transaction id"))?;
+    let id: TxId = txid.parse().map_err(|e: crate::TxIdError| {
+        invalid(&format!("malformed transaction id: {}", e.reason))
+    })?;
     // Reject spellings that the engine never produces (leading zeros), so that one
     // transaction has exactly one evidence string.
     if id.to_string() != txid {
@@ -441,10 +453,18 @@ impl<'de> Deserialize<'de> for LeafComponents {
 impl LeafComponents {
     fn try_from_wire(wire: LeafComponentsWire<'_>) -> Result<Self> {
         let write_set_digest = parse_digest_hex(&wire.write_set_digest).ok_or_else(|| {
-            Error::InvalidInput("write_set_digest must be 64 lowercase hex characters".into())
+            Error::malformed(
+                "write set digest",
+                excerpt(&wire.write_set_digest),
+                "must be 64 lowercase hex characters",
+            )
         })?;
         let claims_digest = parse_digest_hex(&wire.claims_digest).ok_or_else(|| {
-            Error::InvalidInput("claims_digest must be 64 lowercase hex characters".into())
+            Error::malformed(
+                "claims digest",
+                excerpt(&wire.claims_digest),
+                "must be 64 lowercase hex characters",
+            )
         })?;
         parse_commit_evidence(&wire.commit_evidence)?;
         Ok(Self {
@@ -485,9 +505,6 @@ mod tests {
             let expected = reference_evidence(&key, view, seqno);
             assert_eq!(secret.commit_evidence(view, seqno), expected);
             assert_eq!(secret.evidence(view, seqno).as_str(), expected);
-            let mut reused = String::from("stale contents");
-            secret.commit_evidence_into(view, seqno, &mut reused);
-            assert_eq!(reused, expected);
             assert!(expected.len() <= MAX_COMMIT_EVIDENCE_LEN);
         }
         assert_eq!(
@@ -556,7 +573,23 @@ mod tests {
         assert_ne!(a.commit_evidence(1, 2), b.commit_evidence(1, 2));
         assert!(matches!(
             CommitSecret::from_slice(&[0u8; 31]),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput {
+                what: "commit secret",
+                problem: Problem::TooSmall {
+                    size: 31,
+                    minimum: 32
+                }
+            })
+        ));
+        assert!(matches!(
+            CommitSecret::from_slice(&[0u8; 33]),
+            Err(Error::InvalidInput {
+                what: "commit secret",
+                problem: Problem::TooLarge {
+                    size: 33,
+                    limit: 32
+                }
+            })
         ));
     }
 
@@ -583,7 +616,13 @@ mod tests {
             format!("ce:2.15:{nonce}\n"),
         ] {
             assert!(
-                matches!(parse_commit_evidence(&bad), Err(Error::InvalidInput(_))),
+                matches!(
+                    parse_commit_evidence(&bad),
+                    Err(Error::InvalidInput {
+                        what: "commit evidence",
+                        problem: Problem::Malformed { .. } | Problem::TooLarge { .. }
+                    })
+                ),
                 "{bad:?}"
             );
         }

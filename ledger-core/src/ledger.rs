@@ -14,14 +14,12 @@
 //! anything else is recorded. Transactions of the discarded tail then report
 //! [`TxStatus::Invalid`].
 //!
-//! # Metadata
+//! # State
 //!
-//! The engine keeps its private state in the store's metadata: the commit secret
-//! (`core.commit_secret`), the service and node identities (`core.service_identity`,
-//! `core.node_identity`) and the view history (`core.views`, a list of `(view, first seqno)`).
-//! None of it is ever written into an entry, except the certificates, which the genesis
-//! transaction records in `internal.service` and `internal.nodes`.
+//! What the engine persists about itself (metadata keys, view history, internal tables, the
+//! genesis record) is specified, and validated, in [`crate::state`].
 
+use std::any::Any;
 use std::future::Future;
 use std::ops::{Bound, RangeBounds};
 use std::pin::Pin;
@@ -31,7 +29,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ledger_merkle::{CcfSha256, MerkleTree};
-use ledger_store::{Group, MemoryStore, Store};
+use ledger_store::{Group, MemoryStore, Recovery, Store};
 #[cfg(feature = "rocksdb")]
 use ledger_store::{RocksStore, StoreConfig};
 use parking_lot::Mutex;
@@ -40,39 +38,17 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::LedgerConfig;
 use crate::entry::{self, TxKind};
-use crate::governance::{self, GovernanceState};
+use crate::error::{Error, Problem};
 use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
 use crate::leaf::CommitSecret;
-use crate::leaf::LeafComponents;
-use crate::pipeline::{PipelineInit, Shared, SignedRoot, Submission, Threads};
+use crate::pipeline::{PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::Receipt;
+use crate::state::{
+    EntryLeaf, ViewHistory, META_COMMIT_SECRET, META_NODE_IDENTITY, META_RUNNING,
+    META_SERVICE_IDENTITY, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
+};
 use crate::transaction::{check_name, Limits, Transaction};
-use crate::{Error, TxId};
-
-const META_SECRET: &str = "core.commit_secret";
-const META_SERVICE: &str = "core.service_identity";
-const META_NODE: &str = "core.node_identity";
-const META_VIEWS: &str = "core.views";
-/// Present while a process has the ledger open; removed by a clean close.
-const META_RUNNING: &str = "core.running";
-
-/// Table holding the service certificate (key `"cert"`), written by the genesis transaction.
-pub const SERVICE_TABLE: &str = "internal.service";
-/// Table holding node certificates by node id, written by the genesis transaction.
-pub const NODES_TABLE: &str = "internal.nodes";
-
-/// Commit status of a transaction id, as CCF reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum TxStatus {
-    /// Never seen, or beyond what the ledger has recorded.
-    Unknown,
-    /// Recorded in the current view, not yet covered by a durable signature.
-    Pending,
-    /// Covered by a durable signature: it will survive any crash.
-    Committed,
-    /// That seqno was discarded, or holds a transaction of another view.
-    Invalid,
-}
+use crate::txid::{TxId, TxStatus};
 
 /// One entry of a collection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +84,7 @@ impl Cursor {
             .strip_prefix('s')
             .and_then(|n| n.parse::<u64>().ok())
             .filter(|n| *n > 0)
-            .ok_or_else(|| Error::InvalidInput(format!("malformed page cursor {:?}", self.0)))
+            .ok_or_else(|| Error::malformed("page cursor", self.0.clone(), "expected \"s<seqno>\""))
     }
 
     /// The cursor's text form, for handing to a client.
@@ -187,8 +163,11 @@ pub struct Ledger {
     shared: Arc<Shared>,
     threads: Mutex<Threads>,
     service_cert_pem: String,
+    service_id: String,
     node_id: String,
-    pub(crate) gov: GovernanceState,
+    /// Per-ledger state of the layers above the engine (governance's decision lock), one
+    /// value per type, created on first use; see [`Ledger::extension`].
+    extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -206,8 +185,8 @@ impl Ledger {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an invalid configuration; [`Error::Store`] if the
-    /// directory is not a ledger, was written by an incompatible version, or is damaged;
-    /// [`Error::Corruption`] if the engine's own metadata does not decode.
+    /// directory is not a ledger or was written by an incompatible version;
+    /// [`Error::Corruption`] if the store or the engine's own metadata is damaged.
     #[cfg(feature = "rocksdb")]
     pub fn open(config: LedgerConfig) -> Result<Ledger, Error> {
         config.validate()?;
@@ -244,7 +223,7 @@ impl Ledger {
     }
 
     /// Runs the engine over any [`Store`]: a backend of your own, or a wrapped one such as
-    /// `ledger_store::testing::FaultyStore` for fault-injection tests. `recovery` is what the
+    /// `ledger_store::testing::FaultyStore` (feature `test-util`) for fault-injection tests. `recovery` is what the
     /// store reported when it was opened (it decides whether a new view begins); the
     /// configuration's path and durability are not used.
     ///
@@ -253,7 +232,7 @@ impl Ledger {
     /// As [`Ledger::open`].
     pub fn with_store(
         store: Arc<dyn Store>,
-        recovery: &ledger_store::Recovery,
+        recovery: &Recovery,
         config: &LedgerConfig,
     ) -> Result<Ledger, Error> {
         config.validate()?;
@@ -265,7 +244,8 @@ impl Ledger {
         config: &LedgerConfig,
         discarded_tail: bool,
     ) -> Result<Ledger, Error> {
-        let existing = store.meta(META_SECRET)?;
+        let existing = store.meta(META_COMMIT_SECRET)?;
+        let state = store.state();
         let (secret, service, node, mut views, fresh) = match existing {
             None => {
                 let secret = CommitSecret::generate()?;
@@ -274,13 +254,16 @@ impl Ledger {
                     None => ServiceIdentity::generate(&config.service_name)?,
                 };
                 let node = NodeIdentity::generate(&service, "ledger node")?;
-                let views = vec![(1u64, 1u64)];
+                let views = ViewHistory::genesis();
                 let group = Group {
                     meta: vec![
-                        (META_SECRET.into(), Some(secret.to_bytes().to_vec())),
-                        (META_SERVICE.into(), Some(service.to_bytes()?.to_vec())),
-                        (META_NODE.into(), Some(node.to_bytes()?.to_vec())),
-                        (META_VIEWS.into(), Some(encode_views(&views)?)),
+                        (META_COMMIT_SECRET.into(), Some(secret.to_bytes().to_vec())),
+                        (
+                            META_SERVICE_IDENTITY.into(),
+                            Some(service.to_bytes()?.to_vec()),
+                        ),
+                        (META_NODE_IDENTITY.into(), Some(node.to_bytes()?.to_vec())),
+                        (META_VIEWS.into(), Some(views.encode())),
                         (META_RUNNING.into(), Some(b"1".to_vec())),
                     ],
                     commit: true,
@@ -291,20 +274,25 @@ impl Ledger {
             }
             Some(secret_bytes) => {
                 let secret = CommitSecret::from_slice(&secret_bytes)?;
-                let service = ServiceIdentity::from_bytes(&required_meta(&*store, META_SERVICE)?)?;
-                let node = NodeIdentity::from_bytes(&required_meta(&*store, META_NODE)?)?;
+                let service =
+                    ServiceIdentity::from_bytes(&required_meta(&*store, META_SERVICE_IDENTITY)?)?;
+                let node = NodeIdentity::from_bytes(&required_meta(&*store, META_NODE_IDENTITY)?)?;
                 verify_cert_signed_by(node.certificate_der(), service.certificate_der()).map_err(
                     |e| {
-                        Error::Corruption(format!(
-                            "stored node certificate is not issued by the stored service key: {e}"
-                        ))
+                        Error::corruption(
+                            format!("metadata {META_NODE_IDENTITY}"),
+                            format!(
+                                "the node certificate is not issued by the stored service key: {e}"
+                            ),
+                        )
                     },
                 )?;
-                let views = decode_views(&required_meta(&*store, META_VIEWS)?)?;
+                let views =
+                    ViewHistory::decode(&required_meta(&*store, META_VIEWS)?, state.last_seqno)
+                        .map_err(|e| Error::corruption(format!("metadata {META_VIEWS}"), e))?;
                 (secret, service, node, views, false)
             }
         };
-        let state = store.state();
         // A process that stopped without closing may have handed out ids of transactions that
         // never reached the store, so the store cannot tell they existed. Treating every
         // unclean stop like a discarded tail starts a new view, and those ids become Invalid
@@ -312,10 +300,9 @@ impl Ledger {
         let unclean = !fresh && store.meta(META_RUNNING)?.is_some();
         let new_view = discarded_tail || unclean;
         if new_view {
-            let last_view = views.last().map_or(1, |v| v.0);
-            views.push((last_view + 1, state.last_seqno + 1));
+            let view = views.begin(state.last_seqno + 1);
             tracing::info!(
-                view = last_view + 1,
+                view,
                 discarded_tail,
                 "starting a new view after an unclean stop"
             );
@@ -323,7 +310,7 @@ impl Ledger {
         if !fresh {
             store.write_group(&Group {
                 meta: vec![
-                    (META_VIEWS.into(), Some(encode_views(&views)?)),
+                    (META_VIEWS.into(), Some(views.encode())),
                     (META_RUNNING.into(), Some(b"1".to_vec())),
                 ],
                 commit: true,
@@ -346,11 +333,18 @@ impl Ledger {
         let service_cert_pem = service.certificate_pem().to_owned();
         let signer: Arc<dyn NodeSigner> = match &config.node_signer {
             Some(signer) => {
-                verify_cert_signed_by(signer.certificate_pem(), &service_cert_pem).map_err(|e| {
-                    Error::InvalidInput(format!(
-                        "the configured node signer's certificate is not issued by this ledger's service key: {e}"
-                    ))
-                })?;
+                verify_cert_signed_by(signer.certificate_pem(), &service_cert_pem).map_err(
+                    |e| {
+                        Error::invalid(
+                            "node signer",
+                            Problem::Mismatch {
+                                expected: "a certificate issued by this ledger's service key"
+                                    .into(),
+                                found: format!("one that is not ({e})"),
+                            },
+                        )
+                    },
+                )?;
                 Arc::clone(signer)
             }
             None => Arc::new(node),
@@ -361,14 +355,7 @@ impl Ledger {
             store,
             secret,
             signer,
-            limits: Limits {
-                max_entry_size: config.max_entry_size,
-                max_tx_size: config.max_tx_size,
-            },
-            sig_tx_interval: config.sig_tx_interval.get(),
-            sig_interval: config.sig_interval,
-            max_pending: config.max_pending,
-            tree_memory_leaves: config.tree_memory_leaves,
+            settings: config.pipeline.clone(),
             tree,
             views,
             last_seqno: state.last_seqno,
@@ -379,16 +366,17 @@ impl Ledger {
             shared,
             threads: Mutex::new(threads),
             service_cert_pem: service_cert_pem.clone(),
+            service_id: hex::encode(Sha256::digest(service.certificate_der())),
             node_id: node_id.clone(),
-            gov: GovernanceState::new(service.certificate_der()),
+            extensions: Mutex::new(Vec::new()),
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
         let mut record = Transaction::new();
         if state.last_seqno == 0 {
-            record.put(SERVICE_TABLE, b"cert", service_cert_pem.as_bytes());
+            record.put(SERVICE_TABLE, SERVICE_CERT_KEY, service_cert_pem.as_bytes());
             if let Some(genesis) = &config.genesis {
-                governance::record_genesis(genesis, &mut record)?;
+                genesis.record(&mut record)?;
             }
         }
         let known = ledger
@@ -417,7 +405,11 @@ impl Ledger {
     /// over the configured maximum; [`Error::Poisoned`] after a store failure;
     /// [`Error::Closed`] once the ledger is closing.
     pub fn append(&self, collection: &str, contents: &[u8]) -> Result<TxId, Error> {
-        crate::transaction::check_single_append(collection, contents, &self.shared.limits)?;
+        crate::transaction::check_single_append(
+            collection,
+            contents,
+            &self.shared.settings.limits,
+        )?;
         self.shared
             .submit(Submission::single_append(collection, contents)?)
     }
@@ -431,7 +423,7 @@ impl Ledger {
     /// collection appended twice, a write to a reserved table, or a transaction over
     /// `max_tx_size`.
     pub fn submit(&self, tx: Transaction) -> Result<TxId, Error> {
-        let body = tx.into_body(&self.shared.limits, false)?;
+        let body = tx.into_body(&self.shared.settings.limits, false)?;
         self.shared.submit(Submission::new(TxKind::User, body)?)
     }
 
@@ -460,13 +452,11 @@ impl Ledger {
     }
 
     fn view_of(&self, seqno: u64) -> u64 {
-        let views = self.shared.views.read();
-        let idx = views.partition_point(|(_, first)| *first <= seqno);
-        views.get(idx.wrapping_sub(1)).map_or(1, |v| v.0)
+        self.shared.views.read().view_of(seqno)
     }
 
     fn tx_id_of(&self, seqno: u64) -> Result<TxId, Error> {
-        TxId::new(self.view_of(seqno), seqno)
+        Ok(TxId::new(self.view_of(seqno), seqno)?)
     }
 
     /// Waits until `tx` is no longer Pending or `timeout` passes, and returns its status then
@@ -519,9 +509,7 @@ impl Ledger {
                 self.shared.wait_written(tx.seqno())?;
                 Ok(tx.seqno())
             }
-            status => Err(Error::NotFound(format!(
-                "transaction {tx} is not in this ledger (status {status:?})"
-            ))),
+            _ => Err(Error::not_found("transaction", tx)),
         }
     }
 
@@ -530,7 +518,7 @@ impl Ledger {
             .shared
             .store
             .entry(seqno)?
-            .ok_or_else(|| Error::NotFound(format!("no entry at seqno {seqno}")))?;
+            .ok_or_else(|| Error::not_found("entry at seqno", seqno))?;
         entry::decode(&bytes)
     }
 
@@ -550,11 +538,7 @@ impl Ledger {
             .appends
             .into_iter()
             .find(|a| a.collection == collection)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "transaction {tx} did not append to collection {collection:?}"
-                ))
-            })?
+            .ok_or_else(|| Error::not_found("collection entry", format!("{collection}@{tx}")))?
             .contents;
         Ok(Entry {
             tx_id: decoded.tx_id,
@@ -612,7 +596,13 @@ impl Ledger {
     ) -> Result<Page, Error> {
         check_name("collection", collection, true)?;
         if limit == 0 {
-            return Err(Error::InvalidInput("page limit must be at least 1".into()));
+            return Err(Error::invalid(
+                "page limit",
+                Problem::TooSmall {
+                    size: 0,
+                    minimum: 1,
+                },
+            ));
         }
         let (mut from, to) = self.seqno_bounds(&range);
         if let Some(cursor) = cursor {
@@ -752,21 +742,16 @@ impl Ledger {
         let seqno = tx.seqno();
         let store = &self.shared.store;
         let signed = self.signature_after(seqno)?;
-        let bytes = store
-            .entry(seqno)?
-            .ok_or_else(|| Error::Corruption(format!("committed transaction {tx} has no entry")))?;
-        let write_set_digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let claims_digest = claims_of(&bytes)?;
+        let bytes = store.entry(seqno)?.ok_or_else(|| {
+            Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
+        })?;
+        let leaf = EntryLeaf::of_bytes(&bytes, entry::decode(&bytes)?.body.claims_digest);
         let path = self.shared.tree.read().inclusion_proof_with(
             &StoreTiles(&**store),
             seqno,
             signed.seqno,
         )?;
-        let components = LeafComponents {
-            write_set_digest,
-            commit_evidence: self.shared.secret.commit_evidence(tx.view(), seqno),
-            claims_digest,
-        };
+        let components = leaf.components(&self.shared.secret, tx);
         Receipt::build_shared(
             Arc::clone(&signed.cert),
             Arc::clone(&signed.node_id),
@@ -780,7 +765,7 @@ impl Ledger {
 
     /// The first durable signature after `seqno`: from memory for recent ones, else from the
     /// store's signature index.
-    fn signature_after(&self, seqno: u64) -> Result<Arc<SignedRoot>, Error> {
+    fn signature_after(&self, seqno: u64) -> Result<Arc<RootSignature>, Error> {
         {
             // The cache holds every durable signature from its oldest entry on, so it answers
             // exactly when that entry is at or before `seqno`.
@@ -795,9 +780,12 @@ impl Ledger {
             }
         }
         let (_, record) = self.shared.store.signature_after(seqno)?.ok_or_else(|| {
-            Error::Corruption(format!("no signature after committed seqno {seqno}"))
+            Error::corruption(
+                "signature index",
+                format!("no signature after committed seqno {seqno}"),
+            )
         })?;
-        Ok(Arc::new(SignedRoot::from_payload(
+        Ok(Arc::new(RootSignature::from_payload(
             &entry::decode_signature(&record)?,
         )))
     }
@@ -812,22 +800,30 @@ impl Ledger {
     pub fn consistency_proof(&self, from: TxId, to: TxId) -> Result<ConsistencyProof, Error> {
         let load = |t: TxId| -> Result<entry::SignaturePayload, Error> {
             if matches!(self.status(t), TxStatus::Unknown | TxStatus::Invalid) {
-                return Err(Error::NotFound(format!(
-                    "transaction {t} is not in this ledger"
-                )));
+                return Err(Error::not_found("transaction", t));
             }
             self.shared.wait_written(t.seqno())?;
             let record = self.shared.store.signature(t.seqno())?.ok_or_else(|| {
-                Error::InvalidInput(format!("transaction {t} is not a signature transaction"))
+                Error::invalid(
+                    "consistency proof endpoint",
+                    Problem::Mismatch {
+                        expected: "a signature transaction".into(),
+                        found: format!("transaction {t}"),
+                    },
+                )
             })?;
             entry::decode_signature(&record)
         };
         let a = load(from)?;
         let b = load(to)?;
         if a.seqno > b.seqno {
-            return Err(Error::InvalidInput(format!(
-                "consistency proof from {from} to {to}: the first must not be newer"
-            )));
+            return Err(Error::invalid(
+                "consistency proof range",
+                Problem::Mismatch {
+                    expected: format!("a first signature not newer than {to}"),
+                    found: from.to_string(),
+                },
+            ));
         }
         let proof = self.shared.tree.read().consistency_proof_with(
             &StoreTiles(&*self.shared.store),
@@ -848,7 +844,7 @@ impl Ledger {
     /// Records a transaction that may write reserved tables (`gov.`, `internal.`): the entry
     /// point of the governance layer, never exposed to applications.
     pub(crate) fn submit_reserved(&self, tx: Transaction) -> Result<TxId, Error> {
-        let body = tx.into_body(&self.shared.limits, true)?;
+        let body = tx.into_body(&self.shared.settings.limits, true)?;
         self.shared
             .submit(Submission::new(TxKind::Governance, body)?)
     }
@@ -856,6 +852,28 @@ impl Ledger {
     /// The store underneath, for crate-internal readers (governance, audit).
     pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// The value of type `T` that a layer above the engine keeps for this ledger (say,
+    /// governance's decision lock), created with `T::default()` on first use. The engine
+    /// knows nothing of what it holds.
+    pub(crate) fn extension<T: Any + Send + Sync + Default>(&self) -> Arc<T> {
+        let mut extensions = self.extensions.lock();
+        if let Some(found) = extensions
+            .iter()
+            .find_map(|e| Arc::clone(e).downcast::<T>().ok())
+        {
+            return found;
+        }
+        let created = Arc::new(T::default());
+        extensions.push(Arc::clone(&created) as Arc<dyn Any + Send + Sync>);
+        created
+    }
+
+    /// The service id: lowercase hex SHA-256 of the service certificate's DER. Signed
+    /// governance requests name it, so a request for one ledger is refused by every other.
+    pub fn service_id(&self) -> &str {
+        &self.service_id
     }
 
     /// The service certificate (PEM): the one thing a receipt verifier needs.
@@ -917,32 +935,10 @@ impl ledger_merkle::TileStore for StoreTiles<'_> {
     }
 }
 
-fn claims_of(entry_bytes: &[u8]) -> Result<[u8; 32], Error> {
-    Ok(entry::decode(entry_bytes)?.body.claims_digest)
-}
-
 fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {
     store
         .meta(key)?
-        .ok_or_else(|| Error::Corruption(format!("ledger metadata {key:?} is missing")))
-}
-
-fn encode_views(views: &[(u64, u64)]) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(views).map_err(|e| Error::Corruption(format!("view history: {e}")))
-}
-
-fn decode_views(bytes: &[u8]) -> Result<Vec<(u64, u64)>, Error> {
-    let views: Vec<(u64, u64)> = serde_json::from_slice(bytes)
-        .map_err(|e| Error::Corruption(format!("view history does not decode: {e}")))?;
-    let ordered = views
-        .windows(2)
-        .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1);
-    if views.is_empty() || !ordered {
-        return Err(Error::Corruption(
-            "view history is empty or not ascending".into(),
-        ));
-    }
-    Ok(views)
+        .ok_or_else(|| Error::corruption(format!("metadata {key}"), "missing"))
 }
 
 /// Iterator over a collection's entries; see [`Ledger::entries`].

@@ -12,7 +12,7 @@
 //! use std::time::Duration;
 //! use ledger_core::{Ledger, LedgerConfig, TxStatus};
 //!
-//! let dir = tempfile::tempdir().map_err(|e| ledger_core::Error::InvalidInput(e.to_string()))?;
+//! let dir = tempfile::tempdir().expect("a temporary directory");
 //! let ledger = Ledger::open(LedgerConfig::new(dir.path().join("ledger")))?;
 //! let id = ledger.append("audit", b"alice approved invoice 17")?;
 //! assert_eq!(ledger.wait_for_commit(id, Duration::from_secs(10))?, TxStatus::Committed);
@@ -23,33 +23,73 @@
 //! # Ok::<(), ledger_core::Error>(())
 //! ```
 //!
-//! Modules: [`entry`] is the entry format, [`leaf`] the leaf and commit evidence, [`receipt`]
-//! receipts and their verification, [`identity`] keys and certificates, [`ledger`] the handle
-//! with its commit, durability and recovery rules, [`governance`] members, proposals, the
-//! constitution, users and roles, and [`audit`] the offline check of a whole ledger.
+//! # Layout
+//!
+//! Every name is reachable here, at the root, except the governance vocabulary, which lives
+//! in the [`governance`] namespace. Modules are private; the layers, from the bottom:
+//!
+//! | layer | modules | what |
+//! | --- | --- | --- |
+//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `identity`, `receipt`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts, what the engine persists about itself |
+//! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
+//! | clients of the engine | [`governance`], `audit` | members, proposals, users and roles; the offline audit |
+//!
+//! Arrows point down only: the engine knows nothing of governance (a new ledger's genesis
+//! records arrive as ordinary writes) and the audit registers the governance replay beside
+//! its own checks. A workspace test (`tests/module_graph.rs`) fails on any module cycle.
+//!
+//! # Features
+//!
+//! * `rocksdb` (default): ledgers on disk ([`Ledger::open`], [`audit_path`]).
+//! * `test-util`: a hidden `testing` module with the internals tests need (entry encoders, the
+//!   commit secret). Never enable it outside tests.
 
-pub mod audit;
-pub mod config;
-pub mod entry;
-pub mod error;
+mod audit;
+mod config;
+mod entry;
+mod error;
 pub mod governance;
-pub mod identity;
-pub mod leaf;
-pub mod ledger;
+mod identity;
+mod leaf;
+mod ledger;
 mod pipeline;
-pub mod receipt;
-pub mod transaction;
-pub mod txid;
+mod receipt;
+mod refusal;
+mod state;
+mod transaction;
+mod txid;
+
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub mod testing;
 
 #[cfg(feature = "rocksdb")]
-pub use audit::audit_path;
-pub use audit::{audit_store, AuditOptions, AuditReport, Finding, FindingKind};
-pub use config::{Durability, LedgerConfig};
-pub use error::{Error, Result};
-pub use governance::{Genesis, Governance, UserSession};
-pub use ledger::{
-    CommitFuture, ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Ledger, Page, TxStatus,
+pub use crate::audit::audit_path;
+pub use crate::audit::{
+    audit_ledger, audit_store, audit_store_with, AuditOptions, AuditProgress, AuditReport,
+    EntryCheck, Finding, FindingKind, GovernanceSummary, SignedRoot,
 };
-pub use receipt::Receipt;
-pub use transaction::Transaction;
-pub use txid::TxId;
+pub use crate::config::{Durability, LedgerConfig, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_TX_SIZE};
+pub use crate::entry::{
+    decode as decode_entry, decode_signature, Append, LedgerEntry, SignaturePayload, TableOp,
+    TxBody, TxKind, ENTRY_FORMAT_VERSION,
+};
+pub use crate::error::{Error, Problem, Result};
+pub use crate::governance::{Genesis, Governance, UserSession};
+pub use crate::identity::{
+    node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity,
+};
+pub use crate::leaf::{parse_commit_evidence, Digest, LeafComponents, NO_CLAIMS};
+pub use crate::ledger::{
+    CommitFuture, ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Ledger, Page,
+};
+pub use crate::receipt::{
+    fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN,
+};
+pub use crate::transaction::{Transaction, MAX_KEY_LEN, MAX_NAME_LEN, MAX_TX_SIZE_CEILING};
+pub use crate::txid::{TxId, TxIdError, TxStatus};
+/// The Merkle layer's error, carried by [`Error::Merkle`].
+pub use ledger_merkle::MerkleError;
+/// The storage seam and its types, as they appear in [`Ledger::with_store`], [`audit_store`]
+/// and [`Error::Store`].
+pub use ledger_store::{Recovery, Store, StoreError};

@@ -39,10 +39,11 @@ use ledger_merkle::{CcfSha256, MerkleTree};
 use ledger_store::{EntryRecord, Group, Store, TableWrite};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::config::PipelineSettings;
 use crate::entry::{self, SignaturePayload, TxBody, TxKind};
 use crate::identity::NodeSigner;
 use crate::leaf::{CommitEvidence, CommitSecret};
-use crate::transaction::Limits;
+use crate::state::{EntryLeaf, ViewHistory};
 use crate::{Error, TxId};
 
 /// Most transactions the committer takes into one group before handing it to the writer.
@@ -167,28 +168,28 @@ impl Sequencer {
 struct WriteJob {
     group: Group,
     last_seqno: u64,
-    signature: Option<Arc<SignedRoot>>,
+    signature: Option<Arc<RootSignature>>,
 }
 
 /// A commit group appended to the store, waiting for its sync.
 struct SyncJob {
     ticket: ledger_store::GroupTicket,
-    signature: Arc<SignedRoot>,
+    signature: Arc<RootSignature>,
 }
 
 /// A durable signature, kept in memory so that receipts for recent transactions need no
 /// store lookup or decoding of the signature record.
 #[derive(Debug)]
-pub(crate) struct SignedRoot {
+pub(crate) struct RootSignature {
     pub(crate) seqno: u64,
     pub(crate) cert: Arc<str>,
     pub(crate) node_id: Arc<str>,
     pub(crate) signature: Arc<[u8]>,
 }
 
-impl SignedRoot {
+impl RootSignature {
     pub(crate) fn from_payload(payload: &SignaturePayload) -> Self {
-        SignedRoot {
+        RootSignature {
             seqno: payload.seqno,
             cert: Arc::from(payload.node_cert_pem.as_str()),
             node_id: Arc::from(payload.node_id.as_str()),
@@ -205,14 +206,9 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) secret: CommitSecret,
     pub(crate) signer: Arc<dyn NodeSigner>,
-    pub(crate) limits: Limits,
-    pub(crate) sig_tx_interval: u64,
-    pub(crate) sig_interval: Duration,
-    pub(crate) max_pending: usize,
-    pub(crate) tree_memory_leaves: u64,
+    pub(crate) settings: PipelineSettings,
     pub(crate) tree: RwLock<MerkleTree<CcfSha256>>,
-    /// `(view, first seqno)` for every view, ascending.
-    pub(crate) views: RwLock<Vec<(u64, u64)>>,
+    pub(crate) views: RwLock<ViewHistory>,
     seq: Mutex<Sequencer>,
     /// Wakes the committer (a slot became ready, a commit was asked for, shutdown).
     seq_ready: Condvar,
@@ -223,10 +219,10 @@ pub(crate) struct Shared {
     /// Seqno of the newest durable signature transaction (0: none yet).
     pub(crate) committed_sig: AtomicU64,
     /// The newest durable signatures by seqno (at most [`RECENT_SIGNATURES`]).
-    pub(crate) recent_signatures: RwLock<std::collections::BTreeMap<u64, Arc<SignedRoot>>>,
+    pub(crate) recent_signatures: RwLock<std::collections::BTreeMap<u64, Arc<RootSignature>>>,
     progress: Mutex<()>,
     progress_cv: Condvar,
-    poison: Mutex<Option<String>>,
+    poison: Mutex<Option<(&'static str, String)>>,
     poisoned: AtomicBool,
     wakers: Mutex<Vec<(u64, Waker)>>,
 }
@@ -246,13 +242,9 @@ pub(crate) struct PipelineInit {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) secret: CommitSecret,
     pub(crate) signer: Arc<dyn NodeSigner>,
-    pub(crate) limits: Limits,
-    pub(crate) sig_tx_interval: u64,
-    pub(crate) sig_interval: Duration,
-    pub(crate) max_pending: usize,
-    pub(crate) tree_memory_leaves: u64,
+    pub(crate) settings: PipelineSettings,
     pub(crate) tree: MerkleTree<CcfSha256>,
-    pub(crate) views: Vec<(u64, u64)>,
+    pub(crate) views: ViewHistory,
     /// Seqno of the last transaction in the store.
     pub(crate) last_seqno: u64,
     /// Seqno of the newest durable signature in the store.
@@ -278,17 +270,13 @@ impl Threads {
 
 impl Shared {
     pub(crate) fn start(init: PipelineInit) -> Result<(Arc<Shared>, Threads), Error> {
-        let view = init.views.last().map_or(1, |v| v.0);
+        let view = init.views.current();
         let next = init.last_seqno + 1;
         let shared = Arc::new(Shared {
             store: init.store,
             secret: init.secret,
             signer: init.signer,
-            limits: init.limits,
-            sig_tx_interval: init.sig_tx_interval,
-            sig_interval: init.sig_interval,
-            max_pending: init.max_pending,
-            tree_memory_leaves: init.tree_memory_leaves,
+            settings: init.settings,
             tree: RwLock::new(init.tree),
             views: RwLock::new(init.views),
             seq: Mutex::new(Sequencer {
@@ -325,12 +313,18 @@ impl Shared {
         let syncer = std::thread::Builder::new()
             .name("ledger-syncer".into())
             .spawn(move || syncer_shared.syncer_loop(&sync_rx))
-            .map_err(|e| Error::InvalidInput(format!("cannot start syncer thread: {e}")))?;
+            .map_err(|source| Error::Io {
+                operation: "starting the syncer thread",
+                source,
+            })?;
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || writer_shared.writer_loop(&rx, &sync_tx))
-            .map_err(|e| Error::InvalidInput(format!("cannot start writer thread: {e}")))?;
+            .map_err(|source| Error::Io {
+                operation: "starting the writer thread",
+                source,
+            })?;
         let committer_shared = Arc::clone(&shared);
         let last_signed = init.committed_sig;
         let committer = std::thread::Builder::new()
@@ -350,10 +344,14 @@ impl Shared {
                 };
                 let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
                 if std::panic::catch_unwind(run).is_err() {
-                    committer_shared.poison_with("the committer thread panicked".into());
+                    committer_shared
+                        .poison_with("committer", "the committer thread panicked".into());
                 }
             })
-            .map_err(|e| Error::InvalidInput(format!("cannot start committer thread: {e}")))?;
+            .map_err(|source| Error::Io {
+                operation: "starting the committer thread",
+                source,
+            })?;
         Ok((
             shared,
             Threads {
@@ -367,19 +365,19 @@ impl Shared {
     /// The poison reason, if a store failure has stopped the pipeline.
     pub(crate) fn check_poisoned(&self) -> Result<(), Error> {
         if self.poisoned.load(Ordering::Acquire) {
-            let reason = self
+            let (stage, cause) = self
                 .poison
                 .lock()
                 .clone()
-                .unwrap_or_else(|| "unknown failure".into());
-            return Err(Error::Poisoned(reason));
+                .unwrap_or(("store", String::new()));
+            return Err(Error::Poisoned { stage, cause });
         }
         Ok(())
     }
 
-    fn poison_with(&self, reason: String) {
-        tracing::error!(%reason, "ledger poisoned: a store write failed");
-        *self.poison.lock() = Some(reason);
+    fn poison_with(&self, stage: &'static str, cause: String) {
+        tracing::error!(stage, %cause, "ledger poisoned");
+        *self.poison.lock() = Some((stage, cause));
         self.poisoned.store(true, Ordering::Release);
         self.notify_progress();
     }
@@ -428,14 +426,14 @@ impl Shared {
                     return Err(Error::Closed);
                 }
                 self.check_poisoned()?;
-                if seq.slots.len() < self.max_pending {
+                if seq.slots.len() < self.settings.max_pending {
                     break;
                 }
                 self.seq_space.wait_for(&mut seq, Duration::from_millis(50));
             }
             // Signatures by count are placed by the sequencer itself, so that each covers
             // about `sig_tx_interval` transactions however far appenders run ahead.
-            if seq.next_seqno() - seq.last_signature_slot > self.sig_tx_interval {
+            if seq.next_seqno() - seq.last_signature_slot > self.settings.sig_tx_interval.get() {
                 seq.last_signature_slot = seq.next_seqno();
                 seq.slots.push_back(Slot::Signature);
             }
@@ -461,7 +459,11 @@ impl Shared {
     fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
         let seqno = p.record.seqno;
         let evidence = CommitEvidence::from_nonce(p.view, seqno, &p.nonce);
-        crate::leaf::leaf_hash_of_digests(p.record.digest(), &evidence.digest(), &p.claims_digest)
+        EntryLeaf {
+            write_set_digest: *p.record.digest(),
+            claims_digest: p.claims_digest,
+        }
+        .leaf(&evidence)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -563,12 +565,12 @@ impl Shared {
                     self.written.store(job.last_seqno, Ordering::Release);
                     if let Some(signature) = job.signature {
                         if to_syncer.send(SyncJob { ticket, signature }).is_err() {
-                            self.poison_with("the syncer thread has stopped".into());
+                            self.poison_with("syncer", "the syncer thread has stopped".into());
                         }
                     }
                     self.notify_progress();
                 }
-                Err(e) => self.poison_with(format!("store write failed: {e}")),
+                Err(e) => self.poison_with("write", e.to_string()),
             }
         }
     }
@@ -592,7 +594,7 @@ impl Shared {
                     self.committed_sig.store(seqno, Ordering::Release);
                     self.notify_progress();
                 }
-                Err(e) => self.poison_with(format!("store sync failed: {e}")),
+                Err(e) => self.poison_with("sync", e.to_string()),
             }
         }
     }
@@ -605,7 +607,7 @@ impl Shared {
             }
             if round.sign {
                 if let Err(e) = self.sign(state) {
-                    self.poison_with(format!("signing failed: {e}"));
+                    self.poison_with("sign", e.to_string());
                 }
             } else if round.write && !state.group.entries.is_empty() {
                 self.send_group(state, None);
@@ -650,9 +652,9 @@ impl Shared {
                     .any(|p| p.kind != TxKind::Signature)
                     .then(Instant::now)
             });
-            let due_by_count = unsigned >= self.sig_tx_interval
+            let due_by_count = unsigned >= self.settings.sig_tx_interval.get()
                 || matches!(seq.slots.front(), Some(Slot::Signature));
-            let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.sig_interval);
+            let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.settings.sig_interval);
             let wanted = seq.commit_wanted > 0 && seq.commit_wanted >= state.last_signed;
             let drained = seq.shutdown && seq.slots.is_empty();
             let sign = due_by_count
@@ -671,7 +673,7 @@ impl Shared {
                 return Round { sign, write, stop };
             }
             let timeout = match oldest {
-                Some(t) => self.sig_interval.saturating_sub(t.elapsed()),
+                Some(t) => self.settings.sig_interval.saturating_sub(t.elapsed()),
                 None => Duration::from_millis(100),
             };
             // Under load, poll briefly without asking appenders to wake us: a wake-up per
@@ -718,9 +720,10 @@ impl Shared {
                     }
                     // Unreachable: `Submission::single_append` encoded this entry. Were it
                     // reached, writing on without the index row would lose it.
-                    None => self.poison_with(format!(
-                        "internal error: entry {seqno} does not name its collection"
-                    )),
+                    None => self.poison_with(
+                        "committer",
+                        format!("internal error: entry {seqno} does not name its collection"),
+                    ),
                 },
                 Collections::Listed(collections) => {
                     for name in collections {
@@ -823,7 +826,7 @@ impl Shared {
             node_cert_pem: self.signer.certificate_pem().to_owned(),
         };
         let record = entry::encode_signature(&payload);
-        let signed = Arc::new(SignedRoot::from_payload(&payload));
+        let signed = Arc::new(RootSignature::from_payload(&payload));
         let body = TxBody {
             signature: Some(payload),
             ..TxBody::default()
@@ -852,7 +855,7 @@ impl Shared {
         Ok(())
     }
 
-    fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<SignedRoot>>) {
+    fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<RootSignature>>) {
         let mut group = std::mem::take(&mut state.group);
         // The next group will likely be as large: sized now, it never grows by copying.
         state.group.entries.reserve(group.entries.len());
@@ -865,7 +868,7 @@ impl Shared {
             group.tiles = tree.take_dirty_tiles();
             let keep_from = tree
                 .len()
-                .saturating_sub(self.tree_memory_leaves)
+                .saturating_sub(self.settings.tree_memory_leaves)
                 .min(self.written.load(Ordering::Acquire));
             if keep_from > 0 {
                 tree.prune(keep_from);
@@ -878,7 +881,7 @@ impl Shared {
             signature,
         };
         if state.to_writer.send(job).is_err() {
-            self.poison_with("the writer thread has stopped".into());
+            self.poison_with("writer", "the writer thread has stopped".into());
         }
     }
 }

@@ -41,18 +41,17 @@
 //! # Example
 //!
 //! ```
-//! use ledger_core::identity::{NodeIdentity, NodeSigner, ServiceIdentity};
-//! use ledger_core::leaf::{CommitSecret, LeafComponents, NO_CLAIMS};
-//! use ledger_core::receipt::{fold_proof, ProofStep, Receipt};
+//! use ledger_core::{fold_proof, LeafComponents, NodeIdentity, NodeSigner, ProofStep, Receipt};
+//! use ledger_core::{ServiceIdentity, NO_CLAIMS};
 //!
 //! let service = ServiceIdentity::generate("my service")?;
 //! let node = NodeIdentity::generate(&service, "node0")?;
-//! let secret = CommitSecret::generate()?;
 //!
-//! // A two-leaf tree: leaf 0 is 32 zero bytes (as CCF does), leaf 1 is transaction 1.1.
+//! // A two-leaf tree: leaf 0 is 32 zero bytes (as CCF does), leaf 1 is transaction 1.1,
+//! // whose commit evidence the ledger derives from its secret (any nonce will do here).
 //! let tx = LeafComponents {
 //!     write_set_digest: [7; 32],
-//!     commit_evidence: secret.commit_evidence(1, 1),
+//!     commit_evidence: format!("ce:1.1:{}", "5c".repeat(32)),
 //!     claims_digest: NO_CLAIMS,
 //! };
 //! let leaf0 = [0u8; 32];
@@ -85,11 +84,12 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+use crate::error::excerpt;
 use crate::identity::ParsedCert;
 use crate::leaf::{digest_hex, is_lower_hex, parse_digest_hex, LeafComponents};
-use crate::{Error, Result, TxId};
+use crate::{Error, Problem, Result, TxId};
 
-pub use crate::leaf::Digest;
+use crate::leaf::Digest;
 
 /// Most proof elements a receipt may carry: a tree of at most 2^64 leaves is at most 64
 /// levels deep.
@@ -141,19 +141,28 @@ pub fn fold_proof(leaf: &Digest, proof: &[ProofStep]) -> Digest {
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] if `index >= tree_size` or the path's length is not the one a tree
-/// of `tree_size` leaves gives leaf `index`.
+/// [`Error::InvalidInput`] if `tree_size` is 0 (`what = "tree size"`, [`Problem::Empty`]),
+/// `index >= tree_size` (`"leaf index"`, [`Problem::TooLarge`]) or the path's length is not
+/// the one a tree of `tree_size` leaves gives leaf `index` (`"audit path"`,
+/// [`Problem::Mismatch`]).
 pub fn proof_steps(index: u64, tree_size: u64, path: &[Digest]) -> Result<Vec<ProofStep>> {
+    if tree_size == 0 {
+        return Err(Error::invalid("tree size", Problem::Empty));
+    }
     if index >= tree_size {
-        return Err(Error::InvalidInput(format!(
-            "leaf index {index} is not in a tree of {tree_size} leaves"
-        )));
+        return Err(Error::too_large("leaf index", index, tree_size - 1));
     }
     let wrong_length = || {
-        Error::InvalidInput(format!(
-            "an audit path of {} elements does not fit leaf {index} of a tree of {tree_size} leaves",
-            path.len()
-        ))
+        Error::invalid(
+            "audit path",
+            Problem::Mismatch {
+                expected: format!(
+                    "{} elements for leaf {index} of a tree of {tree_size} leaves",
+                    audit_path_len(index, tree_size)
+                ),
+                found: format!("{} elements", path.len()),
+            },
+        )
     };
     // RFC 9162 section 2.1.3.2: `node` is the position of the running hash in its level,
     // `last` the position of that level's last node.
@@ -183,6 +192,26 @@ pub fn proof_steps(index: u64, tree_size: u64, path: &[Digest]) -> Result<Vec<Pr
         return Err(wrong_length());
     }
     Ok(steps)
+}
+
+/// The length of the audit path of leaf `index` in a tree of `tree_size` leaves (`index <
+/// tree_size`): the walk of [`proof_steps`] without a path.
+fn audit_path_len(index: u64, tree_size: u64) -> u64 {
+    let mut node = index;
+    let mut last = tree_size.saturating_sub(1);
+    let mut len = 0;
+    while last != 0 {
+        if node & 1 == 0 && node == last {
+            while node & 1 == 0 && node != 0 {
+                node >>= 1;
+                last >>= 1;
+            }
+        }
+        node >>= 1;
+        last >>= 1;
+        len += 1;
+    }
+    len
 }
 
 /// A receipt for one transaction. See the module documentation for its JSON form.
@@ -278,13 +307,17 @@ impl Receipt {
     ///
     /// # Errors
     ///
-    /// [`Error::ReceiptInvalid`] if the proof has more than [`MAX_PROOF_LEN`] elements.
+    /// [`Error::ReceiptInvalid`] (check `"proof length"`) if the proof has more than
+    /// [`MAX_PROOF_LEN`] elements.
     pub fn root(&self) -> Result<Digest> {
         if self.proof.len() > MAX_PROOF_LEN {
-            return Err(Error::ReceiptInvalid(format!(
-                "the proof has {} elements, more than the {MAX_PROOF_LEN} of any tree",
-                self.proof.len()
-            )));
+            return Err(Error::receipt(
+                "proof length",
+                format_args!(
+                    "the proof has {} elements, more than the {MAX_PROOF_LEN} of any tree",
+                    self.proof.len()
+                ),
+            ));
         }
         Ok(fold_proof(&self.leaf(), &self.proof))
     }
@@ -350,9 +383,10 @@ impl Receipt {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] describing the first problem found.
+    /// [`Error::InvalidInput`] with `what = "receipt JSON"` and a [`Problem::Malformed`]
+    /// whose reason is the first problem found.
     pub fn from_json(json: &str) -> Result<Self> {
-        serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("receipt JSON: {e}")))
+        serde_json::from_str(json).map_err(|e| Error::malformed("receipt JSON", excerpt(json), e))
     }
 }
 
@@ -518,10 +552,17 @@ impl ReceiptVerifier {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it is not a certificate with a P-256 key.
+    /// [`Error::InvalidInput`] (`what = "service certificate"`) if it is not a certificate
+    /// with a P-256 key.
     pub fn new(service_certificate: impl AsRef<[u8]>) -> Result<Self> {
-        let service = ParsedCert::parse(service_certificate.as_ref())
-            .map_err(|e| Error::InvalidInput(format!("service certificate: {e}")))?;
+        let input = service_certificate.as_ref();
+        let service = ParsedCert::parse(input).map_err(|e| {
+            let shown = match std::str::from_utf8(input) {
+                Ok(text) => excerpt(text.trim_start()),
+                Err(_) => format!("{} bytes of DER", input.len()),
+            };
+            Error::malformed("service certificate", shown, e)
+        })?;
         Ok(Self {
             service,
             last_node: Mutex::new(None),
@@ -532,7 +573,9 @@ impl ReceiptVerifier {
     ///
     /// # Errors
     ///
-    /// [`Error::ReceiptInvalid`] naming the check that failed.
+    /// [`Error::ReceiptInvalid`] naming the check that failed: `"node certificate"`,
+    /// `"service certificate"`, `"service endorsement"`, `"certificate chain"`, `"node id"`,
+    /// `"proof length"` or `"signature"`.
     pub fn verify(&self, receipt: &Receipt) -> Result<()> {
         self.verify_at(receipt, SystemTime::now())
     }
@@ -543,26 +586,24 @@ impl ReceiptVerifier {
     ///
     /// [`Error::ReceiptInvalid`] naming the check that failed.
     pub fn verify_at(&self, receipt: &Receipt, at: SystemTime) -> Result<()> {
-        let invalid = Error::ReceiptInvalid;
-        let node = self.endorsed_node(receipt, at).map_err(invalid)?;
+        let node = self.endorsed_node(receipt, at)?;
         if *receipt.node_id != *node.node_id {
-            return Err(invalid(format!(
-                "node_id {} is not the SHA-256 of the node certificate's public key ({})",
-                receipt.node_id, node.node_id
-            )));
+            return Err(Error::receipt(
+                "node id",
+                format_args!(
+                    "node_id {} is not the SHA-256 of the node certificate's public key ({})",
+                    receipt.node_id, node.node_id
+                ),
+            ));
         }
         let root = receipt.root()?;
         node.verify_root_signature(&root, &receipt.signature)
-            .map_err(invalid)
+            .map_err(|e| Error::receipt("signature", e))
     }
 
     /// Parses the receipt's node certificate and checks that the service endorses it and
     /// that every certificate involved is valid at `at`.
-    fn endorsed_node(
-        &self,
-        receipt: &Receipt,
-        at: SystemTime,
-    ) -> std::result::Result<Arc<ParsedCert>, String> {
+    fn endorsed_node(&self, receipt: &Receipt, at: SystemTime) -> Result<Arc<ParsedCert>> {
         if receipt.service_endorsements.is_empty() {
             let cached = {
                 let last = self.last_node.lock();
@@ -572,32 +613,38 @@ impl ReceiptVerifier {
             };
             if let Some(node) = cached {
                 node.check_valid_at(at)
-                    .map_err(|e| format!("node certificate: {e}"))?;
+                    .map_err(|e| Error::receipt("node certificate", e))?;
                 self.service
                     .check_valid_at(at)
-                    .map_err(|e| format!("service certificate: {e}"))?;
+                    .map_err(|e| Error::receipt("service certificate", e))?;
                 return Ok(node);
             }
         }
         let node = ParsedCert::parse(receipt.cert.as_bytes())
-            .map_err(|e| format!("node certificate: {e}"))?;
+            .map_err(|e| Error::receipt("node certificate", e))?;
         let mut child = &node;
         let mut endorsements = Vec::with_capacity(receipt.service_endorsements.len());
         for (i, pem) in receipt.service_endorsements.iter().enumerate() {
-            endorsements.push(
-                ParsedCert::parse(pem.as_bytes())
-                    .map_err(|e| format!("service endorsement {i}: {e}"))?,
-            );
+            endorsements
+                .push(ParsedCert::parse(pem.as_bytes()).map_err(|e| {
+                    Error::receipt("service endorsement", format_args!("{i}: {e}"))
+                })?);
         }
         for (i, endorsement) in endorsements.iter().enumerate() {
-            child
-                .check_issued_by(endorsement, at)
-                .map_err(|e| format!("service endorsement {i}: {e}"))?;
+            child.check_issued_by(endorsement, at).map_err(|e| {
+                Error::receipt(
+                    "certificate chain",
+                    format_args!("service endorsement {i}: {e}"),
+                )
+            })?;
             child = endorsement;
         }
-        child
-            .check_issued_by(&self.service, at)
-            .map_err(|e| format!("node certificate is not endorsed by the service: {e}"))?;
+        child.check_issued_by(&self.service, at).map_err(|e| {
+            Error::receipt(
+                "certificate chain",
+                format_args!("node certificate is not endorsed by the service: {e}"),
+            )
+        })?;
         let node = Arc::new(node);
         if receipt.service_endorsements.is_empty() {
             *self.last_node.lock() = Some((Arc::clone(&receipt.cert), Arc::clone(&node)));
@@ -673,11 +720,32 @@ mod tests {
                 }
                 let mut longer = p.clone();
                 longer.push([0u8; 32]);
-                assert!(proof_steps(m as u64, n as u64, &longer).is_err());
+                let err = proof_steps(m as u64, n as u64, &longer).unwrap_err();
+                let want = format!("{} elements for leaf {m} of a tree of {n} leaves", p.len());
+                let found = format!("{} elements", longer.len());
+                assert!(
+                    matches!(&err, Error::InvalidInput {
+                        what: "audit path",
+                        problem: Problem::Mismatch { expected, found: f },
+                    } if *expected == want && *f == found),
+                    "{err}"
+                );
             }
-            assert!(proof_steps(n as u64, n as u64, &[]).is_err());
+            assert!(matches!(
+                proof_steps(n as u64, n as u64, &[]),
+                Err(Error::InvalidInput {
+                    what: "leaf index",
+                    problem: Problem::TooLarge { size, limit },
+                }) if size == n as u64 && limit == n as u64 - 1
+            ));
         }
-        assert!(proof_steps(0, 0, &[]).is_err());
+        assert!(matches!(
+            proof_steps(0, 0, &[]),
+            Err(Error::InvalidInput {
+                what: "tree size",
+                problem: Problem::Empty
+            })
+        ));
     }
 
     #[test]

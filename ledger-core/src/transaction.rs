@@ -8,12 +8,17 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{MAX_KEY_LEN, MAX_NAME_LEN};
 use crate::entry::{Append, TableOp, TxBody};
-use crate::Error;
+use crate::error::excerpt;
+use crate::state::is_reserved;
+use crate::{Error, Problem};
 
-/// Prefixes of names the engine reserves for governance (`gov.`) and itself (`internal.`).
-pub const RESERVED_PREFIXES: [&str; 2] = ["gov.", "internal."];
+/// Largest collection or table name, in bytes of UTF-8. Fixed: names are index keys.
+pub const MAX_NAME_LEN: usize = 255;
+/// Largest table key, in bytes.
+pub const MAX_KEY_LEN: usize = 4096;
+/// Hard ceiling for [`crate::LedgerConfig::max_tx_size`] (the entry decoder's own limit is larger).
+pub const MAX_TX_SIZE_CEILING: usize = 32 << 20;
 
 /// A write set under construction.
 ///
@@ -43,7 +48,8 @@ impl Transaction {
     }
 
     /// Appends `contents` to `collection`. A second append to the same collection makes the
-    /// submission fail with [`Error::InvalidInput`].
+    /// submission fail with [`Error::InvalidInput`] (`what = "collection name"`,
+    /// [`Problem::Duplicate`]).
     pub fn append(&mut self, collection: &str, contents: &[u8]) -> &mut Self {
         if self
             .appends
@@ -82,16 +88,22 @@ impl Transaction {
     }
 
     /// Checks limits and reserved names and turns the builder into an entry body.
+    ///
+    /// Refusals are [`Error::InvalidInput`] with `what` one of `"collection name"` (appended
+    /// to twice: [`Problem::Duplicate`]; or see [`check_name`]), `"table name"`,
+    /// `"transaction"` ([`Problem::Empty`], or [`Problem::TooLarge`] over `max_tx_size`),
+    /// `"entry contents"` (over `max_entry_size`) and `"table key"` (over [`MAX_KEY_LEN`]).
     pub(crate) fn into_body(self, limits: &Limits, allow_reserved: bool) -> Result<TxBody, Error> {
         if let Some(name) = self.duplicate_append {
-            return Err(Error::InvalidInput(format!(
-                "collection {name:?} is appended to twice in one transaction (at most once)"
-            )));
+            // A collection is appended to at most once per transaction.
+            return Err(Error::invalid(
+                "collection name",
+                Problem::Duplicate { value: name },
+            ));
         }
         if self.is_empty() {
-            return Err(Error::InvalidInput(
-                "a transaction must append or write at least once".into(),
-            ));
+            // A transaction must append or write at least once.
+            return Err(Error::invalid("transaction", Problem::Empty));
         }
         let mut total = 0usize;
         for (name, contents) in &self.appends {
@@ -103,10 +115,7 @@ impl Transaction {
         for ((table, key), value) in &self.writes {
             check_name("table", table, allow_reserved)?;
             if key.len() > MAX_KEY_LEN {
-                return Err(Error::InvalidInput(format!(
-                    "key in table {table:?} is {} bytes, over the {MAX_KEY_LEN}-byte key limit",
-                    key.len()
-                )));
+                return Err(Error::too_large("table key", key.len(), MAX_KEY_LEN));
             }
             let value_len = value.as_ref().map_or(0, Vec::len);
             total = total
@@ -115,10 +124,7 @@ impl Transaction {
                 .saturating_add(value_len);
         }
         if total > limits.max_tx_size {
-            return Err(Error::InvalidInput(format!(
-                "transaction is {total} bytes, over max_tx_size {}",
-                limits.max_tx_size
-            )));
+            return Err(Error::too_large("transaction", total, limits.max_tx_size));
         }
         Ok(TxBody {
             claims_digest: self.claims_digest,
@@ -150,10 +156,7 @@ pub(crate) fn check_single_append(
     check_append(collection, contents, limits, false)?;
     let total = contents.len().saturating_add(collection.len());
     if total > limits.max_tx_size {
-        return Err(Error::InvalidInput(format!(
-            "transaction is {total} bytes, over max_tx_size {}",
-            limits.max_tx_size
-        )));
+        return Err(Error::too_large("transaction", total, limits.max_tx_size));
     }
     Ok(())
 }
@@ -167,11 +170,11 @@ fn check_append(
 ) -> Result<(), Error> {
     check_name("collection", collection, allow_reserved)?;
     if contents.len() > limits.max_entry_size {
-        return Err(Error::InvalidInput(format!(
-            "entry for collection {collection:?} is {} bytes, over max_entry_size {}",
+        return Err(Error::too_large(
+            "entry contents",
             contents.len(),
-            limits.max_entry_size
-        )));
+            limits.max_entry_size,
+        ));
     }
     Ok(())
 }
@@ -189,34 +192,48 @@ impl Limits {
     /// application's, and a ledger configured with small ones must still be able to record
     /// its own identities.
     pub(crate) const ENGINE: Limits = Limits {
-        max_entry_size: crate::config::MAX_TX_SIZE_CEILING,
-        max_tx_size: crate::config::MAX_TX_SIZE_CEILING,
+        max_entry_size: MAX_TX_SIZE_CEILING,
+        max_tx_size: MAX_TX_SIZE_CEILING,
     };
 }
 
 /// Checks a collection or table name: 1 to [`MAX_NAME_LEN`] bytes, no control characters,
 /// and (unless `allow_reserved`) no reserved prefix.
-pub(crate) fn check_name(what: &str, name: &str, allow_reserved: bool) -> Result<(), Error> {
+///
+/// `kind` is `"table"` (or `"table name"`) for a table; anything else is a collection.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] with `what` `"collection name"` or `"table name"` and
+/// [`Problem::Empty`], [`Problem::TooLarge`] (bytes), [`Problem::Malformed`] (a control
+/// character) or [`Problem::Reserved`] (a name beginning with one of
+/// `state.rs`'s reserved prefixes).
+pub(crate) fn check_name(kind: &str, name: &str, allow_reserved: bool) -> Result<(), Error> {
+    let what = match kind {
+        "table" | "table name" => "table name",
+        _ => "collection name",
+    };
     if name.is_empty() {
-        return Err(Error::InvalidInput(format!("{what} name is empty")));
+        return Err(Error::invalid(what, Problem::Empty));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Error::InvalidInput(format!(
-            "{what} name is {} bytes, over the {MAX_NAME_LEN}-byte limit",
-            name.len()
-        )));
+        return Err(Error::too_large(what, name.len(), MAX_NAME_LEN));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::InvalidInput(format!(
-            "{what} name {name:?} contains a control character"
-        )));
+        return Err(Error::malformed(
+            what,
+            excerpt(name),
+            "contains a control character",
+        ));
     }
-    if !allow_reserved {
-        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
-            return Err(Error::InvalidInput(format!(
-                "{what} {name:?} is reserved: names beginning {prefix:?} belong to the engine"
-            )));
-        }
+    if !allow_reserved && is_reserved(name) {
+        // Names beginning with a reserved prefix belong to the engine.
+        return Err(Error::invalid(
+            what,
+            Problem::Reserved {
+                name: name.to_owned(),
+            },
+        ));
     }
     Ok(())
 }

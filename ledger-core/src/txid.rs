@@ -16,8 +16,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::Error;
-
 /// The id of one transaction: the view it was recorded in and its position in the ledger.
 ///
 /// ```
@@ -26,7 +24,7 @@ use crate::Error;
 /// assert_eq!((id.view(), id.seqno()), (2, 15));
 /// assert_eq!(id.to_string(), "2.15");
 /// assert!("2.0".parse::<TxId>().is_err());
-/// # Ok::<(), ledger_core::Error>(())
+/// # Ok::<(), ledger_core::TxIdError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TxId {
@@ -39,12 +37,13 @@ impl TxId {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if either part is 0 (0 is never a view or a seqno).
-    pub fn new(view: u64, seqno: u64) -> Result<Self, Error> {
+    /// [`TxIdError`] if either part is 0 (0 is never a view or a seqno).
+    pub fn new(view: u64, seqno: u64) -> Result<Self, TxIdError> {
         if view == 0 || seqno == 0 {
-            return Err(Error::InvalidInput(format!(
-                "transaction id {view}.{seqno}: view and seqno must both be at least 1"
-            )));
+            return Err(TxIdError {
+                text: format!("{view}.{seqno}"),
+                reason: "view and seqno must both be at least 1",
+            });
         }
         Ok(Self { view, seqno })
     }
@@ -72,33 +71,50 @@ impl fmt::Debug for TxId {
     }
 }
 
-fn parse_part(s: &str, whole: &str, what: &str) -> Result<u64, Error> {
+fn parse_part(s: &str, whole: &str, what: &'static str) -> Result<u64, TxIdError> {
+    let reason = match what {
+        "view" => "the view must be a non-empty run of ASCII digits (expected \"view.seqno\")",
+        _ => "the seqno must be a non-empty run of ASCII digits (expected \"view.seqno\")",
+    };
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::InvalidInput(format!(
-            "transaction id {whole:?}: the {what} must be a non-empty run of ASCII digits (expected \"view.seqno\")"
-        )));
+        return Err(TxIdError {
+            text: whole.to_owned(),
+            reason,
+        });
     }
-    s.parse::<u64>().map_err(|_| {
-        Error::InvalidInput(format!(
-            "transaction id {whole:?}: the {what} does not fit in 64 bits"
-        ))
+    s.parse::<u64>().map_err(|_| TxIdError {
+        text: whole.to_owned(),
+        reason: match what {
+            "view" => "the view does not fit in 64 bits",
+            _ => "the seqno does not fit in 64 bits",
+        },
     })
 }
 
 impl FromStr for TxId {
-    type Err = Error;
+    type Err = TxIdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, TxIdError> {
         let shown: String = s.chars().take(64).collect();
-        let (view, seqno) = s.split_once('.').ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "transaction id {shown:?}: expected \"view.seqno\" with one '.'"
-            ))
+        let (view, seqno) = s.split_once('.').ok_or_else(|| TxIdError {
+            text: shown.clone(),
+            reason: "expected \"view.seqno\" with one '.'",
         })?;
         let view = parse_part(view, &shown, "view")?;
         let seqno = parse_part(seqno, &shown, "seqno")?;
-        TxId::new(view, seqno)
+        TxId::new(view, seqno).map_err(|e| TxIdError { text: shown, ..e })
     }
+}
+
+/// A transaction id that does not parse, or has a zero part. Converts into
+/// [`crate::Error::InvalidInput`] with `what = "transaction id"`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("transaction id {text:?}: {reason}")]
+pub struct TxIdError {
+    /// The text given (its first 64 characters).
+    pub text: String,
+    /// The rule it breaks.
+    pub reason: &'static str,
 }
 
 impl Serialize for TxId {
@@ -121,6 +137,19 @@ impl<'de> Deserialize<'de> for TxId {
             TxId::new(view, seqno).map_err(serde::de::Error::custom)
         }
     }
+}
+
+/// Commit status of a transaction id, as CCF reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TxStatus {
+    /// Never seen, or beyond what the ledger has recorded.
+    Unknown,
+    /// Recorded in the current view, not yet covered by a durable signature.
+    Pending,
+    /// Covered by a durable signature: it will survive any crash.
+    Committed,
+    /// That seqno was discarded, or holds a transaction of another view.
+    Invalid,
 }
 
 #[cfg(test)]
@@ -160,10 +189,18 @@ mod tests {
             "1..2",
         ] {
             let err = bad.parse::<TxId>().unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidInput(_)),
-                "{bad:?} gave {err:?}"
+            assert_eq!(
+                err.text,
+                bad.chars().take(64).collect::<String>(),
+                "{bad:?}"
             );
+            assert!(matches!(
+                crate::Error::from(err),
+                crate::Error::InvalidInput {
+                    what: "transaction id",
+                    problem: crate::Problem::Malformed { .. }
+                }
+            ));
         }
     }
 

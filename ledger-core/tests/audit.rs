@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::audit::{
+use ledger_core::testing::{META_NODE_IDENTITY, META_SERVICE_IDENTITY, META_VIEWS};
+use ledger_core::{
     audit_path, audit_store, audit_store_with, AuditOptions, AuditReport, EntryCheck, Finding,
-    FindingKind, META_NODE_IDENTITY, META_SERVICE_IDENTITY, META_VIEWS,
+    FindingKind,
 };
-use ledger_core::entry::{self, LedgerEntry, TxKind};
-use ledger_core::identity::{NodeIdentity, NodeSigner, ServiceIdentity};
 use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+use ledger_core::{LedgerEntry, TxKind};
+use ledger_core::{NodeIdentity, NodeSigner, ServiceIdentity};
 use ledger_merkle::{TileId, TileStore};
 use ledger_store::testing::{overwrite_entry, EntryDigest};
 use ledger_store::{Group, RocksStore, Store, StoreConfig, TableWrite};
@@ -112,7 +113,7 @@ fn layout(store: &dyn Store) -> Vec<(u64, TxKind, usize)> {
         .entries(1..=last, usize::MAX)
         .unwrap()
         .into_iter()
-        .map(|(s, b)| (s, entry::decode(&b).unwrap().kind, b.len()))
+        .map(|(s, b)| (s, ledger_core::decode_entry(&b).unwrap().kind, b.len()))
         .collect()
 }
 
@@ -294,15 +295,16 @@ fn forge_signature(
     store: &RocksStore,
     seqno: u64,
     index_too: bool,
-    change: impl FnOnce(&mut entry::SignaturePayload),
+    change: impl FnOnce(&mut ledger_core::SignaturePayload),
 ) -> (Vec<u8>, Vec<u8>) {
     let original = store.entry(seqno).unwrap().unwrap();
     let original_record = store.signature(seqno).unwrap().unwrap();
-    let mut decoded = entry::decode(&original).unwrap();
+    let mut decoded = ledger_core::decode_entry(&original).unwrap();
     let payload = decoded.body.signature.as_mut().unwrap();
     change(payload);
-    let record = entry::encode_signature(payload);
-    let bytes = entry::encode(decoded.kind, decoded.tx_id, &decoded.body).unwrap();
+    let record = ledger_core::testing::encode_signature(payload);
+    let bytes =
+        ledger_core::testing::encode_entry(decoded.kind, decoded.tx_id, &decoded.body).unwrap();
     overwrite_entry(store, seqno, &bytes, EntryDigest::Recompute).unwrap();
     if index_too {
         write_signature_record(store, seqno, record);
@@ -337,9 +339,9 @@ fn damaged_signature_records_are_found() {
     let s = sigs[sigs.len() / 2];
     // A different record, one that does not decode, a stray one at a user transaction.
     let record = store.signature(s).unwrap().unwrap();
-    let mut other = entry::decode_signature(&record).unwrap();
+    let mut other = ledger_core::decode_signature(&record).unwrap();
     other.root[0] ^= 1;
-    write_signature_record(&store, s, entry::encode_signature(&other));
+    write_signature_record(&store, s, ledger_core::testing::encode_signature(&other));
     expect_finding(&store, FindingKind::SignatureIndex, s);
     write_signature_record(&store, s, b"not a record".to_vec());
     expect_finding(&store, FindingKind::SignatureIndex, s);
@@ -360,7 +362,7 @@ fn audits_resume_from_a_trusted_root() {
     assert_clean(&first);
     let sigs = signature_seqnos(&store, TxKind::Signature);
     let (early, late) = (sigs[2], sigs[sigs.len() - 2]);
-    let early_root = entry::decode(&store.entry(early).unwrap().unwrap())
+    let early_root = ledger_core::decode_entry(&store.entry(early).unwrap().unwrap())
         .unwrap()
         .body
         .signature
@@ -515,7 +517,7 @@ fn damaged_tiles_and_indexes_are_found() {
     let (seqno, table_op) = layout(&store)
         .iter()
         .find_map(|&(s, _, _)| {
-            let e = entry::decode(&store.entry(s).unwrap().unwrap()).unwrap();
+            let e = ledger_core::decode_entry(&store.entry(s).unwrap().unwrap()).unwrap();
             (e.kind == TxKind::User)
                 .then(|| e.body.writes.into_iter().find(|w| w.table == "t"))
                 .flatten()
@@ -542,6 +544,50 @@ fn damaged_tiles_and_indexes_are_found() {
     assert_clean(&audit_store(&store, &options).unwrap());
     write(table_op.value.clone());
     assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
+}
+
+/// Opening a ledger and the audit validate the stored view history with one validator: every
+/// history the audit reports as [`FindingKind::ViewHistory`] is corruption to `Ledger::open`
+/// too, and the one consistent alternative opens.
+#[test]
+fn open_and_the_audit_refuse_the_same_view_histories() {
+    let (_dir, path) = built(20, 11);
+    let last = open_store(&path).state().last_seqno;
+    let beyond = format!("[[1,1],[2,{}]]", last + 2);
+    for bad in [
+        &b"[[1,1],"[..],
+        b"[]",
+        b"[[2,1]]",
+        b"[[1,2]]",
+        b"[[1,1],[3,5],[2,9]]",
+        b"[[1,1],[2,9],[3,5]]",
+        beyond.as_bytes(),
+    ] {
+        {
+            let store = open_store(&path);
+            write_meta(&store, META_VIEWS, Some(bad.to_vec()));
+            let found = finding(audit_store(&store, &AuditOptions::default()).unwrap());
+            assert_eq!(found.kind, FindingKind::ViewHistory, "{found}");
+        }
+        match Ledger::open(LedgerConfig::new(&path)) {
+            Err(e) => assert!(
+                matches!(&e, Error::Corruption { what, .. } if what == "metadata core.views"),
+                "{:?}: {e}",
+                String::from_utf8_lossy(bad)
+            ),
+            Ok(_) => panic!(
+                "a ledger with view history {:?} opened",
+                String::from_utf8_lossy(bad)
+            ),
+        }
+    }
+    {
+        let store = open_store(&path);
+        write_meta(&store, META_VIEWS, Some(b"[[1,1]]".to_vec()));
+    }
+    let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
+    ledger.close().unwrap();
+    assert_clean(&audit_path(&path, &AuditOptions::default()).unwrap());
 }
 
 #[test]
@@ -682,7 +728,7 @@ fn no_write_precedes_the_new_view_signature() {
             serde_json::from_slice(&store.meta(META_VIEWS).unwrap().unwrap()).unwrap();
         let &(view, first) = views.last().unwrap();
         assert_eq!(id.view(), view);
-        let opening = entry::decode(&store.entry(first).unwrap().unwrap()).unwrap();
+        let opening = ledger_core::decode_entry(&store.entry(first).unwrap().unwrap()).unwrap();
         assert_eq!(
             opening.kind,
             TxKind::Signature,

@@ -47,8 +47,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger_core::audit::{audit_path, AuditOptions, AuditReport, FindingKind, META_VIEWS};
-use ledger_core::receipt::ReceiptVerifier;
+use ledger_core::testing::META_VIEWS;
+use ledger_core::ReceiptVerifier;
+use ledger_core::{audit_path, AuditOptions, AuditReport, FindingKind};
 use ledger_core::{Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use ledger_store::{RocksStore, Store};
 use parking_lot::Mutex;
@@ -394,7 +395,7 @@ fn run_cycles(cycles: u64, seed: u64) -> Totals {
     let mut totals = Totals::default();
     // Confirmed since the last reopen by the parent: their receipts are all checked then.
     let mut to_receipt: Vec<TxId> = Vec::new();
-    let mut trusted: Option<ledger_core::audit::SignedRoot> = None;
+    let mut trusted: Option<ledger_core::SignedRoot> = None;
     let started = Instant::now();
     for cycle in 0..cycles {
         let report_path = dir.path().join(format!("report-{cycle}"));
@@ -574,8 +575,7 @@ fn crash_cycles_long() {
 /// ledger whose Merkle tree has a genesis leaf, and fail on tiles that were never written).
 #[test]
 fn a_crash_during_creation_leaves_a_ledger_that_opens() {
-    use ledger_core::identity::{NodeIdentity, ServiceIdentity};
-    use ledger_core::leaf::CommitSecret;
+    use ledger_core::{NodeIdentity, ServiceIdentity};
     use ledger_store::{Group, StoreConfig};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
@@ -589,7 +589,7 @@ fn a_crash_during_creation_leaves_a_ledger_that_opens() {
                 meta: vec![
                     (
                         "core.commit_secret".into(),
-                        Some(CommitSecret::generate().unwrap().to_bytes().to_vec()),
+                        Some(rand::random::<[u8; 32]>().to_vec()),
                     ),
                     (
                         "core.service_identity".into(),

@@ -28,7 +28,10 @@ fn append_read_and_commit_in_memory() {
     assert_eq!(ledger.latest("audit").unwrap().unwrap().tx_id, b);
     assert_eq!(ledger.latest("other").unwrap().unwrap().contents, b"three");
     assert!(ledger.latest("nobody").unwrap().is_none());
-    assert!(matches!(ledger.entry("other", a), Err(Error::NotFound(_))));
+    assert!(matches!(
+        ledger.entry("other", a),
+        Err(Error::NotFound { .. })
+    ));
     assert_eq!(
         ledger.wait_for_commit(c, WAIT).unwrap(),
         TxStatus::Committed
@@ -135,29 +138,41 @@ fn invalid_input_is_rejected_with_the_rule() {
     ] {
         let err = ledger.append(collection, contents).unwrap_err();
         assert!(
-            matches!(err, Error::InvalidInput(_)),
+            matches!(err, Error::InvalidInput { .. }),
             "{collection:?}: {err}"
         );
     }
-    let err = ledger.append("ok", &[0u8; 1025]).unwrap_err().to_string();
-    assert!(err.contains("max_entry_size 1024"), "{err}");
+    let err = ledger.append("ok", &[0u8; 1025]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                what: "entry contents",
+                problem: ledger_core::Problem::TooLarge {
+                    size: 1025,
+                    limit: 1024
+                }
+            }
+        ),
+        "{err}"
+    );
     let mut tx = Transaction::new();
     tx.put("gov.constitution", b"k", b"v");
-    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput(_))));
+    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput { .. })));
     let mut tx = Transaction::new();
     tx.append("a", b"1").append("a", b"2");
-    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput(_))));
+    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput { .. })));
     assert!(matches!(
         ledger.submit(Transaction::new()),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     assert!(matches!(
         ledger.entry("", TxId::new(1, 1).unwrap()),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     assert!(matches!(
         ledger.entry("a", TxId::new(1, 999).unwrap()),
-        Err(Error::NotFound(_))
+        Err(Error::NotFound { .. })
     ));
     assert!(Ledger::in_memory_with(LedgerConfig::new("").max_entry_size(0)).is_err());
     assert!(Ledger::in_memory_with(LedgerConfig::new("").max_entry_size(64 << 20)).is_err());
@@ -202,11 +217,11 @@ fn paging_and_iteration() {
     let bad = ledger_core::Cursor::from_string("zz");
     assert!(matches!(
         ledger.entries_page("c", .., Some(&bad), 5),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     assert!(matches!(
         ledger.entries_page("c", .., None, 0),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
 }
 
@@ -495,11 +510,11 @@ fn crash_discards_the_uncommitted_tail_and_starts_a_new_view() {
 /// A signer standing in for an HSM: the key lives behind the trait, and it counts its use.
 #[derive(Debug)]
 struct CountingSigner {
-    inner: ledger_core::identity::NodeIdentity,
+    inner: ledger_core::NodeIdentity,
     calls: std::sync::atomic::AtomicUsize,
 }
 
-impl ledger_core::identity::NodeSigner for CountingSigner {
+impl ledger_core::NodeSigner for CountingSigner {
     fn sign_root(&self, root: &[u8; 32]) -> Result<Vec<u8>, Error> {
         self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.sign_root(root)
@@ -514,7 +529,7 @@ impl ledger_core::identity::NodeSigner for CountingSigner {
 
 #[test]
 fn external_signer_signs_roots_and_is_recorded() {
-    use ledger_core::identity::{NodeIdentity, NodeSigner, ServiceIdentity};
+    use ledger_core::{NodeIdentity, NodeSigner, ServiceIdentity};
     let service = ServiceIdentity::generate("hsm service").unwrap();
     let hsm = Arc::new(CountingSigner {
         inner: NodeIdentity::generate(&service, "hsm node").unwrap(),
@@ -547,7 +562,7 @@ fn external_signer_signs_roots_and_is_recorded() {
     let foreign = Arc::new(NodeIdentity::generate(&stranger, "foreign").unwrap());
     let err =
         Ledger::open(LedgerConfig::new(dir.path().join("l")).node_signer(foreign)).unwrap_err();
-    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
     let reopened = Ledger::open(LedgerConfig::new(dir.path().join("l"))).unwrap();
     reopened
         .receipt(id)

@@ -10,11 +10,19 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use ledger_core::governance::{
-    service_id_of, verify_governance, Action, Constitution, Genesis, MemberKey, MemberStatus,
-    Permission, ProposalOutcome, ProposalState, Refusal, Request, RequestKind, RequestPayload,
-    RoleDefinition, Rule, SignedRequest, Vote, DEFAULT_CONSTITUTION,
+    service_id_of, Action, Constitution, Genesis, MemberKey, MemberStatus, Permission,
+    ProposalOutcome, ProposalState, Refusal, Request, RequestKind, RequestPayload, RoleDefinition,
+    Rule, SignedRequest, Vote, DEFAULT_CONSTITUTION,
 };
+use ledger_core::{audit_ledger, AuditOptions, AuditReport};
 use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+
+/// The audit of everything recorded so far: governance findings are among its findings and
+/// its governance summary counts the requests it replayed.
+fn verify_governance(ledger: &Ledger) -> Result<AuditReport, Error> {
+    ledger.flush()?;
+    audit_ledger(ledger, &AuditOptions::default())
+}
 
 const WAIT: Duration = Duration::from_secs(30);
 const CODE_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -152,17 +160,17 @@ fn invalid_genesis_is_refused_at_open() {
     let twice = genesis(&keys).member(keys[0].public_key().clone());
     assert!(matches!(
         Ledger::in_memory_with(LedgerConfig::new("").genesis(twice)),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let unreachable = genesis(&keys[..2]).constitution(threshold(3));
     assert!(matches!(
         Ledger::in_memory_with(LedgerConfig::new("").genesis(unreachable)),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let undefined_role = Genesis::new().user("bob", "Auditor");
     assert!(matches!(
         Ledger::in_memory_with(LedgerConfig::new("").genesis(undefined_role)),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
 }
 
@@ -314,13 +322,16 @@ fn proposals_accepted_by_majority_and_rejected() {
         .unwrap();
     assert!(matches!(
         gov.ballot(&unknown, &ballot),
-        Err(Error::NotFound(_))
+        Err(Error::NotFound { .. })
     ));
 
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
-    assert_eq!((report.accepted, report.rejected), (1, 1));
-    assert_eq!(report.acks, 3);
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(
+        (report.governance.accepted, report.governance.rejected),
+        (1, 1)
+    );
+    assert_eq!(report.governance.acks, 3);
 }
 
 #[test]
@@ -359,8 +370,8 @@ fn proposer_withdraws() {
     ));
     assert!(gov.user("bob").unwrap().is_none());
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
-    assert_eq!(report.withdrawn, 1);
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(report.governance.withdrawn, 1);
 }
 
 #[test]
@@ -400,9 +411,12 @@ fn an_action_that_cannot_apply_fails_the_proposal() {
             definition: RoleDefinition::default(),
         }])
         .unwrap();
-    assert!(matches!(gov.propose(&bad), Err(Error::InvalidInput(_))));
+    assert!(matches!(gov.propose(&bad), Err(Error::InvalidInput { .. })));
     let empty = gov.request_for(&keys[0]).unwrap().propose(vec![]).unwrap();
-    assert!(matches!(gov.propose(&empty), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        gov.propose(&empty),
+        Err(Error::InvalidInput { .. })
+    ));
     let outside = gov
         .request_for(&keys[0])
         .unwrap()
@@ -412,10 +426,13 @@ fn an_action_that_cannot_apply_fails_the_proposal() {
             value: b"y".to_vec(),
         }])
         .unwrap();
-    assert!(matches!(gov.propose(&outside), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        gov.propose(&outside),
+        Err(Error::InvalidInput { .. })
+    ));
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
-    assert_eq!(report.failed, 1);
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(report.governance.failed, 1);
 }
 
 #[test]
@@ -521,7 +538,7 @@ fn constitution_replacement_changes_the_threshold() {
         .unwrap();
     assert_eq!(refusal(gov.propose(&gone)), Refusal::NotAMember);
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
+    assert!(report.is_clean(), "{:?}", report.finding);
 }
 
 #[test]
@@ -684,7 +701,7 @@ fn forged_and_replayed_requests_are_refused() {
         };
         assert!(matches!(
             gov.ballot(&id, &junk),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput { .. })
         ));
     }
     let mut extra_field = for_id.payload.clone();
@@ -692,7 +709,7 @@ fn forged_and_replayed_requests_are_refused() {
     let junk = SignedRequest::sign_text(&keys[2], RequestKind::Ballot, extra_field);
     assert!(matches!(
         gov.ballot(&id, &junk),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
 
     // None of the refused requests changed anything; a genuine ballot still counts.
@@ -701,7 +718,7 @@ fn forged_and_replayed_requests_are_refused() {
     vote(&ledger, &keys[2], &id, Vote::Approve);
     assert_eq!(gov.proposal(&id).unwrap().unwrap().ballots.len(), 2);
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
+    assert!(report.is_clean(), "{:?}", report.finding);
 }
 
 #[test]
@@ -761,7 +778,7 @@ fn program_administers_until_it_installs_a_consortium() {
     // Applications cannot write governance tables themselves.
     let mut tx = Transaction::new();
     tx.put("gov.app.config", b"limit", b"11");
-    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput(_))));
+    assert!(matches!(ledger.submit(tx), Err(Error::InvalidInput { .. })));
     // An action that cannot apply applies nothing.
     let failed = gov.administer(&[
         Action::RemoveCodeId {
@@ -771,7 +788,10 @@ fn program_administers_until_it_installs_a_consortium() {
             role: "Auditor".into(),
         },
     ]);
-    assert!(matches!(failed, Err(Error::InvalidInput(ref m)) if m.contains("held by user")));
+    assert!(matches!(failed, Err(Error::InvalidInput {
+        problem: ledger_core::Problem::Malformed { ref reason, .. },
+        ..
+    }) if reason.contains("held by user")));
     assert_eq!(gov.code_ids().unwrap(), vec![CODE_A.to_owned()]);
     // Members come in through install, once.
     let keys = member_keys();
@@ -779,7 +799,7 @@ fn program_administers_until_it_installs_a_consortium() {
         gov.administer(&[Action::AddMember {
             public_key: keys[0].public_key().clone()
         }]),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let installed = gov
         .install(&genesis(&keys[..2]).constitution(threshold(2)))
@@ -812,9 +832,9 @@ fn program_administers_until_it_installs_a_consortium() {
     vote(&ledger, &keys[1], &id, Vote::Approve);
     assert!(gov.code_ids().unwrap().is_empty());
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
-    assert_eq!(report.consortium_since, Some(installed));
-    assert_eq!(report.accepted, 1);
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(report.governance.consortium_since, Some(installed));
+    assert_eq!(report.governance.accepted, 1);
 }
 
 #[test]
@@ -837,7 +857,7 @@ fn node_measurement_is_checked_against_code_ids() {
     );
     assert!(matches!(
         gov.set_node_measurement("not hex"),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let id = propose(
         &ledger,
@@ -870,7 +890,7 @@ fn node_measurement_is_checked_against_code_ids() {
     assert_eq!(gov.node_info().unwrap().code_id_allowed, Some(false));
     assert_eq!(gov.code_ids().unwrap(), vec![CODE_B.to_owned()]);
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
+    assert!(report.is_clean(), "{:?}", report.finding);
 }
 
 #[test]
@@ -902,7 +922,7 @@ fn governance_survives_reopen() {
     ));
     assert_eq!(gov.next_counter(keys[0].member_id()).unwrap(), 2);
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
+    assert!(report.is_clean(), "{:?}", report.finding);
 }
 
 #[test]
@@ -931,7 +951,7 @@ fn request_and_action_json_forms() {
     for key in &keys {
         let pem = key.public_key().to_pem();
         let (_, der) = der::pem::decode_vec(pem.as_bytes()).unwrap();
-        assert_eq!(key.member_id(), ledger_core::identity::node_id_of(&der));
+        assert_eq!(key.member_id(), ledger_core::node_id_of(&der));
         let reparsed = ledger_core::governance::MemberPublicKey::from_pem(pem).unwrap();
         assert_eq!(&reparsed, key.public_key());
     }
@@ -991,8 +1011,8 @@ fn concurrent_ballots_and_writes_stay_consistent() {
         assert!(gov.user(&format!("user-{i}")).unwrap().is_some());
     }
     let report = verify_governance(&ledger).unwrap();
-    assert!(report.is_clean(), "{:?}", report.violation);
-    assert_eq!(report.accepted, 6);
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(report.governance.accepted, 6);
 }
 
 #[test]
@@ -1033,7 +1053,7 @@ fn altered_requests_are_never_accepted() {
             continue;
         }
         match gov.ballot(&id, &forged) {
-            Err(Error::Forbidden { .. } | Error::InvalidInput(_) | Error::NotFound(_)) => {}
+            Err(Error::Forbidden { .. } | Error::InvalidInput { .. } | Error::NotFound { .. }) => {}
             other => panic!("round {round}: altered request gave {other:?}: {forged:?}"),
         }
     }

@@ -18,11 +18,11 @@
 use std::num::NonZeroU64;
 use std::time::Duration;
 
-use ledger_core::audit::{audit_path, AuditOptions};
-use ledger_core::config::{
+use ledger_core::{audit_path, AuditOptions};
+use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+use ledger_core::{
     DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_TX_SIZE, MAX_KEY_LEN, MAX_NAME_LEN, MAX_TX_SIZE_CEILING,
 };
-use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -34,8 +34,20 @@ fn quiet(config: LedgerConfig) -> LedgerConfig {
 
 fn invalid_naming(result: Result<TxId, Error>, rule: &str) {
     match result {
-        Err(Error::InvalidInput(message)) => {
-            assert!(message.contains(rule), "{message:?} does not name {rule}")
+        Err(Error::InvalidInput {
+            what,
+            problem: ledger_core::Problem::TooLarge { .. },
+        }) => {
+            let expected: &[&str] = match rule {
+                "max_entry_size" => &["entry contents"],
+                "max_tx_size" => &["transaction"],
+                "key limit" => &["table key"],
+                _ => &["collection name", "table name"],
+            };
+            assert!(
+                expected.contains(&what),
+                "{what:?} is not the input of {rule}"
+            )
         }
         other => panic!("expected InvalidInput naming {rule}, got {other:?}"),
     }
@@ -103,7 +115,7 @@ fn entry_size_configured_limits() {
     ] {
         assert!(matches!(
             Ledger::in_memory_with(bad),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput { .. })
         ));
     }
 }
@@ -248,10 +260,13 @@ fn name_length_limits_count_bytes_not_characters() {
         tx.put(&over, b"key", b"value");
         invalid_naming(ledger.submit(tx), "255-byte limit");
         // Reads refuse over-long names too.
-        assert!(matches!(ledger.latest(&over), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            ledger.latest(&over),
+            Err(Error::InvalidInput { .. })
+        ));
         assert!(matches!(
             ledger.table_get(&over, b"key"),
-            Err(Error::InvalidInput(_))
+            Err(Error::InvalidInput { .. })
         ));
         accepted.push((ok, id, ch));
     }

@@ -21,8 +21,8 @@ use std::num::NonZeroU64;
 use std::ops::Bound;
 use std::time::Duration;
 
-use ledger_core::audit::{audit_ledger, audit_path, AuditOptions};
-use ledger_core::entry::{self, Append, TableOp, TxBody, TxKind};
+use ledger_core::{audit_ledger, audit_path, AuditOptions};
+use ledger_core::{Append, TableOp, TxBody, TxKind};
 use ledger_core::{Cursor, Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
@@ -152,7 +152,7 @@ impl ModelTx {
                 .collect(),
             signature: None,
         };
-        entry::encode(TxKind::User, self.id, &body).unwrap()
+        ledger_core::testing::encode_entry(TxKind::User, self.id, &body).unwrap()
     }
 }
 
@@ -325,7 +325,7 @@ impl Harness {
                 }
                 if model.appends.is_empty() && model.writes.is_empty() {
                     let err = self.ledger().submit(tx).unwrap_err();
-                    prop_assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+                    prop_assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
                     return Ok(());
                 }
                 let touched: Vec<String> = model.appends.keys().cloned().collect();
@@ -409,7 +409,7 @@ impl Harness {
 
     fn invalid(&mut self, which: u8) -> Result<(), TestCaseError> {
         let ledger = self.ledger();
-        let invalid = |r: Result<TxId, Error>| matches!(r, Err(Error::InvalidInput(_)));
+        let invalid = |r: Result<TxId, Error>| matches!(r, Err(Error::InvalidInput { .. }));
         match which % 8 {
             0 => prop_assert!(invalid(ledger.append("gov.members", b"x"))),
             1 => prop_assert!(invalid(ledger.submit(Transaction::new()))),
@@ -427,11 +427,11 @@ impl Harness {
             }
             6 => prop_assert!(matches!(
                 ledger.entries_page("audit", .., None, 0),
-                Err(Error::InvalidInput(_))
+                Err(e) if e.is_invalid_input()
             )),
             _ => prop_assert!(matches!(
                 ledger.entries_page("audit", .., Some(&Cursor::from_string("bogus")), 5),
-                Err(Error::InvalidInput(_))
+                Err(e) if e.is_invalid_input()
             )),
         }
         Ok(())
@@ -541,7 +541,7 @@ impl Harness {
         {
             prop_assert!(matches!(
                 ledger.entry(name, other.id),
-                Err(Error::NotFound(_))
+                Err(e) if e.is_not_found()
             ));
         }
         let all: Vec<(TxId, Vec<u8>)> = ledger

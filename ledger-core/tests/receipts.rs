@@ -13,12 +13,10 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use fixture::{Fixture, LEAVES, SIGNED_SIZES};
-use ledger_core::identity::{
-    node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity,
-};
-use ledger_core::leaf::LeafComponents;
-use ledger_core::receipt::{ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN};
+use ledger_core::LeafComponents;
+use ledger_core::{node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity};
 use ledger_core::{Error, TxId};
+use ledger_core::{ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN};
 use p256::pkcs8::EncodePublicKey;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -62,7 +60,7 @@ fn flip_last_hex_char(s: &str) -> String {
 
 fn expect_invalid(result: ledger_core::Result<()>, what: &str) -> String {
     match result {
-        Err(Error::ReceiptInvalid(message)) => message,
+        Err(e @ Error::ReceiptInvalid { .. }) => e.to_string(),
         other => panic!("{what}: expected ReceiptInvalid, got {other:?}"),
     }
 }
@@ -109,11 +107,17 @@ fn build_rejects_paths_that_do_not_fit() {
         )
     };
     build(5, 17, &path).unwrap();
-    assert!(matches!(build(5, 16, &path), Err(Error::InvalidInput(_))));
-    assert!(matches!(build(17, 17, &path), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        build(5, 16, &path),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        build(17, 17, &path),
+        Err(Error::InvalidInput { .. })
+    ));
     assert!(matches!(
         build(5, 17, &path[1..]),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let shared = Receipt::build_shared(
         Arc::from(node.certificate_pem()),
@@ -331,7 +335,7 @@ fn specific_failures_name_the_check() {
     assert!(msg.contains("node certificate"), "{msg}");
     let mut long = receipt.clone();
     long.proof = vec![ProofStep::Left([0; 32]); MAX_PROOF_LEN + 1];
-    assert!(matches!(long.root(), Err(Error::ReceiptInvalid(_))));
+    assert!(matches!(long.root(), Err(Error::ReceiptInvalid { .. })));
     expect_invalid(long.verify(service_pem()), "long proof");
 }
 
@@ -389,16 +393,16 @@ fn validity_is_judged_at_the_verification_time() {
 fn verifier_rejects_a_service_certificate_that_is_not_one() {
     assert!(matches!(
         ReceiptVerifier::new("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     assert!(matches!(
         ReceiptVerifier::new(b""),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     let (_, receipt) = &fixture().receipts[0];
     assert!(matches!(
         receipt.verify("garbage"),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     // A service certificate that is really the node certificate: not self-endorsing.
     let msg = expect_invalid(receipt.verify(&receipt.cert), "node as service");
@@ -625,7 +629,7 @@ fn from_json_is_strict() {
     ];
     for (what, edit) in cases {
         match parse_edited(edit) {
-            Err(Error::InvalidInput(_)) => {}
+            Err(Error::InvalidInput { .. }) => {}
             other => panic!("{what}: expected InvalidInput, got {other:?}"),
         }
     }
@@ -641,13 +645,13 @@ fn from_json_is_strict() {
     let dup = json.replacen("{\"cert\":", "{\"node_id\":\"00\",\"cert\":", 1);
     assert!(matches!(
         Receipt::from_json(&dup),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     // Deep nesting hits serde_json's recursion limit, not the stack.
     let deep = "[".repeat(100_000);
     assert!(matches!(
         Receipt::from_json(&deep),
-        Err(Error::InvalidInput(_))
+        Err(Error::InvalidInput { .. })
     ));
     // Whitespace and key order are free; the result is the same receipt.
     let v: Value = serde_json::from_str(&json).unwrap();
@@ -764,7 +768,7 @@ fn garbled_receipts_never_panic_and_never_verify_something_else() {
                             prop_assert_eq!(&r.node_id, &original.node_id);
                             prop_assert_eq!(&r.signature, &original.signature);
                         }
-                        Err(Error::ReceiptInvalid(_)) => {}
+                        Err(Error::ReceiptInvalid { .. }) => {}
                         Err(e) => prop_assert!(false, "untyped failure {e:?}"),
                     }
                 }

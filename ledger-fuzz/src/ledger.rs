@@ -16,9 +16,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ledger_core::audit::{audit_store, AuditOptions};
-use ledger_core::entry;
-use ledger_core::identity::ServiceIdentity;
+use ledger_core::{audit_store, AuditOptions};
+
+use ledger_core::ServiceIdentity;
 use ledger_core::{Entry, Error, KeyVersion, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
 use ledger_store::testing::{Fault, FaultyStore};
 use ledger_store::{MemoryStore, Recovery, Store};
@@ -253,7 +253,7 @@ impl<B: Backend> Run<B> {
     fn allow_poison<T: std::fmt::Debug>(&self, what: &str, r: Result<T, Error>) -> Option<T> {
         match r {
             Ok(v) => Some(v),
-            Err(Error::Poisoned(_)) if self.faulty => None,
+            Err(Error::Poisoned { .. }) if self.faulty => None,
             Err(e) => panic!("{what}: {e}"),
         }
     }
@@ -359,7 +359,7 @@ impl<B: Backend> Run<B> {
         let r = self.ledger().submit(tx);
         if !expect_ok {
             assert!(
-                matches!(r, Err(Error::InvalidInput(_))),
+                matches!(r, Err(Error::InvalidInput { .. })),
                 "an invalid transaction was not refused: {r:?}"
             );
             return;
@@ -508,8 +508,8 @@ impl<B: Backend> Run<B> {
                             contents: bytes.clone()
                         }
                     ),
-                    (None, Err(Error::NotFound(_))) => {}
-                    (_, Err(Error::Poisoned(_))) if self.faulty => {}
+                    (None, Err(Error::NotFound { .. })) => {}
+                    (_, Err(Error::Poisoned { .. })) if self.faulty => {}
                     (expected, got) => {
                         panic!("entry {c:?} {}: {got:?}, expected {expected:?}", tx.id)
                     }
@@ -621,9 +621,9 @@ impl<B: Backend> Run<B> {
             panic!("the store's signatures cannot be read");
         };
         // Only signatures the ledger reports committed are certainly its own history.
-        let signed: Vec<entry::SignaturePayload> = records
+        let signed: Vec<ledger_core::SignaturePayload> = records
             .iter()
-            .filter_map(|(_, r)| entry::decode_signature(r).ok())
+            .filter_map(|(_, r)| ledger_core::decode_signature(r).ok())
             .filter_map(|p| {
                 let id = TxId::new(p.view, p.seqno).ok()?;
                 (self.ledger().status(id) == TxStatus::Committed).then_some(p)
@@ -634,7 +634,7 @@ impl<B: Backend> Run<B> {
         }
         let a = &signed[usize::from(from) % signed.len()];
         let b = &signed[usize::from(to) % signed.len()];
-        let id = |p: &entry::SignaturePayload| {
+        let id = |p: &ledger_core::SignaturePayload| {
             TxId::new(p.view, p.seqno).unwrap_or_else(|e| panic!("{e}"))
         };
         match self.ledger().consistency_proof(id(a), id(b)) {
@@ -646,8 +646,8 @@ impl<B: Backend> Run<B> {
                     panic!("consistency proof {} -> {}: {e}", id(a), id(b));
                 }
             }
-            Err(Error::InvalidInput(_)) if a.seqno > b.seqno => {}
-            Err(Error::Poisoned(_)) if self.faulty => {}
+            Err(Error::InvalidInput { .. }) if a.seqno > b.seqno => {}
+            Err(Error::Poisoned { .. }) if self.faulty => {}
             Err(e) => panic!("consistency proof {} -> {}: {e}", id(a), id(b)),
         }
     }

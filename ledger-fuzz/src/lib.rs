@@ -13,7 +13,7 @@
 //! | [`txid_parse`] | `TxId` parsing, display, serde and commit evidence | a naive strict parser |
 //! | [`receipt_json`] | `Receipt::from_json` / `to_json` / `verify` | JSON round trip; tampered genuine receipts must not verify |
 //! | [`governance_request_json`] | `SignedRequest::from_json` and payload parsing | JSON round trip |
-//! | [`entry_decode`] | `entry::decode` of arbitrary and of well-formed bytes | canonical re-encoding |
+//! | [`entry_decode`] | `ledger_core::decode_entry` of arbitrary and of well-formed bytes | canonical re-encoding |
 //! | [`store_operations`] | every `Store` method, reopen | `BTreeMap`/`Vec` model with the documented recovery rules |
 //! | [`store_crash_recovery`] | the same with injected write and sync failures | the same; exactly the committed prefix survives |
 //! | [`ledger_operations`] | the `Ledger` API, clean reopen | a model of the transactions, their reads and statuses |

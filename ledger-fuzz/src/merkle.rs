@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ledger_core::receipt::{fold_proof, proof_steps};
+use ledger_core::{fold_proof, proof_steps};
 use ledger_merkle::{
     consistency_proof_len, inclusion_path_sides, inclusion_proof_len, root_from_inclusion_proof,
     verify_consistency, verify_inclusion, CcfSha256, Digest, MemoryTileStore, MerkleError,
@@ -307,8 +307,8 @@ impl<H: TreeHasher> Run<H> {
             let labelled: Vec<_> = steps
                 .iter()
                 .map(|s| match s {
-                    ledger_core::receipt::ProofStep::Left(_) => ledger_merkle::Side::Left,
-                    ledger_core::receipt::ProofStep::Right(_) => ledger_merkle::Side::Right,
+                    ledger_core::ProofStep::Left(_) => ledger_merkle::Side::Left,
+                    ledger_core::ProofStep::Right(_) => ledger_merkle::Side::Right,
                 })
                 .collect();
             assert_eq!(sides.ok(), Some(labelled));

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ledger_core::entry::{self, Append, SignaturePayload, TableOp, TxBody, TxKind};
 use ledger_core::governance::SignedRequest;
-use ledger_core::leaf::parse_commit_evidence;
-use ledger_core::receipt::{ProofStep, Receipt};
+use ledger_core::parse_commit_evidence;
+use ledger_core::{Append, SignaturePayload, TableOp, TxBody, TxKind};
 use ledger_core::{Ledger, TxId};
+use ledger_core::{ProofStep, Receipt};
 
 fn text(data: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(data)
@@ -334,12 +334,13 @@ pub fn entry_decode(data: &[u8]) {
         structured_entry(rest);
         return;
     }
-    let header = entry::decode_header(data);
-    match entry::decode(data) {
+    let header = ledger_core::testing::decode_header(data);
+    match ledger_core::decode_entry(data) {
         Ok(e) => {
             assert_eq!(header.ok(), Some((e.kind, e.tx_id)));
             assert!(e.body.check_canonical().is_ok());
-            let again = entry::encode(e.kind, e.tx_id, &e.body).unwrap_or_default();
+            let again =
+                ledger_core::testing::encode_entry(e.kind, e.tx_id, &e.body).unwrap_or_default();
             assert!(
                 again == data,
                 "entry {} decodes from a non-canonical encoding ({} bytes, canonical {})",
@@ -350,12 +351,15 @@ pub fn entry_decode(data: &[u8]) {
         }
         Err(_) => {
             if let Ok((kind, tx_id)) = header {
-                assert!(data.len() >= entry::HEADER_LEN, "{kind:?} {tx_id}");
+                assert!(
+                    data.len() >= ledger_core::testing::ENTRY_HEADER_LEN,
+                    "{kind:?} {tx_id}"
+                );
             }
         }
     }
-    if let Ok(payload) = entry::decode_signature(data) {
-        let again = entry::encode_signature(&payload);
+    if let Ok(payload) = ledger_core::decode_signature(data) {
+        let again = ledger_core::testing::encode_signature(&payload);
         assert!(
             again == data,
             "a signature record decodes from a non-canonical encoding ({} bytes, canonical {})",
@@ -414,11 +418,11 @@ fn structured_entry(data: &[u8]) {
     }
     let valid =
         body.check_canonical().is_ok() && (kind == TxKind::Signature) == body.signature.is_some();
-    let bytes = match entry::encode(kind, tx_id, &body) {
+    let bytes = match ledger_core::testing::encode_entry(kind, tx_id, &body) {
         Ok(b) => b,
         Err(e) => panic!("a small body does not encode: {e}"),
     };
-    match entry::decode(&bytes) {
+    match ledger_core::decode_entry(&bytes) {
         Ok(e) => {
             assert!(
                 valid,
@@ -429,9 +433,9 @@ fn structured_entry(data: &[u8]) {
         Err(e) => assert!(!valid, "a canonical body does not decode: {e}"),
     }
     if let Some(payload) = &body.signature {
-        let record = entry::encode_signature(payload);
+        let record = ledger_core::testing::encode_signature(payload);
         assert_eq!(
-            entry::decode_signature(&record).ok().as_ref(),
+            ledger_core::decode_signature(&record).ok().as_ref(),
             Some(payload)
         );
     }

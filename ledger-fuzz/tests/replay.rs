@@ -113,9 +113,9 @@ replay_tests! {
 #[test]
 #[ignore = "writes seed files into corpus/; run by hand"]
 fn write_parser_seeds() {
-    use ledger_core::entry::{self, Append, SignaturePayload, TableOp, TxBody, TxKind};
     use ledger_core::governance::{MemberKey, Vote};
     use ledger_core::TxId;
+    use ledger_core::{Append, SignaturePayload, TableOp, TxBody, TxKind};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let write = |target: &str, name: &str, data: &[u8]| {
@@ -177,7 +177,7 @@ fn write_parser_seeds() {
     write(
         "entry_decode",
         "user",
-        &entry::encode(TxKind::User, id, &user).unwrap(),
+        &ledger_core::testing::encode_entry(TxKind::User, id, &user).unwrap(),
     );
     let claims = TxBody {
         claims_digest: [7; 32],
@@ -191,7 +191,7 @@ fn write_parser_seeds() {
     write(
         "entry_decode",
         "claims-and-removal",
-        &entry::encode(TxKind::Governance, id, &claims).unwrap(),
+        &ledger_core::testing::encode_entry(TxKind::Governance, id, &claims).unwrap(),
     );
     let payload = SignaturePayload {
         view: 2,
@@ -208,12 +208,12 @@ fn write_parser_seeds() {
     write(
         "entry_decode",
         "signature",
-        &entry::encode(TxKind::Signature, id, &sig).unwrap(),
+        &ledger_core::testing::encode_entry(TxKind::Signature, id, &sig).unwrap(),
     );
     write(
         "entry_decode",
         "signature-record",
-        &entry::encode_signature(&payload),
+        &ledger_core::testing::encode_signature(&payload),
     );
     let mut structured = vec![0xA5];
     structured.extend_from_slice(&[1; 64]);

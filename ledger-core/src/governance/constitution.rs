@@ -27,10 +27,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-use crate::Error;
+use super::codec::shorten;
+use crate::{Error, Problem};
 
 /// Largest constitution text, in bytes.
-pub const MAX_CONSTITUTION_LEN: usize = 256 * 1024;
+pub(crate) const MAX_CONSTITUTION_LEN: usize = 256 * 1024;
 
 /// The constitution a ledger follows until one is recorded.
 pub const DEFAULT_CONSTITUTION: &str = "\
@@ -113,13 +114,21 @@ impl FromStr for Rule {
                     .and_then(NonZeroU32::new)
                     .map(Rule::Threshold)
                     .ok_or_else(|| {
-                        Error::InvalidInput(format!("constitution rule threshold {k} must be >= 1"))
+                        // Nine digits at most: it parses, and so is 0.
+                        Error::invalid(
+                            "constitution rule threshold",
+                            Problem::TooSmall {
+                                size: 0,
+                                minimum: 1,
+                            },
+                        )
                     })
             }
-            _ => Err(Error::InvalidInput(format!(
-                "unknown constitution rule {:?}: expected \"strict-majority\" or \"threshold <k>\"",
-                super::codec::shorten(text)
-            ))),
+            _ => Err(Error::malformed(
+                "constitution rule",
+                shorten(text),
+                "expected \"strict-majority\" or \"threshold <k>\"",
+            )),
         }
     }
 }
@@ -146,19 +155,25 @@ impl Constitution {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if the text is too long, contains NUL, or does not contain
-    /// exactly one valid rule line.
+    /// [`Error::InvalidInput`] if the text is too long (`what = "constitution"`,
+    /// [`Problem::TooLarge`]), contains NUL or no rule line (`"constitution"`,
+    /// [`Problem::Malformed`]), has more than one rule line (`"constitution rule line"`,
+    /// [`Problem::Duplicate`]), or its rule is not valid (`"constitution rule"` or
+    /// `"constitution rule threshold"`).
     pub fn parse(text: impl Into<String>) -> Result<Self, Error> {
         let text = text.into();
         if text.len() > MAX_CONSTITUTION_LEN {
-            return Err(Error::InvalidInput(format!(
-                "constitution of {} bytes is over the {MAX_CONSTITUTION_LEN}-byte limit",
-                text.len()
-            )));
+            return Err(Error::too_large(
+                "constitution",
+                text.len(),
+                MAX_CONSTITUTION_LEN,
+            ));
         }
         if text.contains('\0') {
-            return Err(Error::InvalidInput(
-                "constitution contains a NUL character".into(),
+            return Err(Error::malformed(
+                "constitution",
+                shorten(&text),
+                "contains a NUL character",
             ));
         }
         let mut rules = text
@@ -167,13 +182,18 @@ impl Constitution {
         let rule = match (rules.next(), rules.next()) {
             (Some(rule), None) => rule.parse::<Rule>()?,
             (None, _) => {
-                return Err(Error::InvalidInput(
-                    "constitution has no \"rule:\" line".into(),
+                return Err(Error::malformed(
+                    "constitution",
+                    shorten(&text),
+                    "has no \"rule:\" line",
                 ))
             }
             (Some(_), Some(_)) => {
-                return Err(Error::InvalidInput(
-                    "constitution has more than one \"rule:\" line".into(),
+                return Err(Error::invalid(
+                    "constitution rule line",
+                    Problem::Duplicate {
+                        value: "rule:".to_owned(),
+                    },
                 ))
             }
         };
@@ -262,12 +282,39 @@ mod tests {
 
     #[test]
     fn rules_parse_strictly() {
-        assert!(Constitution::parse("no rule here").is_err());
-        assert!(Constitution::parse("rule: strict-majority\nrule: threshold 2").is_err());
-        assert!(Constitution::parse("rule: threshold 0").is_err());
+        assert!(matches!(
+            Constitution::parse("no rule here"),
+            Err(Error::InvalidInput {
+                what: "constitution",
+                problem: Problem::Malformed { .. }
+            })
+        ));
+        assert!(matches!(
+            Constitution::parse("rule: strict-majority\nrule: threshold 2"),
+            Err(Error::InvalidInput {
+                what: "constitution rule line",
+                problem: Problem::Duplicate { .. }
+            })
+        ));
+        assert!(matches!(
+            Constitution::parse("rule: threshold 0"),
+            Err(Error::InvalidInput {
+                what: "constitution rule threshold",
+                problem: Problem::TooSmall {
+                    size: 0,
+                    minimum: 1
+                }
+            })
+        ));
         assert!(Constitution::parse("rule: threshold -1").is_err());
         assert!(Constitution::parse("rule: threshold 99999999999").is_err());
-        assert!(Constitution::parse("rule: majority").is_err());
+        assert!(matches!(
+            Constitution::parse("rule: majority"),
+            Err(Error::InvalidInput {
+                what: "constitution rule",
+                problem: Problem::Malformed { .. }
+            })
+        ));
         assert!(Constitution::parse("x\0\nrule: strict-majority").is_err());
         let c = Constitution::parse("  rule:   threshold   3  ").unwrap();
         assert_eq!(c.rule(), Rule::Threshold(NonZeroU32::new(3).unwrap()));

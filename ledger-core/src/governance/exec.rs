@@ -15,21 +15,17 @@ use serde::Serialize;
 
 use super::codec::{shorten, show_key};
 use super::constitution::{Constitution, Tally};
-use super::members::{
-    CodeIdRecord, Genesis, MemberRecord, MemberStatus, NodeAttestation, UserRecord,
-};
-use super::proposals::{
-    check_code_id, check_user_id, Action, BallotRecord, ProposalRecord, ProposalState, Vote,
-};
-use super::refusal::Refusal;
-use super::request::{check_proposal_id, Request, RequestKind, SignedRequest};
+use super::members::{CodeIdRecord, Genesis, MemberRecord, NodeAttestation, UserRecord};
+use super::proposals::{check_code_id, check_user_id, Action, BallotRecord, ProposalRecord, Vote};
+use super::request::{check_proposal_id, Request, SignedRequest};
 use super::roles::{BuiltinRole, RoleDefinition};
 use super::{
     BALLOTS_TABLE, CODE_IDS_TABLE, CONSTITUTION_KEY, CONSTITUTION_TABLE, HISTORY_TABLE,
     MEMBERS_TABLE, NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
 };
 use crate::entry;
-use crate::Error;
+use crate::refusal::{MemberStatus, ProposalState, Refusal, RequestKind};
+use crate::{Error, Problem};
 
 /// Most actions in one proposal.
 pub const MAX_ACTIONS: usize = 1024;
@@ -196,17 +192,39 @@ impl GovRead for Overlay<'_> {
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(value)
-        .map_err(|e| Error::InvalidInput(format!("governance record does not serialize: {e}")))
+    serde_json::to_vec(value).map_err(|e| {
+        let type_name = std::any::type_name::<T>();
+        let type_name = type_name.rsplit("::").next().unwrap_or(type_name);
+        Error::malformed(
+            "governance record",
+            type_name,
+            format_args!("does not serialize: {e}"),
+        )
+    })
 }
 
+/// Decodes the JSON value stored under `key` in `table`.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] of `"table value"` in `table` if it does not decode.
 pub(crate) fn decode_json<T: DeserializeOwned>(
     table: &str,
     key: &[u8],
     bytes: &[u8],
 ) -> Result<T, Error> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::Corruption(format!("{table}[{}] does not decode: {e}", show_key(key))))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::corruption(
+            "table value",
+            format_args!("key {} does not decode: {e}", show_key(key)),
+        )
+        .in_table(table)
+    })
+}
+
+/// A corrupt table key: not UTF-8, or not of the table's form.
+fn corrupt_key(table: &str, key: &[u8], why: &str) -> Error {
+    Error::corruption("table key", format_args!("{} {why}", show_key(key))).in_table(table)
 }
 
 fn read_json<T: DeserializeOwned>(
@@ -233,7 +251,7 @@ pub(crate) fn members(view: &dyn GovRead) -> Result<Vec<(String, MemberRecord)>,
         .map(|(key, value)| {
             let record = decode_json(MEMBERS_TABLE, &key, &value)?;
             let id = String::from_utf8(key)
-                .map_err(|_| Error::Corruption("gov.members has a non-UTF-8 key".into()))?;
+                .map_err(|e| corrupt_key(MEMBERS_TABLE, e.as_bytes(), "is not UTF-8"))?;
             Ok((id, record))
         })
         .collect()
@@ -254,10 +272,11 @@ fn active_ids(view: &dyn GovRead) -> Result<Vec<String>, Error> {
 pub(crate) fn constitution(view: &dyn GovRead) -> Result<Constitution, Error> {
     match view.get(CONSTITUTION_TABLE, CONSTITUTION_KEY)? {
         Some(v) => {
-            let text = String::from_utf8(v.value)
-                .map_err(|_| Error::Corruption("gov.constitution text is not UTF-8".into()))?;
-            Constitution::parse(text)
-                .map_err(|e| Error::Corruption(format!("stored constitution: {e}")))
+            let corrupt = |detail: &dyn std::fmt::Display| {
+                Error::corruption("constitution", detail).in_table(CONSTITUTION_TABLE)
+            };
+            let text = String::from_utf8(v.value).map_err(|_| corrupt(&"the text is not UTF-8"))?;
+            Constitution::parse(text).map_err(|e| corrupt(&e))
         }
         None => Ok(Constitution::default()),
     }
@@ -281,7 +300,7 @@ pub(crate) fn users(view: &dyn GovRead) -> Result<Vec<(String, UserRecord)>, Err
         .map(|(key, value)| {
             let record = decode_json(USERS_TABLE, &key, &value)?;
             let id = String::from_utf8(key)
-                .map_err(|_| Error::Corruption("gov.users has a non-UTF-8 key".into()))?;
+                .map_err(|e| corrupt_key(USERS_TABLE, e.as_bytes(), "is not UTF-8"))?;
             Ok((id, record))
         })
         .collect()
@@ -307,7 +326,13 @@ pub(crate) fn ballots(view: &dyn GovRead, proposal_id: &str) -> Result<Vec<(Stri
             let member = key
                 .get(prefix.len()..)
                 .and_then(|m| std::str::from_utf8(m).ok())
-                .ok_or_else(|| Error::Corruption("gov.ballots has a malformed key".into()))?;
+                .ok_or_else(|| {
+                    corrupt_key(
+                        BALLOTS_TABLE,
+                        &key,
+                        "is not \"{proposal id}:{UTF-8 member id}\"",
+                    )
+                })?;
             Ok((member.to_owned(), record.vote))
         })
         .collect()
@@ -320,7 +345,11 @@ pub(crate) fn last_counter(view: &dyn GovRead, member_id: &str) -> Result<u64, E
         Some(v) => {
             let signed: SignedRequest = decode_json(HISTORY_TABLE, member_id.as_bytes(), &v.value)?;
             let payload = signed.parse().map_err(|e| {
-                Error::Corruption(format!("gov.history[{}]: {e}", shorten(member_id)))
+                Error::corruption(
+                    "table value",
+                    format_args!("key {}: {e}", show_key(member_id.as_bytes())),
+                )
+                .in_table(HISTORY_TABLE)
             })?;
             Ok(payload.counter)
         }
@@ -498,22 +527,32 @@ fn propose(
     actions: &[Action],
     kind: RequestKind,
 ) -> Result<(String, ProposalState, Option<String>), Error> {
-    if actions.is_empty() || actions.len() > MAX_ACTIONS {
-        return Err(Error::InvalidInput(format!(
-            "a proposal has 1 to {MAX_ACTIONS} actions, this one has {}",
-            actions.len()
-        )));
+    // A proposal has 1 to MAX_ACTIONS actions.
+    if actions.is_empty() {
+        return Err(Error::invalid("proposal actions", Problem::Empty));
+    }
+    if actions.len() > MAX_ACTIONS {
+        return Err(Error::too_large(
+            "proposal actions",
+            actions.len(),
+            MAX_ACTIONS,
+        ));
     }
     for (i, action) in actions.iter().enumerate() {
         action.validate().map_err(|e| {
-            Error::InvalidInput(format!("action {} ({}): {e}", i + 1, action.name()))
+            Error::malformed(
+                "proposal action",
+                format!("action {} ({})", i + 1, action.name()),
+                e,
+            )
         })?;
     }
     let proposal_id = hex::encode(signed.digest(kind));
     if proposal(overlay, &proposal_id)?.is_some() {
-        return Err(Error::InvalidInput(format!(
-            "proposal {proposal_id} already exists"
-        )));
+        return Err(Error::invalid(
+            "proposal id",
+            Problem::Duplicate { value: proposal_id },
+        ));
     }
     overlay.put_json(
         PROPOSALS_TABLE,
@@ -537,7 +576,7 @@ fn open_proposal(
 ) -> Result<ProposalRecord, Error> {
     check_proposal_id(proposal_id)?;
     let Some((record, _)) = proposal(view, proposal_id)? else {
-        return Err(Error::NotFound(format!("no proposal {proposal_id}")));
+        return Err(Error::not_found("proposal", proposal_id));
     };
     if record.state != ProposalState::Open {
         return Err(forbidden(
@@ -581,9 +620,9 @@ fn ballot(
                 overlay.writes.extend(effects);
                 record.state = ProposalState::Accepted;
             }
-            Err(reason) => {
+            Err(failure) => {
                 record.state = ProposalState::Failed;
-                record.failure = Some(reason);
+                record.failure = Some(failure.to_string());
             }
         },
     }
@@ -608,6 +647,39 @@ fn withdraw(
     Ok((proposal_id.to_owned(), ProposalState::Withdrawn, None))
 }
 
+/// Why actions cannot apply: the inner error of [`apply_actions`]. Its `Display` is the
+/// failure reason a proposal records (`action {n} ({name}): {reason}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ActionFailure {
+    /// The action that cannot apply: its 1-based position and its name; `None` when the
+    /// actions apply but the result fails the quorum check.
+    pub(crate) action: Option<(usize, &'static str)>,
+    /// Why.
+    pub(crate) reason: String,
+}
+
+impl std::fmt::Display for ActionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.action {
+            Some((n, name)) => write!(f, "action {n} ({name}): {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl ActionFailure {
+    /// The [`Error::InvalidInput`] refusing the actions of `what` (e.g. `"genesis"`,
+    /// `"user change"`, `"governance actions"`): a [`Problem::Malformed`] whose value names
+    /// the failing action.
+    pub(crate) fn into_error(self, what: &'static str) -> Error {
+        let value = match self.action {
+            Some((n, name)) => format!("action {n} ({name})"),
+            None => "the resulting members".to_owned(),
+        };
+        Error::malformed(what, value, self.reason)
+    }
+}
+
 /// Applies `actions` in order over `base`. The outer error is a failure to read or encode;
 /// the inner one the reason an action cannot apply. With `check_quorum`, the result must
 /// leave as many Active members as the resulting constitution's rule needs.
@@ -615,10 +687,15 @@ pub(crate) fn apply_actions(
     base: &dyn GovRead,
     actions: &[Action],
     check_quorum: bool,
-) -> Result<Result<Writes, String>, Error> {
+) -> Result<Result<Writes, ActionFailure>, Error> {
     let mut o = Overlay::new(base);
     for (i, action) in actions.iter().enumerate() {
-        let fail = |why: String| Ok(Err(format!("action {} ({}): {why}", i + 1, action.name())));
+        let fail = |reason: String| {
+            Ok(Err(ActionFailure {
+                action: Some((i + 1, action.name())),
+                reason,
+            }))
+        };
         if let Err(e) = action.validate() {
             return fail(e.to_string());
         }
@@ -711,10 +788,14 @@ pub(crate) fn apply_actions(
         let rule = constitution(&o)?.rule();
         let active = active_ids(&o)?.len();
         if active < rule.min_active() {
-            return Ok(Err(format!(
-                "the proposal would leave {active} active member(s), fewer than the {} the rule \"{rule}\" needs",
-                rule.min_active()
-            )));
+            return Ok(Err(ActionFailure {
+                action: None,
+                reason: format!(
+                    "the proposal would leave {active} active member(s), fewer than the {} the \
+                     rule \"{rule}\" needs",
+                    rule.min_active()
+                ),
+            }));
         }
     }
     Ok(Ok(o.writes))
@@ -725,15 +806,16 @@ pub(crate) fn genesis_writes(view: &dyn GovRead, genesis: &Genesis) -> Result<Wr
     let mut seen = std::collections::BTreeSet::new();
     for key in genesis.members() {
         if !seen.insert(key.member_id()) {
-            return Err(Error::InvalidInput(format!(
-                "genesis lists member {} twice",
-                key.member_id()
-            )));
+            return Err(Error::invalid(
+                "genesis member",
+                Problem::Duplicate {
+                    value: key.member_id().to_owned(),
+                },
+            ));
         }
     }
     let actions = genesis.actions();
-    let writes = apply_actions(view, &actions, false)?
-        .map_err(|e| Error::InvalidInput(format!("genesis: {e}")))?;
+    let writes = apply_actions(view, &actions, false)?.map_err(|f| f.into_error("genesis"))?;
     if !genesis.members().is_empty() {
         let rule = constitution(&Overlay {
             base: view,
@@ -741,11 +823,14 @@ pub(crate) fn genesis_writes(view: &dyn GovRead, genesis: &Genesis) -> Result<Wr
         })?
         .rule();
         if genesis.members().len() < rule.min_active() {
-            return Err(Error::InvalidInput(format!(
-                "genesis has {} member(s), fewer than the {} the rule \"{rule}\" needs",
-                genesis.members().len(),
-                rule.min_active()
-            )));
+            // Fewer members than the constitution's rule needs.
+            return Err(Error::invalid(
+                "genesis members",
+                Problem::TooSmall {
+                    size: genesis.members().len() as u64,
+                    minimum: rule.min_active() as u64,
+                },
+            ));
         }
     }
     Ok(writes)
@@ -786,6 +871,24 @@ pub(crate) fn check_user_change(
 ) -> Result<RoleDefinition, Error> {
     check_user_id(user_id)?;
     super::roles::check_role_name(role_name)?;
-    role(view, role_name)?
-        .ok_or_else(|| Error::InvalidInput(format!("role {role_name:?} is not defined")))
+    role(view, role_name)?.ok_or_else(|| {
+        Error::invalid(
+            "role name",
+            Problem::Mismatch {
+                expected: "a defined role".to_owned(),
+                found: format!("{:?}", shorten(role_name)),
+            },
+        )
+    })
+}
+impl Genesis {
+    /// Checks the genesis on its own: valid and distinct entries, roles of users defined,
+    /// and a rule the members can meet once all of them are Active.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the problem.
+    pub fn validate(&self) -> Result<(), Error> {
+        genesis_writes(&EmptyView, self).map(|_| ())
+    }
 }

@@ -27,9 +27,12 @@ use p256::ecdsa::signature::Verifier as _;
 use p256::pkcs8::LineEnding;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::request::{self, RequestBuilder};
+use super::codec::shorten;
 use crate::identity::node_id_of;
 use crate::Error;
+
+/// Longest PEM text [`MemberPublicKey::from_pem`] reads.
+const MAX_PUBLIC_KEY_PEM_LEN: usize = 4096;
 
 /// DER header of an RFC 8410 Ed25519 SubjectPublicKeyInfo (SEQUENCE, AlgorithmIdentifier
 /// id-Ed25519, BIT STRING of 33 bytes with 0 unused bits).
@@ -83,10 +86,10 @@ impl MemberPublicKey {
         use p256::pkcs8::EncodePublicKey as _;
         let der = key
             .to_public_key_der()
-            .map_err(|e| Error::Crypto(format!("P-256 public key: {e}")))?;
+            .map_err(|e| Error::crypto("encoding a P-256 public key", e))?;
         let pem = key
             .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| Error::Crypto(format!("P-256 public key: {e}")))?;
+            .map_err(|e| Error::crypto("encoding a P-256 public key", e))?;
         Ok(Self {
             id: node_id_of(der.as_bytes()),
             inner: PublicInner::P256(key),
@@ -98,14 +101,16 @@ impl MemberPublicKey {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if the text is not such a key, or is a weak (small-order)
-    /// Ed25519 key.
+    /// [`Error::InvalidInput`] with `what = "member public key"` if the text is over 4096
+    /// bytes ([`crate::Problem::TooLarge`]), not such a key, or a weak (small-order) Ed25519 key
+    /// ([`crate::Problem::Malformed`]).
     pub fn from_pem(pem: &str) -> Result<Self, Error> {
-        if pem.len() > 4096 {
-            return Err(Error::InvalidInput(format!(
-                "public key PEM of {} bytes is too long",
-                pem.len()
-            )));
+        if pem.len() > MAX_PUBLIC_KEY_PEM_LEN {
+            return Err(Error::too_large(
+                "member public key",
+                pem.len(),
+                MAX_PUBLIC_KEY_PEM_LEN,
+            ));
         }
         if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_pem(pem) {
             return Self::from_ed25519(k);
@@ -113,9 +118,11 @@ impl MemberPublicKey {
         match <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_pem(pem)
         {
             Ok(k) => Self::p256(k),
-            Err(e) => Err(Error::InvalidInput(format!(
-                "not a PEM Ed25519 or P-256 public key: {e}"
-            ))),
+            Err(e) => Err(Error::malformed(
+                "member public key",
+                shorten(pem.trim_start()),
+                format_args!("not a PEM Ed25519 or P-256 public key: {e}"),
+            )),
         }
     }
 
@@ -131,9 +138,11 @@ impl MemberPublicKey {
         match <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(der)
         {
             Ok(k) => Self::p256(k),
-            Err(e) => Err(Error::InvalidInput(format!(
-                "not a DER Ed25519 or P-256 public key: {e}"
-            ))),
+            Err(e) => Err(Error::malformed(
+                "member public key",
+                format!("0x{}", shorten(&hex::encode(der))),
+                format_args!("not a DER Ed25519 or P-256 public key: {e}"),
+            )),
         }
     }
 
@@ -141,11 +150,14 @@ impl MemberPublicKey {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a weak (small-order) key.
+    /// [`Error::InvalidInput`] (`what = "member public key"`, [`crate::Problem::Malformed`]) for a
+    /// weak (small-order) key.
     pub fn from_ed25519(key: ed25519_dalek::VerifyingKey) -> Result<Self, Error> {
         if key.is_weak() {
-            return Err(Error::InvalidInput(
-                "Ed25519 public key has small order".into(),
+            return Err(Error::malformed(
+                "member public key",
+                format!("0x{}", hex::encode(key.as_bytes())),
+                "Ed25519 public key has small order",
             ));
         }
         Ok(Self::ed25519_infallible(key))
@@ -270,10 +282,16 @@ impl MemberKey {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if `scalar` is zero or not below the group order.
+    /// [`Error::InvalidInput`] (`what = "P-256 secret scalar"`, [`crate::Problem::Malformed`], the
+    /// value not shown) if `scalar` is zero or not below the group order.
     pub fn p256_from_scalar(scalar: [u8; 32]) -> Result<Self, Error> {
-        let key = p256::ecdsa::SigningKey::from_slice(&scalar)
-            .map_err(|_| Error::InvalidInput("P-256 scalar out of range".into()))?;
+        let key = p256::ecdsa::SigningKey::from_slice(&scalar).map_err(|_| {
+            Error::malformed(
+                "P-256 secret scalar",
+                "(secret, not shown)",
+                "out of range: zero or not below the group order",
+            )
+        })?;
         Self::p256_key(key)
     }
 
@@ -285,7 +303,7 @@ impl MemberKey {
     pub fn generate_ed25519() -> Result<Self, Error> {
         let mut seed = [0u8; 32];
         rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut seed)
-            .map_err(|e| Error::Crypto(format!("random source: {e}")))?;
+            .map_err(|e| Error::crypto("reading the random source", e))?;
         Ok(Self::ed25519_from_seed(seed))
     }
 
@@ -302,7 +320,8 @@ impl MemberKey {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it is neither.
+    /// [`Error::InvalidInput`] (`what = "member private key"`, [`crate::Problem::Malformed`], the
+    /// key itself not shown) if it is neither.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
         use ed25519_dalek::pkcs8::DecodePrivateKey as _;
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
@@ -310,9 +329,11 @@ impl MemberKey {
         }
         match p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
             Ok(k) => Self::p256_key(k),
-            Err(e) => Err(Error::InvalidInput(format!(
-                "not a PKCS#8 Ed25519 or P-256 private key: {e}"
-            ))),
+            Err(e) => Err(Error::malformed(
+                "member private key",
+                format!("{} bytes of PEM (secret, not shown)", pem.len()),
+                format_args!("not a PKCS#8 Ed25519 or P-256 private key: {e}"),
+            )),
         }
     }
 
@@ -335,13 +356,6 @@ impl MemberKey {
                 sig.to_der().as_bytes().to_vec()
             }
         }
-    }
-
-    /// A builder for requests from this member to the ledger whose service id is
-    /// `service_id`, using `counter` (which must exceed every counter this member used
-    /// before on that ledger; see [`super::Governance::next_counter`]).
-    pub fn request<'k>(&'k self, service_id: &str, counter: u64) -> RequestBuilder<'k> {
-        request::RequestBuilder::new(self, service_id, counter)
     }
 }
 

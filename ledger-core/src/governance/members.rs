@@ -17,17 +17,8 @@ use super::constitution::Constitution;
 use super::keys::MemberPublicKey;
 use super::proposals::Action;
 use super::roles::RoleDefinition;
-use crate::{Error, TxId};
-
-/// A member's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MemberStatus {
-    /// Added, but has not yet acknowledged the ledger's state: cannot propose or vote.
-    Accepted,
-    /// Acknowledged: proposes and votes.
-    Active,
-}
+use crate::refusal::MemberStatus;
+use crate::TxId;
 
 /// A member as `gov.members` records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +63,12 @@ pub struct UserInfo {
 /// An allowed code id as `gov.code_ids` records it (nothing but its presence).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CodeIdRecord {}
+pub(crate) struct CodeIdRecord {}
 
 /// A node's attestation as `gov.nodes` records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NodeAttestation {
+pub(crate) struct NodeAttestation {
     /// The attestation measurement the host reported (a code id).
     pub measurement: String,
 }
@@ -183,15 +174,5 @@ impl Genesis {
             actions.push(Action::SetConstitution { constitution });
         }
         actions
-    }
-
-    /// Checks the genesis on its own: valid and distinct entries, roles of users defined,
-    /// and a rule the members can meet once all of them are Active.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidInput`] naming the problem.
-    pub fn validate(&self) -> Result<(), Error> {
-        super::exec::genesis_writes(&super::exec::EmptyView, self).map(|_| ())
     }
 }

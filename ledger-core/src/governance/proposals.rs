@@ -46,7 +46,6 @@
 //! `{"vote": "reject"}`. A member votes at most once per proposal.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,14 +53,15 @@ use super::codec::{self, b64, shorten};
 use super::constitution::Constitution;
 use super::keys::MemberPublicKey;
 use super::roles::{self, RoleDefinition};
-use crate::config::{MAX_KEY_LEN, MAX_NAME_LEN};
-use crate::{Error, TxId};
+use crate::refusal::ProposalState;
+use crate::transaction::{MAX_KEY_LEN, MAX_NAME_LEN};
+use crate::{Error, Problem, TxId};
 
 /// Prefix of application governance tables, which proposals write with
 /// [`Action::SetAppValue`].
 pub const APP_TABLE_PREFIX: &str = "gov.app.";
 /// Longest user id.
-pub const MAX_USER_ID_LEN: usize = 256;
+pub(crate) const MAX_USER_ID_LEN: usize = 256;
 
 /// One change a proposal makes (see the module's `# Format`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +164,9 @@ impl Action {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] naming what is malformed.
+    /// [`Error::InvalidInput`] naming what is malformed: `what` is, for example,
+    /// `"member id"`, `"user id"`, `"role name"`, `"code id"`, `"application governance
+    /// table"` or `"table key"`.
     pub fn validate(&self) -> Result<(), Error> {
         match self {
             Action::AddMember { .. } | Action::SetConstitution { .. } => Ok(()),
@@ -200,35 +202,6 @@ pub enum Vote {
     Reject,
 }
 
-/// Where a proposal stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProposalState {
-    /// Waiting for ballots.
-    Open,
-    /// Accepted by the rule; its actions were applied.
-    Accepted,
-    /// Rejected by the rule.
-    Rejected,
-    /// Withdrawn by its proposer.
-    Withdrawn,
-    /// Accepted by the rule, but an action could not apply; nothing was applied.
-    Failed,
-}
-
-impl fmt::Display for ProposalState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            ProposalState::Open => "open",
-            ProposalState::Accepted => "accepted",
-            ProposalState::Rejected => "rejected",
-            ProposalState::Withdrawn => "withdrawn",
-            ProposalState::Failed => "failed",
-        };
-        f.write_str(text)
-    }
-}
-
 /// A proposal as `gov.proposals` records it (see the module's `# Format`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -248,7 +221,7 @@ pub struct ProposalRecord {
 /// A ballot as `gov.ballots` records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BallotRecord {
+pub(crate) struct BallotRecord {
     /// The vote.
     pub vote: Vote,
 }
@@ -305,53 +278,77 @@ pub(crate) fn check_member_id(id: &str) -> Result<(), Error> {
     if codec::is_digest_hex(id) {
         Ok(())
     } else {
-        Err(Error::InvalidInput(format!(
-            "member id {:?} is not 64 lowercase hex digits",
-            shorten(id)
-        )))
+        Err(Error::malformed(
+            "member id",
+            shorten(id),
+            "is not 64 lowercase hex digits",
+        ))
     }
 }
 
 /// Checks a user id: 1 to [`MAX_USER_ID_LEN`] visible ASCII characters (a certificate or key
 /// fingerprint, or a directory object id).
 pub(crate) fn check_user_id(id: &str) -> Result<(), Error> {
-    if !id.is_empty() && id.len() <= MAX_USER_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic()) {
-        Ok(())
+    if id.is_empty() {
+        Err(Error::invalid("user id", Problem::Empty))
+    } else if id.len() > MAX_USER_ID_LEN {
+        Err(Error::too_large("user id", id.len(), MAX_USER_ID_LEN))
+    } else if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        Err(Error::malformed(
+            "user id",
+            shorten(id),
+            "must be visible ASCII characters",
+        ))
     } else {
-        Err(Error::InvalidInput(format!(
-            "user id {:?} must be 1 to {MAX_USER_ID_LEN} visible ASCII characters",
-            shorten(id)
-        )))
+        Ok(())
     }
 }
 
 /// Checks a code id: lowercase hex, 32 to 128 digits, even length.
 pub(crate) fn check_code_id(id: &str) -> Result<(), Error> {
-    let ok = (32..=128).contains(&id.len())
-        && id.len() % 2 == 0
-        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if ok {
-        Ok(())
+    if id.len() < 32 {
+        Err(Error::invalid(
+            "code id",
+            Problem::TooSmall {
+                size: id.len() as u64,
+                minimum: 32,
+            },
+        ))
+    } else if id.len() > 128 {
+        Err(Error::too_large("code id", id.len(), 128))
+    } else if id.len() % 2 != 0 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        Err(Error::malformed(
+            "code id",
+            shorten(id),
+            "must be an even number of lowercase hex digits",
+        ))
     } else {
-        Err(Error::InvalidInput(format!(
-            "code id {:?} must be 32 to 128 lowercase hex digits",
-            shorten(id)
-        )))
+        Ok(())
     }
 }
 
 /// Checks an application governance table name: `gov.app.` and a valid name.
 pub(crate) fn check_app_table(table: &str) -> Result<(), Error> {
+    let what = "application governance table";
     let suffix_ok = table
         .strip_prefix(APP_TABLE_PREFIX)
         .is_some_and(|s| !s.is_empty());
-    if suffix_ok && table.len() <= MAX_NAME_LEN && !table.chars().any(char::is_control) {
-        Ok(())
+    if table.len() > MAX_NAME_LEN {
+        Err(Error::too_large(what, table.len(), MAX_NAME_LEN))
+    } else if !suffix_ok {
+        Err(Error::malformed(
+            what,
+            shorten(table),
+            format_args!("must be \"{APP_TABLE_PREFIX}<name>\""),
+        ))
+    } else if table.chars().any(char::is_control) {
+        Err(Error::malformed(
+            what,
+            shorten(table),
+            "contains a control character",
+        ))
     } else {
-        Err(Error::InvalidInput(format!(
-            "application governance table {:?} must be \"{APP_TABLE_PREFIX}<name>\" (at most {MAX_NAME_LEN} bytes)",
-            shorten(table)
-        )))
+        Ok(())
     }
 }
 
@@ -359,9 +356,6 @@ fn check_key(key: &[u8]) -> Result<(), Error> {
     if key.len() <= MAX_KEY_LEN {
         Ok(())
     } else {
-        Err(Error::InvalidInput(format!(
-            "table key of {} bytes is over the {MAX_KEY_LEN}-byte limit",
-            key.len()
-        )))
+        Err(Error::too_large("table key", key.len(), MAX_KEY_LEN))
     }
 }

@@ -50,54 +50,21 @@
 //! from that member (counters may skip; [`super::Governance::next_counter`] gives the next
 //! one). Refused requests are not recorded and consume nothing.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::codec::{self, b64, hex32};
 use super::keys::MemberKey;
 use super::proposals::{Action, Vote};
-use crate::{Error, TxId};
+use crate::refusal::RequestKind;
+use crate::{Error, Problem, TxId};
 
 /// Version written into, and required of, every payload.
-pub const REQUEST_FORMAT_VERSION: u32 = 1;
+pub(crate) const REQUEST_FORMAT_VERSION: u32 = 1;
 /// Largest payload accepted, in bytes.
-pub const MAX_REQUEST_PAYLOAD: usize = 1 << 20;
+pub(crate) const MAX_REQUEST_PAYLOAD: usize = 1 << 20;
 /// Domain-separation prefix of every signed message.
-pub const SIGNING_DOMAIN: &[u8] = b"ledger-governance-request-v1";
-
-/// What a request asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    /// A member acknowledges the ledger's state, becoming Active.
-    Ack,
-    /// An Active member proposes a list of actions.
-    Proposal,
-    /// An Active member votes on an open proposal.
-    Ballot,
-    /// The proposer withdraws an open proposal.
-    Withdrawal,
-}
-
-impl RequestKind {
-    /// The kind's tag, as written in the signed message and the payload.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Ack => "ack",
-            RequestKind::Proposal => "proposal",
-            RequestKind::Ballot => "ballot",
-            RequestKind::Withdrawal => "withdrawal",
-        }
-    }
-}
-
-impl fmt::Display for RequestKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub(crate) const SIGNING_DOMAIN: &[u8] = b"ledger-governance-request-v1";
 
 /// The request inside a payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +123,7 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestPayload {
-    /// Always [`REQUEST_FORMAT_VERSION`].
+    /// Always `REQUEST_FORMAT_VERSION` (1).
     pub version: u32,
     /// The ledger this request is for: hex SHA-256 of its service certificate (DER).
     pub service_id: String,
@@ -184,15 +151,20 @@ impl RequestPayload {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it does not serialize.
+    /// [`Error::InvalidInput`] (`what = "request payload"`) if it does not serialize.
     pub fn to_json(&self) -> Result<String, Error> {
-        serde_json::to_string(self)
-            .map_err(|e| Error::InvalidInput(format!("request payload does not serialize: {e}")))
+        serde_json::to_string(self).map_err(|e| {
+            Error::malformed(
+                "request payload",
+                format!("{} request", self.request.kind().as_str()),
+                format_args!("does not serialize: {e}"),
+            )
+        })
     }
 }
 
 /// The bytes a member signs for a payload of `kind` (see the module's `# Format`).
-pub fn signing_message(kind: RequestKind, payload: &str) -> Vec<u8> {
+pub(crate) fn signing_message(kind: RequestKind, payload: &str) -> Vec<u8> {
     let mut message =
         Vec::with_capacity(SIGNING_DOMAIN.len() + payload.len() + kind.as_str().len() + 2);
     message.extend_from_slice(SIGNING_DOMAIN);
@@ -209,7 +181,7 @@ pub fn signing_message(kind: RequestKind, payload: &str) -> Vec<u8> {
 pub struct SignedRequest {
     /// The payload, JSON text, exactly as signed.
     pub payload: String,
-    /// The signature over [`signing_message`] of the payload.
+    /// The signature over `signing_message` of the payload.
     #[serde(with = "b64")]
     pub signature: Vec<u8>,
 }
@@ -236,22 +208,28 @@ impl SignedRequest {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it is over [`MAX_REQUEST_PAYLOAD`] bytes, is not a
-    /// well-formed payload, or has another version than [`REQUEST_FORMAT_VERSION`].
+    /// [`Error::InvalidInput`] if it is over `MAX_REQUEST_PAYLOAD` (1 MiB) bytes (`what =
+    /// "request payload"`, [`Problem::TooLarge`]), is not a well-formed payload
+    /// ([`Problem::Malformed`]), or has another version than `REQUEST_FORMAT_VERSION`
+    /// (`"request payload version"`, [`Problem::Mismatch`]).
     pub fn parse(&self) -> Result<RequestPayload, Error> {
         if self.payload.len() > MAX_REQUEST_PAYLOAD {
-            return Err(Error::InvalidInput(format!(
-                "request payload of {} bytes is over the {MAX_REQUEST_PAYLOAD}-byte limit",
-                self.payload.len()
-            )));
+            return Err(Error::too_large(
+                "request payload",
+                self.payload.len(),
+                MAX_REQUEST_PAYLOAD,
+            ));
         }
         let payload: RequestPayload = serde_json::from_str(&self.payload)
-            .map_err(|e| Error::InvalidInput(format!("malformed request payload: {e}")))?;
+            .map_err(|e| Error::malformed("request payload", codec::shorten(&self.payload), e))?;
         if payload.version != REQUEST_FORMAT_VERSION {
-            return Err(Error::InvalidInput(format!(
-                "request payload version {} is not supported (expected {REQUEST_FORMAT_VERSION})",
-                payload.version
-            )));
+            return Err(Error::invalid(
+                "request payload version",
+                Problem::Mismatch {
+                    expected: REQUEST_FORMAT_VERSION.to_string(),
+                    found: payload.version.to_string(),
+                },
+            ));
         }
         Ok(payload)
     }
@@ -265,23 +243,34 @@ impl SignedRequest {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it does not serialize.
+    /// [`Error::InvalidInput`] (`what = "signed request"`) if it does not serialize.
     pub fn to_json(&self) -> Result<String, Error> {
-        serde_json::to_string(self)
-            .map_err(|e| Error::InvalidInput(format!("request does not serialize: {e}")))
+        serde_json::to_string(self).map_err(|e| {
+            Error::malformed(
+                "signed request",
+                codec::shorten(&self.payload),
+                format_args!("does not serialize: {e}"),
+            )
+        })
     }
 
     /// Parses a request from its JSON form, strictly.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if it is not exactly a signed request.
+    /// [`Error::InvalidInput`] with `what = "signed request"` if it is over twice
+    /// `MAX_REQUEST_PAYLOAD` bytes ([`Problem::TooLarge`]) or is not exactly a signed
+    /// request ([`Problem::Malformed`]).
     pub fn from_json(text: &str) -> Result<Self, Error> {
         if text.len() > 2 * MAX_REQUEST_PAYLOAD {
-            return Err(Error::InvalidInput("signed request is too long".into()));
+            return Err(Error::too_large(
+                "signed request",
+                text.len(),
+                2 * MAX_REQUEST_PAYLOAD,
+            ));
         }
         serde_json::from_str(text)
-            .map_err(|e| Error::InvalidInput(format!("malformed signed request: {e}")))
+            .map_err(|e| Error::malformed("signed request", codec::shorten(text), e))
     }
 }
 
@@ -382,9 +371,18 @@ pub(crate) fn check_proposal_id(id: &str) -> Result<(), Error> {
     if codec::is_digest_hex(id) {
         Ok(())
     } else {
-        Err(Error::InvalidInput(format!(
-            "proposal id {:?} is not 64 lowercase hex digits",
-            codec::shorten(id)
-        )))
+        Err(Error::malformed(
+            "proposal id",
+            codec::shorten(id),
+            "is not 64 lowercase hex digits",
+        ))
+    }
+}
+impl MemberKey {
+    /// A builder for requests from this member to the ledger whose service id is
+    /// `service_id`, using `counter` (which must exceed every counter this member used
+    /// before on that ledger; see [`super::Governance::next_counter`]).
+    pub fn request<'k>(&'k self, service_id: &str, counter: u64) -> RequestBuilder<'k> {
+        RequestBuilder::new(self, service_id, counter)
     }
 }

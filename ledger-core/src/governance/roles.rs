@@ -49,13 +49,13 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::codec::shorten;
-use crate::config::MAX_NAME_LEN;
-use crate::Error;
+use crate::transaction::MAX_NAME_LEN;
+use crate::{Error, Problem};
 
 /// Longest role name.
-pub const MAX_ROLE_NAME_LEN: usize = 64;
+pub(crate) const MAX_ROLE_NAME_LEN: usize = 64;
 /// Most permissions in one allow or deny list.
-pub const MAX_PERMISSIONS: usize = 256;
+pub(crate) const MAX_PERMISSIONS: usize = 256;
 
 /// Something a user session can do (see the module's `# Format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,7 +134,7 @@ impl FromStr for Operation {
         Operation::ALL
             .into_iter()
             .find(|op| op.as_str() == text)
-            .ok_or_else(|| Error::InvalidInput(format!("unknown operation {:?}", shorten(text))))
+            .ok_or_else(|| Error::malformed("operation", shorten(text), "unknown operation"))
     }
 }
 
@@ -215,8 +215,10 @@ impl Permission {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a restricted unscoped operation, or an empty, over-long or
-    /// control-character name or prefix.
+    /// [`Error::InvalidInput`] for a restricted unscoped operation (`what = "permission"`,
+    /// [`Problem::Malformed`]), or an empty, over-long or control-character name or prefix
+    /// (`"permission scope name"`: [`Problem::Empty`], [`Problem::TooLarge`],
+    /// [`Problem::Malformed`]).
     pub fn new(operation: Operation, scope: Scope) -> Result<Self, Error> {
         let name = match &scope {
             Scope::Any => None,
@@ -224,21 +226,41 @@ impl Permission {
             Scope::Prefix(p) => Some(p),
         };
         if let Some(name) = name {
+            let shown = || {
+                shorten(
+                    &Permission {
+                        operation,
+                        scope: scope.clone(),
+                    }
+                    .to_string(),
+                )
+            };
             if !operation.is_scoped() {
-                return Err(Error::InvalidInput(format!(
-                    "operation {operation} cannot be restricted to a collection or table"
-                )));
+                return Err(Error::malformed(
+                    "permission",
+                    shown(),
+                    format_args!(
+                        "operation {operation} cannot be restricted to a collection or table"
+                    ),
+                ));
             }
             if name.is_empty() && matches!(scope, Scope::Name(_)) {
-                return Err(Error::InvalidInput(format!(
-                    "permission {operation}: empty collection or table name"
-                )));
+                // An empty collection or table name.
+                return Err(Error::invalid("permission scope name", Problem::Empty));
             }
-            if name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-                return Err(Error::InvalidInput(format!(
-                    "permission {operation}: invalid collection or table name {:?}",
-                    shorten(name)
-                )));
+            if name.len() > MAX_NAME_LEN {
+                return Err(Error::too_large(
+                    "permission scope name",
+                    name.len(),
+                    MAX_NAME_LEN,
+                ));
+            }
+            if name.chars().any(char::is_control) {
+                return Err(Error::malformed(
+                    "permission scope name",
+                    shown(),
+                    "the collection or table name contains a control character",
+                ));
             }
         }
         Ok(Self { operation, scope })
@@ -365,10 +387,20 @@ impl RoleDefinition {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if self.allow.len() > MAX_PERMISSIONS || self.deny.len() > MAX_PERMISSIONS {
-            return Err(Error::InvalidInput(format!(
-                "a role lists at most {MAX_PERMISSIONS} allowed and {MAX_PERMISSIONS} denied permissions"
-            )));
+        // A role lists at most MAX_PERMISSIONS allowed and MAX_PERMISSIONS denied permissions.
+        if self.allow.len() > MAX_PERMISSIONS {
+            return Err(Error::too_large(
+                "allowed permissions of a role",
+                self.allow.len(),
+                MAX_PERMISSIONS,
+            ));
+        }
+        if self.deny.len() > MAX_PERMISSIONS {
+            return Err(Error::too_large(
+                "denied permissions of a role",
+                self.deny.len(),
+                MAX_PERMISSIONS,
+            ));
         }
         Ok(())
     }
@@ -434,18 +466,21 @@ impl fmt::Display for BuiltinRole {
 
 /// Checks a role name's syntax (any role, built-in or custom).
 pub(crate) fn check_role_name(name: &str) -> Result<(), Error> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_ROLE_NAME_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
+    if name.is_empty() {
+        Err(Error::invalid("role name", Problem::Empty))
+    } else if name.len() > MAX_ROLE_NAME_LEN {
+        Err(Error::too_large("role name", name.len(), MAX_ROLE_NAME_LEN))
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        Err(Error::malformed(
+            "role name",
+            shorten(name),
+            "must be characters from A-Z a-z 0-9 _ - .",
+        ))
     } else {
-        Err(Error::InvalidInput(format!(
-            "role name {:?} must be 1 to {MAX_ROLE_NAME_LEN} characters from A-Z a-z 0-9 _ - .",
-            shorten(name)
-        )))
+        Ok(())
     }
 }
 
@@ -456,9 +491,13 @@ pub(crate) fn check_custom_role_name(name: &str) -> Result<(), Error> {
         .iter()
         .any(|r| r.name().eq_ignore_ascii_case(name))
     {
-        return Err(Error::InvalidInput(format!(
-            "{name:?} is a built-in role name"
-        )));
+        // Built-in role names are reserved, in any case.
+        return Err(Error::invalid(
+            "role name",
+            Problem::Reserved {
+                name: name.to_owned(),
+            },
+        ));
     }
     Ok(())
 }

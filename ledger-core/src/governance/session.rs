@@ -8,11 +8,11 @@ use super::codec::shorten;
 use super::exec::{self, StoreView};
 use super::members::{MemberInfo, NodeInfo, UserInfo};
 use super::proposals::Action;
-use super::refusal::Refusal;
 use super::roles::{Decision, Operation, RoleDefinition};
 use super::Constitution;
-use crate::ledger::{ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Page, TxStatus};
-use crate::transaction::RESERVED_PREFIXES;
+use crate::ledger::{ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Page};
+use crate::refusal::Refusal;
+use crate::txid::TxStatus;
 use crate::{Error, Ledger, Receipt, Transaction, TxId};
 
 /// The ledger as one user sees it; get one from [`Ledger::session`].
@@ -85,7 +85,7 @@ impl<'a> UserSession<'a> {
     }
 
     fn check_table_read(&self, table: &str) -> Result<(), Error> {
-        if RESERVED_PREFIXES.iter().any(|p| table.starts_with(p)) {
+        if crate::state::is_reserved(table) {
             self.check(Operation::ReadGovernance, None)
         } else {
             self.check(Operation::ReadTables, Some(table))
@@ -325,7 +325,7 @@ impl<'a> UserSession<'a> {
 
     /// Creates or updates user `user_id` with `role`, requiring `users.write`, `role` within
     /// the caller's own role, and, for an existing user, its current role within the
-    /// caller's too (see [`super::roles`], `# Ranking`).
+    /// caller's too (see `roles.rs`, `# Ranking`).
     ///
     /// # Errors
     ///
@@ -346,7 +346,8 @@ impl<'a> UserSession<'a> {
     ///
     /// # Errors
     ///
-    /// As [`UserSession::set_user`], plus [`Error::InvalidInput`] if there is no such user.
+    /// As [`UserSession::set_user`], plus [`Error::InvalidInput`] (`what = "user change"`,
+    /// [`crate::Problem::Malformed`]) if there is no such user.
     pub fn remove_user(&self, user_id: &str) -> Result<TxId, Error> {
         self.manage(
             user_id,
@@ -388,7 +389,8 @@ impl<'a> UserSession<'a> {
                 ));
             }
         }
-        let writes = exec::apply_actions(&view, &[action], false)?.map_err(Error::InvalidInput)?;
+        let writes = exec::apply_actions(&view, &[action], false)?
+            .map_err(|f| f.into_error("user change"))?;
         gov.record_writes(writes)
     }
 }

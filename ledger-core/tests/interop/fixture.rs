@@ -12,9 +12,10 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use ledger_core::identity::{CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity};
-use ledger_core::leaf::{CommitSecret, LeafComponents, NO_CLAIMS};
-use ledger_core::receipt::Receipt;
+use ledger_core::testing;
+use ledger_core::Receipt;
+use ledger_core::{CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity};
+use ledger_core::{LeafComponents, NO_CLAIMS};
 use ledger_merkle::{CcfSha256, MerkleTree};
 use sha2::{Digest as _, Sha256};
 
@@ -43,7 +44,7 @@ fn view_of(seqno: u64) -> u64 {
 }
 
 /// The leaf components of seqno `seqno` (>= 1).
-pub(crate) fn components_of(secret: &CommitSecret, seqno: u64) -> LeafComponents {
+pub(crate) fn components_of(secret: [u8; 32], seqno: u64) -> LeafComponents {
     let view = view_of(seqno);
     let entry = format!(
         "entry v{view} s{seqno}: collection=audit contents={}",
@@ -56,7 +57,7 @@ pub(crate) fn components_of(secret: &CommitSecret, seqno: u64) -> LeafComponents
     };
     LeafComponents {
         write_set_digest: Sha256::digest(entry.as_bytes()).into(),
-        commit_evidence: secret.commit_evidence(view, seqno),
+        commit_evidence: testing::commit_evidence(secret, view, seqno),
         claims_digest,
     }
 }
@@ -88,14 +89,20 @@ impl Fixture {
     /// Builds the tree and receipts signed by `node`, which need not be endorsed by
     /// `service` (for negative tests).
     pub(crate) fn with_identities(service: ServiceIdentity, node: NodeIdentity) -> Self {
-        let secret = CommitSecret::from_bytes([0x5c; 32]);
+        let secret = [0x5c; 32];
         let mut tree = MerkleTree::<CcfSha256>::new();
         let mut components = vec![None];
         tree.push([0u8; 32]);
         for seqno in 1..LEAVES {
-            let c = components_of(&secret, seqno);
+            let c = components_of(secret, seqno);
             assert_eq!(
-                secret.leaf_hash(view_of(seqno), seqno, &c.write_set_digest, &c.claims_digest),
+                testing::leaf_hash(
+                    secret,
+                    view_of(seqno),
+                    seqno,
+                    &c.write_set_digest,
+                    &c.claims_digest
+                ),
                 c.leaf_hash()
             );
             tree.push(c.leaf_hash());

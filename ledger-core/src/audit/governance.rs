@@ -1,5 +1,5 @@
-//! The governance audit: replays the ledger's entries and confirms that every governance
-//! change is legitimate, reporting the first one that is not.
+//! The governance replay, one check of the audit: it replays the ledger's entries and
+//! confirms that every governance change is legitimate, reporting the first one that is not.
 //!
 //! The audit reads nothing but the entries (it rebuilds the governance tables from the
 //! write sets of governance transactions, and the signed roots from signature
@@ -18,74 +18,45 @@
 //!   (`gov.users`, to defined roles), node measurements (`gov.nodes`, to allowed code ids)
 //!   and node certificates (`internal.nodes`). Before the ledger has members the program
 //!   administers everything, and such changes are accepted as long as they are well formed.
-//! * Every value written to a governance table must decode as its table's record, no
-//!   transaction other than a governance one may write a reserved table, and the service
-//!   certificate never changes after genesis.
-//!
-//! The whole-ledger offline audit ([`crate::audit`]) runs the same replay entry by entry
-//! through [`GovernanceCheck`], its [`crate::audit::EntryCheck`]; [`verify_store`] runs it
-//! alone over a store.
+//! * Every value written to a governance table must decode as its table's record, and no
+//!   transaction other than a governance one may write a reserved table. (That the service
+//!   certificate never changes after genesis is checked once, by `entries`.)
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use ledger_store::Store;
-use serde::{Deserialize, Serialize};
 
-use super::codec::show_key;
-use super::exec::{self, Expect, GovRead, Overlay, Rows, Versioned, Writes};
-use super::members::{CodeIdRecord, MemberRecord, NodeAttestation, UserRecord};
-use super::proposals::{self, BallotRecord, ProposalRecord, ProposalState};
-use super::request::{RequestKind, SignedRequest};
-use super::roles::RoleDefinition;
-use super::{
-    service_id_of, BALLOTS_TABLE, CODE_IDS_TABLE, CONSTITUTION_TABLE, HISTORY_TABLE, MEMBERS_TABLE,
-    NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
-};
-use crate::audit::{EntryCheck, Finding, FindingKind};
+use super::report::{AuditReport, EntryCheck, Finding, FindingKind, GovernanceSummary};
 use crate::entry::{self, TxKind};
-use crate::ledger::{NODES_TABLE, SERVICE_TABLE};
-use crate::transaction::RESERVED_PREFIXES;
-use crate::{Error, Ledger, TxId};
+use crate::error::Error;
+use crate::governance::codec::show_key;
+use crate::governance::exec::{self, Expect, GovRead, Overlay, Rows, Versioned, Writes};
+use crate::governance::members::{CodeIdRecord, MemberRecord, NodeAttestation, UserRecord};
+use crate::governance::proposals::{self, BallotRecord, ProposalRecord};
+use crate::governance::request::SignedRequest;
+use crate::governance::roles::RoleDefinition;
+use crate::governance::{
+    service_id_of, Constitution, BALLOTS_TABLE, CODE_IDS_TABLE, CONSTITUTION_TABLE, HISTORY_TABLE,
+    MEMBERS_TABLE, NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
+};
+use crate::refusal::{ProposalState, RequestKind};
+use crate::state::{is_reserved, NODES_TABLE, SERVICE_TABLE};
+use crate::txid::TxId;
 
-/// What kind of rule a violation breaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ViolationKind {
-    /// A member-governed table changed without a signed request while the ledger had
-    /// members.
-    UnexplainedChange,
-    /// A recorded request is not valid against the state before it (bad signature, replay,
-    /// wrong ledger, inactive member, ...), or a transaction records more than one.
-    InvalidRequest,
-    /// A transaction's writes differ from what its request does (for example a proposal
-    /// marked accepted without the ballots the rule needs).
-    EffectMismatch,
-    /// A direct change breaks a rule (a user given an undefined role, a measurement that is
-    /// not an allowed code id).
-    InvalidChange,
-    /// A governance value does not decode as its table's record, or names a table no
-    /// governance operation writes.
-    MalformedRecord,
-    /// A non-governance transaction wrote a reserved table.
-    ReservedWriteOutsideGovernance,
-    /// The service certificate changed after genesis.
-    ServiceIdentityChanged,
-}
-
-/// The first illegitimate governance change found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
+/// The first illegitimate governance change found, before it becomes a [`Finding`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Violation {
     /// The transaction that made it.
-    pub tx_id: TxId,
+    tx_id: TxId,
     /// The rule it breaks.
-    pub kind: ViolationKind,
+    kind: FindingKind,
     /// The table concerned, if one.
-    pub table: Option<String>,
+    table: Option<String>,
     /// The key concerned (UTF-8, or `0x`-hex), if one.
-    pub key: Option<String>,
+    key: Option<String>,
     /// What exactly is wrong.
-    pub detail: String,
+    detail: String,
 }
 
 impl fmt::Display for Violation {
@@ -99,68 +70,6 @@ impl fmt::Display for Violation {
         }
         write!(f, ": {}", self.detail)
     }
-}
-
-/// What the audit found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GovernanceAuditReport {
-    /// The last seqno audited.
-    pub last_seqno: u64,
-    /// The ledger's service id, from its genesis.
-    pub service_id: Option<String>,
-    /// The transaction that gave the ledger its members, if it has any.
-    pub consortium_since: Option<TxId>,
-    /// Governance transactions replayed.
-    pub governance_transactions: u64,
-    /// Signed requests verified (acks, proposals, ballots, withdrawals).
-    pub requests: u64,
-    /// Acknowledgements among them.
-    pub acks: u64,
-    /// Proposals among them.
-    pub proposals: u64,
-    /// Ballots among them.
-    pub ballots: u64,
-    /// Proposals that ended accepted, with their actions applied.
-    pub accepted: u64,
-    /// Proposals that ended rejected.
-    pub rejected: u64,
-    /// Proposals withdrawn.
-    pub withdrawn: u64,
-    /// Proposals accepted whose actions could not apply.
-    pub failed: u64,
-    /// Governance transactions without a request (genesis, the program's administration,
-    /// user managers, node records).
-    pub direct_changes: u64,
-    /// The first violation, if any; the audit stops there.
-    pub violation: Option<Violation>,
-}
-
-impl GovernanceAuditReport {
-    /// Whether no violation was found.
-    pub fn is_clean(&self) -> bool {
-        self.violation.is_none()
-    }
-}
-
-/// Audits the governance of `ledger` up to everything recorded when it is called.
-///
-/// # Errors
-///
-/// [`Error::Corruption`] if an entry does not decode; store failures. Violations are not
-/// errors: they are in the report.
-pub fn verify_governance(ledger: &Ledger) -> Result<GovernanceAuditReport, Error> {
-    ledger.table_get(MEMBERS_TABLE, b"\0")?;
-    let store = &**ledger.store();
-    verify_store_until(store, store.state().last_seqno)
-}
-
-/// Audits the governance recorded in `store` (for example a copy opened read-only).
-///
-/// # Errors
-///
-/// As [`verify_governance`].
-pub fn verify_store(store: &dyn Store) -> Result<GovernanceAuditReport, Error> {
-    verify_store_until(store, store.state().last_seqno)
 }
 
 type Table = BTreeMap<Vec<u8>, (u64, Vec<u8>)>;
@@ -220,13 +129,9 @@ impl Model {
     }
 }
 
-fn is_reserved(name: &str) -> bool {
-    RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
 fn violation(
     tx_id: TxId,
-    kind: ViolationKind,
+    kind: FindingKind,
     at: Option<(&str, &[u8])>,
     detail: impl Into<String>,
 ) -> Violation {
@@ -244,7 +149,7 @@ fn describe(value: Option<&Option<Vec<u8>>>) -> String {
         None => "no write".into(),
         Some(None) => "a removal".into(),
         Some(Some(v)) => match std::str::from_utf8(v) {
-            Ok(text) => format!("{:?}", super::codec::shorten(text)),
+            Ok(text) => format!("{:?}", crate::governance::codec::shorten(text)),
             Err(_) => format!("{} bytes", v.len()),
         },
     }
@@ -272,7 +177,7 @@ fn check_record(table: &str, value: &[u8]) -> Result<(), String> {
         NODE_ATTESTATIONS_TABLE => decodes::<NodeAttestation>(value),
         CONSTITUTION_TABLE => std::str::from_utf8(value)
             .map_err(|_| "not UTF-8".to_owned())
-            .and_then(|t| super::Constitution::parse(t).map_err(|e| e.to_string()))
+            .and_then(|t| Constitution::parse(t).map_err(|e| e.to_string()))
             .map(|_| ()),
         SERVICE_TABLE | NODES_TABLE => Ok(()),
         t if proposals::check_app_table(t).is_ok() => Ok(()),
@@ -280,50 +185,19 @@ fn check_record(table: &str, value: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The replay's state: the rebuilt tables, what it counted, and the first violation.
+#[derive(Default)]
 struct Auditor {
     model: Model,
-    report: GovernanceAuditReport,
-}
-
-fn verify_store_until(store: &dyn Store, last: u64) -> Result<GovernanceAuditReport, Error> {
-    const PAGE: usize = 256;
-    let mut auditor = Auditor::new();
-    let mut from = 1u64;
-    while from <= last {
-        let page = store.entries(from..=last, PAGE)?;
-        let Some(&(page_last, _)) = page.last() else {
-            break;
-        };
-        for (seqno, bytes) in page {
-            let decoded = entry::decode(&bytes)?;
-            if decoded.tx_id.seqno() != seqno {
-                return Err(Error::Corruption(format!(
-                    "entry at seqno {seqno} says it is transaction {}",
-                    decoded.tx_id
-                )));
-            }
-            if auditor.entry(&decoded).is_err() {
-                return Ok(auditor.report);
-            }
-        }
-        from = page_last + 1;
-    }
-    Ok(auditor.report)
+    report: GovernanceSummary,
+    violation: Option<Violation>,
 }
 
 impl Auditor {
-    fn new() -> Self {
-        Auditor {
-            model: Model::default(),
-            report: GovernanceAuditReport::default(),
-        }
-    }
-
     /// Replays one entry; on a violation, records it in the report and returns it.
     fn entry(&mut self, decoded: &entry::LedgerEntry) -> Result<(), Violation> {
-        self.report.last_seqno = decoded.tx_id.seqno();
         self.transaction(decoded).inspect_err(|v| {
-            self.report.violation = Some(v.clone());
+            self.violation = Some(v.clone());
         })
     }
 
@@ -355,7 +229,7 @@ impl Auditor {
                 if let Some(w) = decoded.body.writes.iter().find(|w| is_reserved(&w.table)) {
                     return Err(violation(
                         tx_id,
-                        ViolationKind::ReservedWriteOutsideGovernance,
+                        FindingKind::ReservedWrite,
                         Some((&w.table, &w.key)),
                         "an application transaction wrote a reserved table",
                     ));
@@ -368,7 +242,7 @@ impl Auditor {
                 {
                     return Err(violation(
                         tx_id,
-                        ViolationKind::ReservedWriteOutsideGovernance,
+                        FindingKind::ReservedWrite,
                         None,
                         format!(
                             "an application transaction appended to reserved collection {:?}",
@@ -389,32 +263,18 @@ impl Auditor {
                 if let Err(why) = check_record(table, value) {
                     return Err(Ok(violation(
                         tx_id,
-                        ViolationKind::MalformedRecord,
+                        FindingKind::MalformedRecord,
                         Some((table, key)),
                         why,
                     )));
                 }
             }
-            if table == SERVICE_TABLE {
-                let Some(cert) = value else {
-                    return Err(Ok(violation(
-                        tx_id,
-                        ViolationKind::ServiceIdentityChanged,
-                        Some((table, key)),
-                        "the service certificate was removed",
-                    )));
-                };
-                match &self.report.service_id {
-                    None => self.report.service_id = Some(service_id_of(cert).map_err(Err)?),
-                    Some(_) => {
-                        return Err(Ok(violation(
-                            tx_id,
-                            ViolationKind::ServiceIdentityChanged,
-                            Some((table, key)),
-                            "the service certificate was rewritten after genesis",
-                        )))
-                    }
-                }
+            // Requests name the service id of the genesis certificate; that the record never
+            // changes afterwards is the structural audit's check.
+            if let (SERVICE_TABLE, Some(cert), None) =
+                (table.as_str(), value, &self.report.service_id)
+            {
+                self.report.service_id = Some(service_id_of(cert).map_err(Err)?);
             }
         }
         let governed = exec::members_exist(&self.model).map_err(Err)?;
@@ -427,7 +287,7 @@ impl Auditor {
             [((_, key), value)] => self.request(tx_id, key, value.as_deref(), writes),
             _ => Err(Ok(violation(
                 tx_id,
-                ViolationKind::InvalidRequest,
+                FindingKind::InvalidRequest,
                 Some((HISTORY_TABLE, &[])),
                 format!(
                     "the transaction records {} requests; one at most",
@@ -469,7 +329,7 @@ impl Auditor {
                         if let Err(e) = exec::check_user_change(&after, id, &user.role) {
                             return Err(Ok(violation(
                                 tx_id,
-                                ViolationKind::InvalidChange,
+                                FindingKind::InvalidChange,
                                 at,
                                 e.to_string(),
                             )));
@@ -483,7 +343,7 @@ impl Auditor {
                         if !exec::code_id_allowed(&self.model, &node.measurement).map_err(Err)? {
                             return Err(Ok(violation(
                                 tx_id,
-                                ViolationKind::InvalidChange,
+                                FindingKind::InvalidChange,
                                 at,
                                 format!(
                                     "measurement {} is not an allowed code id",
@@ -498,7 +358,7 @@ impl Auditor {
                 _ => {
                     return Err(Ok(violation(
                         tx_id,
-                        ViolationKind::UnexplainedChange,
+                        FindingKind::UnexplainedChange,
                         at,
                         format!(
                             "written ({}) without a signed request while the ledger is governed by its members{}",
@@ -526,27 +386,27 @@ impl Auditor {
         let bad = |kind, detail: String| Err(Ok(violation(tx_id, kind, at, detail)));
         let Some(value) = value else {
             return bad(
-                ViolationKind::InvalidRequest,
+                FindingKind::InvalidRequest,
                 "a member's request history was removed".into(),
             );
         };
         let signed = match std::str::from_utf8(value)
-            .map_err(|_| Error::InvalidInput("not UTF-8".into()))
+            .map_err(|e| Error::malformed("signed request", "", e))
             .and_then(SignedRequest::from_json)
         {
             Ok(s) => s,
-            Err(e) => return bad(ViolationKind::MalformedRecord, e.to_string()),
+            Err(e) => return bad(FindingKind::MalformedRecord, e.to_string()),
         };
         let service_id = self.report.service_id.clone().unwrap_or_default();
         let executed = match exec::execute_request(&self.model, &service_id, &signed, &Expect::Any)
         {
             Ok(executed) => executed,
-            Err(e @ (Error::Store(_) | Error::Corruption(_))) => return Err(Err(e)),
-            Err(e) => return bad(ViolationKind::InvalidRequest, e.to_string()),
+            Err(e @ (Error::Store(_) | Error::Corruption { .. })) => return Err(Err(e)),
+            Err(e) => return bad(FindingKind::InvalidRequest, e.to_string()),
         };
         if executed.member_id.as_bytes() != member_key {
             return bad(
-                ViolationKind::InvalidRequest,
+                FindingKind::InvalidRequest,
                 format!(
                     "the request of member {} is recorded under another member",
                     executed.member_id
@@ -560,7 +420,7 @@ impl Auditor {
             if expected != actual {
                 return Err(Ok(violation(
                     tx_id,
-                    ViolationKind::EffectMismatch,
+                    FindingKind::EffectMismatch,
                     Some((&k.0, &k.1)),
                     format!(
                         "the transaction made {} where its {} from member {} makes {}",
@@ -590,48 +450,18 @@ impl Auditor {
     }
 }
 
-/// The governance audit as a check of the whole-ledger audit ([`crate::audit`]): pass it to
-/// [`crate::audit::audit_store_with`] and a governance violation becomes a
-/// [`crate::audit::FindingKind::Governance`] finding at the violating seqno.
-///
-/// ```
-/// use ledger_core::audit::{audit_store_with, AuditOptions, EntryCheck};
-/// use ledger_core::governance::audit::GovernanceCheck;
-/// # fn run(store: &dyn ledger_store::Store) -> Result<(), ledger_core::Error> {
-/// let mut governance = GovernanceCheck::new();
-/// let report = audit_store_with(store, &AuditOptions::default(), &mut [&mut governance])?;
-/// assert!(report.is_clean() && governance.report().is_clean());
-/// # Ok(())
-/// # }
-/// ```
-pub struct GovernanceCheck {
+/// The governance replay as a check of the audit, registered by every entry point of
+/// [`super`]: a violation becomes a [`Finding`] of a governance [`FindingKind`] at the
+/// violating seqno, and the counts go to [`AuditReport::governance`].
+#[derive(Default)]
+pub(super) struct GovernanceCheck {
     auditor: Auditor,
-}
-
-impl GovernanceCheck {
-    /// A check that has seen no entry yet.
-    pub fn new() -> Self {
-        Self {
-            auditor: Auditor::new(),
-        }
-    }
-
-    /// What the check found so far.
-    pub fn report(&self) -> &GovernanceAuditReport {
-        &self.auditor.report
-    }
-}
-
-impl Default for GovernanceCheck {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl fmt::Debug for GovernanceCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GovernanceCheck")
-            .field("report", &self.auditor.report)
+            .field("summary", &self.auditor.report)
             .finish_non_exhaustive()
     }
 }
@@ -642,41 +472,44 @@ impl EntryCheck for GovernanceCheck {
         _store: &dyn Store,
         entry: &entry::LedgerEntry,
     ) -> Result<Result<(), Finding>, Error> {
-        if self.auditor.report.violation.is_some() {
+        if self.auditor.violation.is_some() {
             return Ok(Ok(()));
         }
         Ok(self.auditor.entry(entry).map_err(|v| {
-            Finding::new(
-                FindingKind::Governance,
-                Some(v.tx_id.seqno()),
-                expected_of(v.kind),
-                v.to_string(),
-            )
+            let finding =
+                Finding::new(v.kind, Some(v.tx_id.seqno()), expected_of(v.kind), v.detail);
+            Finding {
+                table: v.table,
+                key: v.key,
+                ..finding
+            }
         }))
+    }
+
+    fn summarize(&self, report: &mut AuditReport) {
+        report.governance = self.auditor.report.clone();
     }
 }
 
 /// What the audit expected where it found a violation of `kind`.
-fn expected_of(kind: ViolationKind) -> &'static str {
+fn expected_of(kind: FindingKind) -> &'static str {
     match kind {
-        ViolationKind::UnexplainedChange => {
+        FindingKind::UnexplainedChange => {
             "member-governed tables changed only by signed requests once the ledger has members"
         }
-        ViolationKind::InvalidRequest => "one valid signed request per request transaction",
-        ViolationKind::EffectMismatch => "exactly the writes the recorded request makes",
-        ViolationKind::InvalidChange => "direct changes to defined roles and allowed code ids only",
-        ViolationKind::MalformedRecord => "governance records that decode, in known tables",
-        ViolationKind::ReservedWriteOutsideGovernance => {
-            "reserved tables written only by governance transactions"
-        }
-        ViolationKind::ServiceIdentityChanged => "the genesis service certificate, unchanged",
+        FindingKind::InvalidRequest => "one valid signed request per request transaction",
+        FindingKind::EffectMismatch => "exactly the writes the recorded request makes",
+        FindingKind::InvalidChange => "direct changes to defined roles and allowed code ids only",
+        FindingKind::MalformedRecord => "governance records that decode, in known tables",
+        FindingKind::ReservedWrite => "reserved tables written only by governance transactions",
+        _ => "a legitimate governance change",
     }
 }
 
 fn storage_violation(tx_id: TxId, err: &Error) -> Violation {
     violation(
         tx_id,
-        ViolationKind::MalformedRecord,
+        FindingKind::MalformedRecord,
         None,
         format!("the governance state before this transaction does not decode: {err}"),
     )
@@ -688,8 +521,19 @@ mod tests {
     //! what a compromised or buggy host would have to use; the public API cannot make them.
 
     use super::*;
-    use crate::governance::{Action, Genesis, MemberKey, ProposalState, Vote};
-    use crate::{LedgerConfig, Transaction};
+    use crate::audit::{audit_ledger, AuditOptions};
+    use crate::config::LedgerConfig;
+    use crate::governance::{
+        Action, Genesis, MemberKey, ProposalState, Vote, CODE_IDS_TABLE, CONSTITUTION_TABLE,
+        PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
+    };
+    use crate::ledger::Ledger;
+    use crate::transaction::Transaction;
+
+    fn audit(ledger: &Ledger) -> AuditReport {
+        ledger.flush().unwrap();
+        audit_ledger(ledger, &AuditOptions::default()).unwrap()
+    }
 
     fn keys() -> Vec<MemberKey> {
         (1..=3u8)
@@ -729,7 +573,7 @@ mod tests {
             .ballot(&id, Vote::Approve)
             .unwrap();
         assert_eq!(gov.ballot(&id, &ballot).unwrap().state, ProposalState::Open);
-        assert!(verify_governance(&ledger).unwrap().is_clean());
+        assert!(audit(&ledger).is_clean());
         (ledger, keys, id)
     }
 
@@ -744,10 +588,9 @@ mod tests {
         ledger.submit_reserved(tx).unwrap()
     }
 
-    fn first_violation(ledger: &Ledger) -> Violation {
-        verify_governance(ledger)
-            .unwrap()
-            .violation
+    fn first_finding(ledger: &Ledger) -> Finding {
+        audit(ledger)
+            .finding
             .expect("the audit should find the injected change")
     }
 
@@ -766,16 +609,18 @@ mod tests {
         );
         // Sign everything first, so that no signature lands between the two audits.
         ledger.flush().unwrap();
-        let report = verify_governance(&ledger).unwrap();
-        assert!(report.is_clean(), "{:?}", report.violation);
-        assert_eq!(report.acks, 3);
-        assert_eq!(report.proposals, 1);
-        assert_eq!(report.ballots, 2);
-        assert_eq!(report.accepted, 1);
-        assert_eq!(report.requests, 6);
-        assert_eq!(report.service_id.as_deref(), Some(gov.service_id()));
-        assert_eq!(report.consortium_since.map(|t| t.seqno()), Some(1));
-        assert_eq!(verify_store(&**ledger.store()).unwrap(), report);
+        let report = audit(&ledger);
+        assert!(report.is_clean(), "{:?}", report.finding);
+        let summary = &report.governance;
+        assert_eq!(summary.acks, 3);
+        assert_eq!(summary.proposals, 1);
+        assert_eq!(summary.ballots, 2);
+        assert_eq!(summary.accepted, 1);
+        assert_eq!(summary.requests, 6);
+        assert_eq!(summary.service_id.as_deref(), Some(gov.service_id()));
+        assert_eq!(summary.consortium_since.map(|t| t.seqno()), Some(1));
+        let again = crate::audit::audit_store(&**ledger.store(), &AuditOptions::default()).unwrap();
+        assert_eq!(&again.governance, summary);
     }
 
     #[test]
@@ -787,14 +632,17 @@ mod tests {
             Some(b"Anything goes.\nrule: threshold 1\n".to_vec()),
         );
         let tx = inject(&ledger, writes);
-        let v = first_violation(&ledger);
-        assert_eq!(v.tx_id, tx);
-        assert_eq!(v.kind, ViolationKind::UnexplainedChange);
+        let v = first_finding(&ledger);
+        assert_eq!(v.seqno, Some(tx.seqno()));
+        assert_eq!(v.kind, FindingKind::UnexplainedChange);
         assert_eq!(v.table.as_deref(), Some(CONSTITUTION_TABLE));
         assert_eq!(v.key.as_deref(), Some("text"));
-        assert!(v.detail.contains("without a signed request"), "{v}");
+        assert!(v.found.contains("without a signed request"), "{v}");
         // Nothing before it is blamed; the report stops at it.
-        assert_eq!(verify_governance(&ledger).unwrap().last_seqno, tx.seqno());
+        assert_eq!(
+            audit(&ledger).finding.and_then(|f| f.seqno),
+            Some(tx.seqno())
+        );
     }
 
     #[test]
@@ -833,12 +681,12 @@ mod tests {
             Some(br#"{"role":"Administrator"}"#.to_vec()),
         );
         let tx = inject(&ledger, forged);
-        let v = first_violation(&ledger);
-        assert_eq!(v.tx_id, tx);
-        assert_eq!(v.kind, ViolationKind::EffectMismatch);
+        let v = first_finding(&ledger);
+        assert_eq!(v.seqno, Some(tx.seqno()));
+        assert_eq!(v.kind, FindingKind::EffectMismatch);
         assert_eq!(v.table.as_deref(), Some(PROPOSALS_TABLE));
         assert_eq!(v.key.as_deref(), Some(id.as_str()));
-        assert!(v.detail.contains("ballot"), "{v}");
+        assert!(v.found.contains("ballot"), "{v}");
     }
 
     #[test]
@@ -865,9 +713,12 @@ mod tests {
             Some(ballot.to_json().unwrap().into_bytes()),
         );
         let tx = inject(&ledger, forged);
-        let v = first_violation(&ledger);
-        assert_eq!((v.tx_id, v.kind), (tx, ViolationKind::InvalidRequest));
-        assert!(v.detail.contains("signature"), "{v}");
+        let v = first_finding(&ledger);
+        assert_eq!(
+            (v.seqno, v.kind),
+            (Some(tx.seqno()), FindingKind::InvalidRequest)
+        );
+        assert!(v.found.contains("signature"), "{v}");
     }
 
     #[test]
@@ -880,8 +731,11 @@ mod tests {
             Some(br#"{"role":"Root"}"#.to_vec()),
         );
         let tx = inject(&ledger, writes);
-        let v = first_violation(&ledger);
-        assert_eq!((v.tx_id, v.kind), (tx, ViolationKind::InvalidChange));
+        let v = first_finding(&ledger);
+        assert_eq!(
+            (v.seqno, v.kind),
+            (Some(tx.seqno()), FindingKind::InvalidChange)
+        );
         assert_eq!(v.key.as_deref(), Some("eve"));
     }
 
@@ -891,26 +745,41 @@ mod tests {
         let mut writes = Writes::new();
         writes.insert(("gov.secret".into(), b"k".to_vec()), Some(b"v".to_vec()));
         let tx = inject(&ledger, writes);
-        let v = first_violation(&ledger);
-        assert_eq!((v.tx_id, v.kind), (tx, ViolationKind::MalformedRecord));
+        let v = first_finding(&ledger);
+        assert_eq!(
+            (v.seqno, v.kind),
+            (Some(tx.seqno()), FindingKind::MalformedRecord)
+        );
         assert_eq!(v.table.as_deref(), Some("gov.secret"));
     }
 
     #[test]
-    fn whole_ledger_audit_reports_governance_findings() {
-        use crate::audit::{audit_store_with, AuditOptions};
+    fn an_application_check_runs_after_the_governance_replay() {
+        /// Counts the entries it is shown and refuses none.
+        #[derive(Default)]
+        struct Counter(u64);
+        impl EntryCheck for Counter {
+            fn check_entry(
+                &mut self,
+                _store: &dyn Store,
+                _entry: &entry::LedgerEntry,
+            ) -> Result<Result<(), Finding>, Error> {
+                self.0 += 1;
+                Ok(Ok(()))
+            }
+        }
         let (ledger, _, _) = scenario();
         ledger.flush().unwrap();
-        let mut check = GovernanceCheck::new();
-        let report = audit_store_with(
+        let mut counter = Counter::default();
+        let report = crate::audit::audit_store_with(
             &**ledger.store(),
             &AuditOptions::default(),
-            &mut [&mut check],
+            &mut [&mut counter],
         )
         .unwrap();
         assert!(report.is_clean(), "{:?}", report.finding);
-        assert!(check.report().is_clean());
-        assert_eq!(check.report().acks, 3);
+        assert_eq!(counter.0, report.entries);
+        assert_eq!(report.governance.acks, 3);
 
         let mut writes = Writes::new();
         writes.insert(
@@ -918,22 +787,48 @@ mod tests {
             Some(br#"{"allow":["users.write"],"deny":[]}"#.to_vec()),
         );
         let tx = inject(&ledger, writes);
-        ledger.flush().unwrap();
-        let mut check = GovernanceCheck::new();
-        let report = audit_store_with(
-            &**ledger.store(),
-            &AuditOptions::default(),
-            &mut [&mut check],
-        )
-        .unwrap();
-        let finding = report.finding.expect("a governance finding");
-        assert_eq!(finding.kind, FindingKind::Governance);
-        assert_eq!(finding.seqno, Some(tx.seqno()));
-        assert!(finding.found.contains("gov.roles[Root]"), "{finding:?}");
-        // The whole-ledger audit runs its own governance check, which reports the change first;
-        // the governance audit on its own classifies it.
-        let v = first_violation(&ledger);
-        assert_eq!((v.tx_id, v.kind), (tx, ViolationKind::UnexplainedChange));
+        let v = first_finding(&ledger);
+        assert_eq!(
+            (v.seqno, v.kind),
+            (Some(tx.seqno()), FindingKind::UnexplainedChange)
+        );
+        assert_eq!(
+            (v.table.as_deref(), v.key.as_deref()),
+            (Some(ROLES_TABLE), Some("Root"))
+        );
+        assert!(v.to_string().contains("gov.roles[Root]"), "{v}");
+    }
+
+    /// The service certificate record is written once, by genesis: rewriting it later, even
+    /// with the same certificate, or removing it, is a finding of the one check that owns the
+    /// rule (the structural audit's), whichever transaction does it.
+    #[test]
+    fn the_service_certificate_record_is_never_written_again() {
+        for remove in [false, true] {
+            let (ledger, _, _) = scenario();
+            let cert = ledger.service_certificate_pem();
+            let mut writes = Writes::new();
+            writes.insert(
+                (
+                    SERVICE_TABLE.into(),
+                    crate::state::SERVICE_CERT_KEY.to_vec(),
+                ),
+                (!remove).then(|| cert.into_bytes()),
+            );
+            let tx = inject(&ledger, writes);
+            let v = first_finding(&ledger);
+            assert_eq!(
+                (v.seqno, v.kind),
+                (Some(tx.seqno()), FindingKind::ServiceIdentity)
+            );
+            assert_eq!(v.table.as_deref(), Some(SERVICE_TABLE));
+            let what = if remove {
+                "its removal"
+            } else {
+                "the same certificate"
+            };
+            assert!(v.found.contains(what), "{v}");
+        }
     }
 
     #[test]
@@ -945,9 +840,12 @@ mod tests {
             Some(b"{}".to_vec()),
         );
         inject(&ledger, writes);
-        let report = verify_governance(&ledger).unwrap();
-        assert!(report.is_clean(), "{:?}", report.violation);
-        assert_eq!(report.consortium_since, None);
-        assert_eq!(report.direct_changes, 2, "genesis and the change");
+        let report = audit(&ledger);
+        assert!(report.is_clean(), "{:?}", report.finding);
+        assert_eq!(report.governance.consortium_since, None);
+        assert_eq!(
+            report.governance.direct_changes, 2,
+            "genesis and the change"
+        );
     }
 }

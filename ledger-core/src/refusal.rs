@@ -1,10 +1,13 @@
-//! Why the ledger refused a call: the reason carried by [`crate::Error::Forbidden`].
+//! Why the ledger refused a call: the reason carried by [`crate::Error::Forbidden`], and
+//! the governance states a reason names ([`MemberStatus`], [`ProposalState`],
+//! [`RequestKind`]).
+//!
+//! It sits at the bottom of the crate, beside [`crate::error`], so that the error type
+//! depends on nothing above it; the `governance` namespace re-exports every name here.
 
 use serde::{Deserialize, Serialize};
 
-use super::members::MemberStatus;
-use super::proposals::ProposalState;
-use super::request::RequestKind;
+use std::fmt;
 
 /// The rule that refused a user-session call or a governance request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -115,4 +118,75 @@ pub enum Refusal {
         /// The measurement.
         measurement: String,
     },
+}
+
+/// A member's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Added, but has not yet acknowledged the ledger's state: cannot propose or vote.
+    Accepted,
+    /// Acknowledged: proposes and votes.
+    Active,
+}
+
+/// Where a proposal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalState {
+    /// Waiting for ballots.
+    Open,
+    /// Accepted by the rule; its actions were applied.
+    Accepted,
+    /// Rejected by the rule.
+    Rejected,
+    /// Withdrawn by its proposer.
+    Withdrawn,
+    /// Accepted by the rule, but an action could not apply; nothing was applied.
+    Failed,
+}
+
+impl fmt::Display for ProposalState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            ProposalState::Open => "open",
+            ProposalState::Accepted => "accepted",
+            ProposalState::Rejected => "rejected",
+            ProposalState::Withdrawn => "withdrawn",
+            ProposalState::Failed => "failed",
+        };
+        f.write_str(text)
+    }
+}
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// A member acknowledges the ledger's state, becoming Active.
+    Ack,
+    /// An Active member proposes a list of actions.
+    Proposal,
+    /// An Active member votes on an open proposal.
+    Ballot,
+    /// The proposer withdraws an open proposal.
+    Withdrawal,
+}
+
+impl RequestKind {
+    /// The kind's tag, as written in the signed message and the payload.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Ack => "ack",
+            RequestKind::Proposal => "proposal",
+            RequestKind::Ballot => "ballot",
+            RequestKind::Withdrawal => "withdrawal",
+        }
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

@@ -1,0 +1,263 @@
+//! The structural checks of one entry (steps 1 to 3 and 6 of the audit): it decodes at its
+//! seqno in the view the history assigns, entry 1 is the genesis record of the service
+//! certificate, writes to the engine's own tables are legitimate, and the collection and
+//! table indexes hold its rows.
+
+use ledger_store::TableVersion;
+
+use super::report::{AuditReport, Finding, FindingKind};
+use super::run::{store_stop, Auditor, Step, Suspect};
+use crate::entry::{self, LedgerEntry, TxKind};
+use crate::state::{check_service_record, EntryLeaf, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE};
+
+impl Auditor<'_> {
+    /// Every check of one entry (steps 1 to 6 of the module docs).
+    pub(super) fn check_entry(
+        &mut self,
+        seqno: u64,
+        bytes: &[u8],
+        sig_record: Option<Vec<u8>>,
+        committed: u64,
+        report: &mut AuditReport,
+    ) -> Step<LedgerEntry> {
+        let (kind, tx_id) = entry::decode_header(bytes).map_err(|e| {
+            Finding::at(
+                FindingKind::Undecodable,
+                seqno,
+                "a valid entry header",
+                e.to_string(),
+            )
+        })?;
+        if tx_id.seqno() != seqno {
+            return Err(Finding::at(
+                FindingKind::SeqnoMismatch,
+                seqno,
+                format!("header seqno {seqno}"),
+                format!(
+                    "header seqno {} (transaction {tx_id}, {kind:?})",
+                    tx_id.seqno()
+                ),
+            )
+            .into());
+        }
+        let view = self.view_of(seqno);
+        if tx_id.view() != view {
+            return Err(Finding::at(
+                FindingKind::ViewMismatch,
+                seqno,
+                format!("view {view} (from the view history)"),
+                format!("view {}", tx_id.view()),
+            )
+            .into());
+        }
+        if tx_id.view() < self.last_view {
+            return Err(Finding::at(
+                FindingKind::ViewMismatch,
+                seqno,
+                format!("a view of at least {}", self.last_view),
+                format!("view {}", tx_id.view()),
+            )
+            .into());
+        }
+        let entry = entry::decode(bytes).map_err(|e| {
+            Finding::at(
+                FindingKind::Undecodable,
+                seqno,
+                "an entry that decodes",
+                e.to_string(),
+            )
+        })?;
+        if seqno > 1
+            && entry.kind != TxKind::Signature
+            && self
+                .views
+                .as_slice()
+                .iter()
+                .any(|(_, first)| *first == seqno)
+        {
+            return Err(Finding::at(
+                FindingKind::ViewStart,
+                seqno,
+                format!(
+                    "a signature transaction opening view {} after a recovery",
+                    tx_id.view()
+                ),
+                format!("a {:?} transaction", entry.kind),
+            )
+            .into());
+        }
+        self.last_view = tx_id.view();
+        if seqno == 1 {
+            self.check_genesis(&entry)?;
+        }
+        self.check_reserved_writes(&entry)?;
+        let leaf =
+            EntryLeaf::of_bytes(bytes, entry.body.claims_digest).leaf_under(&self.secret, tx_id);
+        match (&entry.body.signature, sig_record) {
+            (Some(payload), record) => {
+                self.check_signature(tx_id, payload, record.as_deref(), report)?;
+            }
+            (None, Some(_)) => {
+                return Err(Finding::at(
+                    FindingKind::SignatureIndex,
+                    seqno,
+                    format!("no signature record (a {kind:?} transaction)"),
+                    "a signature record",
+                )
+                .into());
+            }
+            (None, None) => {}
+        }
+        if kind == TxKind::Signature && seqno > committed {
+            return Err(Finding::at(
+                FindingKind::CommitState,
+                seqno,
+                format!("no signature above the store's committed seqno {committed}"),
+                "a signature transaction",
+            )
+            .into());
+        }
+        if self.options.check_tiles && self.suspect.is_none() {
+            let stored = self.stored_leaf(seqno)?;
+            if stored != leaf {
+                self.suspect = Some(Suspect {
+                    seqno,
+                    stored,
+                    recomputed: leaf,
+                });
+            }
+        }
+        self.tree.push(leaf);
+        // With the leaf in doubt, the next signature says whether the entry is genuine; an
+        // index check now would blame the index for an altered entry.
+        if self.options.check_indexes && self.suspect.is_none() {
+            self.check_indexes(&entry)?;
+        }
+        Ok(entry)
+    }
+
+    /// Entry 1: the genesis transaction recording the service certificate.
+    pub(super) fn check_genesis(&self, entry: &LedgerEntry) -> Step {
+        let recorded = entry
+            .body
+            .writes
+            .iter()
+            .find(|w| w.table == SERVICE_TABLE && w.key == SERVICE_CERT_KEY);
+        let Some(value) = recorded.and_then(|w| w.value.as_ref()) else {
+            return Err(Finding::at(
+                FindingKind::ServiceIdentity,
+                1,
+                format!("a genesis transaction recording {SERVICE_TABLE:?} \"cert\""),
+                format!("a {:?} transaction without it", entry.kind),
+            )
+            .into());
+        };
+        check_service_record(&self.service.der, value).map_err(|found| {
+            Finding::at(
+                FindingKind::ServiceIdentity,
+                1,
+                format!(
+                    "the service certificate of the metadata (key {})",
+                    self.service.node_id
+                ),
+                format!("{found} recorded in {SERVICE_TABLE:?}"),
+            )
+            .in_table(SERVICE_TABLE, SERVICE_CERT_KEY)
+            .into()
+        })
+    }
+
+    /// Writes to the engine's own tables: the service certificate is written once, by
+    /// genesis, and never again (not even with the same value, nor removed); node
+    /// certificates are issued by the service key and recorded under their node id.
+    pub(super) fn check_reserved_writes(&mut self, entry: &LedgerEntry) -> Step {
+        let seqno = entry.tx_id.seqno();
+        for w in &entry.body.writes {
+            if w.table == SERVICE_TABLE && seqno != 1 {
+                return Err(Finding::at(
+                    FindingKind::ServiceIdentity,
+                    seqno,
+                    "the genesis service certificate, never written again",
+                    match &w.value {
+                        Some(value) => format!(
+                            "{} written after genesis",
+                            check_service_record(&self.service.der, value)
+                                .map_or_else(|other| other, |()| "the same certificate".into())
+                        ),
+                        None => "its removal".into(),
+                    },
+                )
+                .in_table(&w.table, &w.key)
+                .into());
+            }
+            let Some(value) = &w.value else { continue };
+            if w.table == NODES_TABLE {
+                let pem = String::from_utf8_lossy(value);
+                let node_id = self.verify_node_cert(seqno, &pem)?.node_id.clone();
+                if node_id.as_bytes() != w.key.as_slice() {
+                    return Err(Finding::at(
+                        FindingKind::NodeIdMismatch,
+                        seqno,
+                        format!("node record under its certificate's node id {node_id}"),
+                        format!("a record under {:?}", String::from_utf8_lossy(&w.key)),
+                    )
+                    .in_table(&w.table, &w.key)
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_indexes(&self, entry: &LedgerEntry) -> Step {
+        let seqno = entry.tx_id.seqno();
+        for append in &entry.body.appends {
+            let rows = self
+                .store
+                .collection_seqnos(&append.collection, seqno..=seqno, 1)
+                .map_err(|e| store_stop(e, Some(seqno), "collection index"))?;
+            if rows != [seqno] {
+                return Err(Finding::at(
+                    FindingKind::IndexMismatch,
+                    seqno,
+                    format!("an index row of collection {:?}", append.collection),
+                    "none",
+                )
+                .into());
+            }
+        }
+        for w in &entry.body.writes {
+            let versions = self
+                .store
+                .table_history(&w.table, &w.key, seqno..=seqno, 1)
+                .map_err(|e| store_stop(e, Some(seqno), "table index"))?;
+            let expected = TableVersion {
+                seqno,
+                value: w.value.clone(),
+            };
+            if versions.first() != Some(&expected) || versions.len() != 1 {
+                return Err(Finding::at(
+                    FindingKind::IndexMismatch,
+                    seqno,
+                    format!(
+                        "a version of table {:?} key {} as written",
+                        w.table,
+                        hex::encode(&w.key)
+                    ),
+                    match versions.first() {
+                        Some(v) => format!(
+                            "a version with {}",
+                            v.value.as_ref().map_or_else(
+                                || "a removal".to_owned(),
+                                |v| format!("{} bytes", v.len())
+                            )
+                        ),
+                        None => "none".to_owned(),
+                    },
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! What the engine persists about itself, in one place: its metadata keys, the view history
+//! and its one validator, the engine's internal tables and reserved names, the genesis
+//! record, and the derivation of a stored entry's leaf.
+//!
+//! Opening a ledger ([`crate::Ledger`]) and the offline audit ([`crate::audit`]) both read
+//! this state through the functions here, so they cannot disagree on what is valid.
+//!
+//! # Format
+//!
+//! Metadata (the store's `meta` column, never written into an entry):
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `core.commit_secret` | the 32-byte commit secret ([`crate::leaf`]) |
+//! | `core.service_identity` | the service key and certificate ([`crate::identity`]) |
+//! | `core.node_identity` | the node key and certificate |
+//! | `core.views` | the view history: JSON `[[view, first seqno], ...]` |
+//! | `core.running` | present while a process has the ledger open; removed by a clean close |
+//!
+//! Internal tables, written only by the engine's own transactions:
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `internal.service` | `cert` | the service certificate, PEM (genesis) |
+//! | `internal.nodes` | node id | the node certificate, PEM (every node that signs) |
+//!
+//! Table and collection names beginning with a [`RESERVED_PREFIXES`] entry (`gov.`,
+//! `internal.`) belong to the engine and to governance; applications cannot write them.
+//!
+//! # Invariants
+//!
+//! The view history is non-empty, begins with view 1 at seqno 1, has strictly ascending
+//! views with non-decreasing first seqnos, and no view begins beyond `last_seqno + 1`
+//! ([`ViewHistory::decode`]). Entry 1 is the genesis transaction, which records the service
+//! certificate; that record never changes afterwards ([`check_service_record`]).
+//!
+//! # Recovery
+//!
+//! A ledger found with `core.running` set, or whose store discarded an uncommitted tail,
+//! stopped uncleanly: the next open appends a view beginning at the first seqno not stored
+//! ([`ViewHistory::begin`]), so no id handed out before the stop is ever handed out again.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::identity::ParsedCert;
+use crate::leaf::{leaf_hash_of_digests, CommitEvidence, CommitSecret, Digest, LeafComponents};
+use crate::txid::TxId;
+
+/// Metadata key of the commit secret.
+pub(crate) const META_COMMIT_SECRET: &str = "core.commit_secret";
+/// Metadata key of the service identity (key and certificate).
+pub(crate) const META_SERVICE_IDENTITY: &str = "core.service_identity";
+/// Metadata key of the node identity (key and certificate).
+pub(crate) const META_NODE_IDENTITY: &str = "core.node_identity";
+/// Metadata key of the view history.
+pub(crate) const META_VIEWS: &str = "core.views";
+/// Metadata key present while a process has the ledger open; removed by a clean close.
+pub(crate) const META_RUNNING: &str = "core.running";
+/// The metadata every ledger has once created (`core.running` comes and goes).
+pub(crate) const REQUIRED_META: [&str; 4] = [
+    META_COMMIT_SECRET,
+    META_SERVICE_IDENTITY,
+    META_NODE_IDENTITY,
+    META_VIEWS,
+];
+
+/// Table holding the service certificate (key [`SERVICE_CERT_KEY`]), written by genesis.
+pub(crate) const SERVICE_TABLE: &str = "internal.service";
+/// Key of the service certificate in [`SERVICE_TABLE`].
+pub(crate) const SERVICE_CERT_KEY: &[u8] = b"cert";
+/// Table holding node certificates by node id.
+pub(crate) const NODES_TABLE: &str = "internal.nodes";
+
+/// Name prefixes reserved for the engine (`internal.`) and governance (`gov.`).
+pub(crate) const RESERVED_PREFIXES: [&str; 2] = ["gov.", "internal."];
+
+/// The reserved prefix `name` begins with, if any.
+pub(crate) fn reserved_prefix(name: &str) -> Option<&'static str> {
+    RESERVED_PREFIXES
+        .iter()
+        .copied()
+        .find(|p| name.starts_with(p))
+}
+
+/// Whether `name` is a reserved table or collection name.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    reserved_prefix(name).is_some()
+}
+
+/// The views of a ledger: `(view, first seqno)` pairs in ascending order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ViewHistory(Vec<(u64, u64)>);
+
+/// Why a stored view history is invalid: what was expected and what was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ViewHistoryError {
+    pub(crate) expected: String,
+    pub(crate) found: String,
+}
+
+impl fmt::Display for ViewHistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}; found {}", self.expected, self.found)
+    }
+}
+
+impl ViewHistory {
+    /// The history of a new ledger: view 1 from seqno 1.
+    pub(crate) fn genesis() -> Self {
+        ViewHistory(vec![(1, 1)])
+    }
+
+    /// Decodes a stored history and checks it against a ledger whose last stored seqno is
+    /// `last_seqno`: the one validator that opening a ledger and the audit both use.
+    pub(crate) fn decode(bytes: &[u8], last_seqno: u64) -> Result<Self, ViewHistoryError> {
+        let problem = |expected: &str, found: String| ViewHistoryError {
+            expected: expected.to_owned(),
+            found,
+        };
+        let views: Vec<(u64, u64)> = serde_json::from_slice(bytes).map_err(|e| {
+            problem(
+                "a JSON list of [view, first seqno] pairs",
+                format!("{:?} ({e})", String::from_utf8_lossy(bytes)),
+            )
+        })?;
+        match views.first() {
+            Some(&(1, 1)) => {}
+            Some(&first) => return Err(problem("a first view (1, 1)", format!("{first:?}"))),
+            None => return Err(problem("at least one view", "an empty list".into())),
+        }
+        if let Some(w) = views
+            .windows(2)
+            .find(|w| w[1].0 <= w[0].0 || w[1].1 < w[0].1)
+        {
+            return Err(problem(
+                "strictly ascending views with non-decreasing first seqnos",
+                format!("{:?} followed by {:?}", w[0], w[1]),
+            ));
+        }
+        let end = last_seqno.saturating_add(1);
+        if let Some(v) = views.iter().find(|v| v.1 > end) {
+            return Err(problem(
+                &format!("views beginning at most at seqno {end}"),
+                format!("view {} beginning at {}", v.0, v.1),
+            ));
+        }
+        Ok(ViewHistory(views))
+    }
+
+    /// The stored form: JSON `[[view, first seqno], ...]`.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = String::from("[");
+        for (i, (view, first)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("[{view},{first}]"));
+        }
+        out.push(']');
+        out.into_bytes()
+    }
+
+    /// The view that `seqno` belongs to (view 1 for seqno 0).
+    pub(crate) fn view_of(&self, seqno: u64) -> u64 {
+        let idx = self.0.partition_point(|(_, first)| *first <= seqno);
+        self.0.get(idx.wrapping_sub(1)).map_or(1, |v| v.0)
+    }
+
+    /// The newest view.
+    pub(crate) fn current(&self) -> u64 {
+        self.0.last().map_or(1, |v| v.0)
+    }
+
+    /// Begins a new view at `first_seqno` and returns it.
+    pub(crate) fn begin(&mut self, first_seqno: u64) -> u64 {
+        let view = self.current() + 1;
+        self.0.push((view, first_seqno));
+        view
+    }
+
+    /// The `(view, first seqno)` pairs.
+    pub(crate) fn as_slice(&self) -> &[(u64, u64)] {
+        &self.0
+    }
+}
+
+/// Checks a value recorded under the service certificate's key against the service
+/// certificate (DER) of the ledger's metadata: it must be that certificate, in PEM, and it
+/// never changes after genesis.
+///
+/// # Errors
+///
+/// A description of what was recorded instead.
+pub(crate) fn check_service_record(service_der: &[u8], value: &[u8]) -> Result<(), String> {
+    match ParsedCert::parse(value) {
+        Ok(cert) if cert.der == service_der => Ok(()),
+        Ok(cert) => Err(format!("a certificate of key {}", cert.node_id)),
+        Err(e) => Err(format!("a value that is no certificate ({e})")),
+    }
+}
+
+/// The digests a stored entry contributes to its leaf (SPEC section 3): SHA-256 of its bytes
+/// and its claims digest. Every leaf the engine computes, at commit, for a receipt and in
+/// the audit, comes from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EntryLeaf {
+    /// SHA-256 of the entry bytes.
+    pub(crate) write_set_digest: Digest,
+    /// The application's claims digest from the entry.
+    pub(crate) claims_digest: Digest,
+}
+
+impl EntryLeaf {
+    /// The leaf inputs of entry `bytes` whose decoded claims digest is `claims_digest`.
+    pub(crate) fn of_bytes(bytes: &[u8], claims_digest: Digest) -> Self {
+        EntryLeaf {
+            write_set_digest: Sha256::digest(bytes).into(),
+            claims_digest,
+        }
+    }
+
+    /// The leaf of this entry at `tx_id`, given its commit evidence.
+    pub(crate) fn leaf(&self, evidence: &CommitEvidence) -> Digest {
+        leaf_hash_of_digests(
+            &self.write_set_digest,
+            &evidence.digest(),
+            &self.claims_digest,
+        )
+    }
+
+    /// The leaf of this entry at `tx_id` under the ledger's commit secret.
+    pub(crate) fn leaf_under(&self, secret: &CommitSecret, tx_id: TxId) -> Digest {
+        self.leaf(&secret.evidence(tx_id.view(), tx_id.seqno()))
+    }
+
+    /// The leaf components a receipt for this entry at `tx_id` carries.
+    pub(crate) fn components(&self, secret: &CommitSecret, tx_id: TxId) -> LeafComponents {
+        LeafComponents {
+            write_set_digest: self.write_set_digest,
+            commit_evidence: secret.commit_evidence(tx_id.view(), tx_id.seqno()),
+            claims_digest: self.claims_digest,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_history_round_trips_and_answers_views() {
+        let mut views = ViewHistory::genesis();
+        assert_eq!(views.begin(10), 2);
+        assert_eq!(views.begin(10), 3);
+        assert_eq!(views.begin(25), 4);
+        let decoded = ViewHistory::decode(&views.encode(), 24).expect("valid");
+        assert_eq!(decoded, views);
+        assert_eq!(
+            String::from_utf8(views.encode()).expect("utf-8"),
+            "[[1,1],[2,10],[3,10],[4,25]]"
+        );
+        assert_eq!(
+            [0, 1, 9, 10, 24, 25, 99].map(|s| views.view_of(s)),
+            [1, 1, 1, 3, 3, 4, 4]
+        );
+        assert_eq!(views.current(), 4);
+    }
+
+    #[test]
+    fn view_history_validator_refuses_every_impossible_history() {
+        for (bad, last) in [
+            (&b"not json"[..], 10),
+            (b"[]", 10),
+            (b"[[2,1]]", 10),
+            (b"[[1,2]]", 10),
+            (b"[[1,1],[1,5]]", 10),
+            (b"[[1,1],[3,5],[2,6]]", 10),
+            (b"[[1,1],[2,5],[3,4]]", 10),
+            (b"[[1,1],[2,12]]", 10),
+        ] {
+            assert!(
+                ViewHistory::decode(bad, last).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(ViewHistory::decode(b"[[1,1],[2,11]]", 10).is_ok());
+    }
+
+    #[test]
+    fn reserved_names() {
+        assert_eq!(reserved_prefix("gov.members"), Some("gov."));
+        assert_eq!(reserved_prefix("internal.nodes"), Some("internal."));
+        assert!(!is_reserved("governance"));
+        assert!(!is_reserved("audit"));
+    }
+
+    #[test]
+    fn entry_leaf_matches_the_leaf_definition() {
+        let secret = CommitSecret::from_slice(&[7u8; 32]).expect("32 bytes");
+        let tx = TxId::new(3, 4).expect("valid");
+        let leaf = EntryLeaf::of_bytes(b"entry bytes", [9u8; 32]);
+        let components = leaf.components(&secret, tx);
+        assert_eq!(leaf.leaf_under(&secret, tx), components.leaf_hash());
+        assert_eq!(
+            leaf.leaf_under(&secret, tx),
+            secret.leaf_hash(3, 4, &leaf.write_set_digest, &[9u8; 32])
+        );
+    }
+}

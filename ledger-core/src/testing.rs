@@ -1,0 +1,60 @@
+//! Internals that tests need and applications must not use: the entry encoders (to build
+//! damaged or hand-made entries) and the commit-secret arithmetic (to build receipts by hand).
+//! Compiled only with the `test-util` feature, hidden from the documentation, and never part
+//! of a default build.
+
+use crate::entry::{self, SignaturePayload, TxBody, TxKind};
+use crate::error::Error;
+use crate::leaf::{CommitSecret, Digest};
+use crate::txid::TxId;
+
+/// Encodes a complete entry (header and body), as the engine stores it.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] if the body does not fit the entry format.
+pub fn encode_entry(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
+    entry::encode(kind, tx_id, body)
+}
+
+/// Encodes a signature record, as the store's signature index holds it.
+pub fn encode_signature(payload: &SignaturePayload) -> Vec<u8> {
+    entry::encode_signature(payload)
+}
+
+/// Decodes only an entry's header.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] for a short header, an unknown version or kind, or a zero id.
+pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
+    entry::decode_header(bytes)
+}
+
+/// The commit evidence `ce:{view}.{seqno}:{hex(nonce)}` under commit secret `secret`.
+pub fn commit_evidence(secret: [u8; 32], view: u64, seqno: u64) -> String {
+    CommitSecret::from_bytes(secret).commit_evidence(view, seqno)
+}
+
+/// The leaf of transaction `view.seqno` under commit secret `secret`.
+pub fn leaf_hash(
+    secret: [u8; 32],
+    view: u64,
+    seqno: u64,
+    write_set_digest: &Digest,
+    claims_digest: &Digest,
+) -> Digest {
+    CommitSecret::from_bytes(secret).leaf_hash(view, seqno, write_set_digest, claims_digest)
+}
+
+/// Metadata key of the commit secret (the store's `meta` column; see `state.rs`).
+pub const META_COMMIT_SECRET: &str = crate::state::META_COMMIT_SECRET;
+/// Metadata key of the service identity.
+pub const META_SERVICE_IDENTITY: &str = crate::state::META_SERVICE_IDENTITY;
+/// Metadata key of the node identity.
+pub const META_NODE_IDENTITY: &str = crate::state::META_NODE_IDENTITY;
+/// Metadata key of the view history.
+pub const META_VIEWS: &str = crate::state::META_VIEWS;
+
+/// Length of an entry's fixed header, in bytes (see `entry.rs`, `# Format`).
+pub const ENTRY_HEADER_LEN: usize = crate::entry::HEADER_LEN;
