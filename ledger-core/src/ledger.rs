@@ -460,7 +460,11 @@ impl Ledger {
     }
 
     /// Waits until `tx` is no longer Pending or `timeout` passes, and returns its status then
-    /// (Pending on timeout). Asks the engine to sign promptly if nothing else would.
+    /// (Pending on timeout). Asks the engine to sign promptly if nothing else would, but only
+    /// when something needs signing: a signature transaction is covered only by a later
+    /// signature, which waiting on it does not create (it stays Pending until the ledger signs
+    /// for other transactions), so no waiter can make the ledger write. A timeout too long
+    /// for the clock waits as long as the clock can express.
     ///
     /// # Errors
     ///
@@ -470,8 +474,7 @@ impl Ledger {
         if status != TxStatus::Pending {
             return Ok(status);
         }
-        let deadline = Instant::now() + timeout;
-        self.shared.wait_committed(tx.seqno(), deadline)?;
+        self.shared.wait_committed(tx.seqno(), deadline_after(timeout))?;
         Ok(self.status(tx))
     }
 
@@ -498,7 +501,7 @@ impl Ledger {
         }
         while !self
             .shared
-            .wait_committed(last, Instant::now() + Duration::from_secs(3600))?
+            .wait_committed(last, deadline_after(Duration::from_secs(3600)))?
         {}
         Ok(())
     }
@@ -933,6 +936,17 @@ impl ledger_merkle::TileStore for StoreTiles<'_> {
     ) -> Result<Option<ledger_merkle::Tile>, ledger_merkle::TileStoreError> {
         self.0.load_tile(id)
     }
+}
+
+/// The instant `timeout` from now, saturating: a timeout too long for the clock (say
+/// `Duration::MAX`) waits as long as the clock can express, about a century, instead of
+/// overflowing.
+fn deadline_after(timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {

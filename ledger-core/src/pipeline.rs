@@ -148,7 +148,9 @@ struct Sequencer {
     slots: VecDeque<Slot>,
     /// The committer must sign so that every seqno up to this one is covered.
     commit_wanted: u64,
-    /// Seqno of the newest transaction that is not a signature (0: none).
+    /// Seqno of the newest transaction that a signature may still have to cover: the newest
+    /// that is not a signature, or one below the newest signature when the store ends with
+    /// one (0: none). Only up to here does anything need signing.
     last_recorded: u64,
     /// A reader waits until this seqno is in the store.
     write_wanted: u64,
@@ -290,7 +292,12 @@ impl Shared {
                     VecDeque::new()
                 },
                 commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
-                last_recorded: init.last_seqno,
+                // A store that ends with a signature has nothing left to sign.
+                last_recorded: if init.committed_sig == init.last_seqno {
+                    init.last_seqno.saturating_sub(1)
+                } else {
+                    init.last_seqno
+                },
                 write_wanted: 0,
                 last_signature_slot: if init.sign_now { next } else { init.last_seqno },
                 committer_waiting: false,
@@ -467,10 +474,15 @@ impl Shared {
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
+    ///
+    /// Only transactions that a signature may still have to cover count: asking for a
+    /// signature transaction, or for anything a signature already covers, asks for nothing,
+    /// so no caller can make the ledger sign (and grow) when nothing needs signing.
     pub(crate) fn want_commit(&self, seqno: u64) {
         let mut seq = self.seq.lock();
-        if seq.commit_wanted < seqno {
-            seq.commit_wanted = seqno;
+        let needed = seqno.min(seq.last_recorded);
+        if seq.commit_wanted < needed {
+            seq.commit_wanted = needed;
             self.seq_ready.notify_one();
         }
     }

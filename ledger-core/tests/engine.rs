@@ -591,3 +591,103 @@ fn genesis_and_signature_transactions_have_receipts() {
         Some(cert.as_bytes())
     );
 }
+
+/// A ledger that signs only when asked (by count or time it never would in a test).
+fn quiet_ledger() -> Ledger {
+    Ledger::in_memory_with(
+        LedgerConfig::new("")
+            .sig_interval(Duration::from_secs(3600))
+            .sig_tx_interval(NonZeroU64::new(1_000_000).unwrap_or(NonZeroU64::MIN)),
+    )
+    .unwrap()
+}
+
+/// The seqno the next transaction would get, read without writing anything.
+fn next_seqno(ledger: &Ledger, view: u64) -> u64 {
+    (1..)
+        .map(|s| TxId::new(view, s).unwrap())
+        .find(|id| ledger.status(*id) == TxStatus::Unknown)
+        .map_or(0, TxId::seqno)
+}
+
+/// Waiting on a signature transaction (always Pending until a later signature covers it),
+/// or on anything already covered, never makes the ledger sign: a caller allowed only to
+/// read statuses cannot grow the ledger.
+#[test]
+fn waiting_on_a_signature_transaction_writes_nothing() {
+    let ledger = quiet_ledger();
+    let id = ledger.append("audit", b"one").unwrap();
+    assert_eq!(
+        ledger.wait_for_commit(id, Duration::from_secs(10)).unwrap(),
+        TxStatus::Committed
+    );
+    let signature = TxId::new(id.view(), id.seqno() + 1).unwrap();
+    assert_eq!(ledger.status(signature), TxStatus::Pending);
+    let before = next_seqno(&ledger, id.view());
+    for _ in 0..20 {
+        let status = ledger
+            .wait_for_commit(signature, Duration::from_millis(5))
+            .unwrap();
+        assert_eq!(status, TxStatus::Pending);
+        assert_eq!(
+            ledger
+                .wait_for_commit(id, Duration::from_millis(5))
+                .unwrap(),
+            TxStatus::Committed
+        );
+        ledger.flush().unwrap();
+    }
+    let status = futures_lite_poll(&ledger, signature);
+    assert_eq!(status, None, "the future stays pending");
+    assert_eq!(
+        next_seqno(&ledger, id.view()),
+        before,
+        "no transaction was written"
+    );
+}
+
+/// Polls `ledger.commit_future(tx)` a few times with a no-op waker.
+fn futures_lite_poll(ledger: &Ledger, tx: TxId) -> Option<TxStatus> {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(ledger.commit_future(tx));
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..5 {
+        if let Poll::Ready(status) = future.as_mut().poll(&mut cx) {
+            return Some(status.unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// Durations at the extremes neither panic nor misbehave.
+#[test]
+fn extreme_durations_do_not_panic() {
+    let ledger = quiet_ledger();
+    let id = ledger.append("audit", b"one").unwrap();
+    assert_eq!(
+        ledger.wait_for_commit(id, Duration::MAX).unwrap(),
+        TxStatus::Committed
+    );
+    let unknown = TxId::new(id.view(), id.seqno() + 100).unwrap();
+    assert_eq!(
+        ledger.wait_for_commit(unknown, Duration::MAX).unwrap(),
+        TxStatus::Unknown
+    );
+    let next = ledger.append("audit", b"two").unwrap();
+    assert_eq!(
+        ledger.wait_for_commit(next, Duration::ZERO).unwrap(),
+        TxStatus::Pending
+    );
+    let config = LedgerConfig::new("")
+        .sig_interval(Duration::MAX)
+        .sig_tx_interval(NonZeroU64::MAX);
+    let slow = Ledger::in_memory_with(config).unwrap();
+    let id = slow.append("audit", b"three").unwrap();
+    assert_eq!(
+        slow.wait_for_commit(id, Duration::from_secs(30)).unwrap(),
+        TxStatus::Committed
+    );
+    slow.close().unwrap();
+}
