@@ -87,6 +87,28 @@ struct Faults {
 pub struct FaultyStore<S> {
     inner: S,
     faults: Mutex<Faults>,
+    /// With [`FaultyStore::recording`]: every group appended, and how many of them an
+    /// explicit [`Store::sync`] has made durable.
+    journal: Option<Mutex<Journal>>,
+}
+
+/// What a power cut left: see [`FaultyStore::power_cut`].
+#[derive(Debug)]
+pub struct PowerCut {
+    /// A fresh memory store holding exactly the groups synced before the cut, reopened: any
+    /// trailing non-commit groups discarded.
+    pub store: crate::MemoryStore,
+    /// What that reopen reports.
+    pub recovery: crate::Recovery,
+    /// The groups `store` holds, to hand to the next [`FaultyStore::recording`].
+    pub history: Vec<Group>,
+}
+
+/// The groups a recording [`FaultyStore`] has seen, for [`FaultyStore::power_cut`].
+#[derive(Debug, Default)]
+struct Journal {
+    groups: Vec<Group>,
+    synced: usize,
 }
 
 impl<S: Store> FaultyStore<S> {
@@ -95,6 +117,63 @@ impl<S: Store> FaultyStore<S> {
         Self {
             inner,
             faults: Mutex::new(Faults::default()),
+            journal: None,
+        }
+    }
+
+    /// Wraps `inner`, whose contents are the groups of `history` (empty for a new store, or
+    /// the [`PowerCut::history`] of the cut that left `inner`), and records every group
+    /// appended, so that [`FaultyStore::power_cut`] can model a machine crash in
+    /// [`crate::Durability::Buffered`] mode: a group is durable only once an explicit
+    /// [`Store::sync`] follows it (`await_commit` does not sync), and a power cut loses
+    /// everything after the last sync.
+    pub fn recording(inner: S, history: Vec<Group>) -> Self {
+        let synced = history.len();
+        Self {
+            journal: Some(Mutex::new(Journal {
+                groups: history,
+                synced,
+            })),
+            ..Self::new(inner)
+        }
+    }
+
+    /// What a power cut now leaves, as a reopen finds it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] unless the wrapper was made with
+    /// [`FaultyStore::recording`]; a failure replaying the groups.
+    pub fn power_cut(&self) -> Result<PowerCut, StoreError> {
+        let journal = self
+            .journal
+            .as_ref()
+            .ok_or_else(|| StoreError::Unsupported {
+                what: "a power cut of a store that does not record its groups".into(),
+            })?;
+        let journal = journal.lock();
+        let synced = journal.groups.get(..journal.synced).unwrap_or_default();
+        // A reopen discards what follows the last commit group.
+        let kept = synced.iter().rposition(|g| g.commit).map_or(0, |i| i + 1);
+        let history = synced.get(..kept).unwrap_or_default().to_vec();
+        let store = crate::MemoryStore::new();
+        for group in synced {
+            let ticket = store.append_group(group)?;
+            if group.commit {
+                store.await_commit(ticket)?;
+            }
+        }
+        let recovery = store.simulate_crash();
+        Ok(PowerCut {
+            store,
+            recovery,
+            history,
+        })
+    }
+
+    fn record(&self, group: &Group) {
+        if let Some(journal) = &self.journal {
+            journal.lock().groups.push(group.clone());
         }
     }
 
@@ -167,11 +246,13 @@ impl<S: Store> TileStore for FaultyStore<S> {
 impl<S: Store> Store for FaultyStore<S> {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
         self.count(Counted::Write)?;
+        self.record(group);
         self.inner.append_group(group)
     }
 
     fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
         self.count(Counted::Write)?;
+        self.record(&group);
         self.inner.append_group_owned(group)
     }
 
@@ -273,7 +354,12 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn sync(&self) -> Result<(), StoreError> {
         self.count(Counted::Sync)?;
-        self.inner.sync()
+        self.inner.sync()?;
+        if let Some(journal) = &self.journal {
+            let mut journal = journal.lock();
+            journal.synced = journal.groups.len();
+        }
+        Ok(())
     }
 
     fn backup(&self, dir: &Path) -> Result<BackupInfo, StoreError> {
