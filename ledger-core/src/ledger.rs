@@ -114,6 +114,53 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// The largest `limit` a paged read ([`Ledger::entries_page`], [`Ledger::table_history_page`])
+/// accepts: 10,000 entries or key versions. A larger limit is refused with
+/// [`Error::InvalidInput`] (`what = "page limit"`, [`Problem::TooLarge`]), so one call never
+/// holds more than this many items in memory; page with the returned cursor instead.
+pub const MAX_PAGE_LIMIT: usize = 10_000;
+
+/// How many items the lazy iterators ([`EntryIter`], [`KeyHistoryIter`]) read per page.
+const ITER_PAGE: usize = 256;
+
+/// Checks a paged read's `limit`: 1 to [`MAX_PAGE_LIMIT`].
+fn check_page_limit(limit: usize) -> Result<(), Error> {
+    if limit == 0 {
+        return Err(Error::invalid(
+            "page limit",
+            Problem::TooSmall {
+                size: 0,
+                minimum: 1,
+            },
+        ));
+    }
+    if limit > MAX_PAGE_LIMIT {
+        return Err(Error::too_large("page limit", limit, MAX_PAGE_LIMIT));
+    }
+    Ok(())
+}
+
+/// A page of a table key's versions and the cursor for the next page, if there is more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyHistoryPage {
+    /// Versions in ascending seqno order.
+    pub versions: Vec<KeyVersion>,
+    /// Where the next page starts; `None` when the history is exhausted.
+    pub next: Option<Cursor>,
+}
+
+/// What a transaction wrote, for the checks of a call that reveals the transaction's leaf
+/// (a user session's receipt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// The transaction's kind.
+    pub(crate) kind: TxKind,
+    /// Collections it appended to, ascending.
+    pub(crate) collections: Vec<String>,
+    /// Tables it wrote, ascending, each once.
+    pub(crate) tables: Vec<String>,
+}
+
 /// A consistency proof between two signature transactions: the tree signed at `from` is a
 /// prefix of the tree signed at `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -600,8 +647,9 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a malformed name or cursor, or `limit == 0`; store or
-    /// decoding failures.
+    /// [`Error::InvalidInput`] for a malformed name or cursor, or a `limit` of 0
+    /// (`what = "page limit"`, [`Problem::TooSmall`]) or over [`MAX_PAGE_LIMIT`]
+    /// ([`Problem::TooLarge`]); store or decoding failures.
     pub fn entries_page(
         &self,
         collection: &str,
@@ -610,15 +658,7 @@ impl Ledger {
         limit: usize,
     ) -> Result<Page, Error> {
         check_name("collection", collection, true)?;
-        if limit == 0 {
-            return Err(Error::invalid(
-                "page limit",
-                Problem::TooSmall {
-                    size: 0,
-                    minimum: 1,
-                },
-            ));
-        }
+        check_page_limit(limit)?;
         let (mut from, to) = self.seqno_bounds(&range);
         if let Some(cursor) = cursor {
             from = from.max(cursor.seqno()?);
@@ -709,38 +749,101 @@ impl Ledger {
             .and_then(|v| v.value))
     }
 
-    /// Every version of `key` in `table`, oldest first.
+    /// One page of the versions of `key` in `table`, oldest first, at most `limit` of them,
+    /// starting at `cursor` (or the first version). Cursors have the format of
+    /// [`Ledger::entries_page`]'s.
     ///
     /// # Errors
     ///
-    /// As [`Ledger::table_get`].
-    pub fn table_history(&self, table: &str, key: &[u8]) -> Result<Vec<KeyVersion>, Error> {
+    /// [`Error::InvalidInput`] for a malformed table name or cursor, or a `limit` of 0 or
+    /// over [`MAX_PAGE_LIMIT`] (`what = "page limit"`); store failures.
+    pub fn table_history_page(
+        &self,
+        table: &str,
+        key: &[u8],
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<KeyHistoryPage, Error> {
         check_name("table", table, true)?;
+        check_page_limit(limit)?;
+        let from = match cursor {
+            Some(cursor) => cursor.seqno()?,
+            None => 1,
+        };
+        self.history_page(table, key, from, limit)
+    }
+
+    fn history_page(
+        &self,
+        table: &str,
+        key: &[u8],
+        from: u64,
+        limit: usize,
+    ) -> Result<KeyHistoryPage, Error> {
         let last = self.shared.last_reserved();
         self.shared.wait_written(last)?;
-        let mut out = Vec::new();
-        let mut from = 1;
-        loop {
-            let page = self
-                .shared
-                .store
-                .table_history(table, key, from..=last, 1024)?;
-            let Some(last_version) = page.last() else {
-                break;
-            };
-            from = last_version.seqno + 1;
-            let full = page.len() == 1024;
-            for v in page {
-                out.push(KeyVersion {
-                    tx_id: self.tx_id_of(v.seqno)?,
-                    value: v.value,
-                });
-            }
-            if !full {
-                break;
-            }
+        if from > last {
+            return Ok(KeyHistoryPage {
+                versions: Vec::new(),
+                next: None,
+            });
         }
-        Ok(out)
+        let found =
+            self.shared
+                .store
+                .table_history(table, key, from..=last, limit.saturating_add(1))?;
+        let next = found.get(limit).map(|v| Cursor::new(v.seqno));
+        let mut versions = Vec::with_capacity(found.len().min(limit));
+        for v in found.into_iter().take(limit) {
+            versions.push(KeyVersion {
+                tx_id: self.tx_id_of(v.seqno)?,
+                value: v.value,
+            });
+        }
+        Ok(KeyHistoryPage { versions, next })
+    }
+
+    /// Every version of `key` in `table`, oldest first, read lazily page by page (see
+    /// [`Ledger::table_history_page`]). The table name is checked by the first `next`.
+    pub fn table_history(&self, table: &str, key: &[u8]) -> KeyHistoryIter<'_> {
+        KeyHistoryIter {
+            ledger: self,
+            table: table.to_owned(),
+            key: key.to_vec(),
+            from: Some(1),
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// What committed or pending transaction `tx` wrote, decoded from its stored entry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if `tx` is not in the ledger; store or decoding failures.
+    pub(crate) fn written_by(&self, tx: TxId) -> Result<Written, Error> {
+        let seqno = self.checked_seqno(tx)?;
+        let decoded = self.decode_at(seqno)?;
+        if decoded.tx_id != tx {
+            return Err(Error::corruption(
+                "entry",
+                format!("the entry at seqno {seqno} is {}", decoded.tx_id),
+            )
+            .at_tx(tx));
+        }
+        let collections = decoded
+            .body
+            .appends
+            .into_iter()
+            .map(|a| a.collection)
+            .collect();
+        let mut tables: Vec<String> = decoded.body.writes.into_iter().map(|w| w.table).collect();
+        tables.dedup();
+        Ok(Written {
+            kind: decoded.kind,
+            collections,
+            tables,
+        })
     }
 
     /// A receipt for committed transaction `tx`: its leaf components, the Merkle path to the
@@ -998,7 +1101,7 @@ impl Iterator for EntryIter<'_> {
         }
         let page = self
             .ledger
-            .page_seqnos(&self.collection, start, self.to, 256);
+            .page_seqnos(&self.collection, start, self.to, ITER_PAGE);
         match page {
             Ok(page) => {
                 self.from = match page.next.as_ref().map(Cursor::seqno) {
@@ -1007,6 +1110,56 @@ impl Iterator for EntryIter<'_> {
                 };
                 self.done = self.from.is_none();
                 self.buffer.extend(page.entries);
+                self.buffer.pop_front().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Iterator over the versions of a table key, oldest first; see [`Ledger::table_history`].
+#[derive(Debug)]
+pub struct KeyHistoryIter<'a> {
+    ledger: &'a Ledger,
+    table: String,
+    key: Vec<u8>,
+    from: Option<u64>,
+    buffer: std::collections::VecDeque<KeyVersion>,
+    done: bool,
+}
+
+impl Iterator for KeyHistoryIter<'_> {
+    type Item = Result<KeyVersion, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(v) = self.buffer.pop_front() {
+            return Some(Ok(v));
+        }
+        if self.done {
+            return None;
+        }
+        let Some(start) = self.from.take() else {
+            self.done = true;
+            return None;
+        };
+        if let Err(e) = check_name("table", &self.table, true) {
+            self.done = true;
+            return Some(Err(e));
+        }
+        match self
+            .ledger
+            .history_page(&self.table, &self.key, start, ITER_PAGE)
+        {
+            Ok(page) => {
+                self.from = match page.next.as_ref().map(Cursor::seqno) {
+                    Some(Ok(next)) => Some(next),
+                    _ => None,
+                };
+                self.done = self.from.is_none();
+                self.buffer.extend(page.versions);
                 self.buffer.pop_front().map(Ok)
             }
             Err(e) => {

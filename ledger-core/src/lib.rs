@@ -81,7 +81,8 @@ pub use crate::identity::{
 };
 pub use crate::leaf::{parse_commit_evidence, Digest, LeafComponents, NO_CLAIMS};
 pub use crate::ledger::{
-    CommitFuture, ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Ledger, Page,
+    CommitFuture, ConsistencyProof, Cursor, Entry, EntryIter, KeyHistoryIter, KeyHistoryPage,
+    KeyVersion, Ledger, Page, MAX_PAGE_LIMIT,
 };
 pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN,

@@ -107,8 +107,11 @@ fn transactions_and_tables() {
         Some(&b"v2"[..])
     );
     assert_eq!(ledger.table_get_at("t", b"k", third).unwrap(), None);
-    let history = ledger.table_history("t", b"k").unwrap();
-    let versions: Vec<_> = history.iter().map(|v| (v.tx_id, v.value.clone())).collect();
+    let versions: Vec<_> = ledger
+        .table_history("t", b"k")
+        .map(|v| v.map(|v| (v.tx_id, v.value)))
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(
         versions,
         vec![

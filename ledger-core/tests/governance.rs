@@ -264,7 +264,10 @@ fn proposals_accepted_by_majority_and_rejected() {
     // Applied atomically in the deciding ballot's transaction.
     assert_eq!(gov.role("Auditor").unwrap(), Some(auditor));
     assert_eq!(gov.user("bob").unwrap().unwrap().role, "Auditor");
-    let history = ledger.table_history("gov.users", b"bob").unwrap();
+    let history: Vec<_> = ledger
+        .table_history("gov.users", b"bob")
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].tx_id, second.tx_id);
 

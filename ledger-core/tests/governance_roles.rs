@@ -193,7 +193,19 @@ fn operations() -> Vec<(&'static str, Op, [Expect; 5])> {
         ),
         (
             "table_history kv",
-            |_, s, _| s.table_history("kv", b"k").map(drop),
+            |_, s, _| {
+                s.table_history("kv", b"k")?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| assert_eq!(v.len(), 1))
+            },
+            [Ok, Ok, Ok, Ok, No],
+        ),
+        (
+            "table_history_page kv",
+            |_, s, _| {
+                s.table_history_page("kv", b"k", None, 10)
+                    .map(|p| assert_eq!(p.versions.len(), 1))
+            },
             [Ok, Ok, Ok, Ok, No],
         ),
         (
@@ -433,4 +445,159 @@ fn user_managers_stay_within_their_own_role() {
         Err(Error::InvalidInput { .. })
     ));
     assert!(verify_governance(&ledger).unwrap().is_clean());
+}
+
+/// The refusal of a forbidden call, or a panic naming what happened instead.
+fn refused<T: std::fmt::Debug>(result: Result<T, Error>) -> (Refusal, String) {
+    match result {
+        Err(Error::Forbidden {
+            reason, operation, ..
+        }) => (reason, operation),
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
+/// Issue 11, item 5: a receipt reveals its transaction's claims digest and commit evidence,
+/// so it needs read permission on every collection and table the transaction wrote
+/// (`governance.read` for a governance transaction), as reading the entries does.
+#[test]
+fn receipts_respect_collection_and_table_scopes() {
+    let ledger = Ledger::in_memory().unwrap();
+    let gov = ledger.governance();
+    gov.administer(&[
+        Action::SetRole {
+            role: "PublicReceipts".into(),
+            definition: role(&["entries.read:public", "receipts.read"], &[]),
+        },
+        Action::SetRole {
+            role: "PublicKvReceipts".into(),
+            definition: role(
+                &["entries.read:public", "tables.read:kv", "receipts.read"],
+                &[],
+            ),
+        },
+        Action::SetRole {
+            role: "AllButSecret".into(),
+            definition: role(
+                &[
+                    "entries.read",
+                    "tables.read",
+                    "receipts.read",
+                    "governance.read",
+                ],
+                &["entries.read:secret"],
+            ),
+        },
+        Action::SetUser {
+            user_id: "pub".into(),
+            role: "PublicReceipts".into(),
+        },
+        Action::SetUser {
+            user_id: "kv".into(),
+            role: "PublicKvReceipts".into(),
+        },
+        Action::SetUser {
+            user_id: "most".into(),
+            role: "AllButSecret".into(),
+        },
+        Action::SetUser {
+            user_id: "reader".into(),
+            role: "Reader".into(),
+        },
+    ])
+    .unwrap();
+    let public_tx = ledger.append("public", b"p").unwrap();
+    let secret_tx = ledger.append("secret", b"s").unwrap();
+    let mut tx = Transaction::new();
+    tx.append("public", b"p2").append("secret", b"s2");
+    let both_tx = ledger.submit(tx).unwrap();
+    let mut tx = Transaction::new();
+    tx.put("kv", b"k", b"v");
+    let kv_tx = ledger.submit(tx).unwrap();
+    let mut tx = Transaction::new();
+    tx.append("public", b"p3").put("kv", b"k", b"v2");
+    let public_kv_tx = ledger.submit(tx).unwrap();
+    let gov_tx = gov.set_user("someone", "Reader").unwrap();
+    // A signature transaction, and a later one that commits it.
+    let sig_tx = gov.state_digest().unwrap().tx_id;
+    ledger.append("public", b"after").unwrap();
+    ledger.flush().unwrap();
+    let cert = ledger.service_certificate_pem();
+
+    let public = ledger.session("pub").unwrap();
+    public.receipt(public_tx).unwrap().verify(&cert).unwrap();
+    // A signature transaction writes nothing readable: receipts.read alone suffices.
+    public.receipt(sig_tx).unwrap().verify(&cert).unwrap();
+    let role_name = || "PublicReceipts".to_owned();
+    let (reason, operation) = refused(public.receipt(secret_tx));
+    assert_eq!(reason, Refusal::NotPermitted { role: role_name() });
+    assert!(
+        operation.contains("entries.read") && operation.contains("secret"),
+        "{operation}"
+    );
+    // Every collection counts, not only the first readable one.
+    assert_eq!(
+        refused(public.receipt(both_tx)).0,
+        Refusal::NotPermitted { role: role_name() }
+    );
+    // A table write needs tables.read on the table.
+    let (reason, operation) = refused(public.receipt(kv_tx));
+    assert_eq!(reason, Refusal::NotPermitted { role: role_name() });
+    assert!(
+        operation.contains("tables.read") && operation.contains("kv"),
+        "{operation}"
+    );
+    // A governance transaction needs governance.read.
+    let (reason, operation) = refused(public.receipt(gov_tx));
+    assert_eq!(reason, Refusal::NotPermitted { role: role_name() });
+    assert!(operation.contains("governance.read"), "{operation}");
+    // Entries are refused alike, so the receipt reveals nothing the entry read does not.
+    assert_eq!(
+        refused(public.entry("secret", secret_tx)).0,
+        Refusal::NotPermitted { role: role_name() }
+    );
+
+    let kv = ledger.session("kv").unwrap();
+    kv.receipt(kv_tx).unwrap().verify(&cert).unwrap();
+    kv.receipt(public_kv_tx).unwrap().verify(&cert).unwrap();
+    assert!(matches!(
+        refused(kv.receipt(secret_tx)).0,
+        Refusal::NotPermitted { .. }
+    ));
+    assert!(matches!(
+        refused(kv.receipt(gov_tx)).0,
+        Refusal::NotPermitted { .. }
+    ));
+
+    // A deny on one collection refuses receipts of its transactions, and only those.
+    let most = ledger.session("most").unwrap();
+    assert_eq!(
+        refused(most.receipt(secret_tx)).0,
+        Refusal::DeniedByRole {
+            role: "AllButSecret".into()
+        }
+    );
+    assert_eq!(
+        refused(most.receipt(both_tx)).0,
+        Refusal::DeniedByRole {
+            role: "AllButSecret".into()
+        }
+    );
+    for id in [public_tx, kv_tx, public_kv_tx, gov_tx, sig_tx] {
+        most.receipt(id).unwrap().verify(&cert).unwrap();
+    }
+
+    // Readers read everything, so they get every receipt.
+    let reader = ledger.session("reader").unwrap();
+    for id in [
+        public_tx,
+        secret_tx,
+        both_tx,
+        kv_tx,
+        public_kv_tx,
+        gov_tx,
+        sig_tx,
+    ] {
+        reader.receipt(id).unwrap().verify(&cert).unwrap();
+    }
 }

@@ -593,9 +593,7 @@ impl Harness {
         );
         let got: Vec<(TxId, Option<Vec<u8>>)> = ledger
             .table_history(table, key)
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.tx_id, v.value))
+            .map(|v| v.map(|v| (v.tx_id, v.value)).unwrap())
             .collect();
         prop_assert_eq!(&got, &history);
         if !self.model.txs.is_empty() {

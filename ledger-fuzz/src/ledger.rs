@@ -551,8 +551,13 @@ impl<B: Backend> Run<B> {
                 }
             }
             LedgerOp::TableHistory { t, k } => {
+                // Page sizes 1 to 4, varying with the op's inputs.
+                let limit = usize::from(t.wrapping_add(k) % 4) + 1;
                 let (t, k) = (table(t), key(k));
-                let r = self.ledger().table_history(&t, &k);
+                let r = self
+                    .ledger()
+                    .table_history(&t, &k)
+                    .collect::<Result<Vec<_>, _>>();
                 if let Some(got) = self.allow_poison("table_history", r) {
                     assert_eq!(
                         got,
@@ -560,6 +565,7 @@ impl<B: Backend> Run<B> {
                         "table_history {t:?} {k:?}"
                     );
                 }
+                self.history_pages(&t, &k, limit);
             }
             LedgerOp::ConsistencyProof { from, to } => self.consistency(from, to),
             LedgerOp::Receipt(i) => {
@@ -679,6 +685,31 @@ impl<B: Backend> Run<B> {
             got,
             self.collection_entries(c, start),
             "pages of {c:?} from {start}"
+        );
+    }
+
+    /// `table_history_page` with `limit`, followed cursor by cursor, agrees with the model.
+    fn history_pages(&self, t: &str, k: &[u8], limit: usize) {
+        let mut got = Vec::new();
+        let mut cursor = None;
+        for _ in 0..1000 {
+            let r = self
+                .ledger()
+                .table_history_page(t, k, cursor.as_ref(), limit);
+            let Some(page) = self.allow_poison("table_history_page", r) else {
+                return;
+            };
+            assert!(page.versions.len() <= limit);
+            got.extend(page.versions);
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            got,
+            self.history(t, k, u64::MAX),
+            "table_history_page {t:?} {k:?} limit {limit}"
         );
     }
 

@@ -144,12 +144,9 @@ impl<'a> Governance<'a> {
     }
 
     fn tx_of(&self, table: &str, key: &[u8], last: bool) -> Result<TxId, Error> {
-        let history = self.ledger.table_history(table, key)?;
-        let version = if last {
-            history.last()
-        } else {
-            history.first()
-        };
+        let mut history = self.ledger.table_history(table, key);
+        // The iterator ends after an error, so `last` returns the error if there is one.
+        let version = if last { history.last() } else { history.next() }.transpose()?;
         version.map(|v| v.tx_id).ok_or_else(|| {
             Error::corruption(
                 format!("table key {}", codec::show_key(key)),
@@ -327,17 +324,17 @@ impl<'a> Governance<'a> {
     /// Store or decoding failures.
     pub fn proposal_history(&self, proposal_id: &str) -> Result<Vec<ProposalVersion>, Error> {
         let key = proposal_id.as_bytes();
-        self.ledger
-            .table_history(PROPOSALS_TABLE, key)?
-            .into_iter()
-            .filter_map(|v| v.value.map(|value| (v.tx_id, value)))
-            .map(|(tx_id, value)| {
-                Ok(ProposalVersion {
-                    tx_id,
+        let mut out = Vec::new();
+        for version in self.ledger.table_history(PROPOSALS_TABLE, key) {
+            let version = version?;
+            if let Some(value) = version.value {
+                out.push(ProposalVersion {
+                    tx_id: version.tx_id,
                     record: exec::decode_json(PROPOSALS_TABLE, key, &value)?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Every signed request the ledger accepted from `member_id`, oldest first, with the
@@ -348,12 +345,17 @@ impl<'a> Governance<'a> {
     /// Store or decoding failures.
     pub fn requests(&self, member_id: &str) -> Result<Vec<(TxId, SignedRequest)>, Error> {
         let key = member_id.as_bytes();
-        self.ledger
-            .table_history(HISTORY_TABLE, key)?
-            .into_iter()
-            .filter_map(|v| v.value.map(|value| (v.tx_id, value)))
-            .map(|(tx_id, value)| Ok((tx_id, exec::decode_json(HISTORY_TABLE, key, &value)?)))
-            .collect()
+        let mut out = Vec::new();
+        for version in self.ledger.table_history(HISTORY_TABLE, key) {
+            let version = version?;
+            if let Some(value) = version.value {
+                out.push((
+                    version.tx_id,
+                    exec::decode_json(HISTORY_TABLE, key, &value)?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     /// Every user and its role, by id.

@@ -15,13 +15,20 @@
 //! | --- | --- | --- |
 //! | `entries.read` | `entry`, `latest`, `entries`, `entries_page` | collection |
 //! | `entries.append` | `append`, `submit` (each collection appended) | collection |
-//! | `tables.read` | `table_get`, `table_get_at`, `table_history` | table |
+//! | `tables.read` | `table_get`, `table_get_at`, `table_history`, `table_history_page` | table |
 //! | `tables.write` | `submit` (each table written) | table |
 //! | `receipts.read` | `receipt`, `consistency_proof`, `service_certificate_pem` | — |
 //! | `status.read` | `status`, `wait_for_commit` | — |
 //! | `users.read` | `user`, `users` | — |
 //! | `users.write` | `set_user`, `remove_user` | — |
 //! | `governance.read` | `constitution`, `members`, `node_info`, reading `gov.`/`internal.` tables | — |
+//!
+//! A receipt reveals its transaction's claims digest and commit evidence, so `receipt` also
+//! needs what reading the transaction's writes needs: `entries.read` on every collection it
+//! appended to, `tables.read` on every table it wrote (`governance.read` for a `gov.` or
+//! `internal.` table), and `governance.read` for a governance transaction. A signature
+//! transaction writes nothing readable; its receipt needs `receipts.read` alone. A
+//! consistency proof reveals only signed roots and needs `receipts.read` alone.
 //!
 //! A role definition is stored in `gov.roles` under its name as the JSON object
 //! `{"allow": ["<permission>", ...], "deny": ["<permission>", ...]}`. Built-in roles are not

@@ -10,7 +10,10 @@ use super::members::{MemberInfo, NodeInfo, UserInfo};
 use super::proposals::Action;
 use super::roles::{Decision, Operation, RoleDefinition};
 use super::Constitution;
-use crate::ledger::{ConsistencyProof, Cursor, Entry, EntryIter, KeyVersion, Page};
+use crate::entry::TxKind;
+use crate::ledger::{
+    ConsistencyProof, Cursor, Entry, EntryIter, KeyHistoryIter, KeyHistoryPage, Page,
+};
 use crate::refusal::Refusal;
 use crate::txid::TxStatus;
 use crate::{Error, Ledger, Receipt, Transaction, TxId};
@@ -73,23 +76,46 @@ impl<'a> UserSession<'a> {
 
     fn check(&self, operation: Operation, name: Option<&str>) -> Result<(), Error> {
         let (role, definition) = self.current_role()?;
+        self.decide(&role, &definition, operation, name, "")
+    }
+
+    /// `definition`'s decision on `operation` (on `name`), as an error naming the operation
+    /// after `context` when refused.
+    fn decide(
+        &self,
+        role: &str,
+        definition: &RoleDefinition,
+        operation: Operation,
+        name: Option<&str>,
+        context: &str,
+    ) -> Result<(), Error> {
         let what = || match name {
-            Some(name) => format!("{operation} on {:?}", shorten(name)),
-            None => operation.to_string(),
+            Some(name) => format!("{context}{operation} on {:?}", shorten(name)),
+            None => format!("{context}{operation}"),
         };
+        let role = || role.to_owned();
         match definition.decide(operation, name) {
             Decision::Allowed => Ok(()),
-            Decision::NotAllowed => Err(self.forbidden(what(), Refusal::NotPermitted { role })),
-            Decision::Denied => Err(self.forbidden(what(), Refusal::DeniedByRole { role })),
+            Decision::NotAllowed => {
+                Err(self.forbidden(what(), Refusal::NotPermitted { role: role() }))
+            }
+            Decision::Denied => Err(self.forbidden(what(), Refusal::DeniedByRole { role: role() })),
+        }
+    }
+
+    /// What reading `table` requires: `governance.read` for a reserved table, else
+    /// `tables.read` on it.
+    fn table_read(table: &str) -> (Operation, Option<&str>) {
+        if crate::state::is_reserved(table) {
+            (Operation::ReadGovernance, None)
+        } else {
+            (Operation::ReadTables, Some(table))
         }
     }
 
     fn check_table_read(&self, table: &str) -> Result<(), Error> {
-        if crate::state::is_reserved(table) {
-            self.check(Operation::ReadGovernance, None)
-        } else {
-            self.check(Operation::ReadTables, Some(table))
-        }
+        let (operation, name) = Self::table_read(table);
+        self.check(operation, name)
     }
 
     /// The session's user id.
@@ -213,14 +239,31 @@ impl<'a> UserSession<'a> {
         self.ledger.table_get_at(table, key, at)
     }
 
-    /// [`Ledger::table_history`], with [`UserSession::table_get`]'s permission.
+    /// [`Ledger::table_history_page`], with [`UserSession::table_get`]'s permission.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`], or as [`Ledger::table_history`].
-    pub fn table_history(&self, table: &str, key: &[u8]) -> Result<Vec<KeyVersion>, Error> {
+    /// [`Error::Forbidden`], or as [`Ledger::table_history_page`].
+    pub fn table_history_page(
+        &self,
+        table: &str,
+        key: &[u8],
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<KeyHistoryPage, Error> {
         self.check_table_read(table)?;
-        self.ledger.table_history(table, key)
+        self.ledger.table_history_page(table, key, cursor, limit)
+    }
+
+    /// [`Ledger::table_history`], with [`UserSession::table_get`]'s permission (checked
+    /// once, when the iterator is created).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`].
+    pub fn table_history(&self, table: &str, key: &[u8]) -> Result<KeyHistoryIter<'a>, Error> {
+        self.check_table_read(table)?;
+        Ok(self.ledger.table_history(table, key))
     }
 
     /// [`Ledger::status`], requiring `status.read`.
@@ -243,13 +286,51 @@ impl<'a> UserSession<'a> {
         self.ledger.wait_for_commit(tx, timeout)
     }
 
-    /// [`Ledger::receipt`], requiring `receipts.read`.
+    /// [`Ledger::receipt`], requiring `receipts.read` and read permission on everything `tx`
+    /// wrote, since a receipt reveals the transaction's claims digest and commit evidence:
+    /// `entries.read` on every collection it appended to, [`UserSession::table_get`]'s
+    /// permission on every table it wrote, and `governance.read` for a governance
+    /// transaction. A signature transaction writes nothing readable, so its receipt needs
+    /// `receipts.read` alone.
     ///
     /// # Errors
     ///
-    /// [`Error::Forbidden`], or as [`Ledger::receipt`].
+    /// [`Error::Forbidden`] naming the first permission missing; [`Error::NotCommitted`]
+    /// unless `tx` is Committed (before the write checks, as [`Ledger::receipt`] reports it);
+    /// otherwise as [`Ledger::receipt`].
     pub fn receipt(&self, tx: TxId) -> Result<Receipt, Error> {
-        self.check(Operation::ReadReceipts, None)?;
+        let (role, definition) = self.current_role()?;
+        self.decide(&role, &definition, Operation::ReadReceipts, None, "")?;
+        // Committed is final while the ledger is open, so the transaction checked below is
+        // the one the receipt is built for.
+        let status = self.ledger.status(tx);
+        if status != TxStatus::Committed {
+            return Err(Error::NotCommitted { tx, status });
+        }
+        let written = self.ledger.written_by(tx)?;
+        let context = format!("read the receipt of {tx}, which needs ");
+        if written.kind == TxKind::Governance {
+            self.decide(
+                &role,
+                &definition,
+                Operation::ReadGovernance,
+                None,
+                &context,
+            )?;
+        }
+        for collection in &written.collections {
+            self.decide(
+                &role,
+                &definition,
+                Operation::ReadEntries,
+                Some(collection),
+                &context,
+            )?;
+        }
+        for table in &written.tables {
+            let (operation, name) = Self::table_read(table);
+            self.decide(&role, &definition, operation, name, &context)?;
+        }
         self.ledger.receipt(tx)
     }
 
