@@ -60,6 +60,9 @@ pub enum Error {
         check: &'static str,
         /// What exactly did not hold.
         detail: String,
+        /// For a certificate path that broke a rule (check `"certificate chain"`): which
+        /// certificate, and which rule. `None` for every other check.
+        rejected: Option<RejectedCertificate>,
     },
     /// Stored bytes did not decode, did not match their recorded digest, or contradict the
     /// engine's invariants. Reported alike whether the engine or the store noticed.
@@ -123,6 +126,119 @@ pub enum Error {
     /// The Merkle layer refused a proof or a tree operation.
     #[error(transparent)]
     Merkle(#[from] MerkleError),
+}
+
+/// A certificate of a receipt's path that broke a rule: carried by [`Error::ReceiptInvalid`]
+/// (see [`Error::rejected_certificate`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedCertificate {
+    /// Which certificate of the path.
+    pub certificate: CertificateRole,
+    /// The rule it broke.
+    pub rule: CertificateRule,
+}
+
+/// The place of a certificate in a receipt's path: the node certificate, then the service
+/// endorsements (nearest the node first), then the trusted service certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertificateRole {
+    /// The receipt's node certificate (the end entity whose key signed the root).
+    Node,
+    /// The service endorsement at this index of `service_endorsements`.
+    Endorsement(usize),
+    /// The service certificate the verifier trusts.
+    Service,
+}
+
+impl fmt::Display for CertificateRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertificateRole::Node => f.write_str("node certificate"),
+            CertificateRole::Endorsement(i) => write!(f, "service endorsement {i}"),
+            CertificateRole::Service => f.write_str("service certificate"),
+        }
+    }
+}
+
+/// The certificate-path rule (RFC 5280, for what receipts use) that a certificate broke.
+/// See the `receipt` module documentation (`# Certificate paths`) for where each applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateRule {
+    /// It signs another certificate of the path but is not a CA: basicConstraints is
+    /// absent or says `CA:FALSE`.
+    NotACa,
+    /// It signs another certificate of the path but its keyUsage lacks `keyCertSign`.
+    NoKeyCertSign,
+    /// Its basicConstraints `pathLenConstraint` allows fewer intermediate CA certificates
+    /// below it than the path has.
+    PathLengthExceeded {
+        /// Its `pathLenConstraint`.
+        limit: u8,
+        /// Intermediate CA certificates below it that count (not self-issued).
+        intermediates: usize,
+    },
+    /// It carries a critical extension this verifier does not process.
+    UnknownCriticalExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// It carries the same extension more than once (RFC 5280 section 4.2).
+    DuplicateExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// An extension this verifier processes does not decode.
+    MalformedExtension {
+        /// The extension's OID, dotted.
+        oid: String,
+    },
+    /// The node certificate's keyUsage lacks `digitalSignature`, so its key may not sign
+    /// roots.
+    NoDigitalSignature,
+    /// The verification time is after its `notAfter`.
+    Expired,
+    /// The verification time is before its `notBefore`.
+    NotYetValid,
+    /// Its issuer name is not the subject of the next certificate of the path.
+    IssuerMismatch,
+    /// Its signature algorithm is not ecdsa-with-SHA256 (the only one receipts use).
+    UnsupportedAlgorithm,
+    /// Its signature does not verify with the next certificate's key.
+    BadSignature,
+}
+
+impl fmt::Display for CertificateRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CertificateRule::NotACa => f.write_str("not a CA"),
+            CertificateRule::NoKeyCertSign => f.write_str("key usage lacks keyCertSign"),
+            CertificateRule::PathLengthExceeded {
+                limit,
+                intermediates,
+            } => write!(
+                f,
+                "path length constraint {limit} exceeded by {intermediates} intermediate CA \
+                 certificates"
+            ),
+            CertificateRule::UnknownCriticalExtension { oid } => {
+                write!(f, "unknown critical extension {oid}")
+            }
+            CertificateRule::DuplicateExtension { oid } => {
+                write!(f, "extension {oid} appears more than once")
+            }
+            CertificateRule::MalformedExtension { oid } => {
+                write!(f, "extension {oid} does not decode")
+            }
+            CertificateRule::NoDigitalSignature => f.write_str("key usage lacks digitalSignature"),
+            CertificateRule::Expired => f.write_str("expired"),
+            CertificateRule::NotYetValid => f.write_str("not valid yet"),
+            CertificateRule::IssuerMismatch => f.write_str("issuer name mismatch"),
+            CertificateRule::UnsupportedAlgorithm => f.write_str("unsupported signature algorithm"),
+            CertificateRule::BadSignature => f.write_str("bad signature"),
+        }
+    }
 }
 
 /// What is wrong with an input refused by [`Error::InvalidInput`].
@@ -246,6 +362,21 @@ impl Error {
         Error::ReceiptInvalid {
             check,
             detail: detail.to_string(),
+            rejected: None,
+        }
+    }
+
+    /// An [`Error::ReceiptInvalid`] (check `"certificate chain"`) for `certificate`, which
+    /// broke `rule`; the detail starts with the certificate's role.
+    pub(crate) fn certificate_rejected(
+        certificate: CertificateRole,
+        rule: CertificateRule,
+        detail: impl fmt::Display,
+    ) -> Self {
+        Error::ReceiptInvalid {
+            check: "certificate chain",
+            detail: format!("{certificate}: {rule}: {detail}"),
+            rejected: Some(RejectedCertificate { certificate, rule }),
         }
     }
 
@@ -297,6 +428,15 @@ impl Error {
     /// Whether an earlier failure stopped the ledger ([`Error::Poisoned`]); reopen it.
     pub fn is_poisoned(&self) -> bool {
         matches!(self, Error::Poisoned { .. })
+    }
+
+    /// The certificate of a receipt's path that broke a rule, and the rule, for an
+    /// [`Error::ReceiptInvalid`] from the certificate chain check.
+    pub fn rejected_certificate(&self) -> Option<&RejectedCertificate> {
+        match self {
+            Error::ReceiptInvalid { rejected, .. } => rejected.as_ref(),
+            _ => None,
+        }
     }
 
     /// The rule that refused the call, for an [`Error::Forbidden`].

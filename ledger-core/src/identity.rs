@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use der::asn1::{Any, Ia5String, SetOfVec};
-use der::oid::db::{rfc4519, rfc5912};
+use der::oid::db::{rfc4519, rfc5280, rfc5912};
 use der::{Decode, Encode, Tag};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::signature::Verifier;
@@ -50,14 +50,14 @@ use sha2::{Digest as _, Sha256};
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, SubjectAltName};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
-use crate::error::excerpt;
+use crate::error::{excerpt, CertificateRole, CertificateRule};
 use crate::{Error, Problem, Result};
 
 /// Longest common name accepted (X.520 `ub-common-name`).
@@ -510,6 +510,151 @@ pub(crate) fn verify_cert_signed_by_at(
         .map_err(|e| Error::crypto("verifying the node certificate's endorsement", e))
 }
 
+/// Extensions a critical flag on which path validation accepts: basicConstraints and keyUsage,
+/// which it processes, and subjectAltName and the subject and authority key identifiers,
+/// which restrict nothing a receipt verifier does (it matches no names and builds no paths
+/// from key identifiers). Any other critical extension rejects the certificate; an unknown
+/// non-critical one is ignored, as RFC 5280 section 4.2 allows.
+const UNDERSTOOD_EXTENSIONS: [der::oid::ObjectIdentifier; 5] = [
+    rfc5280::ID_CE_BASIC_CONSTRAINTS,
+    rfc5280::ID_CE_KEY_USAGE,
+    rfc5280::ID_CE_SUBJECT_ALT_NAME,
+    rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER,
+    rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+];
+
+/// A rule a certificate broke, and what exactly did not hold.
+#[derive(Debug)]
+pub(crate) struct Violation {
+    pub(crate) rule: CertificateRule,
+    pub(crate) detail: String,
+}
+
+impl Violation {
+    fn new(rule: CertificateRule, detail: String) -> Self {
+        Self { rule, detail }
+    }
+}
+
+/// What path validation reads from a certificate's extensions.
+#[derive(Debug, Default)]
+pub(crate) struct PathExtensions {
+    basic_constraints: Option<BasicConstraints>,
+    key_usage: Option<KeyUsage>,
+}
+
+/// Validates a receipt's certificate path as RFC 5280 section 6.1 asks, for what receipts use:
+/// `node` (the end entity), then `endorsements` (nearest the node first), then the trusted
+/// `service` certificate. In order:
+///
+/// 1. every certificate, the service's included: no extension twice, basicConstraints and
+///    keyUsage decode, no critical extension outside [`UNDERSTOOD_EXTENSIONS`], and valid at
+///    `at`;
+/// 2. the node certificate's keyUsage, if present, includes digitalSignature;
+/// 3. each link, from the node up: the certificate names the next as its issuer and carries
+///    its ecdsa-with-SHA256 signature; the next is a CA (basicConstraints present, `CA:TRUE`),
+///    its keyUsage, if present, includes keyCertSign, and its pathLenConstraint, if any, is
+///    at least the number of intermediate certificates below it that are not self-issued.
+///
+/// # Errors
+///
+/// The first violation found and the certificate that broke it. A signature or issuer-name
+/// failure is the signed certificate's; a CA rule is the issuer's.
+pub(crate) fn validate_path(
+    node: &ParsedCert,
+    endorsements: &[ParsedCert],
+    service: &ParsedCert,
+    at: SystemTime,
+) -> std::result::Result<(), (CertificateRole, Violation)> {
+    let path: Vec<(CertificateRole, &ParsedCert)> = std::iter::once((CertificateRole::Node, node))
+        .chain(
+            endorsements
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (CertificateRole::Endorsement(i), c)),
+        )
+        .chain(std::iter::once((CertificateRole::Service, service)))
+        .collect();
+    let mut extensions = Vec::with_capacity(path.len());
+    for &(role, cert) in &path {
+        extensions.push(cert.path_extensions().map_err(|v| (role, v))?);
+        cert.validity_at(at).map_err(|v| (role, v))?;
+    }
+    if let Some(ku) = extensions[0].key_usage {
+        if !ku.digital_signature() {
+            return Err((
+                CertificateRole::Node,
+                Violation::new(
+                    CertificateRule::NoDigitalSignature,
+                    format!(
+                        "certificate {} may not sign roots: its keyUsage lacks digitalSignature",
+                        node.cert.tbs_certificate.subject
+                    ),
+                ),
+            ));
+        }
+    }
+    // Intermediate certificates (not self-issued) between the current issuer and the node.
+    let mut intermediates = 0usize;
+    for (i, pair) in path.windows(2).enumerate() {
+        let [(child_role, child), (issuer_role, issuer)] = [pair[0], pair[1]];
+        child.signed_by(issuer).map_err(|v| {
+            (
+                child_role,
+                Violation::new(
+                    v.rule,
+                    format!("not endorsed by the {issuer_role}: {}", v.detail),
+                ),
+            )
+        })?;
+        if i > 0 && !child.is_self_issued() {
+            intermediates += 1;
+        }
+        let subject = &issuer.cert.tbs_certificate.subject;
+        let reject = |rule, why: String| {
+            Err((
+                issuer_role,
+                Violation::new(
+                    rule,
+                    format!("certificate {subject} signed the {child_role} but {why}"),
+                ),
+            ))
+        };
+        let issuer_ext = &extensions[i + 1];
+        let Some(bc) = issuer_ext.basic_constraints.as_ref().filter(|bc| bc.ca) else {
+            let why = if issuer_ext.basic_constraints.is_some() {
+                "its basicConstraints says CA:FALSE"
+            } else {
+                "it has no basicConstraints"
+            };
+            return reject(CertificateRule::NotACa, why.into());
+        };
+        if let Some(ku) = issuer_ext.key_usage {
+            if !ku.key_cert_sign() {
+                return reject(
+                    CertificateRule::NoKeyCertSign,
+                    "its keyUsage lacks keyCertSign".into(),
+                );
+            }
+        }
+        if let Some(limit) = bc.path_len_constraint {
+            if intermediates > usize::from(limit) {
+                return reject(
+                    CertificateRule::PathLengthExceeded {
+                        limit,
+                        intermediates,
+                    },
+                    format!(
+                        "its pathLenConstraint {limit} allows fewer than the {intermediates} \
+                         intermediate certificates below it"
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A certificate parsed once, with what verification needs at hand.
 pub(crate) struct ParsedCert {
     pub(crate) cert: Certificate,
@@ -576,16 +721,29 @@ impl ParsedCert {
     }
 
     pub(crate) fn check_valid_at(&self, at: SystemTime) -> std::result::Result<(), String> {
+        self.validity_at(at).map_err(|v| v.detail)
+    }
+
+    /// [`ParsedCert::check_valid_at`] with the rule broken: [`CertificateRule::NotYetValid`]
+    /// or [`CertificateRule::Expired`].
+    pub(crate) fn validity_at(&self, at: SystemTime) -> std::result::Result<(), Violation> {
         if at < self.not_before {
-            return Err(format!(
-                "certificate {} is not valid yet (not before {})",
-                self.cert.tbs_certificate.subject, self.cert.tbs_certificate.validity.not_before
+            return Err(Violation::new(
+                CertificateRule::NotYetValid,
+                format!(
+                    "certificate {} is not valid yet (not before {})",
+                    self.cert.tbs_certificate.subject,
+                    self.cert.tbs_certificate.validity.not_before
+                ),
             ));
         }
         if at > self.not_after {
-            return Err(format!(
-                "certificate {} has expired (not after {})",
-                self.cert.tbs_certificate.subject, self.cert.tbs_certificate.validity.not_after
+            return Err(Violation::new(
+                CertificateRule::Expired,
+                format!(
+                    "certificate {} has expired (not after {})",
+                    self.cert.tbs_certificate.subject, self.cert.tbs_certificate.validity.not_after
+                ),
             ));
         }
         Ok(())
@@ -605,11 +763,20 @@ impl ParsedCert {
     /// Checks that this certificate names `issuer` as its issuer and carries its
     /// ecdsa-with-SHA256 signature; validity periods are not looked at.
     pub(crate) fn check_signed_by(&self, issuer: &ParsedCert) -> std::result::Result<(), String> {
+        self.signed_by(issuer).map_err(|v| v.detail)
+    }
+
+    /// [`ParsedCert::check_signed_by`] with the rule broken: [`CertificateRule::IssuerMismatch`],
+    /// [`CertificateRule::UnsupportedAlgorithm`] or [`CertificateRule::BadSignature`].
+    pub(crate) fn signed_by(&self, issuer: &ParsedCert) -> std::result::Result<(), Violation> {
         let tbs = &self.cert.tbs_certificate;
         if tbs.issuer != issuer.cert.tbs_certificate.subject {
-            return Err(format!(
-                "certificate issuer {} is not the signer's subject {}",
-                tbs.issuer, issuer.cert.tbs_certificate.subject
+            return Err(Violation::new(
+                CertificateRule::IssuerMismatch,
+                format!(
+                    "certificate issuer {} is not the signer's subject {}",
+                    tbs.issuer, issuer.cert.tbs_certificate.subject
+                ),
             ));
         }
         let alg = &self.cert.signature_algorithm;
@@ -617,25 +784,77 @@ impl ParsedCert {
             || alg.parameters.is_some()
             || tbs.signature != *alg
         {
-            return Err(format!(
-                "certificate signature algorithm {} is not ecdsa-with-SHA256",
-                alg.oid
+            return Err(Violation::new(
+                CertificateRule::UnsupportedAlgorithm,
+                format!(
+                    "certificate signature algorithm {} is not ecdsa-with-SHA256",
+                    alg.oid
+                ),
             ));
         }
-        let signature = self
-            .cert
-            .signature
-            .as_bytes()
-            .ok_or("certificate signature is not a whole number of bytes")?;
+        let bad = |detail: String| Violation::new(CertificateRule::BadSignature, detail);
+        let signature =
+            self.cert.signature.as_bytes().ok_or_else(|| {
+                bad("certificate signature is not a whole number of bytes".into())
+            })?;
         let signature = DerSignature::from_bytes(signature)
-            .map_err(|_| "certificate signature is not a DER ECDSA P-256 signature")?;
+            .map_err(|_| bad("certificate signature is not a DER ECDSA P-256 signature".into()))?;
         let tbs_der = tbs
             .to_der()
-            .map_err(|e| format!("certificate does not re-encode: {e}"))?;
+            .map_err(|e| bad(format!("certificate does not re-encode: {e}")))?;
         issuer
             .key
             .verify(&tbs_der, &signature)
-            .map_err(|_| "certificate signature does not verify with the issuer's key".into())
+            .map_err(|_| bad("certificate signature does not verify with the issuer's key".into()))
+    }
+
+    /// Whether the certificate names itself as its issuer (RFC 5280 "self-issued").
+    fn is_self_issued(&self) -> bool {
+        self.cert.tbs_certificate.issuer == self.cert.tbs_certificate.subject
+    }
+
+    /// Reads the extensions path validation processes, rejecting a certificate that repeats
+    /// an extension, whose basicConstraints or keyUsage does not decode, or that carries a
+    /// critical extension outside [`UNDERSTOOD_EXTENSIONS`].
+    pub(crate) fn path_extensions(&self) -> std::result::Result<PathExtensions, Violation> {
+        let subject = &self.cert.tbs_certificate.subject;
+        let mut seen = Vec::new();
+        let mut out = PathExtensions::default();
+        for ext in self.cert.tbs_certificate.extensions.iter().flatten() {
+            let oid = ext.extn_id;
+            if seen.contains(&oid) {
+                return Err(Violation::new(
+                    CertificateRule::DuplicateExtension {
+                        oid: oid.to_string(),
+                    },
+                    format!("certificate {subject} carries extension {oid} more than once"),
+                ));
+            }
+            seen.push(oid);
+            let malformed = |e: der::Error| {
+                Violation::new(
+                    CertificateRule::MalformedExtension {
+                        oid: oid.to_string(),
+                    },
+                    format!("certificate {subject}: extension {oid}: {e}"),
+                )
+            };
+            if oid == rfc5280::ID_CE_BASIC_CONSTRAINTS {
+                out.basic_constraints =
+                    Some(BasicConstraints::from_der(ext.extn_value.as_bytes()).map_err(malformed)?);
+            } else if oid == rfc5280::ID_CE_KEY_USAGE {
+                out.key_usage =
+                    Some(KeyUsage::from_der(ext.extn_value.as_bytes()).map_err(malformed)?);
+            } else if ext.critical && !UNDERSTOOD_EXTENSIONS.contains(&oid) {
+                return Err(Violation::new(
+                    CertificateRule::UnknownCriticalExtension {
+                        oid: oid.to_string(),
+                    },
+                    format!("certificate {subject} carries critical extension {oid}, which this verifier does not process"),
+                ));
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) fn verify_root_signature(
@@ -790,10 +1009,7 @@ fn take_len_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use der::oid::db::rfc5280;
-    use x509_cert::ext::pkix::{
-        AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectKeyIdentifier,
-    };
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
     fn ext<T: for<'a> Decode<'a>>(
         cert: &Certificate,

@@ -74,7 +74,9 @@ pub use crate::entry::{
     decode as decode_entry, decode_signature, Append, LedgerEntry, SignaturePayload, TableOp,
     TxBody, TxKind, ENTRY_FORMAT_VERSION,
 };
-pub use crate::error::{Error, Problem, Result};
+pub use crate::error::{
+    CertificateRole, CertificateRule, Error, Problem, RejectedCertificate, Result,
+};
 pub use crate::governance::{Genesis, Governance, UserSession};
 pub use crate::identity::{
     node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity,

@@ -31,12 +31,64 @@
 //!
 //! [`Receipt::verify`] recomputes the leaf from the leaf components, folds the proof (a
 //! `left` sibling gives SHA-256(sibling ‖ acc), a `right` one SHA-256(acc ‖ sibling)), checks
-//! that `node_id` is the SHA-256 of the node certificate's public key, that the service
-//! certificate signed the node certificate (through the endorsement certificates, if any)
-//! and that every certificate in that chain is within its validity period, and verifies the
-//! ECDSA signature over the root with the node key. [`ReceiptVerifier`] does the same while
-//! parsing the service certificate once and remembering the last node certificate it
-//! validated, for verifying many receipts.
+//! that `node_id` is the SHA-256 of the node certificate's public key, validates the
+//! certificate path from the node certificate through the endorsements to the service
+//! certificate (below), and verifies the ECDSA signature over the root with the node key.
+//! [`ReceiptVerifier`] does the same while parsing the service certificate once and
+//! remembering the last node certificate it validated, for verifying many receipts;
+//! [`ReceiptVerifier::verify_at`] judges validity periods at a time the caller chooses
+//! (`verify` uses now).
+//!
+//! # Certificate paths
+//!
+//! The path is the node certificate, then `service_endorsements` in order (nearest the node
+//! first), then the trusted service certificate. It is checked as RFC 5280 section 6.1 asks,
+//! for what receipts use; each rule's failure is an [`Error::ReceiptInvalid`] with check
+//! `"certificate chain"` and a [`RejectedCertificate`] naming the certificate
+//! ([`CertificateRole`]) and the rule ([`CertificateRule`]):
+//!
+//! * **Every certificate**, the service certificate included: no extension appears twice
+//!   ([`CertificateRule::DuplicateExtension`]); basicConstraints and keyUsage decode
+//!   ([`CertificateRule::MalformedExtension`]); no critical extension other than
+//!   basicConstraints, keyUsage, subjectAltName and the subject and authority key
+//!   identifiers ([`CertificateRule::UnknownCriticalExtension`]; non-critical extensions
+//!   this verifier does not know are ignored); valid at the verification time, bounds
+//!   inclusive ([`CertificateRule::NotYetValid`], [`CertificateRule::Expired`]).
+//! * **The node certificate**: its keyUsage, if present, includes `digitalSignature`, since
+//!   its key signs the root ([`CertificateRule::NoDigitalSignature`]).
+//! * **Each link**, from the node up: the certificate's issuer is the next certificate's
+//!   subject ([`CertificateRule::IssuerMismatch`]), its signature algorithm is
+//!   ecdsa-with-SHA256 ([`CertificateRule::UnsupportedAlgorithm`]) and the next
+//!   certificate's key verifies its signature ([`CertificateRule::BadSignature`]); these
+//!   are the signed certificate's failures.
+//! * **Every issuer** (each endorsement and the service certificate): basicConstraints is
+//!   present with `CA:TRUE` ([`CertificateRule::NotACa`]; it need not be critical, as in
+//!   CCF's service certificates); keyUsage, if present, includes `keyCertSign`
+//!   ([`CertificateRule::NoKeyCertSign`]; CCF's service certificates carry none, this
+//!   crate's carry `keyCertSign | cRLSign`); a `pathLenConstraint` is at least the number of
+//!   endorsements below it that are not self-issued ([`CertificateRule::PathLengthExceeded`]).
+//!
+//! So a key that was only ever certified as a node (an end entity, `CA:FALSE`) cannot
+//! vouch for another key by appearing among the endorsements. Not checked: revocation,
+//! name constraints and policies (a critical one is rejected as unknown), extended key
+//! usage (receipts define none; a critical one is rejected as unknown), and the service
+//! certificate's own signature (it is the trust anchor).
+//!
+//! [`CertificateRole`]: crate::CertificateRole
+//! [`CertificateRule`]: crate::CertificateRule
+//! [`CertificateRule::BadSignature`]: crate::CertificateRule::BadSignature
+//! [`CertificateRule::DuplicateExtension`]: crate::CertificateRule::DuplicateExtension
+//! [`CertificateRule::Expired`]: crate::CertificateRule::Expired
+//! [`CertificateRule::IssuerMismatch`]: crate::CertificateRule::IssuerMismatch
+//! [`CertificateRule::MalformedExtension`]: crate::CertificateRule::MalformedExtension
+//! [`CertificateRule::NoDigitalSignature`]: crate::CertificateRule::NoDigitalSignature
+//! [`CertificateRule::NoKeyCertSign`]: crate::CertificateRule::NoKeyCertSign
+//! [`CertificateRule::NotACa`]: crate::CertificateRule::NotACa
+//! [`CertificateRule::NotYetValid`]: crate::CertificateRule::NotYetValid
+//! [`CertificateRule::PathLengthExceeded`]: crate::CertificateRule::PathLengthExceeded
+//! [`CertificateRule::UnknownCriticalExtension`]: crate::CertificateRule::UnknownCriticalExtension
+//! [`CertificateRule::UnsupportedAlgorithm`]: crate::CertificateRule::UnsupportedAlgorithm
+//! [`RejectedCertificate`]: crate::RejectedCertificate
 //!
 //! # Example
 //!
@@ -84,8 +136,8 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::excerpt;
-use crate::identity::ParsedCert;
+use crate::error::{excerpt, CertificateRole};
+use crate::identity::{validate_path, ParsedCert, Violation};
 use crate::leaf::{digest_hex, is_lower_hex, parse_digest_hex, LeafComponents};
 use crate::{Error, Problem, Result, TxId};
 
@@ -573,18 +625,21 @@ impl ReceiptVerifier {
     ///
     /// # Errors
     ///
-    /// [`Error::ReceiptInvalid`] naming the check that failed: `"node certificate"`,
-    /// `"service certificate"`, `"service endorsement"`, `"certificate chain"`, `"node id"`,
-    /// `"proof length"` or `"signature"`.
+    /// [`Error::ReceiptInvalid`] naming the check that failed: `"node certificate"` or
+    /// `"service endorsement"` (does not parse), `"certificate chain"` (with the
+    /// [`RejectedCertificate`](crate::RejectedCertificate) and the rule it broke, see the module's `# Certificate
+    /// paths`), `"node id"`, `"proof length"` or `"signature"`.
     pub fn verify(&self, receipt: &Receipt) -> Result<()> {
         self.verify_at(receipt, SystemTime::now())
     }
 
-    /// Verifies `receipt` as of time `at` (for certificate validity).
+    /// Verifies `receipt` as of time `at`: every certificate of its path must be valid at
+    /// `at` (for instance when the receipt was issued, to check an old receipt whose node
+    /// certificate has since expired).
     ///
     /// # Errors
     ///
-    /// [`Error::ReceiptInvalid`] naming the check that failed.
+    /// As [`ReceiptVerifier::verify`].
     pub fn verify_at(&self, receipt: &Receipt, at: SystemTime) -> Result<()> {
         let node = self.endorsed_node(receipt, at)?;
         if *receipt.node_id != *node.node_id {
@@ -601,9 +656,12 @@ impl ReceiptVerifier {
             .map_err(|e| Error::receipt("signature", e))
     }
 
-    /// Parses the receipt's node certificate and checks that the service endorses it and
-    /// that every certificate involved is valid at `at`.
+    /// Parses the receipt's node certificate and validates its path to the service
+    /// certificate at `at` (see the module's `# Certificate paths`).
     fn endorsed_node(&self, receipt: &Receipt, at: SystemTime) -> Result<Arc<ParsedCert>> {
+        let rejected = |(role, v): (CertificateRole, Violation)| {
+            Error::certificate_rejected(role, v.rule, v.detail)
+        };
         if receipt.service_endorsements.is_empty() {
             let cached = {
                 let last = self.last_node.lock();
@@ -612,17 +670,18 @@ impl ReceiptVerifier {
                     .map(|(_, node)| Arc::clone(node))
             };
             if let Some(node) = cached {
-                node.check_valid_at(at)
-                    .map_err(|e| Error::receipt("node certificate", e))?;
+                // Every rule but validity was checked when the node was cached, and none of
+                // them depends on the time.
+                node.validity_at(at)
+                    .map_err(|v| rejected((CertificateRole::Node, v)))?;
                 self.service
-                    .check_valid_at(at)
-                    .map_err(|e| Error::receipt("service certificate", e))?;
+                    .validity_at(at)
+                    .map_err(|v| rejected((CertificateRole::Service, v)))?;
                 return Ok(node);
             }
         }
         let node = ParsedCert::parse(receipt.cert.as_bytes())
             .map_err(|e| Error::receipt("node certificate", e))?;
-        let mut child = &node;
         let mut endorsements = Vec::with_capacity(receipt.service_endorsements.len());
         for (i, pem) in receipt.service_endorsements.iter().enumerate() {
             endorsements
@@ -630,21 +689,7 @@ impl ReceiptVerifier {
                     Error::receipt("service endorsement", format_args!("{i}: {e}"))
                 })?);
         }
-        for (i, endorsement) in endorsements.iter().enumerate() {
-            child.check_issued_by(endorsement, at).map_err(|e| {
-                Error::receipt(
-                    "certificate chain",
-                    format_args!("service endorsement {i}: {e}"),
-                )
-            })?;
-            child = endorsement;
-        }
-        child.check_issued_by(&self.service, at).map_err(|e| {
-            Error::receipt(
-                "certificate chain",
-                format_args!("node certificate is not endorsed by the service: {e}"),
-            )
-        })?;
+        validate_path(&node, &endorsements, &self.service, at).map_err(rejected)?;
         let node = Arc::new(node);
         if receipt.service_endorsements.is_empty() {
             *self.last_node.lock() = Some((Arc::clone(&receipt.cert), Arc::clone(&node)));

@@ -12,15 +12,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use der::oid::AssociatedOid;
 use fixture::{Fixture, LEAVES, SIGNED_SIZES};
 use ledger_core::LeafComponents;
 use ledger_core::{node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity};
-use ledger_core::{Error, TxId};
+use ledger_core::{CertificateRole, CertificateRule, Error, RejectedCertificate, TxId};
 use ledger_core::{ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN};
 use p256::pkcs8::EncodePublicKey;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::Value;
+use std::str::FromStr;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
 
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -871,4 +874,692 @@ fn a_service_restored_from_bytes_verifies_old_receipts() {
     for (_, r) in f.receipts.iter().take(5) {
         r.verify(restored.certificate_pem()).unwrap();
     }
+}
+
+/// Certificates for path-validation tests, built with x509-cert's builder and types (no
+/// hand-written DER): an issuer signs a certificate for `subject_key`, and `edit` may change
+/// the extensions and validity before the to-be-signed part is signed again.
+mod certs {
+    use std::str::FromStr;
+    use std::time::{Duration, SystemTime};
+
+    use der::asn1::BitString;
+    use der::{Decode, Encode, EncodePem};
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+    use rand_core::{OsRng, RngCore};
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::SubjectPublicKeyInfoOwned;
+    use x509_cert::time::{Time, Validity};
+    use x509_cert::{Certificate, TbsCertificate};
+
+    pub(crate) fn name_of(cert_pem_or_der: &[u8]) -> Name {
+        parse(cert_pem_or_der).tbs_certificate.subject
+    }
+
+    pub(crate) fn parse(cert: &[u8]) -> Certificate {
+        if cert.starts_with(b"-----") {
+            use der::DecodePem;
+            Certificate::from_pem(cert).unwrap()
+        } else {
+            Certificate::from_der(cert).unwrap()
+        }
+    }
+
+    /// Validity from one hour ago for `days` days.
+    pub(crate) fn validity(days: u64) -> Validity {
+        let start = SystemTime::now() - Duration::from_secs(3600);
+        validity_between(start, start + Duration::from_secs(days * 86_400 + 3600))
+    }
+
+    pub(crate) fn validity_between(not_before: SystemTime, not_after: SystemTime) -> Validity {
+        Validity {
+            not_before: Time::try_from(not_before).unwrap(),
+            not_after: Time::try_from(not_after).unwrap(),
+        }
+    }
+
+    /// `issuer_key` (holder of the certificate named `issuer`) certifies `subject_key` under
+    /// `profile` (`None`: self-signed root), then `edit` changes the to-be-signed part, which
+    /// is signed again. Returns PEM.
+    pub(crate) fn issue(
+        issuer: Option<&Name>,
+        issuer_key: &SigningKey,
+        subject_cn: &str,
+        subject_key: &VerifyingKey,
+        ca: Option<Option<u8>>,
+        edit: impl FnOnce(&mut TbsCertificate),
+    ) -> String {
+        let subject = Name::from_str(&format!("CN={subject_cn}")).unwrap();
+        let profile = match (issuer, ca) {
+            (None, _) => Profile::Root,
+            (Some(issuer), Some(path_len_constraint)) => Profile::SubCA {
+                issuer: issuer.clone(),
+                path_len_constraint,
+            },
+            (Some(issuer), None) => Profile::Leaf {
+                issuer: issuer.clone(),
+                enable_key_agreement: false,
+                enable_key_encipherment: false,
+            },
+        };
+        let mut serial = [0u8; 16];
+        OsRng.fill_bytes(&mut serial);
+        serial[0] = (serial[0] & 0x3f) | 0x40;
+        let builder = CertificateBuilder::new(
+            profile,
+            SerialNumber::new(&serial).unwrap(),
+            validity(30),
+            subject,
+            SubjectPublicKeyInfoOwned::from_key(*subject_key).unwrap(),
+            issuer_key,
+        )
+        .unwrap();
+        let cert = builder.build::<DerSignature>().unwrap();
+        let mut tbs = cert.tbs_certificate;
+        edit(&mut tbs);
+        let signature: DerSignature = issuer_key.sign(&tbs.to_der().unwrap());
+        let cert = Certificate {
+            signature_algorithm: tbs.signature.clone(),
+            tbs_certificate: tbs,
+            signature: BitString::from_bytes(signature.as_bytes()).unwrap(),
+        };
+        cert.to_pem(der::pem::LineEnding::LF).unwrap()
+    }
+}
+
+/// A receipt for a two-leaf tree whose root `key` signs, carrying `cert_pem` and
+/// `endorsements` (nearest the node first).
+fn receipt_signed_with(
+    key: &p256::ecdsa::SigningKey,
+    cert_pem: &str,
+    endorsements: &[String],
+) -> Receipt {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    let tx = LeafComponents {
+        write_set_digest: [7; 32],
+        commit_evidence: format!("ce:1.1:{}", "5c".repeat(32)),
+        claims_digest: ledger_core::NO_CLAIMS,
+    };
+    let leaf0 = [0u8; 32];
+    let root = ledger_core::fold_proof(&tx.leaf_hash(), &[ProofStep::Left(leaf0)]);
+    let signature: p256::ecdsa::DerSignature = key.sign_prehash(&root).unwrap();
+    let spki = key.verifying_key().to_public_key_der().unwrap();
+    let mut receipt = Receipt::build(
+        cert_pem,
+        &node_id_of(spki.as_bytes()),
+        tx,
+        1,
+        2,
+        &[leaf0],
+        signature.as_bytes(),
+    )
+    .unwrap();
+    receipt.service_endorsements = endorsements.to_vec();
+    receipt
+}
+
+/// Issue 11, item 1: a service-issued *node* certificate (CA:FALSE, no keyCertSign) placed in
+/// `service_endorsements` must not make a certificate it signed for a fresh key acceptable.
+#[test]
+fn a_node_certificate_cannot_endorse_another_key() {
+    use p256::ecdsa::SigningKey;
+    let service = ServiceIdentity::generate("svc").unwrap();
+    // A genuine node key (held outside the process, as an HSM node key is) and its
+    // service-issued certificate.
+    let node_key = SigningKey::random(&mut rand_core::OsRng);
+    let node_der = service
+        .issue_node_certificate(
+            node_key.verifying_key(),
+            "node0",
+            CertificateValidity::starting_now(),
+        )
+        .unwrap();
+    let node = certs::parse(&node_der);
+    let node_pem = {
+        use der::EncodePem;
+        node.to_pem(der::pem::LineEnding::LF).unwrap()
+    };
+    // The genuine receipt path still works.
+    receipt_signed_with(&node_key, &node_pem, &[])
+        .verify(service.certificate_pem())
+        .unwrap();
+    // The node key acts as an issuer for a fresh key the ledger never recorded.
+    let fresh = SigningKey::random(&mut rand_core::OsRng);
+    let forged = certs::issue(
+        Some(&node.tbs_certificate.subject),
+        &node_key,
+        "forged",
+        fresh.verifying_key(),
+        None,
+        |_| {},
+    );
+    let receipt = receipt_signed_with(&fresh, &forged, &[node_pem]);
+    expect_rejected(
+        receipt.verify(service.certificate_pem()),
+        CertificateRole::Endorsement(0),
+        CertificateRule::NotACa,
+    );
+    // Through JSON and the verifier's cache as well.
+    let verifier = ReceiptVerifier::new(service.certificate_pem()).unwrap();
+    let parsed = Receipt::from_json(&receipt.to_json()).unwrap();
+    expect_rejected(
+        verifier.verify(&parsed),
+        CertificateRole::Endorsement(0),
+        CertificateRule::NotACa,
+    );
+}
+
+/// Asserts that `result` is a certificate-chain failure of `certificate` under `rule`.
+fn expect_rejected(
+    result: ledger_core::Result<()>,
+    certificate: CertificateRole,
+    rule: CertificateRule,
+) -> String {
+    match result {
+        Err(
+            e @ Error::ReceiptInvalid {
+                check: "certificate chain",
+                ..
+            },
+        ) => {
+            assert_eq!(
+                e.rejected_certificate(),
+                Some(&RejectedCertificate {
+                    certificate,
+                    rule: rule.clone()
+                }),
+                "{e}"
+            );
+            let msg = e.to_string();
+            assert!(msg.contains(&certificate.to_string()), "{msg}");
+            assert!(msg.contains(&rule.to_string()), "{msg}");
+            msg
+        }
+        other => panic!("expected {certificate} to break {rule:?}, got {other:?}"),
+    }
+}
+
+/// A certificate and its key, for building paths.
+struct Issued {
+    key: p256::ecdsa::SigningKey,
+    pem: String,
+    name: x509_cert::name::Name,
+}
+
+fn fresh_key() -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::random(&mut rand_core::OsRng)
+}
+
+/// A self-signed root CA (as this crate's service certificates are), edited by `edit`.
+fn root_ca(cn: &str, edit: impl FnOnce(&mut x509_cert::TbsCertificate)) -> Issued {
+    let key = fresh_key();
+    let pem = certs::issue(None, &key, cn, key.verifying_key(), None, edit);
+    let name = certs::name_of(pem.as_bytes());
+    Issued { key, pem, name }
+}
+
+/// A CA certificate issued by `parent` with `path_len`, edited by `edit`.
+fn sub_ca(
+    parent: &Issued,
+    cn: &str,
+    path_len: Option<u8>,
+    edit: impl FnOnce(&mut x509_cert::TbsCertificate),
+) -> Issued {
+    let key = fresh_key();
+    let pem = certs::issue(
+        Some(&parent.name),
+        &parent.key,
+        cn,
+        key.verifying_key(),
+        Some(path_len),
+        edit,
+    );
+    let name = certs::name_of(pem.as_bytes());
+    Issued { key, pem, name }
+}
+
+/// An end-entity (node) certificate issued by `parent`, edited by `edit`.
+fn node_of(parent: &Issued, edit: impl FnOnce(&mut x509_cert::TbsCertificate)) -> Issued {
+    let key = fresh_key();
+    let pem = certs::issue(
+        Some(&parent.name),
+        &parent.key,
+        "node.ledger.test",
+        key.verifying_key(),
+        None,
+        edit,
+    );
+    let name = certs::name_of(pem.as_bytes());
+    Issued { key, pem, name }
+}
+
+/// A receipt signed by `node`, through `endorsements` (nearest the node first).
+fn receipt_through(node: &Issued, endorsements: &[&Issued]) -> Receipt {
+    let pems: Vec<String> = endorsements.iter().map(|e| e.pem.clone()).collect();
+    receipt_signed_with(&node.key, &node.pem, &pems)
+}
+
+/// Replaces the extension with `value`'s OID (or adds it) in `tbs`.
+fn set_extension<E: der::Encode + der::oid::AssociatedOid>(
+    tbs: &mut x509_cert::TbsCertificate,
+    value: &E,
+    critical: bool,
+) {
+    let ext = x509_cert::ext::Extension {
+        extn_id: E::OID,
+        critical,
+        extn_value: der::asn1::OctetString::new(der::Encode::to_der(value).unwrap()).unwrap(),
+    };
+    let exts = tbs.extensions.get_or_insert_with(Vec::new);
+    exts.retain(|e| e.extn_id != E::OID);
+    exts.push(ext);
+}
+
+fn remove_extension(tbs: &mut x509_cert::TbsCertificate, oid: der::oid::ObjectIdentifier) {
+    if let Some(exts) = tbs.extensions.as_mut() {
+        exts.retain(|e| e.extn_id != oid);
+    }
+}
+
+fn key_usage(flags: impl Into<der::flagset::FlagSet<KeyUsages>>) -> KeyUsage {
+    KeyUsage(flags.into())
+}
+
+/// A private-arc OID no verifier knows.
+const UNKNOWN_OID: der::oid::ObjectIdentifier =
+    der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.1.2.3");
+
+fn add_unknown_extension(tbs: &mut x509_cert::TbsCertificate, critical: bool) {
+    tbs.extensions
+        .get_or_insert_with(Vec::new)
+        .push(x509_cert::ext::Extension {
+            extn_id: UNKNOWN_OID,
+            critical,
+            extn_value: der::asn1::OctetString::new(vec![0x05, 0x00]).unwrap(),
+        });
+}
+
+#[test]
+fn well_formed_paths_of_every_length_verify() {
+    let service = root_ca("svc", |_| {});
+    let direct = node_of(&service, |_| {});
+    receipt_through(&direct, &[]).verify(&service.pem).unwrap();
+    let int1 = sub_ca(&service, "int1", None, |_| {});
+    let int2 = sub_ca(&int1, "int2", Some(0), |_| {});
+    let node = node_of(&int2, |_| {});
+    receipt_through(&node, &[&int2, &int1])
+        .verify(&service.pem)
+        .unwrap();
+    // A non-critical extension nobody knows is ignored.
+    let node = node_of(&int2, |tbs| add_unknown_extension(tbs, false));
+    receipt_through(&node, &[&int2, &int1])
+        .verify(&service.pem)
+        .unwrap();
+}
+
+/// CCF's own certificates (src/crypto/openssl/key_pair.cpp): the service certificate has a
+/// non-critical basicConstraints `CA:TRUE` and no keyUsage; a previous service identity
+/// endorsed by the current one is the same, with the same subject (self-issued); node
+/// certificates have `CA:FALSE` and no keyUsage. All of them pass.
+#[test]
+fn ccf_shaped_certificates_verify() {
+    let ccf_ca = |tbs: &mut x509_cert::TbsCertificate| {
+        remove_extension(tbs, KeyUsage::OID);
+        set_extension(
+            tbs,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: None,
+            },
+            false,
+        );
+    };
+    let service = root_ca("CCF Service", ccf_ca);
+    let previous_key = fresh_key();
+    let previous_pem = certs::issue(
+        Some(&service.name),
+        &service.key,
+        "CCF Service",
+        previous_key.verifying_key(),
+        Some(None),
+        ccf_ca,
+    );
+    let previous = Issued {
+        name: certs::name_of(previous_pem.as_bytes()),
+        key: previous_key,
+        pem: previous_pem,
+    };
+    let ccf_node = |tbs: &mut x509_cert::TbsCertificate| {
+        remove_extension(tbs, KeyUsage::OID);
+        set_extension(
+            tbs,
+            &BasicConstraints {
+                ca: false,
+                path_len_constraint: None,
+            },
+            false,
+        );
+    };
+    let node = node_of(&service, ccf_node);
+    receipt_through(&node, &[]).verify(&service.pem).unwrap();
+    let old_node = node_of(&previous, ccf_node);
+    receipt_through(&old_node, &[&previous])
+        .verify(&service.pem)
+        .unwrap();
+}
+
+#[test]
+fn an_issuer_that_is_not_a_ca_is_rejected() {
+    let service = root_ca("svc", |_| {});
+    // An endorsement with basicConstraints CA:FALSE, and one with none at all.
+    for (what, edit) in [
+        (
+            "CA:FALSE",
+            Box::new(|tbs: &mut x509_cert::TbsCertificate| {
+                set_extension(
+                    tbs,
+                    &BasicConstraints {
+                        ca: false,
+                        path_len_constraint: None,
+                    },
+                    true,
+                )
+            }) as Box<dyn FnOnce(&mut x509_cert::TbsCertificate)>,
+        ),
+        (
+            "no basicConstraints",
+            Box::new(|tbs: &mut x509_cert::TbsCertificate| {
+                remove_extension(tbs, BasicConstraints::OID)
+            }),
+        ),
+    ] {
+        let int = sub_ca(&service, "int", None, edit);
+        let node = node_of(&int, |_| {});
+        let msg = expect_rejected(
+            receipt_through(&node, &[&int]).verify(&service.pem),
+            CertificateRole::Endorsement(0),
+            CertificateRule::NotACa,
+        );
+        assert!(
+            msg.contains(if what == "CA:FALSE" {
+                "CA:FALSE"
+            } else {
+                "no basicConstraints"
+            }),
+            "{msg}"
+        );
+    }
+    // A trusted "service" certificate that is a self-signed end entity.
+    let key = fresh_key();
+    let name = x509_cert::name::Name::from_str("CN=not a ca").unwrap();
+    let pem = certs::issue(
+        Some(&name),
+        &key,
+        "not a ca",
+        key.verifying_key(),
+        None,
+        |_| {},
+    );
+    let not_ca = Issued { key, pem, name };
+    let node = node_of(&not_ca, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&not_ca.pem),
+        CertificateRole::Service,
+        CertificateRule::NotACa,
+    );
+}
+
+#[test]
+fn an_issuer_without_key_cert_sign_is_rejected() {
+    let service = root_ca("svc", |_| {});
+    let int = sub_ca(&service, "int", None, |tbs| {
+        set_extension(tbs, &key_usage(KeyUsages::DigitalSignature), true)
+    });
+    let node = node_of(&int, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[&int]).verify(&service.pem),
+        CertificateRole::Endorsement(0),
+        CertificateRule::NoKeyCertSign,
+    );
+    // The service certificate is held to the same rule.
+    let service = root_ca("svc", |tbs| {
+        set_extension(tbs, &key_usage(KeyUsages::CRLSign), true)
+    });
+    let node = node_of(&service, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Service,
+        CertificateRule::NoKeyCertSign,
+    );
+}
+
+#[test]
+fn path_length_constraints_are_honoured() {
+    let service = root_ca("svc", |_| {});
+    let int1 = sub_ca(&service, "int1", Some(0), |_| {});
+    let int2 = sub_ca(&int1, "int2", None, |_| {});
+    let node = node_of(&int2, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[&int2, &int1]).verify(&service.pem),
+        CertificateRole::Endorsement(1),
+        CertificateRule::PathLengthExceeded {
+            limit: 0,
+            intermediates: 1,
+        },
+    );
+    // The service certificate's constraint counts every endorsement below it.
+    let service0 = root_ca("svc0", |tbs| {
+        set_extension(
+            tbs,
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: Some(0),
+            },
+            true,
+        )
+    });
+    let int = sub_ca(&service0, "int", None, |_| {});
+    let node = node_of(&int, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[&int]).verify(&service0.pem),
+        CertificateRole::Service,
+        CertificateRule::PathLengthExceeded {
+            limit: 0,
+            intermediates: 1,
+        },
+    );
+    // Within the limit it verifies; a self-issued intermediate (same subject as its issuer,
+    // a key rollover) does not count (RFC 5280 section 6.1.4 (l)).
+    let int1 = sub_ca(&service, "int1", Some(1), |_| {});
+    let int2 = sub_ca(&int1, "int2", None, |_| {});
+    let node = node_of(&int2, |_| {});
+    receipt_through(&node, &[&int2, &int1])
+        .verify(&service.pem)
+        .unwrap();
+    let int1 = sub_ca(&service, "int1", Some(0), |_| {});
+    let rollover = sub_ca(&int1, "int1", None, |_| {});
+    let node = node_of(&rollover, |_| {});
+    receipt_through(&node, &[&rollover, &int1])
+        .verify(&service.pem)
+        .unwrap();
+}
+
+#[test]
+fn unknown_critical_extensions_are_rejected_anywhere_in_the_path() {
+    let service = root_ca("svc", |_| {});
+    let int = sub_ca(&service, "int", None, |tbs| {
+        add_unknown_extension(tbs, true)
+    });
+    let node = node_of(&int, |_| {});
+    let unknown = CertificateRule::UnknownCriticalExtension {
+        oid: UNKNOWN_OID.to_string(),
+    };
+    expect_rejected(
+        receipt_through(&node, &[&int]).verify(&service.pem),
+        CertificateRole::Endorsement(0),
+        unknown.clone(),
+    );
+    let node = node_of(&service, |tbs| add_unknown_extension(tbs, true));
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        unknown.clone(),
+    );
+    let service = root_ca("svc", |tbs| add_unknown_extension(tbs, true));
+    let node = node_of(&service, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Service,
+        unknown,
+    );
+}
+
+#[test]
+fn repeated_or_malformed_extensions_are_rejected() {
+    let service = root_ca("svc", |_| {});
+    let node = node_of(&service, |tbs| {
+        let exts = tbs.extensions.as_mut().unwrap();
+        let first = exts[0].clone();
+        exts.push(first);
+    });
+    let oid = certs::parse(node.pem.as_bytes())
+        .tbs_certificate
+        .extensions
+        .unwrap()[0]
+        .extn_id
+        .to_string();
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::DuplicateExtension { oid },
+    );
+    let node = node_of(&service, |tbs| {
+        let exts = tbs.extensions.as_mut().unwrap();
+        let ku = exts
+            .iter_mut()
+            .find(|e| e.extn_id == KeyUsage::OID)
+            .unwrap();
+        ku.extn_value = der::asn1::OctetString::new(vec![0x05, 0x00]).unwrap();
+    });
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::MalformedExtension {
+            oid: KeyUsage::OID.to_string(),
+        },
+    );
+}
+
+#[test]
+fn a_node_key_usage_without_digital_signature_is_rejected() {
+    let service = root_ca("svc", |_| {});
+    let node = node_of(&service, |tbs| {
+        set_extension(tbs, &key_usage(KeyUsages::KeyAgreement), true)
+    });
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::NoDigitalSignature,
+    );
+    // A node certificate without keyUsage (as CCF issues them) is fine.
+    let node = node_of(&service, |tbs| remove_extension(tbs, KeyUsage::OID));
+    receipt_through(&node, &[]).verify(&service.pem).unwrap();
+}
+
+#[test]
+fn every_certificate_of_the_path_is_checked_for_validity_at_the_chosen_time() {
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    let service = root_ca("svc", |_| {});
+    let expired = sub_ca(&service, "int", None, |tbs| {
+        tbs.validity = certs::validity_between(now - 10 * day, now - day)
+    });
+    let node = node_of(&expired, |_| {});
+    let receipt = receipt_through(&node, &[&expired]);
+    let verifier = ReceiptVerifier::new(&service.pem).unwrap();
+    expect_rejected(
+        verifier.verify(&receipt),
+        CertificateRole::Endorsement(0),
+        CertificateRule::Expired,
+    );
+    // Two days ago the endorsement was valid, but the node certificate (from an hour ago)
+    // was not yet: the chosen time applies to every certificate.
+    expect_rejected(
+        verifier.verify_at(&receipt, now - 2 * day),
+        CertificateRole::Node,
+        CertificateRule::NotYetValid,
+    );
+    let future = sub_ca(&service, "int", None, |tbs| {
+        tbs.validity = certs::validity_between(now + day, now + 10 * day)
+    });
+    let node = node_of(&future, |_| {});
+    let receipt = receipt_through(&node, &[&future]);
+    expect_rejected(
+        verifier.verify(&receipt),
+        CertificateRole::Endorsement(0),
+        CertificateRule::NotYetValid,
+    );
+    verifier.verify_at(&receipt, now + 2 * day).unwrap();
+    // The service certificate too, on the cached path as well.
+    let node = node_of(&service, |_| {});
+    let receipt = receipt_through(&node, &[]);
+    verifier.verify(&receipt).unwrap();
+    expect_rejected(
+        verifier.verify_at(&receipt, now + 40 * day),
+        CertificateRole::Node,
+        CertificateRule::Expired,
+    );
+    expect_rejected(
+        verifier.verify_at(&receipt, now - 2 * day),
+        CertificateRole::Node,
+        CertificateRule::NotYetValid,
+    );
+}
+
+#[test]
+fn a_link_with_the_wrong_issuer_algorithm_or_signature_is_rejected() {
+    let service = root_ca("svc", |_| {});
+    let int = sub_ca(&service, "int", None, |_| {});
+    let node = node_of(&int, |_| {});
+    // The endorsement left out: the node's issuer is not the service.
+    let msg = expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::IssuerMismatch,
+    );
+    assert!(
+        msg.contains("not endorsed by the service certificate"),
+        "{msg}"
+    );
+    // Another key under the service's name.
+    let impostor = Issued {
+        key: fresh_key(),
+        pem: service.pem.clone(),
+        name: service.name.clone(),
+    };
+    let node = node_of(&impostor, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::BadSignature,
+    );
+    let forged_int = sub_ca(&impostor, "int", None, |_| {});
+    let node = node_of(&forged_int, |_| {});
+    expect_rejected(
+        receipt_through(&node, &[&forged_int]).verify(&service.pem),
+        CertificateRole::Endorsement(0),
+        CertificateRule::BadSignature,
+    );
+    // A signature algorithm receipts do not use (the signature itself is over SHA-256).
+    let node = node_of(&service, |tbs| {
+        tbs.signature.oid = der::oid::db::rfc5912::ECDSA_WITH_SHA_384
+    });
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::UnsupportedAlgorithm,
+    );
 }
