@@ -706,10 +706,8 @@ impl Ledger {
         EntryIter {
             ledger: self,
             collection: collection.to_owned(),
-            from: Some(from.max(1)),
             to,
-            buffer: std::collections::VecDeque::new(),
-            done: false,
+            pager: Pager::starting_at(from.max(1)),
         }
     }
 
@@ -810,9 +808,7 @@ impl Ledger {
             ledger: self,
             table: table.to_owned(),
             key: key.to_vec(),
-            from: Some(1),
-            buffer: std::collections::VecDeque::new(),
-            done: false,
+            pager: Pager::starting_at(1),
         }
     }
 
@@ -1075,48 +1071,20 @@ fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {
 pub struct EntryIter<'a> {
     ledger: &'a Ledger,
     collection: String,
-    from: Option<u64>,
     to: u64,
-    buffer: std::collections::VecDeque<Entry>,
-    done: bool,
+    pager: Pager<Entry>,
 }
 
 impl Iterator for EntryIter<'_> {
     type Item = Result<Entry, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(e) = self.buffer.pop_front() {
-            return Some(Ok(e));
-        }
-        if self.done {
-            return None;
-        }
-        let Some(start) = self.from.take() else {
-            self.done = true;
-            return None;
-        };
-        if let Err(e) = check_name("collection", &self.collection, true) {
-            self.done = true;
-            return Some(Err(e));
-        }
-        let page = self
-            .ledger
-            .page_seqnos(&self.collection, start, self.to, ITER_PAGE);
-        match page {
-            Ok(page) => {
-                self.from = match page.next.as_ref().map(Cursor::seqno) {
-                    Some(Ok(next)) => Some(next),
-                    _ => None,
-                };
-                self.done = self.from.is_none();
-                self.buffer.extend(page.entries);
-                self.buffer.pop_front().map(Ok)
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let (ledger, collection, to) = (self.ledger, &self.collection, self.to);
+        self.pager.next_with(|start| {
+            check_name("collection", collection, true)?;
+            let page = ledger.page_seqnos(collection, start, to, ITER_PAGE)?;
+            Ok((page.entries, page.next))
+        })
     }
 }
 
@@ -1126,17 +1094,48 @@ pub struct KeyHistoryIter<'a> {
     ledger: &'a Ledger,
     table: String,
     key: Vec<u8>,
-    from: Option<u64>,
-    buffer: std::collections::VecDeque<KeyVersion>,
-    done: bool,
+    pager: Pager<KeyVersion>,
 }
 
 impl Iterator for KeyHistoryIter<'_> {
     type Item = Result<KeyVersion, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(v) = self.buffer.pop_front() {
-            return Some(Ok(v));
+        let (ledger, table, key) = (self.ledger, &self.table, &self.key);
+        self.pager.next_with(|start| {
+            check_name("table", table, true)?;
+            let page = ledger.history_page(table, key, start, ITER_PAGE)?;
+            Ok((page.versions, page.next))
+        })
+    }
+}
+
+/// What the paged iterators share: the current page, where the next one starts, and whether
+/// the range is exhausted (after its end or after an error).
+#[derive(Debug)]
+struct Pager<T> {
+    from: Option<u64>,
+    buffer: std::collections::VecDeque<T>,
+    done: bool,
+}
+
+impl<T> Pager<T> {
+    fn starting_at(seqno: u64) -> Self {
+        Pager {
+            from: Some(seqno),
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The next item, reading the page that starts at the next seqno with `fetch` when the
+    /// current one is used up.
+    fn next_with(
+        &mut self,
+        fetch: impl FnOnce(u64) -> Result<(Vec<T>, Option<Cursor>), Error>,
+    ) -> Option<Result<T, Error>> {
+        if let Some(item) = self.buffer.pop_front() {
+            return Some(Ok(item));
         }
         if self.done {
             return None;
@@ -1145,21 +1144,11 @@ impl Iterator for KeyHistoryIter<'_> {
             self.done = true;
             return None;
         };
-        if let Err(e) = check_name("table", &self.table, true) {
-            self.done = true;
-            return Some(Err(e));
-        }
-        match self
-            .ledger
-            .history_page(&self.table, &self.key, start, ITER_PAGE)
-        {
-            Ok(page) => {
-                self.from = match page.next.as_ref().map(Cursor::seqno) {
-                    Some(Ok(next)) => Some(next),
-                    _ => None,
-                };
+        match fetch(start) {
+            Ok((items, next)) => {
+                self.from = next.as_ref().map(Cursor::seqno).and_then(Result::ok);
                 self.done = self.from.is_none();
-                self.buffer.extend(page.versions);
+                self.buffer.extend(items);
                 self.buffer.pop_front().map(Ok)
             }
             Err(e) => {
