@@ -325,8 +325,7 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let g = self.inner.read();
-        let Some(r) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(g.state.last_seqno))
-        else {
+        let Some(r) = ReadRange::within(seqnos, limit, g.state.last_seqno) else {
             return Ok(Vec::new());
         };
         Ok(r.seqnos()

@@ -40,6 +40,16 @@ impl ReadRange {
         Self::new(self.first..=self.last.min(last_seqno), self.limit)
     }
 
+    /// [`ReadRange::new`] ending at `last_seqno` at the latest: the read of a store whose
+    /// last seqno is `last_seqno`.
+    pub(crate) fn within(
+        seqnos: RangeInclusive<u64>,
+        limit: usize,
+        last_seqno: u64,
+    ) -> Option<Self> {
+        Self::new(seqnos, limit).and_then(|r| r.up_to(last_seqno))
+    }
+
     /// The seqnos read, as a range.
     pub(crate) fn seqnos(&self) -> RangeInclusive<u64> {
         self.first..=self.last

@@ -1002,7 +1002,7 @@ impl RocksStore {
             first: from,
             last: to,
             limit,
-        }) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(self.state().last_seqno))
+        }) = ReadRange::within(seqnos, limit, self.state().last_seqno)
         else {
             return Ok(out);
         };
@@ -1121,7 +1121,7 @@ impl Store for RocksStore {
             first: from,
             last: to,
             limit,
-        }) = ReadRange::new(seqnos, limit).and_then(|r| r.up_to(self.state().last_seqno))
+        }) = ReadRange::within(seqnos, limit, self.state().last_seqno)
         else {
             return Ok(out);
         };
