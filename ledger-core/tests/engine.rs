@@ -678,10 +678,13 @@ fn extreme_durations_do_not_panic() {
         ledger.wait_for_commit(unknown, Duration::MAX).unwrap(),
         TxStatus::Unknown
     );
+    // A zero wait still asks for a signature, so the writer may commit `next` before the
+    // status is read back: either answer is correct, a panic or an error is not.
     let next = ledger.append("audit", b"two").unwrap();
-    assert_eq!(
-        ledger.wait_for_commit(next, Duration::ZERO).unwrap(),
-        TxStatus::Pending
+    let status = ledger.wait_for_commit(next, Duration::ZERO).unwrap();
+    assert!(
+        matches!(status, TxStatus::Pending | TxStatus::Committed),
+        "{status:?}"
     );
     let config = LedgerConfig::new("")
         .sig_interval(Duration::MAX)
