@@ -11,7 +11,8 @@ use std::time::Duration;
 pub use ledger_store::Durability;
 
 use crate::error::{Error, Problem};
-use crate::identity::{NodeSigner, ServiceIdentity};
+use crate::identity::{NodeSigner, ServiceIdentity, ServiceSigner};
+use crate::sealing::KeyEncryptionKey;
 use crate::transaction::{Limits, Transaction, MAX_TX_SIZE_CEILING};
 
 /// Default largest contents of one append: 1 MiB.
@@ -37,6 +38,8 @@ pub struct LedgerConfig {
     pub(crate) service_name: String,
     pub(crate) service_identity: Option<ServiceIdentity>,
     pub(crate) node_signer: Option<Arc<dyn NodeSigner>>,
+    pub(crate) service_signer: Option<Arc<dyn ServiceSigner>>,
+    pub(crate) key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
     pub(crate) genesis: Option<Arc<dyn GenesisRecords>>,
 }
 
@@ -95,6 +98,8 @@ impl LedgerConfig {
             service_name: "ledger service".to_owned(),
             service_identity: None,
             node_signer: None,
+            service_signer: None,
+            key_encryption_key: None,
             genesis: None,
         }
     }
@@ -179,6 +184,29 @@ impl LedgerConfig {
     /// node key created with the ledger.
     pub fn node_signer(mut self, signer: Arc<dyn NodeSigner>) -> Self {
         self.node_signer = Some(signer);
+        self
+    }
+
+    /// Holds the service key outside the store: a new ledger is created with `signer`'s
+    /// certificate as its service certificate, and its node certificate is issued through
+    /// `signer`; no service private key is written to the store. Opening an existing ledger
+    /// with a signer checks that its certificate is the ledger's. Default = a service key
+    /// generated with the ledger (or [`LedgerConfig::service_identity`]) and kept in the
+    /// store, sealed when a [`LedgerConfig::key_encryption_key`] is set.
+    pub fn service_signer(mut self, signer: Arc<dyn ServiceSigner>) -> Self {
+        self.service_signer = Some(signer);
+        self
+    }
+
+    /// Seals every secret the engine keeps in the store (the commit secret, and the node and
+    /// service keys it holds itself) under `kek`; see [`crate::KeyEncryptionKey`]. Opening
+    /// a ledger whose secrets are sealed requires the same key (by id). Opening a ledger
+    /// whose secrets are in plaintext with a key seals them and deletes the plaintext
+    /// records; RocksDB drops the deleted bytes from its files only as it compacts them, so a
+    /// ledger that must never have held plaintext is created with the key. Default = none:
+    /// secrets are stored in plaintext (the quickstart).
+    pub fn key_encryption_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
+        self.key_encryption_key = Some(kek);
         self
     }
 

@@ -41,6 +41,7 @@ use der::asn1::{Any, Ia5String, SetOfVec};
 use der::oid::db::{rfc4519, rfc5280, rfc5912};
 use der::{Decode, Encode, Tag};
 use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::signature;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::zeroize::Zeroizing;
@@ -90,6 +91,124 @@ pub trait NodeSigner: Send + Sync + fmt::Debug {
 
     /// The node id: lowercase hex SHA-256 of the node public key's DER SubjectPublicKeyInfo.
     fn node_id(&self) -> &str;
+}
+
+/// Signs on behalf of the service: the key whose self-signed CA certificate receipt verifiers
+/// trust.
+///
+/// The service key certifies node keys (and, in CCF's COSE profile, signs roots). Held
+/// through this trait it may live outside the process (an HSM, a cloud key vault), so a
+/// ledger can be created with no service private key in its store. [`ServiceIdentity`] is the
+/// in-process implementation.
+///
+/// Implementations must produce an ECDSA P-256 signature over `digest`, the SHA-256 of the
+/// signed message used directly as the prehash (it is not hashed again), DER-encoded and
+/// verifiable with the public key of [`ServiceSigner::certificate_pem`]; this is what PKCS#11's
+/// `CKM_ECDSA` and most key vaults' "sign digest" operations compute.
+pub trait ServiceSigner: Send + Sync + fmt::Debug {
+    /// Signs `digest` (a SHA-256 digest), returning the DER-encoded ECDSA P-256 signature.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if the signer fails (for an HSM: unreachable, refused).
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error>;
+
+    /// The service certificate, PEM: a self-signed CA certificate for the signing key.
+    fn certificate_pem(&self) -> &str;
+
+    /// Issues an end-entity certificate for `node_key`, signed through
+    /// [`ServiceSigner::sign_digest`]; the certificate is the one
+    /// [`ServiceIdentity::issue_node_certificate`] describes. Returns it in DER.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or over-long common name or a certificate that
+    /// does not parse; [`Error::Crypto`] if the signer fails or its signature does not verify
+    /// with the certificate's key.
+    fn issue_node_certificate(
+        &self,
+        node_key: &VerifyingKey,
+        common_name: &str,
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        let ca = ParsedCert::parse(self.certificate_pem().as_bytes())
+            .map_err(|e| Error::malformed("service certificate", excerpt(self.certificate_pem()), e))?;
+        let signer = ExternalCa {
+            signer: self,
+            key: ca.key,
+        };
+        issue_node_certificate_with(
+            &signer,
+            &ca.cert.tbs_certificate.subject,
+            node_key,
+            common_name,
+            validity,
+        )
+    }
+}
+
+/// A [`ServiceSigner`] adapted to the x509 builder's signer traits, so certificates issued
+/// through an external key are built by the same code as those issued in process.
+struct ExternalCa<'a, S: ServiceSigner + ?Sized> {
+    signer: &'a S,
+    key: VerifyingKey,
+}
+
+impl<S: ServiceSigner + ?Sized> signature::Keypair for ExternalCa<'_, S> {
+    type VerifyingKey = VerifyingKey;
+
+    fn verifying_key(&self) -> VerifyingKey {
+        self.key
+    }
+}
+
+impl<S: ServiceSigner + ?Sized> spki::DynSignatureAlgorithmIdentifier for ExternalCa<'_, S> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
+        Ok(spki::AlgorithmIdentifierOwned {
+            oid: rfc5912::ECDSA_WITH_SHA_256,
+            parameters: None,
+        })
+    }
+}
+
+impl<S: ServiceSigner + ?Sized> signature::Signer<DerSignature> for ExternalCa<'_, S> {
+    fn try_sign(&self, message: &[u8]) -> std::result::Result<DerSignature, signature::Error> {
+        let digest: [u8; 32] = Sha256::digest(message).into();
+        let der = self
+            .signer
+            .sign_digest(&digest)
+            .map_err(signature::Error::from_source)?;
+        let signature = DerSignature::from_bytes(&der).map_err(signature::Error::from_source)?;
+        // A signer that answers with another key's signature would yield a certificate no
+        // verifier accepts; refuse it here, where the cause is still known.
+        self.key
+            .verify_prehash(&digest, &signature)
+            .map_err(signature::Error::from_source)?;
+        Ok(signature)
+    }
+}
+
+impl ServiceSigner for ServiceIdentity {
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+        let signature: DerSignature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|e| Error::crypto("signing with the service key", e))?;
+        Ok(signature.as_bytes().to_vec())
+    }
+
+    fn certificate_pem(&self) -> &str {
+        &self.cert.pem
+    }
+
+    fn issue_node_certificate(
+        &self,
+        node_key: &VerifyingKey,
+        common_name: &str,
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        ServiceIdentity::issue_node_certificate(self, node_key, common_name, validity)
+    }
 }
 
 /// The validity period written into a certificate.
@@ -243,41 +362,13 @@ impl ServiceIdentity {
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
-        let subject = common_name_to_name(common_name)?;
-        let spki = spki_of(node_key)?;
-        let spki_der = node_key
-            .to_public_key_der()
-            .map_err(|e| Error::crypto("encoding the node public key", e))?;
-        let node_id = node_id_of(spki_der.as_bytes());
-        let san_dns = if is_dns_name(common_name) {
-            common_name.to_owned()
-        } else {
-            format!("{}.node.invalid", &node_id[..32])
-        };
-        let san_dns = Ia5String::new(&san_dns)
-            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
-        let profile = Profile::Leaf {
-            issuer: self.cert.cert.tbs_certificate.subject.clone(),
-            enable_key_agreement: false,
-            enable_key_encipherment: false,
-        };
-        let mut builder = CertificateBuilder::new(
-            profile,
-            random_serial()?,
-            validity.to_x509()?,
-            subject,
-            spki,
+        issue_node_certificate_with(
             &self.key,
+            &self.cert.cert.tbs_certificate.subject,
+            node_key,
+            common_name,
+            validity,
         )
-        .map_err(|e| Error::crypto("building the node certificate", e))?;
-        builder
-            .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
-            .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
-        let cert = builder
-            .build::<DerSignature>()
-            .map_err(|e| Error::crypto("signing the node certificate", e))?;
-        cert.to_der()
-            .map_err(|e| Error::crypto("encoding the node certificate", e))
     }
 
     /// The CA certificate, PEM (`-----BEGIN CERTIFICATE-----`, LF line endings).
@@ -337,6 +428,55 @@ impl fmt::Debug for ServiceIdentity {
             .finish_non_exhaustive()
     }
 }
+
+/// Builds and signs a node certificate with `ca`, whose certificate's subject is `issuer`.
+fn issue_node_certificate_with<S>(
+    ca: &S,
+    issuer: &Name,
+    node_key: &VerifyingKey,
+    common_name: &str,
+    validity: CertificateValidity,
+) -> Result<Vec<u8>>
+where
+    S: signature::Keypair + spki::DynSignatureAlgorithmIdentifier + signature::Signer<DerSignature>,
+    S::VerifyingKey: EncodePublicKey,
+{
+        let subject = common_name_to_name(common_name)?;
+        let spki = spki_of(node_key)?;
+        let spki_der = node_key
+            .to_public_key_der()
+            .map_err(|e| Error::crypto("encoding the node public key", e))?;
+        let node_id = node_id_of(spki_der.as_bytes());
+        let san_dns = if is_dns_name(common_name) {
+            common_name.to_owned()
+        } else {
+            format!("{}.node.invalid", &node_id[..32])
+        };
+        let san_dns = Ia5String::new(&san_dns)
+            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
+        let profile = Profile::Leaf {
+            issuer: issuer.clone(),
+            enable_key_agreement: false,
+            enable_key_encipherment: false,
+        };
+        let mut builder = CertificateBuilder::new(
+            profile,
+            random_serial()?,
+            validity.to_x509()?,
+            subject,
+            spki,
+            ca,
+        )
+        .map_err(|e| Error::crypto("building the node certificate", e))?;
+        builder
+            .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
+            .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
+        let cert = builder
+            .build::<DerSignature>()
+            .map_err(|e| Error::crypto("signing the node certificate", e))?;
+        cert.to_der()
+            .map_err(|e| Error::crypto("encoding the node certificate", e))
+    }
 
 /// A node identity: a P-256 key and its certificate signed by the service key.
 #[derive(Clone)]

@@ -55,6 +55,7 @@ mod ledger;
 mod pipeline;
 mod receipt;
 mod refusal;
+mod sealing;
 mod state;
 mod transaction;
 mod txid;
@@ -79,7 +80,7 @@ pub use crate::error::{
 };
 pub use crate::governance::{Genesis, Governance, UserSession};
 pub use crate::identity::{
-    node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity,
+    node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity, ServiceSigner,
 };
 pub use crate::leaf::{parse_commit_evidence, Digest, LeafComponents, NO_CLAIMS};
 pub use crate::ledger::{
@@ -89,6 +90,7 @@ pub use crate::ledger::{
 pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN,
 };
+pub use crate::sealing::{AesGcmKek, KeyEncryptionKey};
 pub use crate::transaction::{Transaction, MAX_KEY_LEN, MAX_NAME_LEN, MAX_TX_SIZE_CEILING};
 pub use crate::txid::{TxId, TxIdError, TxStatus};
 /// The Merkle layer's error, carried by [`Error::Merkle`].
