@@ -40,6 +40,7 @@ pub struct LedgerConfig {
     pub(crate) node_signer: Option<Arc<dyn NodeSigner>>,
     pub(crate) service_signer: Option<Arc<dyn ServiceSigner>>,
     pub(crate) key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
+    pub(crate) retired_key_encryption_keys: Vec<Arc<dyn KeyEncryptionKey>>,
     pub(crate) genesis: Option<Arc<dyn GenesisRecords>>,
 }
 
@@ -100,6 +101,7 @@ impl LedgerConfig {
             node_signer: None,
             service_signer: None,
             key_encryption_key: None,
+            retired_key_encryption_keys: Vec::new(),
             genesis: None,
         }
     }
@@ -207,6 +209,15 @@ impl LedgerConfig {
     /// secrets are stored in plaintext (the quickstart).
     pub fn key_encryption_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
         self.key_encryption_key = Some(kek);
+        self
+    }
+
+    /// A key-encryption key being rotated out: secrets sealed under it are opened with it and
+    /// sealed again under [`LedgerConfig::key_encryption_key`] when the ledger opens (in one
+    /// synced write of the metadata, before the ledger starts; the history is not touched).
+    /// May be given several times. Ignored without a current key. Default = none.
+    pub fn retired_key_encryption_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
+        self.retired_key_encryption_keys.push(kek);
         self
     }
 

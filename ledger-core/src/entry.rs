@@ -2,15 +2,24 @@
 //!
 //! # Format
 //!
-//! Every entry starts with an 18-byte header, followed by a body:
+//! Every entry starts with a fixed header, followed by a body. The current format, version 2,
+//! has a 50-byte header:
 //!
 //! | offset | size | field |
 //! | --- | --- | --- |
-//! | 0 | 1 | format version, [`ENTRY_FORMAT_VERSION`] |
+//! | 0 | 1 | format version, [`ENTRY_FORMAT_VERSION`] (2) |
 //! | 1 | 1 | [`TxKind`] code |
 //! | 2 | 8 | view, big-endian |
 //! | 10 | 8 | seqno, big-endian |
-//! | 18 | .. | body: bincode 2 (standard configuration: big-endian, variable-length integers) |
+//! | 18 | 32 | commit-evidence digest: SHA-256 of the transaction's commit evidence |
+//! | 50 | .. | body: bincode 2 (standard configuration: big-endian, variable-length integers) |
+//!
+//! Version 1, written by earlier releases and still read, has the 18-byte header without the
+//! commit-evidence digest. The digest is what lets anyone holding the entries recompute each
+//! leaf without the commit secret (as CCF records it for the same reason): the leaf is
+//! SHA-256(write set digest ‖ commit-evidence digest ‖ claims digest), and the digest reveals
+//! nothing of the evidence itself, which stays secret until a receipt discloses it. A
+//! version-1 entry's leaf can only be recomputed with the commit secret.
 //!
 //! The body is, in order: the claims digest as an option (`0` when it is 32 zero bytes, else
 //! `1` and the 32 bytes), the appends (count, then each collection name and contents), the
@@ -33,12 +42,37 @@
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
+use crate::leaf::Digest;
 use crate::{Error, TxId};
 
-/// Version byte written at the start of every entry.
-pub const ENTRY_FORMAT_VERSION: u8 = 1;
-/// Size of the fixed header before the body.
-pub(crate) const HEADER_LEN: usize = 18;
+/// Version byte written at the start of every new entry.
+pub const ENTRY_FORMAT_VERSION: u8 = 2;
+/// The version written before entries recorded their commit-evidence digest; still read.
+pub(crate) const LEGACY_ENTRY_FORMAT_VERSION: u8 = 1;
+/// Size of the fixed header before the body, in the current format.
+pub(crate) const HEADER_LEN: usize = 50;
+/// Size of the fixed header of a version-1 entry.
+pub(crate) const LEGACY_HEADER_LEN: usize = 18;
+
+/// The header length of format `version`, if this build reads that version.
+fn header_len(version: u8) -> Option<usize> {
+    match version {
+        ENTRY_FORMAT_VERSION => Some(HEADER_LEN),
+        LEGACY_ENTRY_FORMAT_VERSION => Some(LEGACY_HEADER_LEN),
+        _ => None,
+    }
+}
+
+/// An entry's decoded header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EntryHeader {
+    pub(crate) kind: TxKind,
+    pub(crate) tx_id: TxId,
+    /// Present from format version 2 on.
+    pub(crate) commit_evidence_digest: Option<Digest>,
+    /// Where the body starts.
+    pub(crate) len: usize,
+}
 /// Largest body the decoder accepts (64 MiB), well above any configurable transaction limit.
 pub(crate) const MAX_ENCODED_BODY: usize = 64 << 20;
 
@@ -250,6 +284,9 @@ pub struct LedgerEntry {
     pub kind: TxKind,
     /// The transaction's id.
     pub tx_id: TxId,
+    /// SHA-256 of the transaction's commit evidence, recorded from entry format version 2
+    /// on; `None` in a version-1 entry.
+    pub commit_evidence_digest: Option<Digest>,
     /// The write set.
     pub body: TxBody,
 }
@@ -314,7 +351,7 @@ pub(crate) fn encode_single_append_unsequenced(
 /// only one, for an entry from [`encode_single_append_unsequenced`]), read without decoding
 /// the rest; `None` if the bytes do not start that way.
 pub(crate) fn first_collection(entry: &[u8]) -> Option<&str> {
-    let body = entry.get(HEADER_LEN..)?;
+    let body = entry.get(header_len(*entry.first()?)?..)?;
     let ((_claims, count, name), _): ((Option<[u8; 32]>, u64, &str), usize) =
         bincode::borrow_decode_from_slice(body, body_config()).ok()?;
     (count > 0).then_some(name)
@@ -346,23 +383,39 @@ fn encode_body(kind: TxKind, body: &impl Encode, capacity: usize) -> Result<Vec<
     Ok(out)
 }
 
-/// Fills the view and seqno of an entry produced by [`encode_unsequenced`].
-pub(crate) fn write_header(entry: &mut [u8], tx_id: TxId) {
+/// Fills the view, seqno and commit-evidence digest of an entry produced by
+/// [`encode_unsequenced`].
+pub(crate) fn write_header(entry: &mut [u8], tx_id: TxId, commit_evidence_digest: &Digest) {
     if entry.len() >= HEADER_LEN {
         entry[2..10].copy_from_slice(&tx_id.view().to_be_bytes());
         entry[10..18].copy_from_slice(&tx_id.seqno().to_be_bytes());
+        entry[18..50].copy_from_slice(commit_evidence_digest);
     }
 }
 
-/// Encodes a complete entry.
+/// Encodes a complete entry: in the current format when `commit_evidence_digest` is given,
+/// in format version 1 (which has none) otherwise.
 ///
 /// # Errors
 ///
 /// As [`encode_unsequenced`].
 #[cfg(any(test, feature = "test-util"))]
-pub(crate) fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode(
+    kind: TxKind,
+    tx_id: TxId,
+    commit_evidence_digest: Option<&Digest>,
+    body: &TxBody,
+) -> Result<Vec<u8>, Error> {
     let mut out = encode_unsequenced(kind, body)?;
-    write_header(&mut out, tx_id);
+    match commit_evidence_digest {
+        Some(digest) => write_header(&mut out, tx_id, digest),
+        None => {
+            out.drain(LEGACY_HEADER_LEN..HEADER_LEN);
+            out[0] = LEGACY_ENTRY_FORMAT_VERSION;
+            out[2..10].copy_from_slice(&tx_id.view().to_be_bytes());
+            out[10..18].copy_from_slice(&tx_id.seqno().to_be_bytes());
+        }
+    }
     Ok(out)
 }
 
@@ -372,26 +425,28 @@ pub(crate) fn encode(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>
 ///
 /// [`Error::Corruption`] of `"entry header"` for a short entry, an unknown version or kind,
 /// or a zero view or seqno.
-pub(crate) fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
-    let header = bytes.get(..HEADER_LEN).ok_or_else(|| {
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<EntryHeader, Error> {
+    let version = *bytes.first().ok_or_else(|| {
+        Error::corruption("entry header", "an empty entry has no header".to_owned())
+    })?;
+    let len = header_len(version).ok_or_else(|| {
         Error::corruption(
             "entry header",
             format_args!(
-                "entry of {} bytes is shorter than its {HEADER_LEN}-byte header",
+                "entry format version {version} is not supported (this build reads \
+                 {LEGACY_ENTRY_FORMAT_VERSION} and {ENTRY_FORMAT_VERSION})"
+            ),
+        )
+    })?;
+    let header = bytes.get(..len).ok_or_else(|| {
+        Error::corruption(
+            "entry header",
+            format_args!(
+                "entry of {} bytes is shorter than its {len}-byte header",
                 bytes.len()
             ),
         )
     })?;
-    if header[0] != ENTRY_FORMAT_VERSION {
-        return Err(Error::corruption(
-            "entry header",
-            format_args!(
-                "entry format version {} is not supported (this build reads \
-                 {ENTRY_FORMAT_VERSION})",
-                header[0]
-            ),
-        ));
-    }
     let kind = TxKind::from_code(header[1]).ok_or_else(|| {
         Error::corruption(
             "entry header",
@@ -404,7 +459,17 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
     seqno.copy_from_slice(&header[10..18]);
     let tx_id = TxId::new(u64::from_be_bytes(view), u64::from_be_bytes(seqno))
         .map_err(|e| Error::corruption("entry header", e))?;
-    Ok((kind, tx_id))
+    let commit_evidence_digest = (len == HEADER_LEN).then(|| {
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&header[18..50]);
+        digest
+    });
+    Ok(EntryHeader {
+        kind,
+        tx_id,
+        commit_evidence_digest,
+        len,
+    })
 }
 
 /// Decodes an entry from its bytes alone.
@@ -414,10 +479,15 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
 /// [`Error::Corruption`] for any violation of the format in the module documentation: of
 /// `"entry header"` (see `decode_header`), or of `"entry"` at the header's transaction.
 pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
-    let (kind, tx_id) = decode_header(bytes)?;
+    let EntryHeader {
+        kind,
+        tx_id,
+        commit_evidence_digest,
+        len: header_len,
+    } = decode_header(bytes)?;
     let corrupt = |detail: std::fmt::Arguments<'_>| Error::corruption("entry", detail).at_tx(tx_id);
     let (wire, used): (WireBody, usize) =
-        bincode::decode_from_slice(&bytes[HEADER_LEN..], body_config())
+        bincode::decode_from_slice(&bytes[header_len..], body_config())
             .map_err(|e| corrupt(format_args!("body: {e}")))?;
     if wire.claims_digest == Some([0u8; 32]) {
         return Err(corrupt(format_args!(
@@ -430,10 +500,10 @@ pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
         writes: wire.writes,
         signature: wire.signature,
     };
-    if used != bytes.len() - HEADER_LEN {
+    if used != bytes.len() - header_len {
         return Err(corrupt(format_args!(
             "{} trailing bytes",
-            bytes.len() - HEADER_LEN - used
+            bytes.len() - header_len - used
         )));
     }
     check_shortest(&WireBodyRef::from(&body), used, "entry").map_err(|e| e.at_tx(tx_id))?;
@@ -443,7 +513,12 @@ pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
             "a signature payload belongs exactly to signature transactions"
         )));
     }
-    Ok(LedgerEntry { kind, tx_id, body })
+    Ok(LedgerEntry {
+        kind,
+        tx_id,
+        commit_evidence_digest,
+        body,
+    })
 }
 
 /// Encodes a [`SignaturePayload`] on its own (the signature index of the store keeps these).
@@ -497,6 +572,8 @@ mod tests {
         }
     }
 
+    const CED: Digest = [5u8; 32];
+
     fn sample_payload() -> SignaturePayload {
         SignaturePayload {
             view: 2,
@@ -513,8 +590,8 @@ mod tests {
         let body = sample();
         let mut bytes = encode_unsequenced(TxKind::User, &body).unwrap();
         let id = TxId::new(3, 99).unwrap();
-        write_header(&mut bytes, id);
-        assert_eq!(bytes, encode(TxKind::User, id, &body).unwrap());
+        write_header(&mut bytes, id, &CED);
+        assert_eq!(bytes, encode(TxKind::User, id, Some(&CED), &body).unwrap());
         let decoded = decode(&bytes).unwrap();
         assert_eq!(decoded.tx_id, id);
         assert_eq!(decoded.kind, TxKind::User);
@@ -524,7 +601,7 @@ mod tests {
     #[test]
     fn rejects_damage() {
         let id = TxId::new(1, 5).unwrap();
-        let good = encode(TxKind::User, id, &sample()).unwrap();
+        let good = encode(TxKind::User, id, Some(&CED), &sample()).unwrap();
         assert!(decode(&good[..good.len() - 1]).is_err());
         let mut trailing = good.clone();
         trailing.push(0);
@@ -537,8 +614,8 @@ mod tests {
         assert!(decode(&zero_seqno).is_err());
         let mut unsorted = sample();
         unsorted.appends.reverse();
-        assert!(decode(&encode(TxKind::User, id, &unsorted).unwrap()).is_err());
-        let stray_sig = decode(&encode(TxKind::Signature, id, &sample()).unwrap());
+        assert!(decode(&encode(TxKind::User, id, Some(&CED), &unsorted).unwrap()).is_err());
+        let stray_sig = decode(&encode(TxKind::Signature, id, Some(&CED), &sample()).unwrap());
         assert!(stray_sig.is_err());
         for len in 0..good.len() {
             assert!(decode(&good[..len]).is_err(), "prefix {len} decoded");
@@ -546,7 +623,39 @@ mod tests {
     }
 
     #[test]
-    fn small_entries_fit_two_sha256_blocks() {
+    fn version_1_entries_still_decode_and_re_encode_exactly() {
+        let id = TxId::new(2, 7).unwrap();
+        let legacy = encode(TxKind::User, id, None, &sample()).unwrap();
+        assert_eq!(legacy[0], LEGACY_ENTRY_FORMAT_VERSION);
+        let current = encode(TxKind::User, id, Some(&CED), &sample()).unwrap();
+        assert_eq!(current.len(), legacy.len() + HEADER_LEN - LEGACY_HEADER_LEN);
+        assert_eq!(&current[LEGACY_HEADER_LEN..HEADER_LEN], &CED);
+        for (bytes, digest) in [(&legacy, None), (&current, Some(CED))] {
+            let decoded = decode(bytes).unwrap();
+            assert_eq!(decoded.tx_id, id);
+            assert_eq!(decoded.commit_evidence_digest, digest);
+            assert_eq!(decoded.body, sample());
+            let again = encode(
+                decoded.kind,
+                decoded.tx_id,
+                decoded.commit_evidence_digest.as_ref(),
+                &decoded.body,
+            )
+            .unwrap();
+            assert_eq!(&again, bytes);
+            assert_eq!(first_collection(bytes), Some("a"));
+        }
+        // A version-2 header cut to version-1 length is refused, as is any other version.
+        let mut cut = current.clone();
+        cut.truncate(LEGACY_HEADER_LEN + 3);
+        assert!(decode(&cut).is_err());
+        let mut version = legacy.clone();
+        version[0] = 3;
+        assert!(decode(&version).is_err());
+    }
+
+    #[test]
+    fn small_entries_fit_three_sha256_blocks() {
         let body = TxBody {
             appends: vec![Append {
                 collection: "audit".into(),
@@ -554,9 +663,16 @@ mod tests {
             }],
             ..TxBody::default()
         };
-        let bytes = encode(TxKind::User, TxId::new(1, 1_000_000).unwrap(), &body).unwrap();
-        // SHA-256 pads with at least 9 bytes: 119 bytes or fewer hash in two blocks.
-        assert!(bytes.len() <= 119, "{} bytes", bytes.len());
+        let bytes = encode(
+            TxKind::User,
+            TxId::new(1, 1_000_000).unwrap(),
+            Some(&CED),
+            &body,
+        )
+        .unwrap();
+        // SHA-256 pads with at least 9 bytes: 183 bytes or fewer hash in three blocks (the
+        // commit-evidence digest in the header costs the third for a 64-byte append).
+        assert!(bytes.len() <= 183, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes).unwrap().body, body);
     }
 
@@ -567,7 +683,7 @@ mod tests {
             claims_digest: [1; 32],
             ..sample()
         };
-        let mut bytes = encode(TxKind::User, id, &with_claims).unwrap();
+        let mut bytes = encode(TxKind::User, id, Some(&CED), &with_claims).unwrap();
         // The option tag is the first body byte; the digest follows it.
         assert_eq!(bytes[HEADER_LEN], 1);
         bytes[HEADER_LEN + 1..HEADER_LEN + 33].fill(0);
@@ -595,7 +711,7 @@ mod tests {
             }],
             ..TxBody::default()
         };
-        let good = encode(TxKind::User, id, &body).unwrap();
+        let good = encode(TxKind::User, id, Some(&CED), &body).unwrap();
         // Body: claims tag 0, append count 1, name length 1, "c", contents length 5, ...
         assert_eq!(&good[HEADER_LEN..HEADER_LEN + 5], &[0, 1, 1, b'c', 5]);
         // The same count, 1, as a 16-bit varint (marker 251, then big-endian 0x0001).
@@ -644,7 +760,7 @@ mod tests {
             assert_eq!(single, general);
             assert!(single.capacity() >= single.len());
             assert_eq!(first_collection(&single), Some(collection));
-            write_header(&mut single, id);
+            write_header(&mut single, id, &CED);
             assert_eq!(decode(&single).unwrap().body, body);
         }
     }

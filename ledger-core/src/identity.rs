@@ -40,8 +40,8 @@ use std::time::{Duration, SystemTime};
 use der::asn1::{Any, Ia5String, SetOfVec};
 use der::oid::db::{rfc4519, rfc5280, rfc5912};
 use der::{Decode, Encode, Tag};
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::signature;
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::zeroize::Zeroizing;
@@ -131,8 +131,9 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
-        let ca = ParsedCert::parse(self.certificate_pem().as_bytes())
-            .map_err(|e| Error::malformed("service certificate", excerpt(self.certificate_pem()), e))?;
+        let ca = ParsedCert::parse(self.certificate_pem().as_bytes()).map_err(|e| {
+            Error::malformed("service certificate", excerpt(self.certificate_pem()), e)
+        })?;
         let signer = ExternalCa {
             signer: self,
             key: ca.key,
@@ -441,42 +442,42 @@ where
     S: signature::Keypair + spki::DynSignatureAlgorithmIdentifier + signature::Signer<DerSignature>,
     S::VerifyingKey: EncodePublicKey,
 {
-        let subject = common_name_to_name(common_name)?;
-        let spki = spki_of(node_key)?;
-        let spki_der = node_key
-            .to_public_key_der()
-            .map_err(|e| Error::crypto("encoding the node public key", e))?;
-        let node_id = node_id_of(spki_der.as_bytes());
-        let san_dns = if is_dns_name(common_name) {
-            common_name.to_owned()
-        } else {
-            format!("{}.node.invalid", &node_id[..32])
-        };
-        let san_dns = Ia5String::new(&san_dns)
-            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
-        let profile = Profile::Leaf {
-            issuer: issuer.clone(),
-            enable_key_agreement: false,
-            enable_key_encipherment: false,
-        };
-        let mut builder = CertificateBuilder::new(
-            profile,
-            random_serial()?,
-            validity.to_x509()?,
-            subject,
-            spki,
-            ca,
-        )
-        .map_err(|e| Error::crypto("building the node certificate", e))?;
-        builder
-            .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
-            .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
-        let cert = builder
-            .build::<DerSignature>()
-            .map_err(|e| Error::crypto("signing the node certificate", e))?;
-        cert.to_der()
-            .map_err(|e| Error::crypto("encoding the node certificate", e))
-    }
+    let subject = common_name_to_name(common_name)?;
+    let spki = spki_of(node_key)?;
+    let spki_der = node_key
+        .to_public_key_der()
+        .map_err(|e| Error::crypto("encoding the node public key", e))?;
+    let node_id = node_id_of(spki_der.as_bytes());
+    let san_dns = if is_dns_name(common_name) {
+        common_name.to_owned()
+    } else {
+        format!("{}.node.invalid", &node_id[..32])
+    };
+    let san_dns = Ia5String::new(&san_dns)
+        .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
+    let profile = Profile::Leaf {
+        issuer: issuer.clone(),
+        enable_key_agreement: false,
+        enable_key_encipherment: false,
+    };
+    let mut builder = CertificateBuilder::new(
+        profile,
+        random_serial()?,
+        validity.to_x509()?,
+        subject,
+        spki,
+        ca,
+    )
+    .map_err(|e| Error::crypto("building the node certificate", e))?;
+    builder
+        .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
+        .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
+    let cert = builder
+        .build::<DerSignature>()
+        .map_err(|e| Error::crypto("signing the node certificate", e))?;
+    cert.to_der()
+        .map_err(|e| Error::crypto("encoding the node certificate", e))
+}
 
 /// A node identity: a P-256 key and its certificate signed by the service key.
 #[derive(Clone)]
@@ -492,7 +493,7 @@ impl NodeIdentity {
     /// # Errors
     ///
     /// As [`ServiceIdentity::issue_node_certificate`].
-    pub fn generate(service: &ServiceIdentity, common_name: &str) -> Result<Self> {
+    pub fn generate(service: &dyn ServiceSigner, common_name: &str) -> Result<Self> {
         Self::generate_with_validity(service, common_name, CertificateValidity::starting_now())
     }
 
@@ -502,7 +503,7 @@ impl NodeIdentity {
     ///
     /// As [`ServiceIdentity::issue_node_certificate`].
     pub fn generate_with_validity(
-        service: &ServiceIdentity,
+        service: &dyn ServiceSigner,
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Self> {
@@ -629,10 +630,11 @@ pub(crate) fn verify_cert_signed_by(
     verify_cert_signed_by_at(node_certificate, service_certificate, SystemTime::now())
 }
 
-/// Verifies that `service_certificate` signed `node_certificate` (both PEM or DER) and that
-/// both are valid at time `at`: the node certificate's issuer is the service certificate's
-/// subject, its signature algorithm is ECDSA with SHA-256, and the service key's signature
-/// over its to-be-signed part verifies.
+/// Verifies that `service_certificate` endorses `node_certificate` (both PEM or DER) directly,
+/// by the path rules receipts are held to ([`validate_path`] with no intermediate): both are
+/// valid at time `at`, the node certificate may sign (digitalSignature) and names the service
+/// certificate as its issuer, the service certificate is a CA allowed to sign certificates,
+/// and the service key's ECDSA/SHA-256 signature over the node certificate verifies.
 ///
 /// # Errors
 ///
@@ -646,8 +648,12 @@ pub(crate) fn verify_cert_signed_by_at(
         .map_err(|e| Error::crypto("parsing the node certificate", e))?;
     let service = ParsedCert::parse(service_certificate.as_ref())
         .map_err(|e| Error::crypto("parsing the service certificate", e))?;
-    node.check_issued_by(&service, at)
-        .map_err(|e| Error::crypto("verifying the node certificate's endorsement", e))
+    validate_path(&node, &[], &service, Some(at)).map_err(|(role, v)| {
+        Error::crypto(
+            "verifying the node certificate's endorsement",
+            format_args!("{role}: {}", v.detail),
+        )
+    })
 }
 
 /// Extensions a critical flag on which path validation accepts: basicConstraints and keyUsage,
@@ -689,7 +695,7 @@ pub(crate) struct PathExtensions {
 ///
 /// 1. every certificate, the service's included: no extension twice, basicConstraints and
 ///    keyUsage decode, no critical extension outside [`UNDERSTOOD_EXTENSIONS`], and valid at
-///    `at`;
+///    `at` (when a time is given: an audit of history may check signatures alone);
 /// 2. the node certificate's keyUsage, if present, includes digitalSignature;
 /// 3. each link, from the node up: the certificate names the next as its issuer and carries
 ///    its ecdsa-with-SHA256 signature; the next is a CA (basicConstraints present, `CA:TRUE`),
@@ -704,7 +710,7 @@ pub(crate) fn validate_path(
     node: &ParsedCert,
     endorsements: &[ParsedCert],
     service: &ParsedCert,
-    at: SystemTime,
+    at: Option<SystemTime>,
 ) -> std::result::Result<(), (CertificateRole, Violation)> {
     let path: Vec<(CertificateRole, &ParsedCert)> = std::iter::once((CertificateRole::Node, node))
         .chain(
@@ -718,7 +724,9 @@ pub(crate) fn validate_path(
     let mut extensions = Vec::with_capacity(path.len());
     for &(role, cert) in &path {
         extensions.push(cert.path_extensions().map_err(|v| (role, v))?);
-        cert.validity_at(at).map_err(|v| (role, v))?;
+        if let Some(at) = at {
+            cert.validity_at(at).map_err(|v| (role, v))?;
+        }
     }
     if let Some(ku) = extensions[0].key_usage {
         if !ku.digital_signature() {
@@ -887,17 +895,6 @@ impl ParsedCert {
             ));
         }
         Ok(())
-    }
-
-    /// Checks that `issuer` signed this certificate and that both are valid at `at`.
-    pub(crate) fn check_issued_by(
-        &self,
-        issuer: &ParsedCert,
-        at: SystemTime,
-    ) -> std::result::Result<(), String> {
-        self.check_signed_by(issuer)?;
-        self.check_valid_at(at)?;
-        issuer.check_valid_at(at)
     }
 
     /// Checks that this certificate names `issuer` as its issuer and carries its
@@ -1183,8 +1180,12 @@ mod tests {
         assert!(service
             .certificate_pem()
             .starts_with("-----BEGIN CERTIFICATE-----\n"));
-        // Self-signed: verifies against itself.
-        verify_cert_signed_by(service.certificate_pem(), service.certificate_der()).unwrap();
+        // Self-signed: verifies against itself. It may not sign roots itself
+        // (no digitalSignature), so it is not a node certificate of its own.
+        service.cert.check_signed_by(&service.cert).unwrap();
+        assert!(
+            verify_cert_signed_by(service.certificate_pem(), service.certificate_der()).is_err()
+        );
     }
 
     #[test]

@@ -44,15 +44,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::LedgerConfig;
+use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
-use crate::identity::{verify_cert_signed_by, NodeIdentity, NodeSigner, ServiceIdentity};
-use crate::leaf::CommitSecret;
 use crate::pipeline::{PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::Receipt;
 use crate::state::{
-    EntryLeaf, ViewHistory, META_COMMIT_SECRET, META_NODE_IDENTITY, META_RUNNING,
-    META_SERVICE_IDENTITY, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
+    EntryLeaf, ViewHistory, ENGINE_META, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY,
+    SERVICE_TABLE,
 };
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::txid::{TxId, TxStatus};
@@ -298,55 +297,42 @@ impl Ledger {
         config: &LedgerConfig,
         discarded_tail: bool,
     ) -> Result<Ledger, Error> {
-        let existing = store.meta(META_COMMIT_SECRET)?;
+        let created = ENGINE_META.iter().try_fold(false, |found, key| {
+            Ok::<_, Error>(found || store.meta(key)?.is_some())
+        })?;
         let state = store.state();
-        let (secret, service, node, mut views, fresh) = match existing {
-            None => {
-                let secret = CommitSecret::generate()?;
-                let service = match &config.service_identity {
-                    Some(service) => service.clone(),
-                    None => ServiceIdentity::generate(&config.service_name)?,
-                };
-                let node = NodeIdentity::generate(&service, "ledger node")?;
-                let views = ViewHistory::genesis();
-                let group = Group {
-                    meta: vec![
-                        (META_COMMIT_SECRET.into(), Some(secret.to_bytes().to_vec())),
-                        (
-                            META_SERVICE_IDENTITY.into(),
-                            Some(service.to_bytes()?.to_vec()),
-                        ),
-                        (META_NODE_IDENTITY.into(), Some(node.to_bytes()?.to_vec())),
-                        (META_VIEWS.into(), Some(views.encode())),
-                        (META_RUNNING.into(), Some(b"1".to_vec())),
-                    ],
+        let (custody, mut views, fresh) = if created {
+            let (custody, sealing) = custody::open(&*store, config)?;
+            if !sealing.is_empty() {
+                // Sealing or re-sealing secrets: written and synced before anything else, so
+                // a crash leaves either the old records or the new ones.
+                store.write_group(&Group {
+                    meta: sealing,
                     commit: true,
                     ..Group::default()
-                };
-                store.write_group(&group)?;
-                (secret, service, node, views, true)
+                })?;
+                store.sync()?;
             }
-            Some(secret_bytes) => {
-                let secret = CommitSecret::from_slice(&secret_bytes)?;
-                let service =
-                    ServiceIdentity::from_bytes(&required_meta(&*store, META_SERVICE_IDENTITY)?)?;
-                let node = NodeIdentity::from_bytes(&required_meta(&*store, META_NODE_IDENTITY)?)?;
-                verify_cert_signed_by(node.certificate_der(), service.certificate_der()).map_err(
-                    |e| {
-                        Error::corruption(
-                            format!("metadata {META_NODE_IDENTITY}"),
-                            format!(
-                                "the node certificate is not issued by the stored service key: {e}"
-                            ),
-                        )
-                    },
-                )?;
-                let views =
-                    ViewHistory::decode(&required_meta(&*store, META_VIEWS)?, state.last_seqno)
-                        .map_err(|e| Error::corruption(format!("metadata {META_VIEWS}"), e))?;
-                (secret, service, node, views, false)
-            }
+            let views = ViewHistory::decode(&required_meta(&*store, META_VIEWS)?, state.last_seqno)
+                .map_err(|e| Error::corruption(format!("metadata {META_VIEWS}"), e))?;
+            (custody, views, false)
+        } else {
+            let (custody, mut meta) = custody::create(config)?;
+            let views = ViewHistory::genesis();
+            meta.push((META_VIEWS.into(), Some(views.encode())));
+            meta.push((META_RUNNING.into(), Some(b"1".to_vec())));
+            store.write_group(&Group {
+                meta,
+                commit: true,
+                ..Group::default()
+            })?;
+            (custody, views, true)
         };
+        let Custody {
+            secret,
+            service_cert,
+            signer,
+        } = custody;
         // A process that stopped without closing may have handed out ids of transactions that
         // never reached the store, so the store cannot tell they existed. Treating every
         // unclean stop like a discarded tail starts a new view, and those ids become Invalid
@@ -388,25 +374,7 @@ impl Ledger {
             Some((s, _)) => s,
             None => 0,
         };
-        let service_cert_pem = service.certificate_pem().to_owned();
-        let signer: Arc<dyn NodeSigner> = match &config.node_signer {
-            Some(signer) => {
-                verify_cert_signed_by(signer.certificate_pem(), &service_cert_pem).map_err(
-                    |e| {
-                        Error::invalid(
-                            "node signer",
-                            Problem::Mismatch {
-                                expected: "a certificate issued by this ledger's service key"
-                                    .into(),
-                                found: format!("one that is not ({e})"),
-                            },
-                        )
-                    },
-                )?;
-                Arc::clone(signer)
-            }
-            None => Arc::new(node),
-        };
+        let service_cert_pem = service_cert.pem.clone();
         let node_id = signer.node_id().to_owned();
         let node_cert = signer.certificate_pem().to_owned();
         let (shared, threads) = Shared::start(PipelineInit {
@@ -424,7 +392,7 @@ impl Ledger {
             shared,
             threads: Mutex::new(threads),
             service_cert_pem: service_cert_pem.clone(),
-            service_id: hex::encode(Sha256::digest(service.certificate_der())),
+            service_id: hex::encode(Sha256::digest(&service_cert.der)),
             node_id: node_id.clone(),
             extensions: Mutex::new(Vec::new()),
         };

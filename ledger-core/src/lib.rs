@@ -46,6 +46,7 @@
 
 mod audit;
 mod config;
+mod custody;
 mod entry;
 mod error;
 pub mod governance;

@@ -42,7 +42,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::config::PipelineSettings;
 use crate::entry::{self, SignaturePayload, TxBody, TxKind};
 use crate::identity::NodeSigner;
-use crate::leaf::{CommitEvidence, CommitSecret};
+use crate::leaf::CommitSecret;
 use crate::state::{EntryLeaf, ViewHistory};
 use crate::{Error, TxId};
 
@@ -117,12 +117,11 @@ impl Submission {
 
 /// A sequenced transaction with its entry hashed, waiting to be processed in seqno order.
 struct Prepared {
-    view: u64,
     kind: TxKind,
     /// The entry with its final header, and its digest (the write set digest of the leaf).
     record: EntryRecord,
-    /// The commit evidence's nonce (HMAC of the id under the commit secret).
-    nonce: [u8; 32],
+    /// SHA-256 of the commit evidence, as recorded in the entry's header.
+    commit_evidence_digest: [u8; 32],
     claims_digest: [u8; 32],
     collections: Collections,
     table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
@@ -464,13 +463,11 @@ impl Shared {
 
     /// The Merkle leaf of a prepared transaction (SPEC section 3).
     fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
-        let seqno = p.record.seqno;
-        let evidence = CommitEvidence::from_nonce(p.view, seqno, &p.nonce);
         EntryLeaf {
             write_set_digest: *p.record.digest(),
             claims_digest: p.claims_digest,
         }
-        .leaf(&evidence)
+        .leaf_of_digest(&p.commit_evidence_digest)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -898,10 +895,9 @@ impl Shared {
     }
 }
 
-/// Patches `tx_id` into the entry's header, hashes the entry and computes the nonce of its
-/// commit evidence. The evidence's digest and the leaf are left to the committer: that way a
-/// single appender and the committer share the hashing work about evenly (four SHA-256 blocks
-/// each, the committer's fifth being the tree's interior nodes).
+/// Computes the transaction's commit evidence and its digest, patches `tx_id` and the digest
+/// into the entry's header, and hashes the entry. The leaf is left to the committer, which
+/// also hashes the tree's interior nodes.
 fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepared {
     let Submission {
         kind,
@@ -910,12 +906,12 @@ fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepar
         collections,
         table_writes,
     } = submission;
-    entry::write_header(&mut bytes, tx_id);
+    let commit_evidence_digest = secret.evidence(tx_id.view(), tx_id.seqno()).digest();
+    entry::write_header(&mut bytes, tx_id, &commit_evidence_digest);
     Prepared {
-        view: tx_id.view(),
         kind,
         record: EntryRecord::new(tx_id.seqno(), bytes),
-        nonce: secret.nonce(tx_id.view(), tx_id.seqno()),
+        commit_evidence_digest,
         claims_digest,
         collections,
         table_writes,

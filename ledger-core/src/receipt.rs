@@ -689,7 +689,7 @@ impl ReceiptVerifier {
                     Error::receipt("service endorsement", format_args!("{i}: {e}"))
                 })?);
         }
-        validate_path(&node, &endorsements, &self.service, at).map_err(rejected)?;
+        validate_path(&node, &endorsements, &self.service, Some(at)).map_err(rejected)?;
         let node = Arc::new(node);
         if receipt.service_endorsements.is_empty() {
             *self.last_node.lock() = Some((Arc::clone(&receipt.cert), Arc::clone(&node)));

@@ -225,7 +225,9 @@ pub(crate) fn sealed_key_id<'a>(slot: &str, stored: &'a [u8]) -> Result<(&'a str
     }
     let id_len = usize::from(*id_len);
     if id_len == 0 || rest.len() < id_len {
-        return Err(corrupt("a sealed secret whose key id is empty or truncated"));
+        return Err(corrupt(
+            "a sealed secret whose key id is empty or truncated",
+        ));
     }
     let (id, sealed) = rest.split_at(id_len);
     let id = std::str::from_utf8(id).map_err(|_| corrupt("a key id that is not UTF-8"))?;
@@ -267,7 +269,9 @@ mod tests {
         let sealed = seal(&kek, "core.commit_secret", b"the secret").unwrap();
         assert!(!sealed.windows(10).any(|w| w == b"the secret"));
         assert_eq!(
-            open(&kek, "core.commit_secret", &sealed).unwrap().as_slice(),
+            open(&kek, "core.commit_secret", &sealed)
+                .unwrap()
+                .as_slice(),
             b"the secret"
         );
         // Another slot: the associated data differs.
@@ -297,7 +301,10 @@ mod tests {
         for i in 0..sealed.len() {
             let mut flipped = sealed.clone();
             flipped[i] ^= 1;
-            assert!(open(&kek, "core.commit_secret", &flipped).is_err(), "byte {i}");
+            assert!(
+                open(&kek, "core.commit_secret", &flipped).is_err(),
+                "byte {i}"
+            );
         }
     }
 

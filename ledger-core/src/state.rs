@@ -48,21 +48,34 @@ use crate::identity::ParsedCert;
 use crate::leaf::{leaf_hash_of_digests, CommitEvidence, CommitSecret, Digest, LeafComponents};
 use crate::txid::TxId;
 
-/// Metadata key of the commit secret.
+/// Metadata key of the commit secret, in plaintext.
 pub(crate) const META_COMMIT_SECRET: &str = "core.commit_secret";
-/// Metadata key of the service identity (key and certificate).
+/// Metadata key of the commit secret, sealed (see [`crate::sealing`]).
+pub(crate) const META_COMMIT_SECRET_SEALED: &str = "core.commit_secret.sealed";
+/// Metadata key of the service identity (key and certificate), in plaintext.
 pub(crate) const META_SERVICE_IDENTITY: &str = "core.service_identity";
-/// Metadata key of the node identity (key and certificate).
+/// Metadata key of the service identity, sealed.
+pub(crate) const META_SERVICE_IDENTITY_SEALED: &str = "core.service_identity.sealed";
+/// Metadata key of the node identity (key and certificate), in plaintext.
 pub(crate) const META_NODE_IDENTITY: &str = "core.node_identity";
+/// Metadata key of the node identity, sealed.
+pub(crate) const META_NODE_IDENTITY_SEALED: &str = "core.node_identity.sealed";
+/// Metadata key of the service certificate, DER: public, so that the engine and the audit
+/// read it without any secret. Written by every ledger created or opened by this release.
+pub(crate) const META_SERVICE_CERT: &str = "core.service_cert";
 /// Metadata key of the view history.
 pub(crate) const META_VIEWS: &str = "core.views";
 /// Metadata key present while a process has the ledger open; removed by a clean close.
 pub(crate) const META_RUNNING: &str = "core.running";
-/// The metadata every ledger has once created (`core.running` comes and goes).
-pub(crate) const REQUIRED_META: [&str; 4] = [
+/// The metadata a created ledger holds some of (`core.running` comes and goes).
+pub(crate) const ENGINE_META: [&str; 8] = [
     META_COMMIT_SECRET,
+    META_COMMIT_SECRET_SEALED,
     META_SERVICE_IDENTITY,
+    META_SERVICE_IDENTITY_SEALED,
     META_NODE_IDENTITY,
+    META_NODE_IDENTITY_SEALED,
+    META_SERVICE_CERT,
     META_VIEWS,
 ];
 
@@ -221,11 +234,17 @@ impl EntryLeaf {
         }
     }
 
-    /// The leaf of this entry at `tx_id`, given its commit evidence.
+    /// The leaf of this entry, given its commit evidence.
     pub(crate) fn leaf(&self, evidence: &CommitEvidence) -> Digest {
+        self.leaf_of_digest(&evidence.digest())
+    }
+
+    /// The leaf of this entry, given the digest of its commit evidence (as a version-2
+    /// entry records it).
+    pub(crate) fn leaf_of_digest(&self, commit_evidence_digest: &Digest) -> Digest {
         leaf_hash_of_digests(
             &self.write_set_digest,
-            &evidence.digest(),
+            commit_evidence_digest,
             &self.claims_digest,
         )
     }

@@ -3,18 +3,34 @@
 //! Compiled only with the `test-util` feature, hidden from the documentation, and never part
 //! of a default build.
 
-use crate::entry::{self, SignaturePayload, TxBody, TxKind};
+use crate::entry::{self, LedgerEntry, SignaturePayload, TxBody, TxKind};
 use crate::error::Error;
 use crate::leaf::{CommitSecret, Digest};
 use crate::txid::TxId;
 
-/// Encodes a complete entry (header and body), as the engine stores it.
+/// Encodes a complete entry (header and body) in the current format, with 32 zero bytes in
+/// place of the commit-evidence digest (which only the commit secret gives).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidInput`] if the body does not fit the entry format.
 pub fn encode_entry(kind: TxKind, tx_id: TxId, body: &TxBody) -> Result<Vec<u8>, Error> {
-    entry::encode(kind, tx_id, body)
+    entry::encode(kind, tx_id, Some(&[0u8; 32]), body)
+}
+
+/// Encodes a decoded entry back into its bytes: the same format version, and the same
+/// commit-evidence digest if it has one.
+///
+/// # Errors
+///
+/// As [`encode_entry`].
+pub fn encode_ledger_entry(entry: &LedgerEntry) -> Result<Vec<u8>, Error> {
+    entry::encode(
+        entry.kind,
+        entry.tx_id,
+        entry.commit_evidence_digest.as_ref(),
+        &entry.body,
+    )
 }
 
 /// Encodes a signature record, as the store's signature index holds it.
@@ -28,7 +44,7 @@ pub fn encode_signature(payload: &SignaturePayload) -> Vec<u8> {
 ///
 /// [`Error::Corruption`] for a short header, an unknown version or kind, or a zero id.
 pub fn decode_header(bytes: &[u8]) -> Result<(TxKind, TxId), Error> {
-    entry::decode_header(bytes)
+    entry::decode_header(bytes).map(|header| (header.kind, header.tx_id))
 }
 
 /// The commit evidence `ce:{view}.{seqno}:{hex(nonce)}` under commit secret `secret`.
@@ -53,8 +69,14 @@ pub const META_COMMIT_SECRET: &str = crate::state::META_COMMIT_SECRET;
 pub const META_SERVICE_IDENTITY: &str = crate::state::META_SERVICE_IDENTITY;
 /// Metadata key of the node identity.
 pub const META_NODE_IDENTITY: &str = crate::state::META_NODE_IDENTITY;
+/// Metadata key of the public service certificate (DER).
+pub const META_SERVICE_CERT: &str = crate::state::META_SERVICE_CERT;
+/// Metadata key of the sealed commit secret.
+pub const META_COMMIT_SECRET_SEALED: &str = crate::state::META_COMMIT_SECRET_SEALED;
 /// Metadata key of the view history.
 pub const META_VIEWS: &str = crate::state::META_VIEWS;
 
 /// Length of an entry's fixed header, in bytes (see `entry.rs`, `# Format`).
 pub const ENTRY_HEADER_LEN: usize = crate::entry::HEADER_LEN;
+/// Length of a version-1 entry's fixed header, in bytes.
+pub const LEGACY_ENTRY_HEADER_LEN: usize = crate::entry::LEGACY_HEADER_LEN;

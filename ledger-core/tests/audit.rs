@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::testing::{META_NODE_IDENTITY, META_SERVICE_IDENTITY, META_VIEWS};
+use ledger_core::testing::{
+    META_NODE_IDENTITY, META_SERVICE_CERT, META_SERVICE_IDENTITY, META_VIEWS,
+};
 use ledger_core::{
     audit_path, audit_store, audit_store_with, AuditOptions, AuditReport, EntryCheck, Finding,
     FindingKind,
@@ -303,8 +305,7 @@ fn forge_signature(
     let payload = decoded.body.signature.as_mut().unwrap();
     change(payload);
     let record = ledger_core::testing::encode_signature(payload);
-    let bytes =
-        ledger_core::testing::encode_entry(decoded.kind, decoded.tx_id, &decoded.body).unwrap();
+    let bytes = ledger_core::testing::encode_ledger_entry(&decoded).unwrap();
     overwrite_entry(store, seqno, &bytes, EntryDigest::Recompute).unwrap();
     if index_too {
         write_signature_record(store, seqno, record);
@@ -630,39 +631,61 @@ fn damaged_metadata_is_found() {
     write_meta(&store, META_VIEWS, Some(views));
     assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
 
-    // The commit secret: every leaf changes, which shows as the first entry not being the
-    // one the first signature covers.
+    // The commit secret: entries record their commit-evidence digests, so the audit needs no
+    // secret; one that is readable must be the one the entries were written under.
     let secret = store.meta("core.commit_secret").unwrap().unwrap();
     write_meta(&store, "core.commit_secret", Some(vec![7; 32]));
-    meta_finding(FindingKind::EntryAltered, Some(1));
+    meta_finding(FindingKind::Metadata, Some(1));
     write_meta(&store, "core.commit_secret", Some(vec![7; 31]));
     meta_finding(FindingKind::Metadata, None);
     write_meta(&store, "core.commit_secret", None);
-    meta_finding(FindingKind::Metadata, None);
+    assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
     write_meta(&store, "core.commit_secret", Some(secret));
 
-    // Identities: another service (whose key did not issue the node certificate), then
-    // another service with a node of its own (the genesis record disagrees).
+    // The private identities are not read at all: garbage in their records changes nothing.
     let service = store.meta(META_SERVICE_IDENTITY).unwrap().unwrap();
     let node = store.meta(META_NODE_IDENTITY).unwrap().unwrap();
+    write_meta(&store, META_SERVICE_IDENTITY, Some(b"garbage".to_vec()));
+    write_meta(&store, META_NODE_IDENTITY, None);
+    assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
+    write_meta(&store, META_SERVICE_IDENTITY, Some(service));
+    write_meta(&store, META_NODE_IDENTITY, Some(node));
+
+    // The public service certificate: another service's (whose key issued no node
+    // certificate here, and which genesis did not record), then garbage.
+    let cert = store.meta(META_SERVICE_CERT).unwrap().unwrap();
     let other = ServiceIdentity::generate("impostor").unwrap();
     write_meta(
         &store,
-        META_SERVICE_IDENTITY,
-        Some(other.to_bytes().unwrap().to_vec()),
-    );
-    meta_finding(FindingKind::CertificateChain, None);
-    let other_node = NodeIdentity::generate(&other, "impostor node").unwrap();
-    write_meta(
-        &store,
-        META_NODE_IDENTITY,
-        Some(other_node.to_bytes().unwrap().to_vec()),
+        META_SERVICE_CERT,
+        Some(other.certificate_der().to_vec()),
     );
     meta_finding(FindingKind::ServiceIdentity, Some(1));
-    write_meta(&store, META_SERVICE_IDENTITY, Some(b"garbage".to_vec()));
+    write_meta(&store, META_SERVICE_CERT, Some(b"garbage".to_vec()));
     meta_finding(FindingKind::ServiceIdentity, None);
-    write_meta(&store, META_SERVICE_IDENTITY, Some(service));
-    write_meta(&store, META_NODE_IDENTITY, Some(node));
+    write_meta(&store, META_SERVICE_CERT, Some(cert.clone()));
+
+    // A pinned certificate: the store's passes, another is a finding before anything else.
+    let pinned = AuditOptions::default().service_certificate(&cert).unwrap();
+    let report = audit_store(&store, &pinned).unwrap();
+    assert_clean(&report);
+    assert!(report.service_certificate_pinned);
+    assert!(
+        !audit_store(&store, &AuditOptions::default())
+            .unwrap()
+            .service_certificate_pinned
+    );
+    let wrong = AuditOptions::default()
+        .service_certificate(other.certificate_pem())
+        .unwrap();
+    let found = finding(audit_store(&store, &wrong).unwrap());
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::ServiceIdentity, None)
+    );
+    assert!(AuditOptions::default()
+        .service_certificate(b"not a certificate")
+        .is_err());
     assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
 }
 
@@ -1061,8 +1084,12 @@ fn stores_that_are_not_ledgers() {
             ..Group::default()
         })
         .unwrap();
+    // The first thing missing is the service certificate.
     let found = finding(audit_store(&store, &AuditOptions::default()).unwrap());
-    assert_eq!((found.kind, found.seqno), (FindingKind::Metadata, None));
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::ServiceIdentity, None)
+    );
     let memory = ledger_store::MemoryStore::new();
     memory
         .write_group(&Group {
@@ -1072,7 +1099,10 @@ fn stores_that_are_not_ledgers() {
         })
         .unwrap();
     let found = finding(audit_store(&memory, &AuditOptions::default()).unwrap());
-    assert_eq!((found.kind, found.seqno), (FindingKind::Metadata, None));
+    assert_eq!(
+        (found.kind, found.seqno),
+        (FindingKind::ServiceIdentity, None)
+    );
 }
 
 /// Streams with constant memory: auditing a ledger ten times longer holds no more of the

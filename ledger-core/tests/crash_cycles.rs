@@ -578,42 +578,56 @@ fn a_crash_during_creation_leaves_a_ledger_that_opens() {
     use ledger_core::{NodeIdentity, ServiceIdentity};
     use ledger_store::{Group, StoreConfig};
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger");
-    {
-        // Exactly the engine's first commit group for a new ledger, and then the crash.
+    // The engine's first commit group for a new ledger, and then the crash; `legacy` is the
+    // group of releases that kept the service certificate only beside its key.
+    for legacy in [false, true] {
+        let path = dir.path().join(format!("ledger-{legacy}"));
         let (store, _) = RocksStore::open(&path, StoreConfig::default()).unwrap();
         let service = ServiceIdentity::generate("ledger service").unwrap();
         let node = NodeIdentity::generate(&service, "ledger node").unwrap();
+        let mut meta = vec![
+            (
+                "core.commit_secret".into(),
+                Some(rand::random::<[u8; 32]>().to_vec()),
+            ),
+            (
+                "core.service_identity".into(),
+                Some(service.to_bytes().unwrap().to_vec()),
+            ),
+            (
+                "core.node_identity".into(),
+                Some(node.to_bytes().unwrap().to_vec()),
+            ),
+            (META_VIEWS.into(), Some(b"[[1,1]]".to_vec())),
+        ];
+        if !legacy {
+            meta.push((
+                "core.service_cert".into(),
+                Some(service.certificate_der().to_vec()),
+            ));
+        }
         store
             .write_group(&Group {
-                meta: vec![
-                    (
-                        "core.commit_secret".into(),
-                        Some(rand::random::<[u8; 32]>().to_vec()),
-                    ),
-                    (
-                        "core.service_identity".into(),
-                        Some(service.to_bytes().unwrap().to_vec()),
-                    ),
-                    (
-                        "core.node_identity".into(),
-                        Some(node.to_bytes().unwrap().to_vec()),
-                    ),
-                    (META_VIEWS.into(), Some(b"[[1,1]]".to_vec())),
-                ],
+                meta,
                 commit: true,
                 ..Group::default()
             })
             .unwrap();
+        drop(store);
+        // The audit finds nothing wrong: no entries, consistent metadata. (A legacy store
+        // with no entries has no public record of its certificate to audit against.)
+        if !legacy {
+            audit_clean(&path, "half-created");
+        }
+        let ledger = Ledger::open(config(&path, 1));
+        assert!(
+            ledger.is_ok(),
+            "a ledger whose creation was interrupted cannot be opened: {:?}",
+            ledger.err()
+        );
+        drop(ledger);
+        audit_clean(&path, "completed");
     }
-    // The audit finds nothing wrong: no entries, consistent metadata.
-    audit_clean(&path, "half-created");
-    let ledger = Ledger::open(config(&path, 1));
-    assert!(
-        ledger.is_ok(),
-        "a ledger whose creation was interrupted cannot be opened: {:?}",
-        ledger.err()
-    );
 }
 
 /// Child role of the store-creation test: create a ledger, then idle until killed.

@@ -566,7 +566,20 @@ fn external_signer_signs_roots_and_is_recorded() {
     let err =
         Ledger::open(LedgerConfig::new(dir.path().join("l")).node_signer(foreign)).unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
-    let reopened = Ledger::open(LedgerConfig::new(dir.path().join("l"))).unwrap();
+    // The ledger was created with its node key outside: no node key was stored, so it
+    // reopens only with the signer.
+    let err = Ledger::open(LedgerConfig::new(dir.path().join("l"))).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                what: "node_signer",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let reopened = Ledger::open(LedgerConfig::new(dir.path().join("l")).node_signer(hsm)).unwrap();
     reopened
         .receipt(id)
         .unwrap()

@@ -129,8 +129,8 @@ struct ModelTx {
 
 impl ModelTx {
     /// The entry the engine must have recorded: the canonical encoding of the model's write
-    /// set.
-    fn entry_bytes(&self) -> Vec<u8> {
+    /// set, with the digest of the commit evidence its receipt disclosed.
+    fn entry_bytes(&self, commit_evidence_digest: [u8; 32]) -> Vec<u8> {
         let body = TxBody {
             claims_digest: self.claims,
             appends: self
@@ -152,7 +152,13 @@ impl ModelTx {
                 .collect(),
             signature: None,
         };
-        ledger_core::testing::encode_entry(TxKind::User, self.id, &body).unwrap()
+        ledger_core::testing::encode_ledger_entry(&ledger_core::LedgerEntry {
+            kind: TxKind::User,
+            tx_id: self.id,
+            commit_evidence_digest: Some(commit_evidence_digest),
+            body,
+        })
+        .unwrap()
     }
 }
 
@@ -481,7 +487,8 @@ impl Harness {
         receipt.verify(&ledger.service_certificate_pem()).unwrap();
         prop_assert_eq!(receipt.tx_id().unwrap(), tx.id);
         prop_assert_eq!(receipt.leaf_components.claims_digest, tx.claims);
-        let digest: [u8; 32] = Sha256::digest(tx.entry_bytes()).into();
+        let evidence: [u8; 32] = Sha256::digest(&receipt.leaf_components.commit_evidence).into();
+        let digest: [u8; 32] = Sha256::digest(tx.entry_bytes(evidence)).into();
         prop_assert_eq!(
             receipt.leaf_components.write_set_digest,
             digest,

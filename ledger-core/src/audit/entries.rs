@@ -20,7 +20,7 @@ impl Auditor<'_> {
         committed: u64,
         report: &mut AuditReport,
     ) -> Step<LedgerEntry> {
-        let (kind, tx_id) = entry::decode_header(bytes).map_err(|e| {
+        let header = entry::decode_header(bytes).map_err(|e| {
             Finding::at(
                 FindingKind::Undecodable,
                 seqno,
@@ -28,6 +28,23 @@ impl Auditor<'_> {
                 e.to_string(),
             )
         })?;
+        let (kind, tx_id) = (header.kind, header.tx_id);
+        // Entries record the commit-evidence digest from format version 2 on; a legacy entry
+        // after a current one is not something the engine writes.
+        let current = header.commit_evidence_digest.is_some();
+        if self.seen_current_format && !current {
+            return Err(Finding::at(
+                FindingKind::Undecodable,
+                seqno,
+                "an entry in the current format, as every entry after the first one is",
+                "a version-1 entry, which records no commit-evidence digest",
+            )
+            .into());
+        }
+        if let (false, Some(digest)) = (self.seen_current_format, header.commit_evidence_digest) {
+            self.first_digest = Some((header.tx_id, digest));
+        }
+        self.seen_current_format |= current;
         if tx_id.seqno() != seqno {
             return Err(Finding::at(
                 FindingKind::SeqnoMismatch,
@@ -91,8 +108,20 @@ impl Auditor<'_> {
             self.check_genesis(&entry)?;
         }
         self.check_reserved_writes(&entry)?;
-        let leaf =
-            EntryLeaf::of_bytes(bytes, entry.body.claims_digest).leaf_under(&self.secret, tx_id);
+        let inputs = EntryLeaf::of_bytes(bytes, entry.body.claims_digest);
+        let leaf = match (&entry.commit_evidence_digest, &self.secret) {
+            (Some(digest), _) => inputs.leaf_of_digest(digest),
+            (None, Some(secret)) => inputs.leaf_under(secret, tx_id),
+            (None, None) => {
+                return Err(Finding::at(
+                    FindingKind::Metadata,
+                    seqno,
+                    "the commit secret, which only the leaf of a version-1 entry needs",
+                    "no readable commit secret (sealed, and no key-encryption key given)",
+                )
+                .into())
+            }
+        };
         match (&entry.body.signature, sig_record) {
             (Some(payload), record) => {
                 self.check_signature(tx_id, payload, record.as_deref(), report)?;

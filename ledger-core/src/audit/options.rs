@@ -5,6 +5,10 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::error::Error;
+use crate::identity::ParsedCert;
+use crate::sealing::KeyEncryptionKey;
+
 /// How far an audit has got; handed to the [`AuditOptions::on_progress`] callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditProgress {
@@ -31,6 +35,8 @@ pub struct AuditOptions {
     pub(super) anchors: Vec<(u64, [u8; 32])>,
     pub(super) trusted_below: u64,
     pub(super) progress: Option<Arc<ProgressFn>>,
+    pub(super) service_certificate: Option<Arc<ParsedCert>>,
+    pub(super) key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
 }
 
 impl Default for AuditOptions {
@@ -44,6 +50,8 @@ impl Default for AuditOptions {
             anchors: Vec::new(),
             trusted_below: 0,
             progress: None,
+            service_certificate: None,
+            key_encryption_key: None,
         }
     }
 }
@@ -59,6 +67,11 @@ impl fmt::Debug for AuditOptions {
             .field("anchors", &self.anchors.len())
             .field("trusted_below", &self.trusted_below)
             .field("progress", &self.progress.is_some())
+            .field(
+                "service_certificate",
+                &self.service_certificate.as_ref().map(|c| &c.node_id),
+            )
+            .field("key_encryption_key", &self.key_encryption_key)
             .finish()
     }
 }
@@ -119,6 +132,39 @@ impl AuditOptions {
     pub fn trusted_root(mut self, seqno: u64, root: [u8; 32]) -> Self {
         self.anchors.push((seqno, root));
         self.trusted_below = self.trusted_below.max(seqno);
+        self
+    }
+
+    /// Pins the service certificate (PEM or DER) the audit trusts: the audit fails with
+    /// [`crate::FindingKind::ServiceIdentity`] if the store's differs. Without a pin the
+    /// audit trusts the store's own certificate, which proves the ledger consistent with
+    /// itself but not that it is the ledger the caller meant (someone able to rewrite the
+    /// directory can replace the certificate along with every signature);
+    /// [`crate::AuditReport::service_certificate_pinned`] says which was done. Default =
+    /// none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the certificate does not parse.
+    pub fn service_certificate(mut self, certificate: impl AsRef<[u8]>) -> Result<Self, Error> {
+        let bytes = certificate.as_ref();
+        let cert = ParsedCert::parse(bytes).map_err(|e| {
+            Error::malformed(
+                "service certificate",
+                crate::error::excerpt(&String::from_utf8_lossy(bytes)),
+                e,
+            )
+        })?;
+        self.service_certificate = Some(Arc::new(cert));
+        Ok(self)
+    }
+
+    /// The key that sealed the ledger's commit secret, for auditing entries written before
+    /// entries recorded their commit-evidence digest (format version 1): only their leaves
+    /// need the secret. Entries in the current format are audited from public material
+    /// alone. Default = none (a plaintext secret in the store is still used for old entries).
+    pub fn key_encryption_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
+        self.key_encryption_key = Some(kek);
         self
     }
 

@@ -199,6 +199,9 @@ pub struct AuditReport {
     pub uncommitted_tail: Option<RangeInclusive<u64>>,
     /// What the governance replay saw.
     pub governance: GovernanceSummary,
+    /// Whether the caller pinned the service certificate
+    /// ([`crate::AuditOptions::service_certificate`]); if not, the audit trusted the store's.
+    pub service_certificate_pinned: bool,
     /// How long the audit took.
     pub elapsed: Duration,
     /// The first inconsistency, if any.
@@ -241,6 +244,7 @@ impl AuditReport {
             uncommitted_tail: (last_seqno > committed_seqno)
                 .then(|| committed_seqno + 1..=last_seqno),
             governance: GovernanceSummary::default(),
+            service_certificate_pinned: false,
             elapsed: Duration::ZERO,
             finding: None,
         }

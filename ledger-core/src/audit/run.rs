@@ -13,12 +13,15 @@ use super::options::{AuditOptions, AuditProgress};
 use super::report::{AuditReport, EntryCheck, Finding, FindingKind};
 use crate::entry::LedgerEntry;
 use crate::error::Error;
-use crate::identity::{NodeIdentity, ParsedCert, ServiceIdentity};
-use crate::leaf::CommitSecret;
+use crate::identity::ParsedCert;
+use crate::leaf::{CommitSecret, Digest};
+use crate::sealing;
 use crate::state::{
-    ViewHistory, META_COMMIT_SECRET, META_NODE_IDENTITY, META_SERVICE_IDENTITY, META_VIEWS,
-    REQUIRED_META,
+    ViewHistory, ENGINE_META, META_COMMIT_SECRET, META_COMMIT_SECRET_SEALED, META_SERVICE_CERT,
+    META_VIEWS, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
+use crate::txid::TxId;
+use p256::elliptic_curve::zeroize::Zeroizing;
 
 /// Audits `store` with the given checks after the structural ones: the body of every entry
 /// point of [`super`].
@@ -77,7 +80,7 @@ pub(super) fn audit(
 
 /// Whether none of the engine's metadata is there.
 fn uninitialized(store: &dyn Store) -> Result<bool, Error> {
-    for key in REQUIRED_META {
+    for key in ENGINE_META {
         match store.meta(key) {
             Ok(None) => {}
             Ok(Some(_)) => return Ok(false),
@@ -165,7 +168,13 @@ pub(super) struct Auditor<'a> {
     pub(super) store: &'a dyn Store,
     pub(super) options: &'a AuditOptions,
     pub(super) last_seqno: u64,
-    pub(super) secret: CommitSecret,
+    /// The commit secret, read only when it is stored in plaintext or the caller supplied the
+    /// key that sealed it: only version-1 entries need it.
+    pub(super) secret: Option<CommitSecret>,
+    /// Whether an entry in the current format (with a commit-evidence digest) was seen.
+    pub(super) seen_current_format: bool,
+    /// The first entry recording a commit-evidence digest, and that digest.
+    pub(super) first_digest: Option<(TxId, Digest)>,
     pub(super) service: ParsedCert,
     pub(super) views: ViewHistory,
     pub(super) tree: MerkleTree<CcfSha256>,
@@ -198,28 +207,7 @@ impl<'a> Auditor<'a> {
                 Err(e) => Err(store_stop(e, None, &format!("metadata {key:?}"))),
             }
         };
-        let secret_bytes = meta(META_COMMIT_SECRET)?;
-        let secret = CommitSecret::from_slice(&secret_bytes).map_err(|_| {
-            Finding::new(
-                FindingKind::Metadata,
-                None,
-                "a 32-byte commit secret",
-                format!("{} bytes", secret_bytes.len()),
-            )
-        })?;
-        let service = ServiceIdentity::from_bytes(&meta(META_SERVICE_IDENTITY)?)
-            .and_then(|s| {
-                ParsedCert::from_der(s.certificate_der())
-                    .map_err(|e| Error::corruption(format!("metadata {META_SERVICE_IDENTITY}"), e))
-            })
-            .map_err(|e| {
-                Finding::new(
-                    FindingKind::ServiceIdentity,
-                    None,
-                    "a service identity with a self-signed certificate",
-                    e.to_string(),
-                )
-            })?;
+        let service = Self::service_certificate(store, options)?;
         if let Some(at) = options.certificates_valid_at {
             service.check_valid_at(at).map_err(|e| {
                 Finding::new(
@@ -230,20 +218,8 @@ impl<'a> Auditor<'a> {
                 )
             })?;
         }
-        NodeIdentity::from_bytes(&meta(META_NODE_IDENTITY)?)
-            .and_then(|n| {
-                ParsedCert::from_der(n.certificate_der())
-                    .and_then(|c| c.check_signed_by(&service))
-                    .map_err(|e| Error::crypto("checking the node certificate", e))
-            })
-            .map_err(|e| {
-                Finding::new(
-                    FindingKind::CertificateChain,
-                    None,
-                    "a node identity whose certificate the service key issued",
-                    e.to_string(),
-                )
-            })?;
+        report.service_certificate_pinned = options.service_certificate.is_some();
+        let secret = Self::legacy_secret(store, options)?;
         let views = ViewHistory::decode(&meta(META_VIEWS)?, last_seqno)
             .map_err(|e| Finding::new(FindingKind::ViewHistory, None, e.expected, e.found))?;
         report.views = views.as_slice().to_vec();
@@ -254,6 +230,8 @@ impl<'a> Auditor<'a> {
             options,
             last_seqno,
             secret,
+            seen_current_format: false,
+            first_digest: None,
             service,
             views,
             tree,
@@ -263,6 +241,119 @@ impl<'a> Auditor<'a> {
             last_view: 1,
             started: Instant::now(),
         })
+    }
+
+    /// The service certificate the audit trusts: the caller's pinned one, which the store's
+    /// public record must equal, or else the store's own.
+    fn service_certificate(store: &dyn Store, options: &AuditOptions) -> Step<ParsedCert> {
+        let stored = match store.meta(META_SERVICE_CERT) {
+            Ok(Some(der)) => Some(ParsedCert::from_der(&der).map_err(|e| {
+                Finding::new(
+                    FindingKind::ServiceIdentity,
+                    None,
+                    "a service certificate in metadata core.service_cert",
+                    e,
+                )
+            })?),
+            Ok(None) => None,
+            Err(e) => return Err(store_stop(e, None, "metadata core.service_cert")),
+        };
+        // Ledgers written before the certificate had a metadata record of its own hold it in
+        // their genesis transaction, which is public.
+        let stored = match stored {
+            Some(cert) => cert,
+            None => {
+                let genesis = store
+                    .table_get(SERVICE_TABLE, SERVICE_CERT_KEY, 1)
+                    .map_err(|e| store_stop(e, Some(1), "the genesis service certificate"))?
+                    .and_then(|version| version.value)
+                    .ok_or_else(|| {
+                        Finding::new(
+                            FindingKind::ServiceIdentity,
+                            None,
+                            "a service certificate in the metadata or the genesis transaction",
+                            "nothing",
+                        )
+                    })?;
+                ParsedCert::parse(&genesis).map_err(|e| {
+                    Finding::new(
+                        FindingKind::ServiceIdentity,
+                        Some(1),
+                        "a service certificate in the genesis transaction",
+                        e,
+                    )
+                })?
+            }
+        };
+        stored.check_signed_by(&stored).map_err(|e| {
+            Finding::new(
+                FindingKind::ServiceIdentity,
+                None,
+                "a self-signed service certificate",
+                e,
+            )
+        })?;
+        match &options.service_certificate {
+            Some(pinned) if pinned.der != stored.der => Err(Finding::new(
+                FindingKind::ServiceIdentity,
+                None,
+                format!("the pinned service certificate (key {})", pinned.node_id),
+                format!("the store's, for key {}", stored.node_id),
+            )
+            .into()),
+            _ => Ok(stored),
+        }
+    }
+
+    /// The commit secret, if it can be read: in plaintext, or sealed under the key the caller
+    /// gave. Its absence matters only if a version-1 entry turns up.
+    fn legacy_secret(store: &dyn Store, options: &AuditOptions) -> Step<Option<CommitSecret>> {
+        let read = |key: &str| store.meta(key).map_err(|e| store_stop(e, None, key));
+        let bytes = match (read(META_COMMIT_SECRET)?, &options.key_encryption_key) {
+            (Some(plain), _) => Zeroizing::new(plain),
+            (None, Some(kek)) => match read(META_COMMIT_SECRET_SEALED)? {
+                Some(sealed) => sealing::open(&**kek, META_COMMIT_SECRET_SEALED, &sealed)
+                    .map_err(AuditStop::Error)?,
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
+        CommitSecret::from_slice(&bytes).map(Some).map_err(|_| {
+            Finding::new(
+                FindingKind::Metadata,
+                None,
+                "a 32-byte commit secret",
+                format!("{} bytes", bytes.len()),
+            )
+            .into()
+        })
+    }
+
+    /// When the commit secret is readable, checks it is the one the entries were written
+    /// under, on the first entry that records a commit-evidence digest: a replaced secret
+    /// leaves the history intact but would make every new receipt's evidence disagree with
+    /// its entry.
+    fn check_secret(&self) -> Step {
+        let (Some(secret), Some((tx_id, recorded))) = (&self.secret, &self.first_digest) else {
+            return Ok(());
+        };
+        let derived = secret.evidence(tx_id.view(), tx_id.seqno()).digest();
+        if derived != *recorded {
+            return Err(Finding::at(
+                FindingKind::Metadata,
+                tx_id.seqno(),
+                format!(
+                    "the commit-evidence digest {} recorded in the entry",
+                    hex::encode(recorded)
+                ),
+                format!(
+                    "{} derived from the stored commit secret",
+                    hex::encode(derived)
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     pub(super) fn view_of(&self, seqno: u64) -> u64 {
@@ -400,6 +491,7 @@ impl<'a> Auditor<'a> {
                 "; no later signature tells whether the entry or the tree is damaged",
             ));
         }
+        self.check_secret()?;
         let last_sig = report.last_signature.map_or(0, |s| s.tx_id.seqno());
         if committed > 0 && last_sig != committed.min(self.last_seqno) {
             return Err(Finding::at(
@@ -496,8 +588,6 @@ pub(super) fn suspect_finding(suspect: &Suspect, note: &str) -> AuditStop {
 
 fn meta_kind(key: &str) -> FindingKind {
     match key {
-        META_SERVICE_IDENTITY => FindingKind::ServiceIdentity,
-        META_NODE_IDENTITY => FindingKind::CertificateChain,
         META_VIEWS => FindingKind::ViewHistory,
         _ => FindingKind::Metadata,
     }

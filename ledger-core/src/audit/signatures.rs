@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::report::{AuditReport, Finding, FindingKind, SignedRoot};
 use super::run::{Auditor, Step};
 use crate::entry::{self, SignaturePayload};
-use crate::identity::ParsedCert;
+use crate::identity::{validate_path, ParsedCert};
 use crate::txid::TxId;
 
 /// Most verified certificates the audit remembers; beyond this it starts over, so memory
@@ -15,7 +15,8 @@ use crate::txid::TxId;
 pub(crate) const MAX_CACHED_CERTIFICATES: usize = 1024;
 
 impl Auditor<'_> {
-    /// Parses `pem` and checks the service key issued it (and its validity, if asked).
+    /// Parses `pem` and checks the service certificate endorses it by the path rules receipts
+    /// are held to (and its validity, if asked).
     pub(super) fn verify_node_cert(&mut self, seqno: u64, pem: &str) -> Step<Arc<ParsedCert>> {
         if let Some(cert) = self.verified.get(pem) {
             return Ok(Arc::clone(cert));
@@ -28,11 +29,13 @@ impl Auditor<'_> {
                 e,
             )
         })?;
-        let issued = match self.options.certificates_valid_at {
-            Some(at) => cert.check_issued_by(&self.service, at),
-            None => cert.check_signed_by(&self.service),
-        };
-        issued.map_err(|e| {
+        validate_path(
+            &cert,
+            &[],
+            &self.service,
+            self.options.certificates_valid_at,
+        )
+        .map_err(|(role, violation)| {
             Finding::at(
                 FindingKind::CertificateChain,
                 seqno,
@@ -40,7 +43,7 @@ impl Auditor<'_> {
                     "a node certificate issued by the service key {}",
                     self.service.node_id
                 ),
-                e,
+                format!("{role}: {} ({:?})", violation.detail, violation.rule),
             )
         })?;
         if self.verified.len() >= MAX_CACHED_CERTIFICATES {
