@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing the workspace needs, if it is missing:
 #  - clang and libclang (bindgen for the rocksdb crate's C++ build),
+#  - SoftHSM2 (the PKCS#11 token the ledger-hsm tests run against),
 #  - the official Python receipt verifiers used by the interoperability test.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
@@ -14,6 +15,12 @@ if ! command -v clang >/dev/null 2>&1 || ! ls /usr/lib/llvm-*/lib/libclang*.so* 
   echo "setup: installing clang and libclang (needed to build RocksDB)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libclang-dev >/dev/null
+fi
+
+if ! command -v softhsm2-util >/dev/null 2>&1; then
+  echo "setup: installing softhsm2 (the PKCS#11 token ledger-hsm is tested against)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
