@@ -112,7 +112,11 @@ impl LedgerConfig {
     }
 
     /// When a signature makes transactions durable. Default = [`Durability::Fsync`]: the
-    /// store syncs once per signature, so a transaction reported Committed survives a crash.
+    /// store syncs once per signature, so a transaction reported Committed survives a process
+    /// or machine crash. [`Durability::Buffered`] never waits for a sync: a transaction
+    /// reported Committed survives a process crash, but a machine crash may lose it (it then
+    /// reports Invalid). In both modes the open syncs its view change, so no id is ever handed
+    /// out twice, whatever a crash loses.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
