@@ -41,6 +41,9 @@ pub struct LedgerConfig {
     pub(crate) service_signer: Option<Arc<dyn ServiceSigner>>,
     pub(crate) key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
     pub(crate) genesis: Option<Arc<dyn GenesisRecords>>,
+    /// Whether opens write the ledger instance record (`state.rs`). Always, except for the
+    /// ledgers tests build as older code wrote them (`testing::as_older_code`).
+    pub(crate) instance_records: bool,
 }
 
 /// Records a new ledger's genesis transaction holds beyond the engine's own (the service
@@ -101,6 +104,7 @@ impl LedgerConfig {
             service_signer: None,
             key_encryption_key: None,
             genesis: None,
+            instance_records: true,
         }
     }
 

@@ -135,8 +135,12 @@ fn write_parser_seeds() {
     write("receipt_json", "tamper-signature", &[0, 0, 7, 3, 0x80]);
     write("receipt_json", "splice", b"\x01\x00\x20\x00\x01 ");
 
+    let instance = ledger_core::LedgerInstance {
+        ledger_id: "5a".repeat(16),
+        epoch: 2,
+    };
     let key = MemberKey::generate_ed25519().unwrap();
-    let builder = key.request(&"ab".repeat(32), 7);
+    let builder = key.request(&"ab".repeat(32), &instance, 7);
     let ballot = builder.ballot(&"cd".repeat(32), Vote::Approve).unwrap();
     write(
         "governance_request_json",
@@ -151,7 +155,7 @@ fn write_parser_seeds() {
     );
     let p256 = MemberKey::generate_p256().unwrap();
     let proposal = p256
-        .request(&"01".repeat(32), 1)
+        .request(&"01".repeat(32), &instance, 1)
         .propose(Vec::new())
         .unwrap();
     write(

@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::identity::{NodeIdentity, ParsedCert, ServiceIdentity};
 use crate::leaf::CommitSecret;
 use crate::state::{
-    ViewHistory, META_COMMIT_SECRET, META_NODE_IDENTITY, META_SERVICE_IDENTITY, META_VIEWS,
-    REQUIRED_META,
+    LedgerInstance, ViewHistory, META_COMMIT_SECRET, META_NODE_IDENTITY, META_SERVICE_IDENTITY,
+    META_VIEWS, REQUIRED_META,
 };
 
 /// Audits `store` with the given checks after the structural ones: the body of every entry
@@ -175,6 +175,8 @@ pub(super) struct Auditor<'a> {
     /// Certificates (PEM) already verified against the service key, parsed.
     pub(super) verified: HashMap<String, Arc<ParsedCert>>,
     pub(super) last_view: u64,
+    /// The newest ledger instance record seen so far.
+    pub(super) instance: Option<LedgerInstance>,
     pub(super) started: Instant,
 }
 
@@ -261,6 +263,7 @@ impl<'a> Auditor<'a> {
             suspect: None,
             verified: HashMap::new(),
             last_view: 1,
+            instance: None,
             started: Instant::now(),
         })
     }
