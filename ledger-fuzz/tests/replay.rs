@@ -107,9 +107,11 @@ replay_tests! {
     ledger_crash_recovery: 40, 400;
 }
 
-/// Writes the hand-made seeds of the parsing targets (`cargo test -p ledger-fuzz --test
-/// replay -- --ignored write_parser_seeds`). The operation targets' seeds are inputs the
-/// fuzzer found, minimized with `-merge=1` (see the README's Fuzzing section).
+/// Writes the hand-made seeds of the parsing targets, and of the engine targets
+/// (`ledger_fuzz::ledger_seeds`: twins, backups and restored copies), with `cargo test -p
+/// ledger-fuzz --test replay -- --ignored write_parser_seeds`. The other operation targets'
+/// seeds are inputs the fuzzer found, minimized with `-merge=1` (see the README's Fuzzing
+/// section).
 #[test]
 #[ignore = "writes seed files into corpus/; run by hand"]
 fn write_parser_seeds() {
@@ -123,6 +125,10 @@ fn write_parser_seeds() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), data).unwrap();
     };
+
+    for (target, name, data) in ledger_fuzz::ledger_seeds() {
+        write(target, name, &data);
+    }
 
     for (i, json) in ledger_fuzz::receipt_seeds().iter().enumerate().take(2) {
         write(
