@@ -42,6 +42,9 @@ pub struct LedgerConfig {
     pub(crate) key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
     pub(crate) retired_key_encryption_keys: Vec<Arc<dyn KeyEncryptionKey>>,
     pub(crate) genesis: Option<Arc<dyn GenesisRecords>>,
+    /// Whether opens write the ledger instance record (`state.rs`). Always, except for the
+    /// ledgers tests build as older code wrote them (`testing::as_older_code`).
+    pub(crate) instance_records: bool,
 }
 
 /// Records a new ledger's genesis transaction holds beyond the engine's own (the service
@@ -103,6 +106,7 @@ impl LedgerConfig {
             key_encryption_key: None,
             retired_key_encryption_keys: Vec::new(),
             genesis: None,
+            instance_records: true,
         }
     }
 

@@ -24,7 +24,15 @@
 //! # State
 //!
 //! What the engine persists about itself (metadata keys, view history, internal tables, the
-//! genesis record) is specified, and validated, in [`crate::state`].
+//! genesis record, the ledger instance record) is specified, and validated, in
+//! [`crate::state`].
+//!
+//! # Backup and restore
+//!
+//! [`Ledger::backup`] copies a running ledger; [`Ledger::restore`] restores a copy, which the
+//! store marks as restored. The first open of the copy begins a new view and records the
+//! ledger's instance with the next epoch, so governance requests signed for the original
+//! are refused by the copy and the other way round (see `state.rs`, `# Recovery`).
 
 use std::any::Any;
 use std::future::Future;
@@ -36,7 +44,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ledger_merkle::{CcfSha256, MerkleTree};
-use ledger_store::{Group, MemoryStore, Recovery, Store};
+use ledger_store::{BackupInfo, Group, MemoryStore, Recovery, Store, META_RESTORED};
 #[cfg(feature = "rocksdb")]
 use ledger_store::{RocksStore, StoreConfig};
 use parking_lot::Mutex;
@@ -50,8 +58,8 @@ use crate::error::{Error, Problem};
 use crate::pipeline::{PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::Receipt;
 use crate::state::{
-    EntryLeaf, ViewHistory, ENGINE_META, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY,
-    SERVICE_TABLE,
+    EntryLeaf, LedgerInstance, ViewHistory, ENGINE_META, INSTANCE_KEY, META_RUNNING, META_VIEWS,
+    NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::txid::{TxId, TxStatus};
@@ -338,13 +346,16 @@ impl Ledger {
         // unclean stop like a discarded tail starts a new view, and those ids become Invalid
         // instead of being handed out again.
         let unclean = !fresh && store.meta(META_RUNNING)?.is_some();
-        let new_view = discarded_tail || unclean;
+        // A store restored from a backup begins a new view and a new instance epoch (below).
+        let restored = !fresh && store.meta(META_RESTORED)?.is_some();
+        let new_view = discarded_tail || unclean || restored;
         if new_view {
             let view = views.begin(state.last_seqno + 1);
             tracing::info!(
                 view,
                 discarded_tail,
-                "starting a new view after an unclean stop"
+                restored,
+                "starting a new view after an unclean stop or a restore"
             );
         }
         if !fresh {
@@ -413,12 +424,33 @@ impl Ledger {
         if known.as_deref() != Some(node_cert.as_bytes()) {
             record.put(NODES_TABLE, node_id.as_bytes(), node_cert.as_bytes());
         }
+        // The instance record: epoch 1 at genesis (or on the first open of a ledger that has
+        // none), the next epoch after a restore (see `state.rs`, `# Invariants`).
+        let instance = if config.instance_records {
+            instance_to_record(&*ledger.shared.store, state.last_seqno, restored)?
+        } else {
+            None
+        };
+        if let Some(instance) = &instance {
+            record.put(SERVICE_TABLE, INSTANCE_KEY, &instance.encode());
+        }
         if !record.is_empty() {
             let body = record.into_body(&Limits::ENGINE, true)?;
             let id = ledger
                 .shared
                 .submit(Submission::new(TxKind::Governance, body)?)?;
-            ledger.wait_for_commit(id, Duration::from_secs(60))?;
+            let status = ledger.wait_for_commit(id, Duration::from_secs(60))?;
+            // The restore is acted on once the new epoch is committed. The marker's deletion
+            // is not a commit group (which would commit whatever the pipeline appended
+            // meanwhile): the next one makes it durable. A crash before then leaves the
+            // marker, and the next open raises the epoch once more (harmless).
+            if restored && instance.is_some() && status == TxStatus::Committed {
+                ledger.shared.store.write_group(&Group {
+                    meta: vec![(META_RESTORED.into(), None)],
+                    commit: false,
+                    ..Group::default()
+                })?;
+            }
         }
         Ok(ledger)
     }
@@ -968,6 +1000,44 @@ impl Ledger {
         &self.node_id
     }
 
+    /// Writes an online, consistent backup of the ledger into `dir`, which must not exist or
+    /// be empty. The ledger first signs and commits everything recorded before the call
+    /// ([`Ledger::flush`]), so the backup holds at least that; it keeps serving meanwhile.
+    /// Restore it with [`Ledger::restore`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] after a store failure; [`Error::Store`] with
+    /// `StoreError::TargetNotEmpty`, or `StoreError::Unsupported` for a ledger in memory;
+    /// storage and file-system failures.
+    pub fn backup(&self, dir: impl AsRef<std::path::Path>) -> Result<BackupInfo, Error> {
+        self.flush()?;
+        Ok(self.shared.store.backup(dir.as_ref())?)
+    }
+
+    /// Restores the backup in `backup_dir` (written by [`Ledger::backup`]) into
+    /// `target_dir`, which must not exist or be empty, verifying every file and entry; then
+    /// open it with [`Ledger::open`]. The restored ledger holds the backup's committed
+    /// transactions. Its first open begins a new view and records the ledger's instance
+    /// with the next epoch (see [`crate::LedgerInstance`]): governance requests signed for
+    /// the ledger before the restore, for the original or for this copy, are refused, and
+    /// members sign again for the restored instance ([`crate::Governance::instance`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] with `StoreError::TargetNotEmpty` (nothing is changed),
+    /// `StoreError::NotALedger` if `backup_dir` holds no backup,
+    /// `StoreError::IncompatibleFormat`, or `StoreError::Corruption` if a file or the
+    /// restored store does not verify (what was copied is removed again); file-system
+    /// failures.
+    #[cfg(feature = "rocksdb")]
+    pub fn restore(
+        backup_dir: impl AsRef<std::path::Path>,
+        target_dir: impl AsRef<std::path::Path>,
+    ) -> Result<BackupInfo, Error> {
+        Ok(RocksStore::restore(backup_dir, target_dir)?)
+    }
+
     /// Signs and writes everything recorded, stops the ledger's threads, and closes the store.
     ///
     /// # Errors
@@ -1026,6 +1096,32 @@ fn deadline_after(timeout: Duration) -> Instant {
     now.checked_add(timeout)
         .or_else(|| now.checked_add(CENTURY))
         .unwrap_or(now)
+}
+
+/// The instance record an open must write, if any: a new ledger id at epoch 1 if the ledger
+/// has no record (genesis, or a ledger written by older code), the next epoch of the current
+/// record after a restore, else none.
+fn instance_to_record(
+    store: &dyn Store,
+    last_seqno: u64,
+    restored: bool,
+) -> Result<Option<LedgerInstance>, Error> {
+    let current = match store.table_get(SERVICE_TABLE, INSTANCE_KEY, last_seqno)? {
+        Some(version) => version.value,
+        None => None,
+    };
+    let current =
+        match current {
+            Some(bytes) => Some(LedgerInstance::decode(&bytes).map_err(|e| {
+                Error::corruption("ledger instance record", e).in_table(SERVICE_TABLE)
+            })?),
+            None => None,
+        };
+    Ok(match current {
+        None => Some(LedgerInstance::generate()?),
+        Some(current) if restored => Some(current.restored()),
+        Some(_) => None,
+    })
 }
 
 fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {

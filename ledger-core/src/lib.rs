@@ -92,10 +92,11 @@ pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN,
 };
 pub use crate::sealing::{AesGcmKek, KeyEncryptionKey};
+pub use crate::state::LedgerInstance;
 pub use crate::transaction::{Transaction, MAX_KEY_LEN, MAX_NAME_LEN, MAX_TX_SIZE_CEILING};
 pub use crate::txid::{TxId, TxIdError, TxStatus};
 /// The Merkle layer's error, carried by [`Error::Merkle`].
 pub use ledger_merkle::MerkleError;
-/// The storage seam and its types, as they appear in [`Ledger::with_store`], [`audit_store`]
-/// and [`Error::Store`].
-pub use ledger_store::{Recovery, Store, StoreError};
+/// The storage seam and its types, as they appear in [`Ledger::with_store`], [`audit_store`],
+/// [`Ledger::backup`] and [`Error::Store`].
+pub use ledger_store::{BackupInfo, Recovery, Store, StoreError};

@@ -61,6 +61,21 @@ pub enum Refusal {
         /// The service id the request names.
         found: String,
     },
+    /// The request names another instance of the ledger than the one in force
+    /// (`ledger_core::LedgerInstance`): it was signed for another ledger created with the
+    /// same service identity, or for this ledger before it was restored from a backup (or
+    /// for the original of a restored copy); or it is a version-1 request, which names no
+    /// instance, and the ledger records one. Members sign again for the instance in force
+    /// (`Governance::instance`).
+    #[error("request is for {found}, but this ledger is {expected}")]
+    WrongInstance {
+        /// The instance in force, as `ledger <id> epoch <n>`; `no ledger instance` for a
+        /// ledger, written by older code, that records none.
+        expected: String,
+        /// The instance the request names, in the same form; `no ledger instance (a
+        /// version-1 request)` for a version-1 request.
+        found: String,
+    },
     /// The request is of another kind than the call it was given to.
     #[error("a {found} request was given where a {expected} is expected")]
     WrongKind {

@@ -22,6 +22,7 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `internal.service` | `cert` | the service certificate, PEM (genesis) |
+//! | `internal.service` | `instance` | the ledger instance record ([`LedgerInstance`]): `{"ledger_id":"<32 hex>","epoch":<n>}` |
 //! | `internal.nodes` | node id | the node certificate, PEM (every node that signs) |
 //!
 //! Table and collection names beginning with a [`RESERVED_PREFIXES`] entry (`gov.`,
@@ -34,16 +35,41 @@
 //! ([`ViewHistory::decode`]). Entry 1 is the genesis transaction, which records the service
 //! certificate; that record never changes afterwards ([`check_service_record`]).
 //!
+//! The instance record names this copy of the ledger: a random ledger id, and an epoch that
+//! counts the restores from a backup. Genesis writes it with epoch 1 (a ledger written by
+//! older code, which has none, gets one with epoch 1 the first time it is opened); each
+//! later version keeps the ledger id and has the epoch one above the version before it, and
+//! it is never removed ([`LedgerInstance::decode`], [`LedgerInstance::check_successor`]).
+//! Signed governance requests name the instance in force, so a request signed for one
+//! ledger is refused by another created with the same service identity, and a request
+//! signed for a ledger after a backup was taken is refused by the copy restored from it.
+//!
+//! Two copies restored from the same backup get the same instance (same id, same epoch):
+//! the epoch separates a restored copy from the original, not two copies from one another.
+//! Restore a backup once, or treat its copies as one ledger.
+//!
 //! # Recovery
 //!
 //! A ledger found with `core.running` set, or whose store discarded an uncommitted tail,
 //! stopped uncleanly: the next open appends a view beginning at the first seqno not stored
 //! ([`ViewHistory::begin`]), so no id handed out before the stop is ever handed out again.
+//!
+//! A store restored from a backup carries the store's marker
+//! [`ledger_store::META_RESTORED`]. The first open after the restore begins a new view,
+//! records the instance with the epoch one higher, and deletes the marker once that record
+//! is committed (the deletion becomes durable with the next commit group: the next
+//! signature, or the clean close). A crash in between leaves the marker, so the next open
+//! raises the epoch once more: the ledger id stays, and every epoch follows the one before,
+//! as the audit requires; requests signed for the skipped epoch are refused like any other
+//! stale instance's.
 
 use std::fmt;
 
+use rand_core::{OsRng, RngCore as _};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::error::Error;
 use crate::identity::ParsedCert;
 use crate::leaf::{leaf_hash_of_digests, CommitEvidence, CommitSecret, Digest, LeafComponents};
 use crate::txid::TxId;
@@ -83,6 +109,8 @@ pub(crate) const ENGINE_META: [&str; 8] = [
 pub(crate) const SERVICE_TABLE: &str = "internal.service";
 /// Key of the service certificate in [`SERVICE_TABLE`].
 pub(crate) const SERVICE_CERT_KEY: &[u8] = b"cert";
+/// Key of the ledger instance record ([`LedgerInstance`]) in [`SERVICE_TABLE`].
+pub(crate) const INSTANCE_KEY: &[u8] = b"instance";
 /// Table holding node certificates by node id.
 pub(crate) const NODES_TABLE: &str = "internal.nodes";
 
@@ -214,6 +242,126 @@ pub(crate) fn check_service_record(service_der: &[u8], value: &[u8]) -> Result<(
     }
 }
 
+/// Which ledger this is, and which life of it: the instance record the engine keeps in
+/// `internal.service` under `instance` (see the module's `# Format` and `# Invariants`), and
+/// that every signed governance request names (`ledger_core::governance`).
+///
+/// Its stored form is the JSON object `{"ledger_id":"<32 hex>","epoch":<n>}`, exactly, with
+/// the fields in that order and no whitespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerInstance {
+    /// 16 random bytes in lowercase hex (32 digits), drawn when the ledger's first instance
+    /// record is written; the same for every copy restored from the ledger's backups.
+    pub ledger_id: String,
+    /// 1 for the ledger as created; one more after each restore from a backup.
+    pub epoch: u64,
+}
+
+impl fmt::Display for LedgerInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ledger {} epoch {}", self.ledger_id, self.epoch)
+    }
+}
+
+/// Length of a ledger id in hex digits (16 random bytes).
+const LEDGER_ID_HEX_LEN: usize = 32;
+
+impl LedgerInstance {
+    /// A new ledger id, from the operating system's random source, at epoch 1.
+    pub(crate) fn generate() -> Result<Self, Error> {
+        let mut id = [0u8; LEDGER_ID_HEX_LEN / 2];
+        OsRng
+            .try_fill_bytes(&mut id)
+            .map_err(|e| Error::crypto("reading the random source", e))?;
+        Ok(LedgerInstance {
+            ledger_id: hex::encode(id),
+            epoch: 1,
+        })
+    }
+
+    /// The instance of a copy restored from a backup of this one: the same ledger id, the
+    /// next epoch.
+    pub(crate) fn restored(&self) -> Self {
+        LedgerInstance {
+            ledger_id: self.ledger_id.clone(),
+            epoch: self.epoch.saturating_add(1),
+        }
+    }
+
+    /// The stored form: `{"ledger_id":"<32 hex>","epoch":<n>}`.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        format!(
+            "{{\"ledger_id\":\"{}\",\"epoch\":{}}}",
+            self.ledger_id, self.epoch
+        )
+        .into_bytes()
+    }
+
+    /// Checks the fields: a ledger id of 32 lowercase hex digits and an epoch of at least 1.
+    ///
+    /// # Errors
+    ///
+    /// A description of the field that is wrong.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let hex_digits = self
+            .ledger_id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if self.ledger_id.len() != LEDGER_ID_HEX_LEN || !hex_digits {
+            return Err(format!(
+                "a ledger id of {LEDGER_ID_HEX_LEN} lowercase hex digits, not {:?}",
+                self.ledger_id
+            ));
+        }
+        if self.epoch == 0 {
+            return Err("an epoch of at least 1, not 0".into());
+        }
+        Ok(())
+    }
+
+    /// Decodes a stored instance record: the one validator that opening a ledger, signed
+    /// requests and the audit all use. The bytes must be exactly the stored form of a valid
+    /// instance ([`LedgerInstance::check`]).
+    ///
+    /// # Errors
+    ///
+    /// A description of what was found instead.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let shown = || format!("{:?}", String::from_utf8_lossy(bytes));
+        let instance: LedgerInstance = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{} is not an instance record ({e})", shown()))?;
+        instance
+            .check()
+            .map_err(|e| format!("{}: expected {e}", shown()))?;
+        if instance.encode() != bytes {
+            return Err(format!(
+                "{} is not in the stored form {:?}",
+                shown(),
+                String::from_utf8_lossy(&instance.encode())
+            ));
+        }
+        Ok(instance)
+    }
+
+    /// Checks that this record may follow `previous`, the version it replaces (`None` for a
+    /// ledger's first record): a first record has epoch 1; a later one keeps the ledger id
+    /// and has the next epoch.
+    ///
+    /// # Errors
+    ///
+    /// What was expected instead.
+    pub(crate) fn check_successor(&self, previous: Option<&LedgerInstance>) -> Result<(), String> {
+        let expected = match previous {
+            None if self.epoch == 1 => return Ok(()),
+            None => "a first instance record with epoch 1".to_owned(),
+            Some(p) if *self == p.restored() => return Ok(()),
+            Some(p) => format!("the record after {p}: {}", p.restored()),
+        };
+        Err(format!("expected {expected}, found {self}"))
+    }
+}
+
 /// The digests a stored entry contributes to its leaf (SPEC section 3): SHA-256 of its bytes
 /// and its claims digest. Every leaf the engine computes, at commit, for a receipt and in
 /// the audit, comes from here.
@@ -306,6 +454,46 @@ mod tests {
             );
         }
         assert!(ViewHistory::decode(b"[[1,1],[2,11]]", 10).is_ok());
+    }
+
+    #[test]
+    fn instance_records_decode_strictly_and_follow_one_another() {
+        let first = LedgerInstance::generate().expect("random");
+        assert_eq!(first.epoch, 1);
+        assert_eq!(first.ledger_id.len(), 32);
+        assert_eq!(LedgerInstance::decode(&first.encode()), Ok(first.clone()));
+        let text = String::from_utf8(first.encode()).expect("utf-8");
+        assert_eq!(
+            text,
+            format!("{{\"ledger_id\":\"{}\",\"epoch\":1}}", first.ledger_id)
+        );
+        let id = "0123456789abcdef0123456789abcdef";
+        for bad in [
+            String::new(),
+            "{}".into(),
+            format!("{{\"ledger_id\":\"{id}\"}}"),
+            format!("{{\"ledger_id\":\"{id}\",\"epoch\":0}}"),
+            format!("{{\"ledger_id\":\"{}\",\"epoch\":1}}", id.to_uppercase()),
+            format!("{{\"ledger_id\":\"{}\",\"epoch\":1}}", &id[1..]),
+            format!("{{\"ledger_id\":\"{id}\",\"epoch\":1,\"x\":1}}"),
+            format!("{{\"epoch\":1,\"ledger_id\":\"{id}\"}}"),
+            format!("{{\"ledger_id\": \"{id}\",\"epoch\":1}}"),
+            format!("{{\"ledger_id\":\"{id}\",\"ledger_id\":\"{id}\",\"epoch\":1}}"),
+        ] {
+            assert!(
+                LedgerInstance::decode(bad.as_bytes()).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+        let second = first.restored();
+        assert_eq!(second.epoch, 2);
+        assert!(first.check_successor(None).is_ok());
+        assert!(second.check_successor(None).is_err());
+        assert!(second.check_successor(Some(&first)).is_ok());
+        assert!(first.check_successor(Some(&second)).is_err());
+        assert!(second.restored().check_successor(Some(&first)).is_err());
+        let other = LedgerInstance::generate().expect("random");
+        assert!(other.restored().check_successor(Some(&first)).is_err());
     }
 
     #[test]

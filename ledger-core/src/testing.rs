@@ -1,8 +1,10 @@
 //! Internals that tests need and applications must not use: the entry encoders (to build
-//! damaged or hand-made entries) and the commit-secret arithmetic (to build receipts by hand).
+//! damaged or hand-made entries), the commit-secret arithmetic (to build receipts by hand),
+//! and ledgers as older code wrote them (without an instance record).
 //! Compiled only with the `test-util` feature, hidden from the documentation, and never part
 //! of a default build.
 
+use crate::config::LedgerConfig;
 use crate::entry::{self, LedgerEntry, SignaturePayload, TxBody, TxKind};
 use crate::error::Error;
 use crate::leaf::{CommitSecret, Digest};
@@ -80,3 +82,12 @@ pub const META_VIEWS: &str = crate::state::META_VIEWS;
 pub const ENTRY_HEADER_LEN: usize = crate::entry::HEADER_LEN;
 /// Length of a version-1 entry's fixed header, in bytes.
 pub const LEGACY_ENTRY_HEADER_LEN: usize = crate::entry::LEGACY_HEADER_LEN;
+
+/// `config` for a ledger as code older than the ledger instance record wrote it: opening
+/// with it never writes an instance record (not at genesis, not after a restore), so its
+/// governance accepts only version-1 requests. Opening the same ledger later with an
+/// ordinary configuration records its instance then.
+pub fn as_older_code(mut config: LedgerConfig) -> LedgerConfig {
+    config.instance_records = false;
+    config
+}

@@ -15,7 +15,7 @@ use ledger_core::governance::{
     Rule, SignedRequest, Vote, DEFAULT_CONSTITUTION,
 };
 use ledger_core::{audit_ledger, AuditOptions, AuditReport};
-use ledger_core::{Error, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+use ledger_core::{Error, Ledger, LedgerConfig, LedgerInstance, Transaction, TxId, TxStatus};
 
 /// The audit of everything recorded so far: governance findings are among its findings and
 /// its governance summary counts the requests it replayed.
@@ -576,7 +576,7 @@ fn forged_and_replayed_requests_are_refused() {
     // A stale counter that was never used is refused too.
     let next = gov.next_counter(keys[2].member_id()).unwrap();
     let stale = keys[2]
-        .request(gov.service_id(), next - 1)
+        .request(gov.service_id(), &gov.instance().unwrap(), next - 1)
         .ballot(&id, Vote::Approve)
         .unwrap();
     assert_eq!(
@@ -590,7 +590,11 @@ fn forged_and_replayed_requests_are_refused() {
     // Re-targeted to another ledger: same members, different service identity.
     let other = Ledger::in_memory_with(LedgerConfig::new("").genesis(genesis(&keys))).unwrap();
     let foreign = keys[2]
-        .request(other.governance().service_id(), next)
+        .request(
+            other.governance().service_id(),
+            &other.governance().instance().unwrap(),
+            next,
+        )
         .ballot(&id, Vote::Approve)
         .unwrap();
     assert!(matches!(
@@ -634,6 +638,7 @@ fn forged_and_replayed_requests_are_refused() {
     // member, and the other way round).
     let payload = RequestPayload::new(
         gov.service_id(),
+        &gov.instance().unwrap(),
         keys[2].member_id(),
         next,
         Request::Ballot {
@@ -648,6 +653,7 @@ fn forged_and_replayed_requests_are_refused() {
     ));
     let payload = RequestPayload::new(
         gov.service_id(),
+        &gov.instance().unwrap(),
         keys[0].member_id(),
         gov.next_counter(keys[0].member_id()).unwrap(),
         Request::Ballot {
@@ -940,14 +946,25 @@ fn request_and_action_json_forms() {
         r#"{"name":"set_user","args":{"user_id":"bob","role":"Reader","x":1}}"#,
     );
     assert!(with_extra.is_err());
+    let instance = LedgerInstance {
+        ledger_id: "22".repeat(16),
+        epoch: 3,
+    };
     let signed = keys[2]
-        .request(&"11".repeat(32), 5)
+        .request(&"11".repeat(32), &instance, 5)
         .propose(vec![action])
         .unwrap();
     let json = signed.to_json().unwrap();
     assert_eq!(SignedRequest::from_json(&json).unwrap(), signed);
     let payload = signed.parse().unwrap();
     assert_eq!(payload.counter, 5);
+    assert_eq!(payload.version, 2);
+    assert_eq!(payload.instance(), Some(instance));
+    assert!(signed.payload.starts_with(&format!(
+        "{{\"version\":2,\"service_id\":\"{}\",\"ledger_id\":\"{}\",\"epoch\":3,",
+        "11".repeat(32),
+        "22".repeat(16)
+    )));
     assert_eq!(payload.member_id, keys[2].member_id());
     assert!(SignedRequest::from_json("{\"payload\":\"\"}").is_err());
     // The member id is the SHA-256 of the DER public key, like a node id.

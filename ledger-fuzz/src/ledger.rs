@@ -9,6 +9,16 @@
 //! the recovered store passes the offline audit, every transaction known to be committed is
 //! still there with the same contents, and every other one is either committed too or
 //! reported Invalid.
+//!
+//! Every fuzzed ledger is created with one service identity and one genesis member, so the
+//! ledgers of different inputs, and the ones an input makes beside its own, share an
+//! identity. Two operations make such other ledgers (issue 11, hole 2): `Twin` creates a
+//! ledger with the same identity and member, and `Restore` restores the last `Backup` of
+//! the fuzzed ledger (RocksDB only; in memory a backup is refused as unsupported) into a
+//! copy that holds exactly the transactions recorded before the backup, in the same ledger
+//! instance at the next epoch. Each other ledger and the fuzzed one refuse each other's
+//! signed governance requests (`Refusal::WrongInstance`), accept their own, and every one of
+//! them passes the audit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
@@ -16,7 +26,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
-use ledger_core::{audit_store, AuditOptions};
+use ledger_core::governance::{Genesis, MemberKey, Refusal, Request};
+use ledger_core::{audit_ledger, audit_store, AuditOptions, AuditReport, LedgerInstance};
 
 use ledger_core::ServiceIdentity;
 use ledger_core::{Entry, Error, KeyVersion, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
@@ -125,6 +136,14 @@ enum LedgerOp {
     Crash,
     FailWrite(u8),
     FailSync(u8),
+    /// Creates a ledger with the same service identity and genesis member, and checks that
+    /// the two refuse each other's signed requests.
+    Twin,
+    /// Backs the ledger up (RocksDB; refused as unsupported in memory).
+    Backup,
+    /// Restores the last backup into a copy beside the ledger and checks the copy: the
+    /// transactions before the backup, the next epoch, requests refused both ways.
+    Restore,
 }
 
 #[derive(Debug, Clone)]
@@ -146,12 +165,23 @@ fn service() -> &'static ServiceIdentity {
     })
 }
 
+/// The one genesis member of every fuzzed ledger.
+fn member() -> MemberKey {
+    MemberKey::ed25519_from_seed([7; 32])
+}
+
 fn config(auto_sign: Option<u8>) -> LedgerConfig {
+    config_at("", auto_sign)
+}
+
+fn config_at(path: impl AsRef<std::path::Path>, auto_sign: Option<u8>) -> LedgerConfig {
     let every = match auto_sign {
         Some(n) => u64::from(n % 5) + 1,
         None => 1 << 40,
     };
-    LedgerConfig::new("")
+    LedgerConfig::new(path)
+        .durability(ledger_core::Durability::Buffered)
+        .genesis(Genesis::new().member(member().public_key().clone()))
         .service_identity(service().clone())
         .sig_interval(Duration::from_secs(3600))
         .sig_tx_interval(NonZeroU64::new(every).unwrap_or(NonZeroU64::MIN))
@@ -165,6 +195,11 @@ trait Backend {
     fn create(&mut self) -> (FaultyStore<Self::S>, Recovery);
     /// Reopens a store whose ledger is gone (recovering it as after a crash).
     fn reopen(&mut self, old: FaultyStore<Self::S>) -> (FaultyStore<Self::S>, Recovery);
+    /// A directory for backups and restored copies, if the backend's ledgers can be backed
+    /// up.
+    fn scratch(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 struct Memory;
@@ -185,11 +220,17 @@ impl Backend for Memory {
     }
 }
 
+/// The store's directory, and a scratch directory for backups and restored copies.
 #[cfg(feature = "rocksdb")]
-struct Rocks(tempfile::TempDir);
+struct Rocks(tempfile::TempDir, tempfile::TempDir);
 
 #[cfg(feature = "rocksdb")]
 impl Rocks {
+    fn new() -> Self {
+        let dir = || tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        Rocks(dir(), dir())
+    }
+
     fn open(&self) -> (FaultyStore<ledger_store::RocksStore>, Recovery) {
         let config =
             ledger_store::StoreConfig::default().durability(ledger_store::Durability::Buffered);
@@ -211,6 +252,19 @@ impl Backend for Rocks {
         drop(old.into_inner());
         self.open()
     }
+
+    fn scratch(&self) -> Option<&std::path::Path> {
+        Some(self.1.path())
+    }
+}
+
+/// A backup of the fuzzed ledger: where, and what the ledger held when it was taken. (Only
+/// `RocksStore` backs up, so without RocksDB none is ever made, nor read.)
+#[cfg_attr(not(feature = "rocksdb"), allow(dead_code))]
+struct Backup {
+    dir: std::path::PathBuf,
+    txs: BTreeMap<u64, ModelTx>,
+    instance: LedgerInstance,
 }
 
 struct Run<B: Backend> {
@@ -233,6 +287,12 @@ struct Run<B: Backend> {
     may_commit: u64,
     /// Every id handed out.
     issued: BTreeSet<TxId>,
+    /// The settings the ledger was created with (other ledgers of the input take them too).
+    auto_sign_setting: Option<u8>,
+    /// The last backup taken, if any.
+    backup: Option<Backup>,
+    /// How many backups, restored copies and twins the input made.
+    others: usize,
 }
 
 impl<B: Backend> Run<B> {
@@ -419,6 +479,190 @@ impl<B: Backend> Run<B> {
         self.submit(tx, dummy, false);
     }
 
+    /// The other ledger passes the audit (while it runs).
+    fn audit_other(name: &str, ledger: &Ledger) -> AuditReport {
+        if let Err(e) = ledger.flush() {
+            panic!("flush the {name}: {e}");
+        }
+        let report = audit_ledger(ledger, &AuditOptions::default())
+            .unwrap_or_else(|e| panic!("audit of the {name}: {e}"));
+        if let Some(f) = &report.finding {
+            panic!("the audit of the {name} finds {f}");
+        }
+        report
+    }
+
+    /// The fuzzed ledger and `other` (a twin or a restored copy) refuse each other's signed
+    /// requests with `WrongInstance`, and `other` accepts its own. Nothing is recorded in the
+    /// fuzzed ledger, and nothing signed (a request for it is built, never submitted to it).
+    fn check_instances(&self, name: &str, other: &Ledger) {
+        let key = member();
+        let Some(ours) = self.allow_poison("instance", self.ledger().governance().instance())
+        else {
+            return;
+        };
+        let Some(builder) =
+            self.allow_poison("request_for", self.ledger().governance().request_for(&key))
+        else {
+            return;
+        };
+        let theirs = other
+            .governance()
+            .instance()
+            .unwrap_or_else(|e| panic!("instance of the {name}: {e}"));
+        assert_ne!(ours, theirs, "the {name} has the fuzzed ledger's instance");
+        let wrong = |what: &str, r: Result<TxId, Error>| match r {
+            Err(Error::Forbidden {
+                reason: Refusal::WrongInstance { .. },
+                ..
+            }) => {}
+            Err(Error::Poisoned { .. }) if self.faulty => {}
+            other => panic!("{what}: {other:?}, expected a WrongInstance refusal"),
+        };
+        // The root acknowledged does not matter: the instance is checked first.
+        let for_ours = builder
+            .sign(Request::Ack {
+                seqno: 1,
+                root: [0; 32],
+            })
+            .unwrap_or_else(|e| panic!("sign: {e}"));
+        wrong(
+            &format!("the {name} given a request for the fuzzed ledger"),
+            other.governance().ack(&for_ours),
+        );
+        let gov = other.governance();
+        let own = gov
+            .state_digest()
+            .and_then(|digest| gov.request_for(&key)?.ack(&digest))
+            .unwrap_or_else(|e| panic!("an ack for the {name}: {e}"));
+        wrong(
+            &format!("the fuzzed ledger given a request for the {name}"),
+            self.ledger().governance().ack(&own),
+        );
+        match gov.ack(&own) {
+            Ok(_)
+            | Err(Error::Forbidden {
+                reason: Refusal::AlreadyActive,
+                ..
+            }) => {}
+            Err(e) => panic!("the {name} refuses its own request: {e}"),
+        }
+    }
+
+    /// `Twin`: a ledger with the fuzzed ledger's identity and member, in memory.
+    fn twin(&mut self) {
+        let twin = Ledger::in_memory_with(config(self.auto_sign_setting))
+            .unwrap_or_else(|e| panic!("create the twin: {e}"));
+        assert_eq!(twin.service_id(), self.ledger().service_id());
+        self.check_instances("twin", &twin);
+        Self::audit_other("twin", &twin);
+        if let Err(e) = twin.close() {
+            panic!("close the twin: {e}");
+        }
+        self.others += 1;
+    }
+
+    /// `Backup`: everything recorded so far is committed first, then copied (or, in memory,
+    /// refused as unsupported).
+    fn backup(&mut self) {
+        self.may_commit = self.high;
+        let dir = self
+            .backend
+            .scratch()
+            .map(|s| s.join(format!("backup-{}", self.others)));
+        let r = match &dir {
+            Some(dir) => self.ledger().backup(dir),
+            None => {
+                let dir = std::env::temp_dir().join("ledger-fuzz-no-backup");
+                self.ledger().backup(dir)
+            }
+        };
+        let info = match (dir, r) {
+            (Some(dir), Ok(info)) => Some((dir, info)),
+            (None, Err(Error::Store(ledger_core::StoreError::Unsupported { .. }))) => None,
+            (_, Err(Error::Poisoned { .. })) if self.faulty => return,
+            (dir, r) => panic!("backup into {dir:?}: {r:?}"),
+        };
+        // The backup flushed: everything recorded before it is committed.
+        self.mark_committed_through(u64::MAX);
+        let Some((dir, info)) = info else { return };
+        assert!(info.committed_seqno >= self.txs.keys().last().copied().unwrap_or(0));
+        let Some(instance) = self.allow_poison("instance", self.ledger().governance().instance())
+        else {
+            return;
+        };
+        self.backup = Some(Backup {
+            dir,
+            txs: self.txs.clone(),
+            instance,
+        });
+        self.others += 1;
+    }
+
+    /// `Restore` without RocksDB: there are no backups to restore.
+    #[cfg(not(feature = "rocksdb"))]
+    fn restore(&mut self) {}
+
+    /// `Restore`: the last backup, restored and opened beside the fuzzed ledger.
+    #[cfg(feature = "rocksdb")]
+    fn restore(&mut self) {
+        let (Some(backup), Some(scratch)) = (&self.backup, self.backend.scratch()) else {
+            return;
+        };
+        let path = scratch.join(format!("restored-{}", self.others));
+        if let Err(e) = Ledger::restore(&backup.dir, &path) {
+            panic!("restore {}: {e}", backup.dir.display());
+        }
+        let copy = Ledger::open(config_at(&path, self.auto_sign_setting))
+            .unwrap_or_else(|e| panic!("open the restored copy: {e}"));
+        let instance = copy
+            .governance()
+            .instance()
+            .unwrap_or_else(|e| panic!("instance of the restored copy: {e}"));
+        assert_eq!(instance.ledger_id, backup.instance.ledger_id);
+        assert_eq!(instance.epoch, backup.instance.epoch + 1);
+        // Exactly the transactions recorded before the backup, committed, with their contents.
+        for tx in backup.txs.values() {
+            assert_eq!(
+                copy.status(tx.id),
+                TxStatus::Committed,
+                "{} restored",
+                tx.id
+            );
+        }
+        for c in 0..7 {
+            let c = collection(c);
+            let got: Result<Vec<Entry>, Error> = copy.entries(&c, ..).collect();
+            let expected: Vec<Entry> = backup
+                .txs
+                .values()
+                .filter_map(|tx| {
+                    Some(Entry {
+                        tx_id: tx.id,
+                        collection: c.clone(),
+                        contents: tx.appends.get(&c)?.clone(),
+                    })
+                })
+                .collect();
+            assert_eq!(got.ok(), Some(expected), "restored entries of {c:?}");
+        }
+        let report = Self::audit_other("restored copy", &copy);
+        assert!(
+            report.views.len() >= 2,
+            "the restored copy began a new view"
+        );
+        self.check_instances("restored copy", &copy);
+        Self::audit_other("restored copy", &copy);
+        if let Err(e) = copy.close() {
+            panic!("close the restored copy: {e}");
+        }
+        match ledger_core::audit_path(&path, &AuditOptions::default()) {
+            Ok(report) if report.is_clean() => {}
+            other => panic!("the audit of the closed restored copy: {other:?}"),
+        }
+        self.others += 1;
+    }
+
     fn mark_committed_through(&mut self, seqno: u64) {
         for tx in self.txs.range_mut(..=seqno) {
             tx.1.committed = true;
@@ -585,6 +829,9 @@ impl<B: Backend> Run<B> {
                 self.faulty = true;
             }
             LedgerOp::FailWrite(_) | LedgerOp::FailSync(_) => {}
+            LedgerOp::Twin => self.twin(),
+            LedgerOp::Backup => self.backup(),
+            LedgerOp::Restore => self.restore(),
         }
         self.check_statuses();
     }
@@ -826,6 +1073,9 @@ fn run<B: Backend>(mut backend: B, auto_sign: Option<u8>, ops: &[LedgerOp], faul
         high: 0,
         may_commit: 0,
         issued: BTreeSet::new(),
+        auto_sign_setting: auto_sign,
+        backup: None,
+        others: 0,
     };
     run.start(store, &recovery);
     for op in ops {
@@ -852,10 +1102,7 @@ fn run_all(data: &[u8], faults: bool) {
     }
     run(Memory, auto_sign, &ops, faults);
     #[cfg(feature = "rocksdb")]
-    {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
-        run(Rocks(dir), auto_sign, &ops, faults);
-    }
+    run(Rocks::new(), auto_sign, &ops, faults);
 }
 
 /// Drives a [`Ledger`] through appends, transactions, refused requests, flushes, waits,
@@ -874,4 +1121,157 @@ pub fn ledger_operations(data: &[u8]) {
 /// view advances exactly when a tail was discarded, and the recovered store passes the audit.
 pub fn ledger_crash_recovery(data: &[u8]) {
     run_all(data, true);
+}
+
+/// Writes `op` as the bytes `arbitrary` decodes it from: the variant as a little-endian
+/// `u32` (the smallest whose scaled value selects it), then the fields (a `Vec<u8>` is each
+/// byte after a `1`, then a `0`). Only the operations the hand-made seeds use.
+fn encode_op(op: &LedgerOp, out: &mut Vec<u8>) {
+    const VARIANTS: u64 = 21;
+    let variant = |i: u64, out: &mut Vec<u8>| {
+        let x = (i << 32).div_ceil(VARIANTS);
+        out.extend_from_slice(&u32::try_from(x).unwrap_or(u32::MAX).to_le_bytes());
+    };
+    match op {
+        LedgerOp::Append { c, contents } => {
+            variant(0, out);
+            out.push(*c);
+            for b in contents {
+                out.extend_from_slice(&[1, *b]);
+            }
+            out.push(0);
+        }
+        LedgerOp::Flush => variant(3, out),
+        LedgerOp::WaitForCommit(i) => {
+            variant(4, out);
+            out.push(*i);
+        }
+        LedgerOp::Receipt(i) => {
+            variant(12, out);
+            out.push(*i);
+        }
+        LedgerOp::Reopen => variant(14, out),
+        LedgerOp::Crash => variant(15, out),
+        LedgerOp::FailWrite(n) => {
+            variant(16, out);
+            out.push(*n);
+        }
+        LedgerOp::Twin => variant(18, out),
+        LedgerOp::Backup => variant(19, out),
+        LedgerOp::Restore => variant(20, out),
+        other => panic!("the seed encoder does not write {other:?}"),
+    }
+}
+
+/// The hand-made seeds of the engine targets, by target and file name: twins sharing the
+/// fuzzed ledger's identity, backups, restored copies, across reopens (and, for the crash
+/// target, crashes and failed writes). `tests/replay.rs` writes them into `corpus/`.
+pub fn ledger_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    fn append(c: u8, text: &str) -> LedgerOp {
+        LedgerOp::Append {
+            c,
+            contents: text.as_bytes().to_vec(),
+        }
+    }
+    let input = |auto_sign: Option<u8>, ops: &[LedgerOp]| {
+        let mut out = match auto_sign {
+            Some(n) => vec![1, n],
+            None => vec![0],
+        };
+        for op in ops {
+            encode_op(op, &mut out);
+        }
+        out
+    };
+    use LedgerOp::{Backup, Crash, FailWrite, Flush, Receipt, Reopen, Restore, Twin};
+    let calm = [
+        append(0, "first"),
+        append(1, "second"),
+        Twin,
+        Backup,
+        append(0, "after the backup"),
+        Flush,
+        Restore,
+        Reopen,
+        append(3, "after the reopen"),
+        Backup,
+        Receipt(0),
+        Restore,
+        Twin,
+        Flush,
+    ];
+    let stormy = [
+        append(0, "first"),
+        Backup,
+        append(2, "after the backup"),
+        Crash,
+        append(0, "after the crash"),
+        Restore,
+        Twin,
+        FailWrite(2),
+        append(1, "failing"),
+        Backup,
+        Restore,
+        Crash,
+        Restore,
+        Flush,
+    ];
+    vec![
+        (
+            "ledger_operations",
+            "instances-twin-backup-restore",
+            input(None, &calm),
+        ),
+        (
+            "ledger_operations",
+            "instances-auto-sign",
+            input(Some(1), &calm),
+        ),
+        (
+            "ledger_crash_recovery",
+            "instances-twin-backup-restore",
+            input(None, &calm),
+        ),
+        (
+            "ledger_crash_recovery",
+            "instances-crash-restore",
+            input(None, &stormy),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed encoder writes what `arbitrary` reads back.
+    #[test]
+    fn seeds_decode_to_their_operations() {
+        let ops = [
+            LedgerOp::Append {
+                c: 3,
+                contents: b"xyz".to_vec(),
+            },
+            LedgerOp::Flush,
+            LedgerOp::WaitForCommit(9),
+            LedgerOp::Receipt(2),
+            LedgerOp::Reopen,
+            LedgerOp::Crash,
+            LedgerOp::FailWrite(5),
+            LedgerOp::Twin,
+            LedgerOp::Backup,
+            LedgerOp::Restore,
+        ];
+        let mut bytes = Vec::new();
+        for op in &ops {
+            encode_op(op, &mut bytes);
+        }
+        let mut u = Unstructured::new(&bytes);
+        for op in &ops {
+            let decoded = LedgerOp::arbitrary(&mut u).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(format!("{decoded:?}"), format!("{op:?}"));
+        }
+        assert!(u.is_empty());
+        assert_eq!(ledger_seeds().len(), 4);
+    }
 }

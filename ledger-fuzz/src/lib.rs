@@ -16,7 +16,7 @@
 //! | [`entry_decode`] | `ledger_core::decode_entry` of arbitrary and of well-formed bytes | canonical re-encoding |
 //! | [`store_operations`] | every `Store` method, reopen | `BTreeMap`/`Vec` model with the documented recovery rules |
 //! | [`store_crash_recovery`] | the same with injected write and sync failures | the same; exactly the committed prefix survives |
-//! | [`ledger_operations`] | the `Ledger` API, clean reopen | a model of the transactions, their reads and statuses |
+//! | [`ledger_operations`] | the `Ledger` API, clean reopen, twin ledgers sharing its identity, backups and restored copies | a model of the transactions, their reads and statuses; governance requests refused across ledger instances |
 //! | [`ledger_crash_recovery`] | the same with injected store failures and crashes | committed transactions survive, nothing else is reported committed |
 //!
 //! The store and engine targets run over the memory backend and, with the `rocksdb` feature
@@ -29,7 +29,7 @@ mod merkle;
 mod parse;
 mod store;
 
-pub use ledger::{ledger_crash_recovery, ledger_operations};
+pub use ledger::{ledger_crash_recovery, ledger_operations, ledger_seeds};
 pub use merkle::{merkle_operations, merkle_proof_verifiers};
 pub use parse::{entry_decode, governance_request_json, receipt_json, receipt_seeds, txid_parse};
 pub use store::{store_crash_recovery, store_operations};

@@ -107,9 +107,11 @@ replay_tests! {
     ledger_crash_recovery: 40, 400;
 }
 
-/// Writes the hand-made seeds of the parsing targets (`cargo test -p ledger-fuzz --test
-/// replay -- --ignored write_parser_seeds`). The operation targets' seeds are inputs the
-/// fuzzer found, minimized with `-merge=1` (see the README's Fuzzing section).
+/// Writes the hand-made seeds of the parsing targets, and of the engine targets
+/// (`ledger_fuzz::ledger_seeds`: twins, backups and restored copies), with `cargo test -p
+/// ledger-fuzz --test replay -- --ignored write_parser_seeds`. The other operation targets'
+/// seeds are inputs the fuzzer found, minimized with `-merge=1` (see the README's Fuzzing
+/// section).
 #[test]
 #[ignore = "writes seed files into corpus/; run by hand"]
 fn write_parser_seeds() {
@@ -124,6 +126,10 @@ fn write_parser_seeds() {
         std::fs::write(dir.join(name), data).unwrap();
     };
 
+    for (target, name, data) in ledger_fuzz::ledger_seeds() {
+        write(target, name, &data);
+    }
+
     for (i, json) in ledger_fuzz::receipt_seeds().iter().enumerate().take(2) {
         write(
             "receipt_json",
@@ -135,8 +141,12 @@ fn write_parser_seeds() {
     write("receipt_json", "tamper-signature", &[0, 0, 7, 3, 0x80]);
     write("receipt_json", "splice", b"\x01\x00\x20\x00\x01 ");
 
+    let instance = ledger_core::LedgerInstance {
+        ledger_id: "5a".repeat(16),
+        epoch: 2,
+    };
     let key = MemberKey::generate_ed25519().unwrap();
-    let builder = key.request(&"ab".repeat(32), 7);
+    let builder = key.request(&"ab".repeat(32), &instance, 7);
     let ballot = builder.ballot(&"cd".repeat(32), Vote::Approve).unwrap();
     write(
         "governance_request_json",
@@ -151,7 +161,7 @@ fn write_parser_seeds() {
     );
     let p256 = MemberKey::generate_p256().unwrap();
     let proposal = p256
-        .request(&"01".repeat(32), 1)
+        .request(&"01".repeat(32), &instance, 1)
         .propose(Vec::new())
         .unwrap();
     write(

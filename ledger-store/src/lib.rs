@@ -200,6 +200,16 @@ impl GroupTicket {
     }
 }
 
+/// Metadata key the store writes into a store restored from a backup
+/// ([`RocksStore::restore`]): its presence says "this store's bytes came from a backup".
+///
+/// It is the one metadata key the store itself writes (every other key belongs to the
+/// program above it, which by convention uses its own prefix, e.g. the engine's `core.`).
+/// The value is `1`. The store never reads or removes it: the program opening the restored
+/// store decides what a restore means for it (the engine begins a new view and a new
+/// instance epoch) and deletes the key with a [`Group`] once that is durably recorded.
+pub const META_RESTORED: &str = "store.restored";
+
 /// What a backup holds and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackupInfo {

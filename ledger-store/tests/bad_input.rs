@@ -209,7 +209,15 @@ fn backup_and_restore_round_trip_while_writing() {
     let (store, recovery) = RocksStore::open(&target, config()).unwrap();
     assert_eq!(recovery.committed_seqno, info.committed_seqno);
     verify_prefix(&store, info.committed_seqno, &mut tree).unwrap();
+    // The restored store says that its bytes came from a backup; the original does not.
+    assert_eq!(
+        store.meta(ledger_store::META_RESTORED).unwrap(),
+        Some(b"1".to_vec())
+    );
     drop(store);
+    let (original, _) = RocksStore::open(&src, config()).unwrap();
+    assert_eq!(original.meta(ledger_store::META_RESTORED).unwrap(), None);
+    drop(original);
 
     // Backups into a non-empty directory are refused too.
     let (store, _) = RocksStore::open(&src, config()).unwrap();

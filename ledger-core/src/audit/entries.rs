@@ -8,7 +8,10 @@ use ledger_store::TableVersion;
 use super::report::{AuditReport, Finding, FindingKind};
 use super::run::{store_stop, Auditor, Step, Suspect};
 use crate::entry::{self, LedgerEntry, TxKind};
-use crate::state::{check_service_record, EntryLeaf, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE};
+use crate::state::{
+    check_service_record, EntryLeaf, LedgerInstance, INSTANCE_KEY, NODES_TABLE, SERVICE_CERT_KEY,
+    SERVICE_TABLE,
+};
 
 impl Auditor<'_> {
     /// Every check of one entry (steps 1 to 6 of the module docs).
@@ -197,11 +200,27 @@ impl Auditor<'_> {
     }
 
     /// Writes to the engine's own tables: the service certificate is written once, by
-    /// genesis, and never again (not even with the same value, nor removed); node
-    /// certificates are issued by the service key and recorded under their node id.
+    /// genesis, and never again (not even with the same value, nor removed); each version of
+    /// the instance record is valid and follows the one before it, and it is never removed;
+    /// `internal.service` holds nothing else; node certificates are issued by the service
+    /// key and recorded under their node id.
     pub(super) fn check_reserved_writes(&mut self, entry: &LedgerEntry) -> Step {
         let seqno = entry.tx_id.seqno();
         for w in &entry.body.writes {
+            if w.table == SERVICE_TABLE && w.key == INSTANCE_KEY {
+                self.check_instance_record(seqno, w.value.as_deref())?;
+                continue;
+            }
+            if w.table == SERVICE_TABLE && w.key != SERVICE_CERT_KEY {
+                return Err(Finding::at(
+                    FindingKind::ServiceIdentity,
+                    seqno,
+                    "only the engine's records (\"cert\", \"instance\") in internal.service",
+                    "another key written",
+                )
+                .in_table(&w.table, &w.key)
+                .into());
+            }
             if w.table == SERVICE_TABLE && seqno != 1 {
                 return Err(Finding::at(
                     FindingKind::ServiceIdentity,
@@ -235,6 +254,30 @@ impl Auditor<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One version of the instance record (see `state.rs`): it decodes, and follows the
+    /// version before it (a first one has epoch 1; a later one keeps the ledger id and has
+    /// the next epoch).
+    fn check_instance_record(&mut self, seqno: u64, value: Option<&[u8]>) -> Step {
+        let finding = |expected: String, found: String| {
+            Finding::at(FindingKind::LedgerInstance, seqno, expected, found)
+                .in_table(SERVICE_TABLE, INSTANCE_KEY)
+                .into()
+        };
+        let Some(value) = value else {
+            return Err(finding(
+                "an instance record that is never removed".into(),
+                "its removal".into(),
+            ));
+        };
+        let instance = LedgerInstance::decode(value)
+            .map_err(|e| finding("a valid instance record".into(), e))?;
+        instance
+            .check_successor(self.instance.as_ref())
+            .map_err(|e| finding("an instance record that follows the one before".into(), e))?;
+        self.instance = Some(instance);
         Ok(())
     }
 

@@ -7,9 +7,12 @@
 //! governance transaction, in order:
 //!
 //! * A transaction recording a signed request (it writes `gov.history`) must record exactly
-//!   one, and the request must be valid against the state before it (service id, member,
-//!   signature, counter, status, the request's own rules), checked by the same code the
-//!   ledger runs. Re-executing it gives the exact writes the transaction must make (the
+//!   one, and the request must be valid against the state before it (service id, the
+//!   ledger instance in force at that point, member, signature, counter, status, the
+//!   request's own rules), checked by the same code the ledger runs. The instance in force
+//!   is the newest `internal.service` `instance` record before the transaction (none before
+//!   the first, when only version-1 requests are valid), so a history written by older code
+//!   and continued by this version replays as the ledgers accepted it. Re-executing it gives the exact writes the transaction must make (the
 //!   ballot, the proposal's new state with the ballots counted under the constitution in
 //!   force, the actions' effects); any difference, byte for byte, is a violation. So an
 //!   accepted proposal whose ballots did not meet the rule, or an effect no proposal
@@ -41,7 +44,7 @@ use crate::governance::{
     MEMBERS_TABLE, NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
 };
 use crate::refusal::{ProposalState, RequestKind};
-use crate::state::{is_reserved, NODES_TABLE, SERVICE_TABLE};
+use crate::state::{is_reserved, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE};
 use crate::txid::TxId;
 
 /// The first illegitimate governance change found, before it becomes a [`Finding`].
@@ -270,10 +273,15 @@ impl Auditor {
                 }
             }
             // Requests name the service id of the genesis certificate; that the record never
-            // changes afterwards is the structural audit's check.
-            if let (SERVICE_TABLE, Some(cert), None) =
-                (table.as_str(), value, &self.report.service_id)
-            {
+            // changes afterwards is the structural audit's check. (The instance in force,
+            // which requests name too, is read from the rebuilt tables, as the ledger reads
+            // it from its own.)
+            if let (SERVICE_TABLE, SERVICE_CERT_KEY, Some(cert), None) = (
+                table.as_str(),
+                key.as_slice(),
+                value,
+                &self.report.service_id,
+            ) {
                 self.report.service_id = Some(service_id_of(cert).map_err(Err)?);
             }
         }
@@ -828,6 +836,150 @@ mod tests {
                 "the same certificate"
             };
             assert!(v.found.contains(what), "{v}");
+        }
+    }
+
+    /// Each version of the instance record follows the one before it (the next epoch of the
+    /// same ledger id, as a restore writes); anything else, or a removal, is a finding of
+    /// the structural audit, as is any other key of `internal.service`.
+    #[test]
+    fn instance_records_follow_one_another() {
+        use crate::state::{LedgerInstance, INSTANCE_KEY};
+        type Forge = fn(&LedgerInstance) -> Option<Vec<u8>>;
+        let cases: [(&str, &[u8], Forge, FindingKind); 6] = [
+            (
+                "another ledger id",
+                INSTANCE_KEY,
+                |own| {
+                    let mut other = own.restored();
+                    other.ledger_id = "0".repeat(32);
+                    Some(other.encode())
+                },
+                FindingKind::LedgerInstance,
+            ),
+            (
+                "a skipped epoch",
+                INSTANCE_KEY,
+                |own| Some(own.restored().restored().encode()),
+                FindingKind::LedgerInstance,
+            ),
+            (
+                "the same record again",
+                INSTANCE_KEY,
+                |own| Some(own.encode()),
+                FindingKind::LedgerInstance,
+            ),
+            (
+                "not a record",
+                INSTANCE_KEY,
+                |_| Some(b"{}".to_vec()),
+                FindingKind::LedgerInstance,
+            ),
+            (
+                "a removal",
+                INSTANCE_KEY,
+                |_| None,
+                FindingKind::LedgerInstance,
+            ),
+            (
+                "another key",
+                b"extra",
+                |_| Some(b"x".to_vec()),
+                FindingKind::ServiceIdentity,
+            ),
+        ];
+        for (case, key, forge, kind) in cases {
+            let (ledger, _, _) = scenario();
+            let own = ledger.governance().instance().unwrap();
+            let mut writes = Writes::new();
+            writes.insert((SERVICE_TABLE.into(), key.to_vec()), forge(&own));
+            let tx = inject(&ledger, writes);
+            let v = first_finding(&ledger);
+            assert_eq!((v.seqno, v.kind), (Some(tx.seqno()), kind), "{case}: {v}");
+            assert_eq!(v.table.as_deref(), Some(SERVICE_TABLE), "{case}");
+        }
+        // The next epoch of the same ledger is what a restore writes: legitimate.
+        let (ledger, keys, id) = scenario();
+        let gov = ledger.governance();
+        let own = gov.instance().unwrap();
+        let mut writes = Writes::new();
+        writes.insert(
+            (SERVICE_TABLE.into(), INSTANCE_KEY.to_vec()),
+            Some(own.restored().encode()),
+        );
+        inject(&ledger, writes);
+        let report = audit(&ledger);
+        assert!(report.is_clean(), "{:?}", report.finding);
+        // From then on requests name the new epoch, and the audit agrees with the ledger.
+        assert_eq!(gov.instance().unwrap(), own.restored());
+        let ballot = gov
+            .request_for(&keys[1])
+            .unwrap()
+            .ballot(&id, Vote::Approve)
+            .unwrap();
+        assert_eq!(
+            gov.ballot(&id, &ballot).unwrap().state,
+            ProposalState::Accepted
+        );
+        let report = audit(&ledger);
+        assert!(report.is_clean(), "{:?}", report.finding);
+    }
+
+    /// A recorded request must name the instance in force at its point in history: one
+    /// signed for another instance, or a version-1 request once the record exists, is an
+    /// invalid request, even with exactly the effects the genuine one would have.
+    #[test]
+    fn a_request_recorded_for_another_instance_is_invalid() {
+        use crate::governance::{Request, RequestPayload};
+        use crate::state::LedgerInstance;
+        for version_1 in [false, true] {
+            let (ledger, keys, id) = scenario();
+            let gov = ledger.governance();
+            let genuine = gov
+                .request_for(&keys[1])
+                .unwrap()
+                .ballot(&id, Vote::Approve)
+                .unwrap();
+            let view = gov.current_view().unwrap();
+            let honest = exec::execute_request(&view, gov.service_id(), &genuine, &Expect::Any)
+                .unwrap()
+                .writes;
+            let mut payload = genuine.parse().unwrap();
+            if version_1 {
+                payload.version = 1;
+                payload.ledger_id = None;
+                payload.epoch = None;
+            } else {
+                payload = RequestPayload::new(
+                    gov.service_id(),
+                    &LedgerInstance {
+                        ledger_id: "0".repeat(32),
+                        epoch: 1,
+                    },
+                    keys[1].member_id(),
+                    payload.counter,
+                    Request::Ballot {
+                        proposal_id: id.clone(),
+                        vote: Vote::Approve,
+                    },
+                );
+            }
+            let foreign = SignedRequest::sign(&keys[1], &payload).unwrap();
+            let mut forged = honest;
+            forged.insert(
+                (
+                    HISTORY_TABLE.into(),
+                    keys[1].member_id().as_bytes().to_vec(),
+                ),
+                Some(foreign.to_json().unwrap().into_bytes()),
+            );
+            let tx = inject(&ledger, forged);
+            let v = first_finding(&ledger);
+            assert_eq!(
+                (v.seqno, v.kind),
+                (Some(tx.seqno()), FindingKind::InvalidRequest)
+            );
+            assert!(v.found.contains("but this ledger is ledger"), "{v}");
         }
     }
 

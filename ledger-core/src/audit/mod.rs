@@ -32,8 +32,12 @@
 //!    backwards; the first entry of every view after a recovery is a signature transaction;
 //! 3. entry 1 is the genesis transaction recording the service certificate in
 //!    `internal.service`, equal to the one in the metadata, and no later transaction writes
-//!    that record again; every node certificate recorded in `internal.nodes` is issued by the
-//!    service key and recorded under its own node id;
+//!    that record again; every version of the ledger instance record (`internal.service`
+//!    key `instance`, see [`crate::LedgerInstance`]) decodes, the first has epoch 1 and each
+//!    later one keeps the ledger id with the next epoch, and it is never removed
+//!    ([`FindingKind::LedgerInstance`]); `internal.service` holds nothing else; every node
+//!    certificate recorded in `internal.nodes` is issued by the service key and recorded
+//!    under its own node id;
 //! 4. for a signature transaction: its payload names the entry's own view and seqno, its root
 //!    is the root recomputed over leaves `0..s`, its node id is the hash of its certificate's
 //!    key, the service key issued that certificate, the signature verifies with it, and the
@@ -48,7 +52,9 @@
 //!    alone and re-executes every recorded signed request with the code the ledger runs, so
 //!    every change to members, proposals, the constitution, users, roles and nodes must be
 //!    explained by a valid signed request (or, before the ledger has members, be well
-//!    formed), byte for byte; no other transaction may write a reserved table. Its findings
+//!    formed), byte for byte; a request must name the ledger instance in force at its point
+//!    in history (a version-1 request only while the ledger records none), as the live
+//!    ledger requires; no other transaction may write a reserved table. Its findings
 //!    are the governance [`FindingKind`]s and [`AuditReport::governance`] counts what it saw;
 //! 8. any [`EntryCheck`] given to [`audit_store_with`] accepts it.
 //!

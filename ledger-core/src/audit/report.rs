@@ -52,8 +52,14 @@ pub enum FindingKind {
     /// validity period (when [`crate::AuditOptions::certificates_valid_at`] asks).
     CertificateChain,
     /// The service identity is missing or malformed, the genesis record of the service
-    /// certificate disagrees with the metadata, or the record was written again later.
+    /// certificate disagrees with the metadata, or the record was written again later, or
+    /// `internal.service` holds a key that is none of the engine's records.
     ServiceIdentity,
+    /// The ledger instance record (`internal.service` key `instance`) does not decode, a
+    /// version of it does not follow the one before it (a first record with an epoch other
+    /// than 1, a later one with another ledger id or an epoch other than the next), or it
+    /// was removed.
+    LedgerInstance,
     /// The signature index disagrees with the signature transactions: a record missing,
     /// different, or at a seqno that holds no signature transaction.
     SignatureIndex,

@@ -17,8 +17,8 @@ use crate::identity::ParsedCert;
 use crate::leaf::{CommitSecret, Digest};
 use crate::sealing;
 use crate::state::{
-    ViewHistory, ENGINE_META, META_COMMIT_SECRET, META_COMMIT_SECRET_SEALED, META_SERVICE_CERT,
-    META_VIEWS, SERVICE_CERT_KEY, SERVICE_TABLE,
+    LedgerInstance, ViewHistory, ENGINE_META, META_COMMIT_SECRET, META_COMMIT_SECRET_SEALED,
+    META_SERVICE_CERT, META_VIEWS, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
 use crate::txid::TxId;
 use p256::elliptic_curve::zeroize::Zeroizing;
@@ -184,6 +184,8 @@ pub(super) struct Auditor<'a> {
     /// Certificates (PEM) already verified against the service key, parsed.
     pub(super) verified: HashMap<String, Arc<ParsedCert>>,
     pub(super) last_view: u64,
+    /// The newest ledger instance record seen so far.
+    pub(super) instance: Option<LedgerInstance>,
     pub(super) started: Instant,
 }
 
@@ -239,6 +241,7 @@ impl<'a> Auditor<'a> {
             suspect: None,
             verified: HashMap::new(),
             last_view: 1,
+            instance: None,
             started: Instant::now(),
         })
     }

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::entry;
 use crate::refusal::{MemberStatus, ProposalState, Refusal, RequestKind};
+use crate::state::{LedgerInstance, INSTANCE_KEY, SERVICE_TABLE};
 use crate::{Error, Problem};
 
 /// Most actions in one proposal.
@@ -356,6 +357,26 @@ pub(crate) fn last_counter(view: &dyn GovRead, member_id: &str) -> Result<u64, E
     }
 }
 
+/// The ledger instance in force: the engine's instance record (`state.rs`), `None` for a
+/// ledger written by older code that records none.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] in `internal.service` if the record does not decode.
+pub(crate) fn instance(view: &dyn GovRead) -> Result<Option<LedgerInstance>, Error> {
+    match view.get(SERVICE_TABLE, INSTANCE_KEY)? {
+        Some(v) => LedgerInstance::decode(&v.value)
+            .map(Some)
+            .map_err(|e| Error::corruption("ledger instance record", e).in_table(SERVICE_TABLE)),
+        None => Ok(None),
+    }
+}
+
+/// How a refusal names an instance, or its absence.
+fn show_instance(instance: Option<&LedgerInstance>, none: &str) -> String {
+    instance.map_or_else(|| none.to_owned(), ToString::to_string)
+}
+
 pub(crate) fn code_id_allowed(view: &dyn GovRead, code_id: &str) -> Result<bool, Error> {
     Ok(view.get(CODE_IDS_TABLE, code_id.as_bytes())?.is_some())
 }
@@ -390,9 +411,10 @@ fn forbidden(member_id: &str, kind: RequestKind, reason: Refusal) -> Error {
 /// Checks `signed` against the state in `view` and returns the writes that record it.
 ///
 /// Checks, in order: the payload parses; the kind (and proposal) are what the call expects;
-/// the service id is this ledger's; the member exists; the signature verifies with the
-/// member's key; the counter is fresh; the member's status allows the request; then the
-/// request's own rules.
+/// the service id is this ledger's; the instance the payload names is the one in force in
+/// `view` (none, for a version-1 payload, only while the ledger records none); the member
+/// exists; the signature verifies with the member's key; the counter is fresh; the member's
+/// status allows the request; then the request's own rules.
 pub(crate) fn execute_request(
     view: &dyn GovRead,
     service_id: &str,
@@ -426,6 +448,14 @@ pub(crate) fn execute_request(
         return Err(refuse(Refusal::WrongLedger {
             expected: service_id.to_owned(),
             found: shorten(&payload.service_id),
+        }));
+    }
+    let in_force = instance(view)?;
+    let named = payload.instance();
+    if named != in_force {
+        return Err(refuse(Refusal::WrongInstance {
+            expected: show_instance(in_force.as_ref(), "no ledger instance"),
+            found: show_instance(named.as_ref(), "no ledger instance (a version-1 request)"),
         }));
     }
     let Some((record, added_at)) = member(view, member_id)? else {

@@ -26,7 +26,7 @@ use crate::entry;
 use crate::error::{Error, Problem};
 use crate::ledger::Ledger;
 use crate::refusal::{Refusal, RequestKind};
-use crate::state::NODES_TABLE as ENGINE_NODES_TABLE;
+use crate::state::{LedgerInstance, NODES_TABLE as ENGINE_NODES_TABLE};
 use crate::transaction::Transaction;
 use crate::txid::TxId;
 
@@ -118,6 +118,23 @@ impl<'a> Governance<'a> {
     /// request names it.
     pub fn service_id(&self) -> &'a str {
         self.ledger.service_id()
+    }
+
+    /// The ledger instance in force: the ledger id and epoch every signed request names (see
+    /// [`crate::governance`]). It changes only when the ledger is restored from a backup
+    /// (the epoch rises): members then sign their requests again, for the new instance.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for a ledger that records no instance (written by older code and
+    /// not yet opened by this version); store or decoding failures.
+    pub fn instance(&self) -> Result<LedgerInstance, Error> {
+        exec::instance(&self.view()?)?.ok_or_else(|| {
+            Error::not_found(
+                "ledger instance",
+                "(the ledger records none: it was written by older code)",
+            )
+        })
     }
 
     /// Waits until everything recorded so far is readable and returns the seqno to read at.
@@ -505,14 +522,16 @@ impl<'a> Governance<'a> {
         Ok(exec::last_counter(&self.view()?, member_id)?.saturating_add(1))
     }
 
-    /// A request builder for `key` on this ledger with the member's next counter.
+    /// A request builder for `key` on this ledger: its service id, its instance in force
+    /// ([`Governance::instance`]) and the member's next counter.
     ///
     /// # Errors
     ///
-    /// As [`Governance::next_counter`].
+    /// As [`Governance::next_counter`] and [`Governance::instance`].
     pub fn request_for<'k>(&self, key: &'k MemberKey) -> Result<RequestBuilder<'k>, Error> {
         let counter = self.next_counter(key.member_id())?;
-        Ok(key.request(self.service_id(), counter))
+        let instance = self.instance()?;
+        Ok(key.request(self.service_id(), &instance, counter))
     }
 
     // ----- member requests ------------------------------------------------------------
@@ -558,7 +577,10 @@ impl<'a> Governance<'a> {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a malformed request; [`Error::Forbidden`] if the request
-    /// is not an ack ([`Refusal::WrongKind`]), is for another ledger, is not from a member,
+    /// is not an ack ([`Refusal::WrongKind`]), is for another ledger
+    /// ([`Refusal::WrongLedger`]) or another instance of it ([`Refusal::WrongInstance`]:
+    /// another ledger with the same service identity, the ledger before or after a restore,
+    /// or a version-1 request), is not from a member,
     /// does not verify, reuses a counter, comes from an Active member, or names a root that
     /// is not signed by this ledger after the member was added ([`Refusal::StaleAck`]);
     /// store failures.

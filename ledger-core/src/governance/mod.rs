@@ -51,14 +51,42 @@
 //!
 //! JSON values are written by serde_json with fields in the order documented and no
 //! whitespace; the audit re-derives them byte for byte. Every table key is UTF-8 except
-//! those of `gov.app.*` tables. The engine's own `internal.service` (service certificate)
-//! and `internal.nodes` (node certificates) complete the picture.
+//! those of `gov.app.*` tables. The engine's own `internal.service` (service certificate,
+//! and the ledger instance record every request names) and `internal.nodes` (node
+//! certificates) complete the picture.
 //!
 //! Ids: a member id is the hex SHA-256 of the member public key's SubjectPublicKeyInfo; the
 //! service id, which every signed request names, is the hex SHA-256 of the service
 //! certificate's DER ([`service_id_of`]); a user id is whatever fingerprint the program uses
 //! (for certificate users, [`user_id_of_certificate`], as Azure Confidential Ledger does; for
 //! key users, [`user_id_of_public_key`]).
+//!
+//! # Ledger instances
+//!
+//! A signed request names the ledger it is for twice: by the service id, and by the ledger
+//! *instance* in force ([`crate::LedgerInstance`], [`Governance::instance`]): a random
+//! ledger id drawn when the ledger is created, and an epoch that rises by one each time the
+//! ledger is restored from a backup ([`crate::Ledger::restore`]). The ledger refuses a
+//! request naming another instance ([`Refusal::WrongInstance`]), so
+//!
+//! * two ledgers created with the same service identity
+//!   ([`crate::LedgerConfig::service_identity`]), even with the same members, do not accept
+//!   each other's requests; and
+//! * a copy restored from a backup (same ledger id, higher epoch) does not accept requests
+//!   signed for the original, in particular those signed after the backup was taken, which
+//!   its older counters would otherwise let through, nor does the original accept the
+//!   copy's. **Members sign again after a restore**: requests signed before it, including
+//!   open proposals' ballots not yet cast, must be rebuilt for the restored instance
+//!   ([`Governance::request_for`] does so).
+//!
+//! Requests of version 1 (written by older code, see [`SignedRequest`]) name no instance:
+//! they are accepted only while the ledger records none, which is the case only for a
+//! history written by older code; the first open by this version records the instance, and
+//! from then on version 1 is refused. The audit checks every recorded request against the
+//! instance in force at its point in history, as the ledger did.
+//!
+//! Two copies restored from the same backup have the same instance: the epoch tells a
+//! restored copy from its original, not two copies of one backup from one another.
 //!
 //! # Concurrency
 //!

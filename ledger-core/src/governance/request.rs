@@ -1,11 +1,13 @@
 //! Signed governance requests: acknowledgements, proposals, ballots and withdrawals.
 //!
 //! Every request a member makes is a JSON *payload* signed with the member's key. The payload
-//! binds the ledger (its service id), the member, a per-member counter and the request
-//! itself, so a request cannot be replayed (the counter), sent to another ledger (the service
-//! id), applied to another proposal (the proposal id inside a ballot or withdrawal), used as
-//! another kind of request (the kind tag in the signed bytes) or altered (the signature).
-//! The ledger records every request it accepts, in `gov.history`, so anyone can re-check it.
+//! binds the ledger (its service id, and its instance: ledger id and epoch), the member, a
+//! per-member counter and the request itself, so a request cannot be replayed (the counter),
+//! sent to another ledger (the service id, and the ledger id for ledgers that share a service
+//! identity), replayed onto a copy restored from a backup (the epoch), applied to another
+//! proposal (the proposal id inside a ballot or withdrawal), used as another kind of request
+//! (the kind tag in the signed bytes) or altered (the signature). The ledger records every
+//! request it accepts, in `gov.history`, so anyone can re-check it.
 //!
 //! # Format
 //!
@@ -20,12 +22,28 @@
 //! duplicate fields) and be at most [`MAX_REQUEST_PAYLOAD`] bytes:
 //!
 //! ```json
-//! {"version": 1,
+//! {"version": 2,
 //!  "service_id": "<hex SHA-256 of the service certificate DER>",
+//!  "ledger_id": "<32 hex digits>",
+//!  "epoch": 3,
 //!  "member_id": "<hex member id>",
 //!  "counter": 7,
 //!  "request": {"ballot": {"proposal_id": "<hex>", "vote": "approve"}}}
 //! ```
+//!
+//! `ledger_id` and `epoch` name the ledger instance the request is for
+//! ([`crate::LedgerInstance`], from [`super::Governance::instance`]): the ledger refuses a
+//! request that names another instance than the one in force ([`super::Refusal::WrongInstance`]).
+//! Two ledgers created with the same service identity have different ledger ids; a ledger
+//! restored from a backup has the same ledger id and a higher epoch, so members sign again
+//! after a restore, and requests signed for the original (before or after the backup was
+//! taken) are refused by the restored copy, and the other way round.
+//!
+//! Version 1, written by older code, is the same object without `ledger_id` and `epoch`. A
+//! ledger accepts it only while it records no instance (a history written by older code,
+//! which therefore still audits clean); once the instance record exists, version-1 requests
+//! are refused ([`super::Refusal::WrongInstance`]). In version 1 the two fields must be absent, in
+//! version 2 present (never `null`).
 //!
 //! `request` is exactly one of
 //!
@@ -42,6 +60,7 @@
 //! "ledger-governance-request-v1" 0x00 <kind, ASCII> 0x00 <payload bytes>
 //! ```
 //!
+//! for both payload versions (the payload's own `version` is among the signed bytes),
 //! signed as [`super::keys`] describes (Ed25519, or ECDSA P-256/SHA-256 DER). The
 //! request's *digest* is SHA-256 of the message; a proposal's id is the lowercase hex of its
 //! request's digest.
@@ -57,10 +76,13 @@ use super::codec::{self, b64, hex32};
 use super::keys::MemberKey;
 use super::proposals::{Action, Vote};
 use crate::refusal::RequestKind;
+use crate::state::LedgerInstance;
 use crate::{Error, Problem, TxId};
 
-/// Version written into, and required of, every payload.
-pub(crate) const REQUEST_FORMAT_VERSION: u32 = 1;
+/// Version written into every payload: it names the ledger instance.
+pub(crate) const REQUEST_FORMAT_VERSION: u32 = 2;
+/// Version of the payloads of older code, which name no ledger instance.
+pub(crate) const LEGACY_REQUEST_FORMAT_VERSION: u32 = 1;
 /// Largest payload accepted, in bytes.
 pub(crate) const MAX_REQUEST_PAYLOAD: usize = 1 << 20;
 /// Domain-separation prefix of every signed message.
@@ -123,10 +145,25 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestPayload {
-    /// Always `REQUEST_FORMAT_VERSION` (1).
+    /// 2 (written by [`RequestPayload::new`]); 1 for a request of older code, which names no
+    /// ledger instance.
     pub version: u32,
     /// The ledger this request is for: hex SHA-256 of its service certificate (DER).
     pub service_id: String,
+    /// The id of the ledger instance the request is for (version 2; absent in version 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub ledger_id: Option<String>,
+    /// The epoch of that instance (version 2; absent in version 1).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub epoch: Option<u64>,
     /// The member making the request.
     pub member_id: String,
     /// Greater than every counter of this member's earlier accepted requests.
@@ -135,15 +172,44 @@ pub struct RequestPayload {
     pub request: Request,
 }
 
+/// An optional field that, when present, holds a value: `null` is refused.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 impl RequestPayload {
-    /// A version-1 payload.
-    pub fn new(service_id: &str, member_id: &str, counter: u64, request: Request) -> Self {
+    /// A version-2 payload for the ledger whose service id is `service_id` and whose
+    /// instance in force is `instance`.
+    pub fn new(
+        service_id: &str,
+        instance: &LedgerInstance,
+        member_id: &str,
+        counter: u64,
+        request: Request,
+    ) -> Self {
         Self {
             version: REQUEST_FORMAT_VERSION,
             service_id: service_id.to_owned(),
+            ledger_id: Some(instance.ledger_id.clone()),
+            epoch: Some(instance.epoch),
             member_id: member_id.to_owned(),
             counter,
             request,
+        }
+    }
+
+    /// The ledger instance the payload names (`None` for version 1).
+    pub fn instance(&self) -> Option<LedgerInstance> {
+        match (&self.ledger_id, self.epoch) {
+            (Some(ledger_id), Some(epoch)) => Some(LedgerInstance {
+                ledger_id: ledger_id.clone(),
+                epoch,
+            }),
+            _ => None,
         }
     }
 
@@ -210,8 +276,10 @@ impl SignedRequest {
     ///
     /// [`Error::InvalidInput`] if it is over `MAX_REQUEST_PAYLOAD` (1 MiB) bytes (`what =
     /// "request payload"`, [`Problem::TooLarge`]), is not a well-formed payload
-    /// ([`Problem::Malformed`]), or has another version than `REQUEST_FORMAT_VERSION`
-    /// (`"request payload version"`, [`Problem::Mismatch`]).
+    /// ([`Problem::Malformed`]: this includes a version-2 payload without `ledger_id` and
+    /// `epoch`, or with a ledger id that is not 32 lowercase hex digits or an epoch of 0, and
+    /// a version-1 payload with either), or has another version than 1 or 2 (`"request
+    /// payload version"`, [`Problem::Mismatch`]).
     pub fn parse(&self) -> Result<RequestPayload, Error> {
         if self.payload.len() > MAX_REQUEST_PAYLOAD {
             return Err(Error::too_large(
@@ -222,14 +290,31 @@ impl SignedRequest {
         }
         let payload: RequestPayload = serde_json::from_str(&self.payload)
             .map_err(|e| Error::malformed("request payload", codec::shorten(&self.payload), e))?;
-        if payload.version != REQUEST_FORMAT_VERSION {
-            return Err(Error::invalid(
-                "request payload version",
-                Problem::Mismatch {
-                    expected: REQUEST_FORMAT_VERSION.to_string(),
-                    found: payload.version.to_string(),
-                },
-            ));
+        let malformed =
+            |why: &str| Error::malformed("request payload", codec::shorten(&self.payload), why);
+        let named = payload.ledger_id.is_some() || payload.epoch.is_some();
+        match payload.version {
+            REQUEST_FORMAT_VERSION => match payload.instance() {
+                Some(instance) => instance
+                    .check()
+                    .map_err(|e| malformed(&format!("expected {e}")))?,
+                None => return Err(malformed("a version-2 payload names ledger_id and epoch")),
+            },
+            LEGACY_REQUEST_FORMAT_VERSION if named => {
+                return Err(malformed("a version-1 payload names no ledger_id or epoch"))
+            }
+            LEGACY_REQUEST_FORMAT_VERSION => {}
+            other => {
+                return Err(Error::invalid(
+                    "request payload version",
+                    Problem::Mismatch {
+                        expected: format!(
+                            "{REQUEST_FORMAT_VERSION} (or {LEGACY_REQUEST_FORMAT_VERSION})"
+                        ),
+                        found: other.to_string(),
+                    },
+                ))
+            }
         }
         Ok(payload)
     }
@@ -284,20 +369,27 @@ pub struct StateDigest {
     pub root: [u8; 32],
 }
 
-/// Builds and signs requests for one member, ledger and counter. Get one from
+/// Builds and signs requests for one member, ledger instance and counter. Get one from
 /// [`MemberKey::request`] or [`super::Governance::request_for`].
 #[derive(Debug)]
 pub struct RequestBuilder<'k> {
     key: &'k MemberKey,
     service_id: String,
+    instance: LedgerInstance,
     counter: u64,
 }
 
 impl<'k> RequestBuilder<'k> {
-    pub(crate) fn new(key: &'k MemberKey, service_id: &str, counter: u64) -> Self {
+    pub(crate) fn new(
+        key: &'k MemberKey,
+        service_id: &str,
+        instance: &LedgerInstance,
+        counter: u64,
+    ) -> Self {
         Self {
             key,
             service_id: service_id.to_owned(),
+            instance: instance.clone(),
             counter,
         }
     }
@@ -306,6 +398,7 @@ impl<'k> RequestBuilder<'k> {
     pub fn payload(&self, request: Request) -> RequestPayload {
         RequestPayload::new(
             &self.service_id,
+            &self.instance,
             self.key.member_id(),
             self.counter,
             request,
@@ -380,9 +473,17 @@ pub(crate) fn check_proposal_id(id: &str) -> Result<(), Error> {
 }
 impl MemberKey {
     /// A builder for requests from this member to the ledger whose service id is
-    /// `service_id`, using `counter` (which must exceed every counter this member used
-    /// before on that ledger; see [`super::Governance::next_counter`]).
-    pub fn request<'k>(&'k self, service_id: &str, counter: u64) -> RequestBuilder<'k> {
-        RequestBuilder::new(self, service_id, counter)
+    /// `service_id` and whose instance in force is `instance` (both from the ledger's
+    /// [`super::Governance`]), using `counter` (which must exceed every counter this member
+    /// used before on that ledger; see [`super::Governance::next_counter`]). After the
+    /// ledger is restored from a backup its instance changes: build requests for the new
+    /// one.
+    pub fn request<'k>(
+        &'k self,
+        service_id: &str,
+        instance: &LedgerInstance,
+        counter: u64,
+    ) -> RequestBuilder<'k> {
+        RequestBuilder::new(self, service_id, instance, counter)
     }
 }

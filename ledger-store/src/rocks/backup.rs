@@ -20,6 +20,14 @@
 //! copy read-only and checks its state and every entry's digest. The checkpoint is taken with
 //! the writer lock held, so it holds exactly the groups appended before the backup began; a
 //! store opened from it recovers to `committed_seqno`.
+//!
+//! Last, the restore opens the copy for writing (which runs recovery, so the copy then holds
+//! exactly the committed prefix) and writes one synced commit group that puts the metadata
+//! key [`crate::META_RESTORED`] (value `1`): the restored store says that its bytes came
+//! from a backup, and the program that opens it can tell it from the original (the engine
+//! starts a new view and a new instance epoch, then deletes the key). The backup itself
+//! never holds the key, unless the store it was taken from was itself a restored copy whose
+//! program had not yet deleted it.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -29,7 +37,7 @@ use rocksdb::checkpoint::Checkpoint;
 use sha2::{Digest as _, Sha256};
 
 use super::{io_at, RocksStore, FORMAT_VERSION};
-use crate::{BackupInfo, Store, StoreError};
+use crate::{BackupInfo, Group, Store, StoreConfig, StoreError, META_RESTORED};
 
 /// Name of the manifest file in a backup directory.
 pub(super) const MANIFEST: &str = "LEDGER-BACKUP";
@@ -304,6 +312,8 @@ fn copy_and_verify(
         ));
     }
     store.verify_entries()?;
+    drop(store);
+    mark_restored(target)?;
     Ok(BackupInfo {
         dir: PathBuf::from(target),
         last_seqno: manifest.last,
@@ -313,11 +323,27 @@ fn copy_and_verify(
     })
 }
 
+/// Opens the restored store for writing (running its recovery) and records
+/// [`META_RESTORED`] in one synced commit group.
+fn mark_restored(target: &Path) -> Result<(), StoreError> {
+    let config = StoreConfig::default()
+        .create_if_missing(false)
+        .durability(crate::Durability::Fsync);
+    let (store, _) = RocksStore::open(target, config)?;
+    store.write_group(&Group {
+        meta: vec![(META_RESTORED.to_owned(), Some(b"1".to_vec()))],
+        commit: true,
+        ..Group::default()
+    })?;
+    store.sync()
+}
+
 impl RocksStore {
     /// Restores the backup in `backup_dir` (written by [`Store::backup`]) into `target_dir`,
     /// which must not exist or be empty, verifying every file against the backup's manifest
-    /// and every entry's digest. Opening the restored store with [`RocksStore::open`] then
-    /// recovers to [`BackupInfo::committed_seqno`].
+    /// and every entry's digest. The restored store holds the backup's committed prefix,
+    /// [`BackupInfo::committed_seqno`], and the metadata key [`crate::META_RESTORED`] (see
+    /// the module's `# Format`).
     ///
     /// # Errors
     ///

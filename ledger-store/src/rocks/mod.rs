@@ -24,6 +24,11 @@
 //! values are a `u32` length followed by the bytes. Column family codes: `2` collections,
 //! `3` tables, `4` signatures, `5` meta.
 //!
+//! The `meta` column family belongs to the program above the store, except for one key the
+//! store writes itself: [`crate::META_RESTORED`] (`store.restored`, value `1`), put by
+//! [`RocksStore::restore`] into the store it restores, meaning "this store's bytes came from
+//! a backup". The store never reads it; the program deletes it once it has acted on it.
+//!
 //! Every group is one `WriteBatch` that also rewrites `state`. A group that is not a commit
 //! group also adds its undo record: the collections and table keys it gave rows above the
 //! committed seqno, the tiles it wrote, and the prior values of the metadata keys it changed
