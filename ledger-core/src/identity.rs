@@ -1563,6 +1563,109 @@ mod tests {
         ServiceIdentity::generate(&"é".repeat(64)).unwrap();
     }
 
+    /// A service signer held outside the process: only the trait's required methods, and
+    /// `sign_prehash` only when `full`.
+    #[derive(Debug)]
+    struct External {
+        inner: ServiceIdentity,
+        full: bool,
+    }
+
+    impl ServiceSigner for External {
+        fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+            self.inner.sign_digest(digest)
+        }
+
+        fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, Error> {
+            if self.full {
+                self.inner.sign_prehash(prehash)
+            } else {
+                let digest: &[u8; 32] = prehash
+                    .try_into()
+                    .map_err(|_| Error::crypto("signing with the service key", "32 bytes only"))?;
+                self.sign_digest(digest)
+            }
+        }
+
+        fn certificate_pem(&self) -> &str {
+            self.inner.certificate_pem()
+        }
+    }
+
+    #[test]
+    fn p384_identities_sign_certify_and_persist_on_every_curve_pairing() {
+        let now = CertificateValidity::starting_now();
+        for service_alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            let service =
+                ServiceIdentity::generate_with_algorithm("svc", service_alg, now).unwrap();
+            assert_eq!(service.key_algorithm(), service_alg);
+            // Self-signed with the hash CCF pairs with the curve.
+            assert_eq!(
+                service.cert.cert.signature_algorithm.oid,
+                service_alg.certificate_signature_oid()
+            );
+            for node_alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+                let node =
+                    NodeIdentity::generate_with_algorithm(&service, "n", node_alg, now).unwrap();
+                assert_eq!(node.key_algorithm(), node_alg);
+                assert_eq!(
+                    node.cert.cert.signature_algorithm.oid,
+                    service_alg.certificate_signature_oid()
+                );
+                verify_cert_signed_by(node.certificate_pem(), service.certificate_pem()).unwrap();
+                let root = [9u8; 32];
+                let signature = node.sign_root(&root).unwrap();
+                verify_root_signature(node.certificate_pem(), &root, &signature).unwrap();
+                let back = NodeIdentity::from_bytes(&node.to_bytes().unwrap()).unwrap();
+                assert_eq!(back.node_id(), node.node_id());
+                verify_root_signature(
+                    node.certificate_pem(),
+                    &root,
+                    &back.sign_root(&root).unwrap(),
+                )
+                .unwrap();
+                // Through an external signer that implements sign_prehash.
+                let external = External {
+                    inner: service.clone(),
+                    full: true,
+                };
+                let node =
+                    NodeIdentity::generate_with_algorithm(&external, "n", node_alg, now).unwrap();
+                verify_cert_signed_by(node.certificate_pem(), service.certificate_pem()).unwrap();
+            }
+            let back = ServiceIdentity::from_bytes(&service.to_bytes().unwrap()).unwrap();
+            assert_eq!(back.certificate_der(), service.certificate_der());
+            assert_eq!(back.key_algorithm(), service_alg);
+        }
+        // A P-384 service signer that signs 32-byte digests only cannot sign the SHA-384
+        // digest of a certificate; the error says what to implement.
+        let service =
+            ServiceIdentity::generate_with_algorithm("svc", KeyAlgorithm::EcdsaP384, now).unwrap();
+        let partial = External {
+            inner: service,
+            full: false,
+        };
+        let err = NodeIdentity::generate(&partial, "n").unwrap_err();
+        assert!(matches!(err, Error::Crypto { .. }), "{err}");
+        let default_only = DigestOnly(partial.inner.clone());
+        let err = NodeIdentity::generate(&default_only, "n").unwrap_err();
+        assert!(err.to_string().contains("sign_prehash"), "{err}");
+    }
+
+    /// A service signer implementing only the required methods.
+    #[derive(Debug)]
+    struct DigestOnly(ServiceIdentity);
+
+    impl ServiceSigner for DigestOnly {
+        fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+            self.0.sign_digest(digest)
+        }
+
+        fn certificate_pem(&self) -> &str {
+            self.0.certificate_pem()
+        }
+    }
+
     #[test]
     fn debug_does_not_print_keys() {
         let service = ServiceIdentity::generate("svc").unwrap();
