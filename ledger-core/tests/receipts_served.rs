@@ -500,3 +500,34 @@ fn the_lenient_reader_refuses_what_no_service_serves() {
     assert!(ServedReceipt::from_json("{\"state\": \"Ready\"}").is_err());
     assert!(ServedReceipt::from_json("[]").is_err());
 }
+
+/// A ledger created with P-384 keys reopens with them, its receipts verify (and round-trip
+/// through the lenient reader), and the offline audit finds nothing wrong.
+#[test]
+fn a_p384_ledger_reopens_verifies_and_audits_clean() {
+    use ledger_core::{audit_path, AuditOptions, Ledger, LedgerConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let first = {
+        let ledger =
+            Ledger::open(LedgerConfig::new(&path).key_algorithm(KeyAlgorithm::EcdsaP384)).unwrap();
+        let id = ledger.append("audit", b"on P-384").unwrap();
+        ledger.flush().unwrap();
+        ledger.close().unwrap();
+        id
+    };
+    // Reopened without the setting: the stored keys decide.
+    let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
+    let second = ledger.append("audit", b"after reopen").unwrap();
+    ledger.flush().unwrap();
+    let service = ledger.service_certificate_pem();
+    for id in [first, second] {
+        let receipt = ledger.receipt(id).unwrap();
+        receipt.verify(&service).unwrap();
+        let served = ServedReceipt::from_json(&receipt.to_json()).unwrap();
+        assert_eq!(served.receipt, receipt);
+    }
+    ledger.close().unwrap();
+    let report = audit_path(&path, &AuditOptions::default()).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+}
