@@ -8,6 +8,9 @@
 //!   disk measured in the same run.
 //! * `ledger_receipt/generate` and `ledger_receipt/verify`: receipts for random committed
 //!   transactions of a 200,000-transaction ledger, and their offline verification.
+//! * `ledger_receipt_verify/curve=..`: verification of receipts of a ledger with P-256 and
+//!   with P-384 keys through one `ReceiptVerifier` (the service certificate parsed once, the
+//!   node certificate's path validated once and cached): the cost per receipt of each curve.
 //!
 //! Run: `cargo bench -p ledger-benches --bench ledger`.
 
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use ledger_core::{Durability, Ledger, LedgerConfig, TxId};
+use ledger_core::{Durability, KeyAlgorithm, Ledger, LedgerConfig, ReceiptVerifier, TxId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -206,13 +209,50 @@ fn bench_receipts(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_receipt_curves(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ledger_receipt_verify");
+    group.throughput(Throughput::Elements(1));
+    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+        let ledger = Ledger::in_memory_with(LedgerConfig::new("").key_algorithm(algorithm))
+            .unwrap_or_else(|e| panic!("in-memory ledger: {e}"));
+        let ids: Vec<TxId> = (0..1_000u32)
+            .map(|i| {
+                ledger
+                    .append("r", &i.to_be_bytes())
+                    .unwrap_or_else(|e| panic!("append: {e}"))
+            })
+            .collect();
+        ledger.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+        let receipts: Vec<_> = (0..64)
+            .map(|i| {
+                ledger
+                    .receipt(ids[i * ids.len() / 64])
+                    .unwrap_or_else(|e| panic!("receipt: {e}"))
+            })
+            .collect();
+        let verifier = ReceiptVerifier::new(ledger.service_certificate_pem())
+            .unwrap_or_else(|e| panic!("verifier: {e}"));
+        let mut i = 0;
+        group.bench_function(format!("curve={}", algorithm.curve_name()), |b| {
+            b.iter(|| {
+                i = (i + 1) % receipts.len();
+                verifier
+                    .verify(&receipts[i])
+                    .unwrap_or_else(|e| panic!("verify: {e}"))
+            })
+        });
+    }
+    group.finish();
+}
+
 #[allow(missing_docs)]
 mod group {
     criterion::criterion_group!(
         benches,
         super::bench_append,
         super::bench_commit_latency,
-        super::bench_receipts
+        super::bench_receipts,
+        super::bench_receipt_curves
     );
 }
 use group::benches;

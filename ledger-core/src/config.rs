@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub use ledger_store::Durability;
 
+use crate::curves::KeyAlgorithm;
 use crate::error::{Error, Problem};
 use crate::identity::{NodeSigner, ServiceIdentity, ServiceSigner};
 use crate::sealing::KeyEncryptionKey;
@@ -36,6 +37,7 @@ pub struct LedgerConfig {
     pub(crate) durability: Durability,
     pub(crate) pipeline: PipelineSettings,
     pub(crate) service_name: String,
+    pub(crate) key_algorithm: KeyAlgorithm,
     pub(crate) service_identity: Option<ServiceIdentity>,
     pub(crate) node_signer: Option<Arc<dyn NodeSigner>>,
     pub(crate) service_signer: Option<Arc<dyn ServiceSigner>>,
@@ -100,6 +102,7 @@ impl LedgerConfig {
                 tree_memory_leaves: 1 << 22,
             },
             service_name: "ledger service".to_owned(),
+            key_algorithm: KeyAlgorithm::EcdsaP256,
             service_identity: None,
             node_signer: None,
             service_signer: None,
@@ -177,6 +180,17 @@ impl LedgerConfig {
     /// Default = `"ledger service"`. Ignored when an existing ledger is opened.
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = name.into();
+        self
+    }
+
+    /// The algorithm of the keys a new ledger generates: its service key (unless
+    /// [`LedgerConfig::service_identity`] or [`LedgerConfig::service_signer`] provides one)
+    /// and its node key (unless [`LedgerConfig::node_signer`] provides one). Default =
+    /// [`KeyAlgorithm::EcdsaP256`]; [`KeyAlgorithm::EcdsaP384`] is CCF's long-time default,
+    /// and its receipts pass the official verifiers alike. Ignored when an existing ledger is
+    /// opened (its keys are read back as they were made).
+    pub fn key_algorithm(mut self, algorithm: KeyAlgorithm) -> Self {
+        self.key_algorithm = algorithm;
         self
     }
 

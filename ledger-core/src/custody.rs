@@ -35,6 +35,7 @@ use ledger_store::Store;
 use p256::elliptic_curve::zeroize::Zeroizing;
 
 use crate::config::LedgerConfig;
+use crate::identity::CertificateValidity;
 use crate::identity::{
     verify_cert_signed_by, NodeIdentity, NodeSigner, ParsedCert, ServiceIdentity, ServiceSigner,
 };
@@ -156,7 +157,11 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
         (None, identity) => {
             generated = match identity {
                 Some(identity) => identity.clone(),
-                None => ServiceIdentity::generate(&config.service_name)?,
+                None => ServiceIdentity::generate_with_algorithm(
+                    &config.service_name,
+                    config.key_algorithm,
+                    CertificateValidity::starting_now(),
+                )?,
             };
             writes.extend(keys.store(SERVICE_IDENTITY, &generated.to_bytes()?)?);
             &generated
@@ -167,7 +172,12 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
     let signer: Arc<dyn NodeSigner> = match &config.node_signer {
         Some(signer) => Arc::clone(signer),
         None => {
-            let node = NodeIdentity::generate(service, "ledger node")?;
+            let node = NodeIdentity::generate_with_algorithm(
+                service,
+                "ledger node",
+                config.key_algorithm,
+                CertificateValidity::starting_now(),
+            )?;
             writes.extend(keys.store(NODE_IDENTITY, &node.to_bytes()?)?);
             Arc::new(node)
         }

@@ -203,7 +203,8 @@ pub enum CertificateRule {
     NotYetValid,
     /// Its issuer name is not the subject of the next certificate of the path.
     IssuerMismatch,
-    /// Its signature algorithm is not ecdsa-with-SHA256 (the only one receipts use).
+    /// Its signature algorithm is not one receipts use: ecdsa-with-SHA256, -SHA384 or
+    /// -SHA512 (on a P-256 or P-384 issuer key).
     UnsupportedAlgorithm,
     /// Its signature does not verify with the next certificate's key.
     BadSignature,

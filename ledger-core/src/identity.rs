@@ -1,9 +1,10 @@
-//! Service and node identities (SPEC.md section 5): P-256 keys and their X.509 certificates.
+//! Service and node identities (SPEC.md section 5): ECDSA keys on P-256 or P-384 and their
+//! X.509 certificates.
 //!
-//! * The **service identity** is a P-256 key with a self-signed CA certificate
-//!   (basicConstraints `CA:TRUE` critical, keyUsage `keyCertSign | cRLSign` critical, a
-//!   subject key identifier). Its certificate is what receipt verifiers trust.
-//! * The **node identity** is a P-256 key whose certificate the service key signs: an end-entity
+//! * The **service identity** is a key with a self-signed CA certificate (basicConstraints
+//!   `CA:TRUE` critical, keyUsage `keyCertSign | cRLSign` critical, a subject key
+//!   identifier). Its certificate is what receipt verifiers trust.
+//! * The **node identity** is a key whose certificate the service key signs: an end-entity
 //!   certificate (basicConstraints `CA:FALSE`, keyUsage `digitalSignature | nonRepudiation`)
 //!   carrying subject and authority key identifiers and a subject alternative name, as the
 //!   official `ccf` verifier's certificate-chain check requires. The node key signs Merkle
@@ -12,11 +13,15 @@
 //! * `node_id` = lowercase hex SHA-256 of the node public key's DER SubjectPublicKeyInfo
 //!   (uncompressed point), see [`node_id_of`].
 //!
-//! Certificates are signed with ECDSA P-256 / SHA-256, carry a random positive 16-byte serial
-//! number, and by default are valid from one hour before their creation (tolerating clock
-//! skew between the ledger and its verifiers) to `99991231235959Z`, RFC 5280's value for "no
-//! well-defined expiration": a ledger's receipts must stay verifiable for as long as anyone
-//! keeps them. [`CertificateValidity`] chooses other bounds.
+//! Keys are on P-256 by default, or on P-384 ([`KeyAlgorithm`], CCF's long-time default);
+//! every signature is on the curve of the signer's certificate key (the curve rule of
+//! [`PublicKey`]'s module: roots are signed as 32-byte prehashes on either curve,
+//! certificates ecdsa-with-SHA256 by a P-256 key and ecdsa-with-SHA384 by a P-384 key, as CCF
+//! signs them). Certificates carry a random positive 16-byte serial number, and by default
+//! are valid from one hour before their creation (tolerating clock skew between the ledger
+//! and its verifiers) to `99991231235959Z`, RFC 5280's value for "no well-defined
+//! expiration": a ledger's receipts must stay verifiable for as long as anyone keeps them.
+//! [`CertificateValidity`] chooses other bounds.
 //!
 //! # Format
 //!
@@ -26,7 +31,8 @@
 //! ```text
 //! version   u8     = 1
 //! kind      u8     = 1 (service) | 2 (node)
-//! key_len   u32    followed by key_len bytes: the private key, PKCS#8 DER
+//! key_len   u32    followed by key_len bytes: the private key, PKCS#8 DER (which names
+//!                  its curve, P-256 or P-384)
 //! cert_len  u32    followed by cert_len bytes: the certificate, DER
 //! ```
 //!
@@ -38,16 +44,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use der::asn1::{Any, Ia5String, SetOfVec};
-use der::oid::db::{rfc4519, rfc5280, rfc5912};
+use der::oid::db::{rfc4519, rfc5280};
 use der::{Decode, Encode, Tag};
 use p256::ecdsa::signature;
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::elliptic_curve::zeroize::Zeroizing;
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest as _, Sha256};
+use spki::EncodePublicKey;
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -58,6 +61,9 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
+use crate::curves::{
+    certificate_digest, oid_name, CertificateSignature, KeyAlgorithm, PublicKey, SigningKey,
+};
 use crate::error::{excerpt, CertificateRole, CertificateRule};
 use crate::{Error, Problem, Result};
 
@@ -75,11 +81,12 @@ const KIND_NODE: u8 = 2;
 /// Signs Merkle roots on behalf of a node.
 ///
 /// The engine holds its node key through this trait so that the key may live outside the
-/// process (an HSM, a remote signer). Implementations must produce an ECDSA P-256 signature
-/// over the 32-byte root used directly as the prehash (it is not hashed again), DER-encoded,
-/// verifiable with the public key of [`NodeSigner::certificate_pem`].
+/// process (an HSM, a remote signer). Implementations must produce an ECDSA signature on the
+/// curve of [`NodeSigner::certificate_pem`]'s key (P-256 or P-384) over the 32-byte root used
+/// directly as the prehash (it is not hashed again), DER-encoded, verifiable with that key.
 pub trait NodeSigner: Send + Sync + fmt::Debug {
-    /// Signs `root`, returning the DER-encoded ECDSA P-256 signature.
+    /// Signs `root`, returning the DER-encoded ECDSA signature (on the curve of the
+    /// certificate's key).
     ///
     /// # Errors
     ///
@@ -101,24 +108,54 @@ pub trait NodeSigner: Send + Sync + fmt::Debug {
 /// ledger can be created with no service private key in its store. [`ServiceIdentity`] is the
 /// in-process implementation.
 ///
-/// Implementations must produce an ECDSA P-256 signature over `digest`, the SHA-256 of the
-/// signed message used directly as the prehash (it is not hashed again), DER-encoded and
-/// verifiable with the public key of [`ServiceSigner::certificate_pem`]; this is what PKCS#11's
-/// `CKM_ECDSA` and most key vaults' "sign digest" operations compute.
+/// Implementations must produce ECDSA signatures on the curve of
+/// [`ServiceSigner::certificate_pem`]'s key (P-256 or P-384) over the digest they are given,
+/// used directly as the prehash (it is not hashed again), DER-encoded and verifiable with
+/// that key; this is what PKCS#11's `CKM_ECDSA` and most key vaults' "sign digest" operations
+/// compute. A P-256 service signs certificates over SHA-256 digests
+/// ([`ServiceSigner::sign_digest`]); a P-384 one over SHA-384 digests, so it implements
+/// [`ServiceSigner::sign_prehash`] too.
 pub trait ServiceSigner: Send + Sync + fmt::Debug {
-    /// Signs `digest` (a SHA-256 digest), returning the DER-encoded ECDSA P-256 signature.
+    /// Signs `digest` (a SHA-256 digest), returning the DER-encoded ECDSA signature on the
+    /// curve of the certificate's key.
     ///
     /// # Errors
     ///
     /// [`Error::Crypto`] if the signer fails (for an HSM: unreachable, refused).
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error>;
 
+    /// Signs `prehash`, a digest of any length the curve accepts (32 bytes of SHA-256, 48 of
+    /// SHA-384), like [`ServiceSigner::sign_digest`]. A P-384 service signs the SHA-384
+    /// digests of the certificates it issues through this method.
+    ///
+    /// The default signs 32-byte digests with [`ServiceSigner::sign_digest`] and refuses
+    /// others, which is all a P-256 service needs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if the signer fails or does not sign digests of this length.
+    fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, Error> {
+        let digest: &[u8; 32] = prehash.try_into().map_err(|_| {
+            Error::crypto(
+                "signing with the service key",
+                format_args!(
+                    "this signer signs 32-byte digests only, not {} bytes (a P-384 service \
+                     signer implements ServiceSigner::sign_prehash)",
+                    prehash.len()
+                ),
+            )
+        })?;
+        self.sign_digest(digest)
+    }
+
     /// The service certificate, PEM: a self-signed CA certificate for the signing key.
     fn certificate_pem(&self) -> &str;
 
-    /// Issues an end-entity certificate for `node_key`, signed through
-    /// [`ServiceSigner::sign_digest`]; the certificate is the one
-    /// [`ServiceIdentity::issue_node_certificate`] describes. Returns it in DER.
+    /// Issues an end-entity certificate for the P-256 key `node_key`, signed through
+    /// [`ServiceSigner::sign_digest`] (or [`ServiceSigner::sign_prehash`] by a P-384
+    /// service); the certificate is the one [`ServiceIdentity::issue_node_certificate`]
+    /// describes. Returns it in DER. [`ServiceSigner::issue_node_certificate_for`] takes a
+    /// key on either curve.
     ///
     /// # Errors
     ///
@@ -127,16 +164,31 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
     /// with the certificate's key.
     fn issue_node_certificate(
         &self,
-        node_key: &VerifyingKey,
+        node_key: &p256::ecdsa::VerifyingKey,
+        common_name: &str,
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        self.issue_node_certificate_for(&PublicKey::P256(*node_key), common_name, validity)
+    }
+
+    /// Like [`ServiceSigner::issue_node_certificate`], for a node key on P-256 or P-384.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSigner::issue_node_certificate`].
+    fn issue_node_certificate_for(
+        &self,
+        node_key: &PublicKey,
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
         let ca = ParsedCert::parse(self.certificate_pem().as_bytes()).map_err(|e| {
             Error::malformed("service certificate", excerpt(self.certificate_pem()), e)
         })?;
-        let signer = ExternalCa {
-            signer: self,
+        let sign = |prehash: &[u8]| self.sign_prehash(prehash);
+        let signer = CaSigner {
             key: ca.key,
+            sign: &sign,
         };
         issue_node_certificate_with(
             &signer,
@@ -148,54 +200,58 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
     }
 }
 
-/// A [`ServiceSigner`] adapted to the x509 builder's signer traits, so certificates issued
-/// through an external key are built by the same code as those issued in process.
-struct ExternalCa<'a, S: ServiceSigner + ?Sized> {
-    signer: &'a S,
-    key: VerifyingKey,
+/// A certificate-signing key, in process or behind a [`ServiceSigner`], adapted to the x509
+/// builder's signer traits, so every certificate is built by the same code. It signs with
+/// the algorithm of its curve ([`KeyAlgorithm::certificate_signature_oid`]) and checks each
+/// signature with its public key before handing it out.
+struct CaSigner<'a> {
+    key: PublicKey,
+    /// Signs a prehash (the certificate's digest), returning DER ECDSA.
+    sign: &'a dyn Fn(&[u8]) -> Result<Vec<u8>>,
 }
 
-impl<S: ServiceSigner + ?Sized> signature::Keypair for ExternalCa<'_, S> {
-    type VerifyingKey = VerifyingKey;
+impl signature::Keypair for CaSigner<'_> {
+    type VerifyingKey = PublicKey;
 
-    fn verifying_key(&self) -> VerifyingKey {
+    fn verifying_key(&self) -> PublicKey {
         self.key
     }
 }
 
-impl<S: ServiceSigner + ?Sized> spki::DynSignatureAlgorithmIdentifier for ExternalCa<'_, S> {
+impl spki::DynSignatureAlgorithmIdentifier for CaSigner<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<spki::AlgorithmIdentifierOwned> {
         Ok(spki::AlgorithmIdentifierOwned {
-            oid: rfc5912::ECDSA_WITH_SHA_256,
+            oid: self.key.algorithm().certificate_signature_oid(),
             parameters: None,
         })
     }
 }
 
-impl<S: ServiceSigner + ?Sized> signature::Signer<DerSignature> for ExternalCa<'_, S> {
-    fn try_sign(&self, message: &[u8]) -> std::result::Result<DerSignature, signature::Error> {
-        let digest: [u8; 32] = Sha256::digest(message).into();
-        let der = self
-            .signer
-            .sign_digest(&digest)
-            .map_err(signature::Error::from_source)?;
-        let signature = DerSignature::from_bytes(&der).map_err(signature::Error::from_source)?;
+impl signature::Signer<CertificateSignature> for CaSigner<'_> {
+    fn try_sign(
+        &self,
+        message: &[u8],
+    ) -> std::result::Result<CertificateSignature, signature::Error> {
+        let digest = self.key.algorithm().certificate_digest(message);
+        let der = (self.sign)(&digest).map_err(signature::Error::from_source)?;
         // A signer that answers with another key's signature would yield a certificate no
         // verifier accepts; refuse it here, where the cause is still known.
         self.key
-            .verify_prehash(&digest, &signature)
-            .map_err(signature::Error::from_source)?;
-        Ok(signature)
+            .verify_prehash(&digest, &der)
+            .map_err(|e| signature::Error::from_source(e.to_string()))?;
+        Ok(CertificateSignature(der))
     }
 }
 
 impl ServiceSigner for ServiceIdentity {
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
-        let signature: DerSignature = self
-            .key
-            .sign_prehash(digest)
-            .map_err(|e| Error::crypto("signing with the service key", e))?;
-        Ok(signature.as_bytes().to_vec())
+        self.sign_prehash(digest)
+    }
+
+    fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, Error> {
+        self.key
+            .sign_prehash(prehash)
+            .map_err(|e| Error::crypto("signing with the service key", e))
     }
 
     fn certificate_pem(&self) -> &str {
@@ -204,11 +260,20 @@ impl ServiceSigner for ServiceIdentity {
 
     fn issue_node_certificate(
         &self,
-        node_key: &VerifyingKey,
+        node_key: &p256::ecdsa::VerifyingKey,
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
         ServiceIdentity::issue_node_certificate(self, node_key, common_name, validity)
+    }
+
+    fn issue_node_certificate_for(
+        &self,
+        node_key: &PublicKey,
+        common_name: &str,
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        ServiceIdentity::issue_node_certificate_for(self, node_key, common_name, validity)
     }
 }
 
@@ -291,7 +356,7 @@ impl Default for CertificateValidity {
     }
 }
 
-/// The service identity: a P-256 key and its self-signed CA certificate.
+/// The service identity: a P-256 or P-384 key and its self-signed CA certificate.
 #[derive(Clone)]
 pub struct ServiceIdentity {
     key: SigningKey,
@@ -319,20 +384,43 @@ impl ServiceIdentity {
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Self> {
+        Self::generate_with_algorithm(common_name, KeyAlgorithm::EcdsaP256, validity)
+    }
+
+    /// Like [`ServiceIdentity::generate_with_validity`] with a key of `algorithm` (P-256 or
+    /// P-384). The certificate is signed ecdsa-with-SHA256 by a P-256 key and
+    /// ecdsa-with-SHA384 by a P-384 key.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceIdentity::generate`].
+    pub fn generate_with_algorithm(
+        common_name: &str,
+        algorithm: KeyAlgorithm,
+        validity: CertificateValidity,
+    ) -> Result<Self> {
         let subject = common_name_to_name(common_name)?;
-        let key = SigningKey::random(&mut OsRng);
-        let spki = spki_of(key.verifying_key())?;
+        let key = SigningKey::random(algorithm);
+        let spki = spki_of(&key.public_key())?;
+        let sign = |prehash: &[u8]| {
+            key.sign_prehash(prehash)
+                .map_err(|e| Error::crypto("signing with the service key", e))
+        };
+        let signer = CaSigner {
+            key: key.public_key(),
+            sign: &sign,
+        };
         let builder = CertificateBuilder::new(
             Profile::Root,
             random_serial()?,
             validity.to_x509()?,
             subject,
             spki,
-            &key,
+            &signer,
         )
         .map_err(|e| Error::crypto("building the service certificate", e))?;
         let cert = builder
-            .build::<DerSignature>()
+            .build::<CertificateSignature>()
             .map_err(|e| Error::crypto("signing the service certificate", e))?;
         let der = cert
             .to_der()
@@ -359,12 +447,36 @@ impl ServiceIdentity {
     /// building or signing the certificate fails.
     pub fn issue_node_certificate(
         &self,
-        node_key: &VerifyingKey,
+        node_key: &p256::ecdsa::VerifyingKey,
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
+        self.issue_node_certificate_for(&PublicKey::P256(*node_key), common_name, validity)
+    }
+
+    /// Like [`ServiceIdentity::issue_node_certificate`], for a node key on P-256 or P-384
+    /// (whatever the service key's curve).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceIdentity::issue_node_certificate`].
+    pub fn issue_node_certificate_for(
+        &self,
+        node_key: &PublicKey,
+        common_name: &str,
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        let sign = |prehash: &[u8]| {
+            self.key
+                .sign_prehash(prehash)
+                .map_err(|e| Error::crypto("signing with the service key", e))
+        };
+        let signer = CaSigner {
+            key: self.cert.key,
+            sign: &sign,
+        };
         issue_node_certificate_with(
-            &self.key,
+            &signer,
             &self.cert.cert.tbs_certificate.subject,
             node_key,
             common_name,
@@ -383,8 +495,13 @@ impl ServiceIdentity {
     }
 
     /// The service public key.
-    pub fn verifying_key(&self) -> &VerifyingKey {
-        self.key.verifying_key()
+    pub fn verifying_key(&self) -> &PublicKey {
+        &self.cert.key
+    }
+
+    /// The service key's algorithm (its curve).
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        self.cert.key.algorithm()
     }
 
     /// Serializes key and certificate (see the module's `# Format`). The bytes contain the
@@ -431,17 +548,13 @@ impl fmt::Debug for ServiceIdentity {
 }
 
 /// Builds and signs a node certificate with `ca`, whose certificate's subject is `issuer`.
-fn issue_node_certificate_with<S>(
-    ca: &S,
+fn issue_node_certificate_with(
+    ca: &CaSigner<'_>,
     issuer: &Name,
-    node_key: &VerifyingKey,
+    node_key: &PublicKey,
     common_name: &str,
     validity: CertificateValidity,
-) -> Result<Vec<u8>>
-where
-    S: signature::Keypair + spki::DynSignatureAlgorithmIdentifier + signature::Signer<DerSignature>,
-    S::VerifyingKey: EncodePublicKey,
-{
+) -> Result<Vec<u8>> {
     let subject = common_name_to_name(common_name)?;
     let spki = spki_of(node_key)?;
     let spki_der = node_key
@@ -473,13 +586,13 @@ where
         .add_extension(&SubjectAltName(vec![GeneralName::DnsName(san_dns)]))
         .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
     let cert = builder
-        .build::<DerSignature>()
+        .build::<CertificateSignature>()
         .map_err(|e| Error::crypto("signing the node certificate", e))?;
     cert.to_der()
         .map_err(|e| Error::crypto("encoding the node certificate", e))
 }
 
-/// A node identity: a P-256 key and its certificate signed by the service key.
+/// A node identity: a P-256 or P-384 key and its certificate signed by the service key.
 #[derive(Clone)]
 pub struct NodeIdentity {
     key: SigningKey,
@@ -507,8 +620,30 @@ impl NodeIdentity {
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Self> {
-        let key = SigningKey::random(&mut OsRng);
-        let der = service.issue_node_certificate(key.verifying_key(), common_name, validity)?;
+        Self::generate_with_algorithm(service, common_name, KeyAlgorithm::EcdsaP256, validity)
+    }
+
+    /// Like [`NodeIdentity::generate_with_validity`] with a key of `algorithm` (P-256 or
+    /// P-384), whatever the curve of the service key. A P-256 key is certified through
+    /// [`ServiceSigner::issue_node_certificate`], a P-384 one through
+    /// [`ServiceSigner::issue_node_certificate_for`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceIdentity::issue_node_certificate`].
+    pub fn generate_with_algorithm(
+        service: &dyn ServiceSigner,
+        common_name: &str,
+        algorithm: KeyAlgorithm,
+        validity: CertificateValidity,
+    ) -> Result<Self> {
+        let key = SigningKey::random(algorithm);
+        let der = match key.public_key() {
+            PublicKey::P256(p256) => {
+                service.issue_node_certificate(&p256, common_name, validity)?
+            }
+            other => service.issue_node_certificate_for(&other, common_name, validity)?,
+        };
         let cert = ParsedCert::from_der(&der)
             .map_err(|e| Error::crypto("parsing the node certificate", e))?;
         Ok(Self {
@@ -533,8 +668,13 @@ impl NodeIdentity {
     }
 
     /// The node public key.
-    pub fn verifying_key(&self) -> &VerifyingKey {
-        self.key.verifying_key()
+    pub fn verifying_key(&self) -> &PublicKey {
+        &self.cert.key
+    }
+
+    /// The node key's algorithm (its curve).
+    pub fn key_algorithm(&self) -> KeyAlgorithm {
+        self.cert.key.algorithm()
     }
 
     /// Serializes key and certificate (see the module's `# Format`). The bytes contain the
@@ -565,11 +705,9 @@ impl NodeIdentity {
 
 impl NodeSigner for NodeIdentity {
     fn sign_root(&self, root: &[u8; 32]) -> Result<Vec<u8>, Error> {
-        let signature: DerSignature = self
-            .key
+        self.key
             .sign_prehash(root)
-            .map_err(|e| Error::crypto("signing a root", e))?;
-        Ok(signature.as_bytes().to_vec())
+            .map_err(|e| Error::crypto("signing a root", e))
     }
 
     fn certificate_pem(&self) -> &str {
@@ -808,7 +946,7 @@ pub(crate) struct ParsedCert {
     pub(crate) cert: Certificate,
     pub(crate) der: Vec<u8>,
     pub(crate) pem: String,
-    pub(crate) key: VerifyingKey,
+    pub(crate) key: PublicKey,
     /// Hex SHA-256 of the canonical DER SubjectPublicKeyInfo of `key`.
     pub(crate) node_id: String,
     pub(crate) not_before: SystemTime,
@@ -817,11 +955,17 @@ pub(crate) struct ParsedCert {
 
 impl ParsedCert {
     /// Parses PEM (recognized by its `-----BEGIN` line) or DER.
+    ///
+    /// PEM may be preceded by whitespace and followed by what services have been seen to
+    /// serve after the `-----END CERTIFICATE-----` line: ASCII whitespace and at most one NUL
+    /// byte (a certificate served as a C string). Anything else around the one PEM block, a
+    /// second block included, is refused.
     pub(crate) fn parse(input: &[u8]) -> std::result::Result<Self, String> {
         let trimmed = input.trim_ascii_start();
         if trimmed.starts_with(b"-----BEGIN") {
+            let pem = trim_served_pem_end(trimmed);
             let (label, der) =
-                der::pem::decode_vec(trimmed).map_err(|e| format!("malformed PEM: {e}"))?;
+                der::pem::decode_vec(pem).map_err(|e| format!("malformed PEM: {e}"))?;
             if label != "CERTIFICATE" {
                 return Err(format!("expected a CERTIFICATE PEM block, found {label:?}"));
             }
@@ -846,12 +990,9 @@ impl ParsedCert {
             .subject_public_key_info
             .to_der()
             .map_err(|e| format!("certificate public key does not encode: {e}"))?;
-        let key = VerifyingKey::from_public_key_der(&spki_der)
-            .map_err(|e| format!("certificate public key is not a P-256 key: {e}"))?;
-        let canonical_spki = key
-            .to_public_key_der()
-            .map_err(|e| format!("certificate public key does not encode: {e}"))?;
-        let node_id = node_id_of(canonical_spki.as_bytes());
+        let key = PublicKey::from_spki_der(&spki_der).map_err(|e| format!("certificate {e}"))?;
+        let canonical_spki = key.spki_der().map_err(|e| format!("certificate {e}"))?;
+        let node_id = node_id_of(&canonical_spki);
         let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der)
             .map_err(|e| format!("certificate does not encode as PEM: {e}"))?;
         let validity = &cert.tbs_certificate.validity;
@@ -897,8 +1038,8 @@ impl ParsedCert {
         Ok(())
     }
 
-    /// Checks that this certificate names `issuer` as its issuer and carries its
-    /// ecdsa-with-SHA256 signature; validity periods are not looked at.
+    /// Checks that this certificate names `issuer` as its issuer and carries its ECDSA
+    /// signature (ecdsa-with-SHA256, -SHA384 or -SHA512); validity periods are not looked at.
     pub(crate) fn check_signed_by(&self, issuer: &ParsedCert) -> std::result::Result<(), String> {
         self.signed_by(issuer).map_err(|v| v.detail)
     }
@@ -917,32 +1058,32 @@ impl ParsedCert {
             ));
         }
         let alg = &self.cert.signature_algorithm;
-        if alg.oid != rfc5912::ECDSA_WITH_SHA_256
-            || alg.parameters.is_some()
-            || tbs.signature != *alg
-        {
-            return Err(Violation::new(
-                CertificateRule::UnsupportedAlgorithm,
-                format!(
-                    "certificate signature algorithm {} is not ecdsa-with-SHA256",
-                    alg.oid
-                ),
-            ));
-        }
         let bad = |detail: String| Violation::new(CertificateRule::BadSignature, detail);
+        let tbs_der = tbs
+            .to_der()
+            .map_err(|e| bad(format!("certificate does not re-encode: {e}")))?;
+        let digest = certificate_digest(&alg.oid, &tbs_der)
+            .filter(|_| alg.parameters.is_none() && tbs.signature == *alg)
+            .ok_or_else(|| {
+                Violation::new(
+                    CertificateRule::UnsupportedAlgorithm,
+                    format!(
+                        "certificate signature algorithm {} is not ecdsa-with-SHA256, \
+                         -SHA384 or -SHA512 (or differs from the one its body names)",
+                        oid_name(&alg.oid)
+                    ),
+                )
+            })?;
         let signature =
             self.cert.signature.as_bytes().ok_or_else(|| {
                 bad("certificate signature is not a whole number of bytes".into())
             })?;
-        let signature = DerSignature::from_bytes(signature)
-            .map_err(|_| bad("certificate signature is not a DER ECDSA P-256 signature".into()))?;
-        let tbs_der = tbs
-            .to_der()
-            .map_err(|e| bad(format!("certificate does not re-encode: {e}")))?;
-        issuer
-            .key
-            .verify(&tbs_der, &signature)
-            .map_err(|_| bad("certificate signature does not verify with the issuer's key".into()))
+        issuer.key.verify_prehash(&digest, signature).map_err(|e| {
+            bad(format!(
+                "certificate signature by the issuer's {} key: {e}",
+                issuer.key.algorithm().curve_name()
+            ))
+        })
     }
 
     /// Whether the certificate names itself as its issuer (RFC 5280 "self-issued").
@@ -999,12 +1140,23 @@ impl ParsedCert {
         root: &[u8; 32],
         der_signature: &[u8],
     ) -> std::result::Result<(), String> {
-        let signature = DerSignature::from_bytes(der_signature)
-            .map_err(|_| "signature is not a DER ECDSA P-256 signature")?;
         self.key
-            .verify_prehash(root, &signature)
-            .map_err(|_| "signature over the root does not verify with the node key".into())
+            .verify_prehash(root, der_signature)
+            .map_err(|e| match e {
+                crate::curves::Bad::Mismatch => {
+                    "signature over the root does not verify with the node key".to_owned()
+                }
+                other => format!("signature over the root: {other} (the node key's curve)"),
+            })
     }
+}
+
+/// The PEM text of a served certificate without what may follow its last line: ASCII
+/// whitespace and at most one NUL byte (see [`ParsedCert::parse`]).
+fn trim_served_pem_end(pem: &[u8]) -> &[u8] {
+    let pem = pem.trim_ascii_end();
+    let pem = pem.strip_suffix(b"\0").unwrap_or(pem);
+    pem.trim_ascii_end()
 }
 
 fn common_name_to_name(common_name: &str) -> Result<Name> {
@@ -1057,7 +1209,7 @@ fn is_dns_name(name: &str) -> bool {
         })
 }
 
-fn spki_of(key: &VerifyingKey) -> Result<SubjectPublicKeyInfoOwned> {
+fn spki_of(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
     SubjectPublicKeyInfoOwned::from_key(*key).map_err(|e| Error::crypto("encoding a public key", e))
 }
 
@@ -1076,7 +1228,7 @@ fn encode_identity(kind: u8, key: &SigningKey, cert_der: &[u8]) -> Result<Zeroiz
     let key_der = key
         .to_pkcs8_der()
         .map_err(|e| Error::crypto("encoding the private key", e))?;
-    let key_bytes = key_der.as_bytes();
+    let key_bytes = key_der.as_slice();
     let key_len = u32::try_from(key_bytes.len()).map_err(|_| {
         Error::crypto(
             "encoding the private key",
@@ -1125,7 +1277,7 @@ fn decode_identity(kind: u8, bytes: &[u8]) -> Result<(SigningKey, ParsedCert)> {
     let key = SigningKey::from_pkcs8_der(key_der)
         .map_err(|e| corrupt(format!("malformed private key: {e}")))?;
     let cert = ParsedCert::from_der(cert_der).map_err(corrupt)?;
-    if cert.key != *key.verifying_key() {
+    if cert.key != key.public_key() {
         return Err(corrupt(
             "the certificate's public key is not the private key's".into(),
         ));
@@ -1252,8 +1404,11 @@ mod tests {
         verify_root_signature(node.certificate_pem(), &root, &sig).unwrap();
         verify_root_signature(node.certificate_der(), &root, &sig).unwrap();
         // The root is the prehash: the signature verifies as ECDSA over the digest `root`.
-        let sig_parsed = DerSignature::from_bytes(&sig).unwrap();
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let sig_parsed = p256::ecdsa::DerSignature::from_bytes(&sig).unwrap();
         node.verifying_key()
+            .as_p256()
+            .unwrap()
             .verify_prehash(&root, &sig_parsed)
             .unwrap();
         let mut other_root = root;
@@ -1408,13 +1563,116 @@ mod tests {
         ServiceIdentity::generate(&"é".repeat(64)).unwrap();
     }
 
+    /// A service signer held outside the process: only the trait's required methods, and
+    /// `sign_prehash` only when `full`.
+    #[derive(Debug)]
+    struct External {
+        inner: ServiceIdentity,
+        full: bool,
+    }
+
+    impl ServiceSigner for External {
+        fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+            self.inner.sign_digest(digest)
+        }
+
+        fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, Error> {
+            if self.full {
+                self.inner.sign_prehash(prehash)
+            } else {
+                let digest: &[u8; 32] = prehash
+                    .try_into()
+                    .map_err(|_| Error::crypto("signing with the service key", "32 bytes only"))?;
+                self.sign_digest(digest)
+            }
+        }
+
+        fn certificate_pem(&self) -> &str {
+            self.inner.certificate_pem()
+        }
+    }
+
+    #[test]
+    fn p384_identities_sign_certify_and_persist_on_every_curve_pairing() {
+        let now = CertificateValidity::starting_now();
+        for service_alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            let service =
+                ServiceIdentity::generate_with_algorithm("svc", service_alg, now).unwrap();
+            assert_eq!(service.key_algorithm(), service_alg);
+            // Self-signed with the hash CCF pairs with the curve.
+            assert_eq!(
+                service.cert.cert.signature_algorithm.oid,
+                service_alg.certificate_signature_oid()
+            );
+            for node_alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+                let node =
+                    NodeIdentity::generate_with_algorithm(&service, "n", node_alg, now).unwrap();
+                assert_eq!(node.key_algorithm(), node_alg);
+                assert_eq!(
+                    node.cert.cert.signature_algorithm.oid,
+                    service_alg.certificate_signature_oid()
+                );
+                verify_cert_signed_by(node.certificate_pem(), service.certificate_pem()).unwrap();
+                let root = [9u8; 32];
+                let signature = node.sign_root(&root).unwrap();
+                verify_root_signature(node.certificate_pem(), &root, &signature).unwrap();
+                let back = NodeIdentity::from_bytes(&node.to_bytes().unwrap()).unwrap();
+                assert_eq!(back.node_id(), node.node_id());
+                verify_root_signature(
+                    node.certificate_pem(),
+                    &root,
+                    &back.sign_root(&root).unwrap(),
+                )
+                .unwrap();
+                // Through an external signer that implements sign_prehash.
+                let external = External {
+                    inner: service.clone(),
+                    full: true,
+                };
+                let node =
+                    NodeIdentity::generate_with_algorithm(&external, "n", node_alg, now).unwrap();
+                verify_cert_signed_by(node.certificate_pem(), service.certificate_pem()).unwrap();
+            }
+            let back = ServiceIdentity::from_bytes(&service.to_bytes().unwrap()).unwrap();
+            assert_eq!(back.certificate_der(), service.certificate_der());
+            assert_eq!(back.key_algorithm(), service_alg);
+        }
+        // A P-384 service signer that signs 32-byte digests only cannot sign the SHA-384
+        // digest of a certificate; the error says what to implement.
+        let service =
+            ServiceIdentity::generate_with_algorithm("svc", KeyAlgorithm::EcdsaP384, now).unwrap();
+        let partial = External {
+            inner: service,
+            full: false,
+        };
+        let err = NodeIdentity::generate(&partial, "n").unwrap_err();
+        assert!(matches!(err, Error::Crypto { .. }), "{err}");
+        let default_only = DigestOnly(partial.inner.clone());
+        let err = NodeIdentity::generate(&default_only, "n").unwrap_err();
+        assert!(err.to_string().contains("sign_prehash"), "{err}");
+    }
+
+    /// A service signer implementing only the required methods.
+    #[derive(Debug)]
+    struct DigestOnly(ServiceIdentity);
+
+    impl ServiceSigner for DigestOnly {
+        fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, Error> {
+            self.0.sign_digest(digest)
+        }
+
+        fn certificate_pem(&self) -> &str {
+            self.0.certificate_pem()
+        }
+    }
+
     #[test]
     fn debug_does_not_print_keys() {
         let service = ServiceIdentity::generate("svc").unwrap();
         let node = NodeIdentity::generate(&service, "n").unwrap();
         let shown = format!("{service:?} {node:?}");
         assert!(shown.contains(node.node_id()));
-        let key = node.key.to_bytes();
+        let key = node.key.scalar_bytes();
         assert!(!shown.contains(&hex::encode(key)));
     }
 }

@@ -314,7 +314,8 @@ pub(crate) fn leaf_hash_of_digests(
 /// The three values a receipt reveals so that a verifier can recompute a transaction's leaf.
 ///
 /// Serialized (JSON) exactly as in a CCF receipt's `leaf_components`: the digests as 64
-/// lowercase hex characters, the evidence as its string.
+/// lowercase hex characters, the evidence as its string. Read with the keys in snake_case or
+/// camelCase (`writeSetDigest`, `commitEvidence`, `claimsDigest`), as ACL serves them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct LeafComponents {
     /// SHA-256 of the transaction's canonical entry bytes.
@@ -424,8 +425,11 @@ impl HexDigest {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LeafComponentsWire<'a> {
+    #[serde(alias = "writeSetDigest")]
     write_set_digest: std::borrow::Cow<'a, str>,
+    #[serde(alias = "commitEvidence")]
     commit_evidence: std::borrow::Cow<'a, str>,
+    #[serde(alias = "claimsDigest")]
     claims_digest: std::borrow::Cow<'a, str>,
 }
 

@@ -30,7 +30,7 @@
 //!
 //! | layer | modules | what |
 //! | --- | --- | --- |
-//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `identity`, `receipt`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts, what the engine persists about itself |
+//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts, what the engine persists about itself |
 //! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
 //! | clients of the engine | [`governance`], `audit` | members, proposals, users and roles; the offline audit |
 //!
@@ -45,7 +45,9 @@
 //!   commit secret). Never enable it outside tests.
 
 mod audit;
+mod claims;
 mod config;
+mod curves;
 mod custody;
 mod entry;
 mod error;
@@ -71,7 +73,12 @@ pub use crate::audit::{
     audit_ledger, audit_store, audit_store_with, AuditOptions, AuditProgress, AuditReport,
     EntryCheck, Finding, FindingKind, GovernanceSummary, SignedRoot,
 };
+pub use crate::claims::{
+    application_claims_digest, application_claims_from_json, application_claims_to_json,
+    ApplicationClaim, ClaimDigest, LedgerEntryClaim, LEDGER_ENTRY_V1,
+};
 pub use crate::config::{Durability, LedgerConfig, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_TX_SIZE};
+pub use crate::curves::{KeyAlgorithm, PublicKey};
 pub use crate::entry::{
     decode as decode_entry, decode_signature, Append, LedgerEntry, SignaturePayload, TableOp,
     TxBody, TxKind, ENTRY_FORMAT_VERSION,
@@ -89,7 +96,7 @@ pub use crate::ledger::{
     KeyVersion, Ledger, Page, MAX_PAGE_LIMIT,
 };
 pub use crate::receipt::{
-    fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, MAX_PROOF_LEN,
+    fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, ServedReceipt, MAX_PROOF_LEN,
 };
 pub use crate::sealing::{AesGcmKek, KeyEncryptionKey};
 pub use crate::state::LedgerInstance;

@@ -20,24 +20,62 @@
 //! }
 //! ```
 //!
-//! [`Receipt::to_json`] writes exactly these keys in this order, compactly (no whitespace).
-//! [`Receipt::from_json`] is strict: unknown keys, a proof element with other than exactly
-//! one key `left` or `right`, hex that is not 64 lowercase characters, a commit evidence not
-//! of the form `ce:{view}.{seqno}:{hex}`, non-canonical base64, or more than
-//! [`MAX_PROOF_LEN`] proof elements are errors. `service_endorsements` may be absent (as in
-//! receipts from CCF services that have never been recovered) and then reads as empty.
+//! [`Receipt::to_json`] writes exactly these keys in this order, compactly (no whitespace);
+//! `node_id` is left out when the receipt carries none (see below).
+//!
+//! ## What the reader accepts
+//!
+//! [`Receipt::from_json`] reads every form CCF and Azure Confidential Ledger serve, and
+//! nothing else:
+//!
+//! * the keys above in snake_case (CCF, ACL api-version 2022-05-13) or camelCase (`nodeId`,
+//!   `leafComponents`, `writeSetDigest`, `commitEvidence`, `claimsDigest`,
+//!   `serviceEndorsements`, as ACL serves them since 2023), each key in either spelling;
+//! * `is_signature_transaction` (`isSignatureTransaction`), which CCF's serialiser and ACL
+//!   add, when `false` (a signature transaction's receipt has no leaf components: `true` is
+//!   refused);
+//! * `node_id` and `service_endorsements` may be absent (the SDK accepts both): no node id
+//!   is then checked (it is only a digest of the certificate's key), and no endorsement
+//!   stands between the node and the service certificate.
+//!
+//! It stays strict where it matters: a key outside that set, a key given twice (in one
+//! spelling or both), `null` for any member, a proof element with other than exactly one key
+//! `left` or `right`, hex that is not 64 lowercase characters, a commit evidence not of the
+//! form `ce:{view}.{seqno}:{hex}`, non-canonical base64, an empty signature or certificate,
+//! or more than [`MAX_PROOF_LEN`] proof elements are errors.
+//!
+//! [`ServedReceipt::from_json`] reads, besides a bare receipt, the get-receipt response of
+//! ACL's REST API: `{"receipt": {...}, "applicationClaims": [...], "state": "Ready",
+//! "transactionId": "2.35"}` (claims, state and id optional; see [`crate::ApplicationClaim`]
+//! for the claims).
 //!
 //! # Verification
 //!
 //! [`Receipt::verify`] recomputes the leaf from the leaf components, folds the proof (a
 //! `left` sibling gives SHA-256(sibling ‖ acc), a `right` one SHA-256(acc ‖ sibling)), checks
-//! that `node_id` is the SHA-256 of the node certificate's public key, validates the
-//! certificate path from the node certificate through the endorsements to the service
-//! certificate (below), and verifies the ECDSA signature over the root with the node key.
+//! that `node_id` (when present) is the SHA-256 of the node certificate's public key,
+//! validates the certificate path from the node certificate through the endorsements to the
+//! service certificate (below), and verifies the ECDSA signature over the root with the node
+//! key, on P-256 or P-384 (the curve rule of [`crate::KeyAlgorithm`]).
 //! [`ReceiptVerifier`] does the same while parsing the service certificate once and
-//! remembering the last node certificate it validated, for verifying many receipts;
-//! [`ReceiptVerifier::verify_at`] judges validity periods at a time the caller chooses
-//! (`verify` uses now).
+//! remembering the last node certificate it validated, for verifying many receipts.
+//! [`Receipt::verify_claims`] and [`ServedReceipt::verify`] also recompute the claims digest
+//! from application claims and compare it with the leaf's.
+//!
+//! ## At what time
+//!
+//! Every certificate of the path must be valid at the verification time: now for
+//! [`Receipt::verify`], a time the caller chooses for [`Receipt::verify_at`] and
+//! [`ReceiptVerifier::verify_at`]. A receipt does not say when it was issued, and its
+//! signature does not expire, but the certificates do: ACL issues node certificates for about
+//! three months, so a receipt kept longer fails [`Receipt::verify`] with
+//! [`CertificateRule::Expired`] although nothing about it changed. To check an old receipt,
+//! verify it at a time you know independently that it existed, such as when you obtained
+//! it. Choosing a time inside the node certificate's validity *because the receipt says so*
+//! gives up what the check is for: a node key leaked after its certificate expired could
+//! sign new receipts that would then pass. (The `azure-confidentialledger` verifier does not
+//! look at validity periods at all; the `ccf` package's `check_cert_chain` checks them at the
+//! current time.)
 //!
 //! # Certificate paths
 //!
@@ -58,8 +96,9 @@
 //!   its key signs the root ([`CertificateRule::NoDigitalSignature`]).
 //! * **Each link**, from the node up: the certificate's issuer is the next certificate's
 //!   subject ([`CertificateRule::IssuerMismatch`]), its signature algorithm is
-//!   ecdsa-with-SHA256 ([`CertificateRule::UnsupportedAlgorithm`]) and the next
-//!   certificate's key verifies its signature ([`CertificateRule::BadSignature`]); these
+//!   ecdsa-with-SHA256, -SHA384 or -SHA512 ([`CertificateRule::UnsupportedAlgorithm`]) and
+//!   the next certificate's key, on P-256 or P-384, verifies its signature
+//!   ([`CertificateRule::BadSignature`]); these
 //!   are the signed certificate's failures.
 //! * **Every issuer** (each endorsement and the service certificate): basicConstraints is
 //!   present with `CA:TRUE` ([`CertificateRule::NotACa`]; it need not be critical, as in
@@ -136,6 +175,9 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
+use crate::claims::{
+    application_claims_digest, application_claims_to_json, present, ApplicationClaim, ClaimList,
+};
 use crate::error::{excerpt, CertificateRole};
 use crate::identity::{validate_path, ParsedCert, Violation};
 use crate::leaf::{digest_hex, is_lower_hex, parse_digest_hex, LeafComponents};
@@ -272,13 +314,16 @@ pub struct Receipt {
     /// The certificate of the node that signed the root, PEM.
     pub cert: Arc<str>,
     /// The signing node's id: lowercase hex SHA-256 of its public key's DER
-    /// SubjectPublicKeyInfo.
+    /// SubjectPublicKeyInfo. Empty when the receipt carried none (CCF and ACL may leave it
+    /// out): verification then checks no node id, and [`Receipt::to_json`] leaves the key
+    /// out.
     pub node_id: Arc<str>,
     /// What the transaction's leaf is computed from.
     pub leaf_components: LeafComponents,
     /// The inclusion proof, leaf to root.
     pub proof: Vec<ProofStep>,
-    /// The node's DER-encoded ECDSA P-256 signature over the root.
+    /// The node's DER-encoded ECDSA signature over the root, on the curve of the node
+    /// certificate's key (P-256 or P-384).
     pub signature: Arc<[u8]>,
     /// Certificates (PEM) through which the service certificate endorses the node
     /// certificate, nearest the node first; empty when the service signed it directly.
@@ -378,10 +423,47 @@ impl Receipt {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] if `service_certificate_pem` is not a P-256 certificate;
-    /// [`Error::ReceiptInvalid`] naming the check that failed (see the module docs).
+    /// [`Error::InvalidInput`] if `service_certificate_pem` is not a certificate with a P-256
+    /// or P-384 key; [`Error::ReceiptInvalid`] naming the check that failed (see the module
+    /// docs).
     pub fn verify(&self, service_certificate_pem: &str) -> Result<()> {
         ReceiptVerifier::new(service_certificate_pem)?.verify(self)
+    }
+
+    /// Verifies this receipt against the service certificate (PEM) as of time `at`: every
+    /// certificate of its path must be valid at `at`. See the module's `# Verification`, `##
+    /// At what time`, for choosing `at` for a receipt issued long ago.
+    ///
+    /// # Errors
+    ///
+    /// As [`Receipt::verify`].
+    pub fn verify_at(&self, service_certificate_pem: &str, at: SystemTime) -> Result<()> {
+        ReceiptVerifier::new(service_certificate_pem)?.verify_at(self, at)
+    }
+
+    /// Checks that `claims` are this receipt's application claims: their claims digest
+    /// ([`crate::application_claims_digest`]) is the leaf's `claims_digest`. This checks the
+    /// claims against the receipt only; verify the receipt itself too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReceiptInvalid`] with check `"claims digest"` if the digests differ;
+    /// [`Error::InvalidInput`] if the claims have no digest (an empty list, an unknown
+    /// protocol).
+    pub fn verify_claims(&self, claims: &[ApplicationClaim]) -> Result<()> {
+        let computed = application_claims_digest(claims)?;
+        let expected = &self.leaf_components.claims_digest;
+        if computed != *expected {
+            return Err(Error::receipt(
+                "claims digest",
+                format_args!(
+                    "the application claims digest to {}, the receipt's claims digest is {}",
+                    digest_hex(&computed).as_str(),
+                    digest_hex(expected).as_str()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The receipt's JSON (see the module's `# Format`).
@@ -398,8 +480,10 @@ impl Receipt {
         );
         out.push_str("{\"cert\":");
         push_json_string(&mut out, &self.cert);
-        out.push_str(",\"node_id\":");
-        push_json_string(&mut out, &self.node_id);
+        if !self.node_id.is_empty() {
+            out.push_str(",\"node_id\":");
+            push_json_string(&mut out, &self.node_id);
+        }
         out.push_str(",\"leaf_components\":{\"write_set_digest\":\"");
         out.push_str(digest_hex(&self.leaf_components.write_set_digest).as_str());
         out.push_str("\",\"commit_evidence\":");
@@ -431,7 +515,8 @@ impl Receipt {
         out
     }
 
-    /// Parses a receipt's JSON strictly (see the module's `# Format`). Never panics.
+    /// Parses a receipt's JSON in any form CCF and ACL serve, strictly otherwise (see the
+    /// module's `# Format`). Never panics.
     ///
     /// # Errors
     ///
@@ -534,7 +619,11 @@ impl Serialize for Receipt {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("Receipt", 6)?;
         s.serialize_field("cert", &*self.cert)?;
-        s.serialize_field("node_id", &*self.node_id)?;
+        if self.node_id.is_empty() {
+            s.skip_field("node_id")?;
+        } else {
+            s.serialize_field("node_id", &*self.node_id)?;
+        }
         s.serialize_field("leaf_components", &self.leaf_components)?;
         s.serialize_field("proof", &self.proof)?;
         s.serialize_field("signature", &BASE64.encode(&self.signature))?;
@@ -543,29 +632,51 @@ impl Serialize for Receipt {
     }
 }
 
+/// A receipt as served: every key in snake_case or camelCase (serde treats the two spellings
+/// as one field, so giving both is a duplicate), the optional members absent but never
+/// `null`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReceiptWire<'a> {
     #[serde(borrow)]
     cert: Cow<'a, str>,
-    #[serde(borrow)]
-    node_id: Cow<'a, str>,
+    #[serde(default, alias = "nodeId", deserialize_with = "present")]
+    node_id: Option<String>,
+    #[serde(alias = "leafComponents")]
     leaf_components: LeafComponents,
     proof: Vec<ProofStep>,
     #[serde(borrow)]
     signature: Cow<'a, str>,
-    #[serde(default)]
-    service_endorsements: Vec<String>,
+    #[serde(default, alias = "serviceEndorsements", deserialize_with = "present")]
+    service_endorsements: Option<Vec<String>>,
+    #[serde(
+        default,
+        alias = "isSignatureTransaction",
+        deserialize_with = "present"
+    )]
+    is_signature_transaction: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for Receipt {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         let wire = ReceiptWire::deserialize(deserializer)?;
-        if !is_lower_hex(&wire.node_id, 64) {
+        if wire.is_signature_transaction == Some(true) {
+            return Err(de::Error::custom(
+                "a receipt for a signature transaction (is_signature_transaction: true) has no \
+                 leaf components and is not supported",
+            ));
+        }
+        // Absent reads as empty; present, it must be a whole node id.
+        if wire
+            .node_id
+            .as_deref()
+            .is_some_and(|id| !is_lower_hex(id, 64))
+        {
             return Err(de::Error::custom(
                 "node_id must be 64 lowercase hex characters",
             ));
         }
+        let node_id = wire.node_id.unwrap_or_default();
         if wire.proof.len() > MAX_PROOF_LEN {
             return Err(de::Error::custom(format!(
                 "a proof has at most {MAX_PROOF_LEN} elements"
@@ -582,12 +693,176 @@ impl<'de> Deserialize<'de> for Receipt {
         }
         Ok(Receipt {
             cert: Arc::from(wire.cert.as_ref()),
-            node_id: Arc::from(wire.node_id.as_ref()),
+            node_id: Arc::from(node_id),
             leaf_components: wire.leaf_components,
             proof: wire.proof,
             signature: Arc::from(signature),
-            service_endorsements: wire.service_endorsements,
+            service_endorsements: wire.service_endorsements.unwrap_or_default(),
         })
+    }
+}
+
+/// A receipt as Azure Confidential Ledger's REST API serves it: the receipt with what the
+/// get-receipt response carries around it. See the module's `# Format`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedReceipt {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// The transaction's application claims (`applicationClaims`); empty when the response
+    /// had none.
+    pub application_claims: Vec<ApplicationClaim>,
+    /// The transaction the response names (`transactionId`); it is the one the receipt's
+    /// commit evidence names.
+    pub transaction_id: Option<TxId>,
+    /// The response's `state` (`"Ready"` for a receipt).
+    pub state: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServedWire {
+    receipt: Receipt,
+    #[serde(default, rename = "applicationClaims", deserialize_with = "present")]
+    application_claims: Option<ClaimList>,
+    #[serde(default, deserialize_with = "present")]
+    state: Option<String>,
+    #[serde(default, rename = "transactionId", deserialize_with = "present")]
+    transaction_id: Option<String>,
+}
+
+/// The top-level keys of a JSON object, values skipped.
+struct TopLevelKeys(Vec<String>);
+
+impl<'de> Deserialize<'de> for TopLevelKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct KeysVisitor;
+
+        impl<'de> Visitor<'de> for KeysVisitor {
+            type Value = TopLevelKeys;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<TopLevelKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    map.next_value::<de::IgnoredAny>()?;
+                    keys.push(key.into_owned());
+                }
+                Ok(TopLevelKeys(keys))
+            }
+        }
+
+        deserializer.deserialize_map(KeysVisitor)
+    }
+}
+
+impl ServedReceipt {
+    /// Parses a get-receipt response (`{"receipt": ..., "applicationClaims": ..., "state":
+    /// ..., "transactionId": ...}`) or a bare receipt in any form [`Receipt::from_json`]
+    /// reads. A response is recognized by its `receipt` member; it may have no other key but
+    /// the three named. Never panics.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] with `what = "receipt JSON"` and a [`Problem::Malformed`]
+    /// whose reason is the first problem found (in the receipt as [`Receipt::from_json`]
+    /// reports it, in the claims as [`crate::application_claims_from_json`] does); with
+    /// `what = "transaction id"` and a [`Problem::Mismatch`] if `transactionId` is not the
+    /// transaction of the receipt's commit evidence.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let malformed = |e: serde_json::Error| Error::malformed("receipt JSON", excerpt(json), e);
+        let keys: TopLevelKeys = serde_json::from_str(json).map_err(malformed)?;
+        if !keys.0.iter().any(|k| k == "receipt") {
+            return Ok(Self {
+                receipt: Receipt::from_json(json)?,
+                application_claims: Vec::new(),
+                transaction_id: None,
+                state: None,
+            });
+        }
+        let wire: ServedWire = serde_json::from_str(json).map_err(malformed)?;
+        let transaction_id = match wire.transaction_id {
+            None => None,
+            Some(text) => {
+                let id: TxId = text.parse()?;
+                let named = wire.receipt.tx_id()?;
+                if id != named {
+                    return Err(Error::invalid(
+                        "transaction id",
+                        Problem::Mismatch {
+                            expected: format!("{named}, the receipt's commit evidence's"),
+                            found: id.to_string(),
+                        },
+                    ));
+                }
+                Some(id)
+            }
+        };
+        Ok(Self {
+            receipt: wire.receipt,
+            application_claims: wire.application_claims.map(|c| c.0).unwrap_or_default(),
+            transaction_id,
+            state: wire.state,
+        })
+    }
+
+    /// The response's JSON: `{"receipt": <Receipt::to_json>, "applicationClaims": [...],
+    /// "state": ..., "transactionId": ...}`, the optional members only when present, compact.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"receipt\":");
+        out.push_str(&self.receipt.to_json());
+        if !self.application_claims.is_empty() {
+            out.push_str(",\"applicationClaims\":");
+            out.push_str(&application_claims_to_json(&self.application_claims));
+        }
+        if let Some(state) = &self.state {
+            out.push_str(",\"state\":");
+            push_json_string(&mut out, state);
+        }
+        if let Some(id) = &self.transaction_id {
+            out.push_str(",\"transactionId\":");
+            push_json_string(&mut out, &id.to_string());
+        }
+        out.push('}');
+        out
+    }
+
+    /// Verifies the receipt against the service certificate (PEM) now, and its application
+    /// claims, if any, against the receipt's claims digest ([`Receipt::verify_claims`]). With
+    /// no claims the claims digest is not looked at, as the SDK's `verify_receipt` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Receipt::verify`] and [`Receipt::verify_claims`].
+    pub fn verify(&self, service_certificate_pem: &str) -> Result<()> {
+        self.verify_at(service_certificate_pem, SystemTime::now())
+    }
+
+    /// [`ServedReceipt::verify`] as of time `at` (see [`Receipt::verify_at`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServedReceipt::verify`].
+    pub fn verify_at(&self, service_certificate_pem: &str, at: SystemTime) -> Result<()> {
+        self.verify_with(&ReceiptVerifier::new(service_certificate_pem)?, at)
+    }
+
+    /// [`ServedReceipt::verify_at`] with a verifier that already holds the service
+    /// certificate.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServedReceipt::verify`].
+    pub fn verify_with(&self, verifier: &ReceiptVerifier, at: SystemTime) -> Result<()> {
+        if !self.application_claims.is_empty() {
+            self.receipt.verify_claims(&self.application_claims)?;
+        }
+        verifier.verify_at(&self.receipt, at)
     }
 }
 
@@ -605,7 +880,9 @@ impl ReceiptVerifier {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] (`what = "service certificate"`) if it is not a certificate
-    /// with a P-256 key.
+    /// with a P-256 or P-384 key (the message names the algorithm or curve found). A PEM
+    /// certificate may be followed by whitespace and one NUL byte, as services have served
+    /// it, and by nothing else.
     pub fn new(service_certificate: impl AsRef<[u8]>) -> Result<Self> {
         let input = service_certificate.as_ref();
         let service = ParsedCert::parse(input).map_err(|e| {
@@ -634,15 +911,15 @@ impl ReceiptVerifier {
     }
 
     /// Verifies `receipt` as of time `at`: every certificate of its path must be valid at
-    /// `at` (for instance when the receipt was issued, to check an old receipt whose node
-    /// certificate has since expired).
+    /// `at`. See the module's `# Verification`, `## At what time`, for choosing `at` for a
+    /// receipt issued long ago.
     ///
     /// # Errors
     ///
     /// As [`ReceiptVerifier::verify`].
     pub fn verify_at(&self, receipt: &Receipt, at: SystemTime) -> Result<()> {
         let node = self.endorsed_node(receipt, at)?;
-        if *receipt.node_id != *node.node_id {
+        if !receipt.node_id.is_empty() && *receipt.node_id != *node.node_id {
             return Err(Error::receipt(
                 "node id",
                 format_args!(

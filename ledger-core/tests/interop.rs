@@ -3,7 +3,8 @@
 //!
 //! The test writes receipts over a 300-leaf CCF-profile tree (plus receipts of a foreign
 //! service and of a node whose certificate expired) into a temporary directory and runs
-//! `tests/interop/verify_receipts.py` on it. It needs `python3` with the packages of
+//! `tests/interop/verify_receipts.py` on it; likewise with P-384 keys, and for receipts of
+//! ledgers created with either curve. It needs `python3` with the packages of
 //! `tests/interop/requirements.txt`:
 //!
 //! ```text
@@ -113,21 +114,96 @@ fn official_python_verifiers_accept_receipts_and_reject_tampering() {
     assert!(stdout.contains("OK: every expectation met"));
 }
 
-/// Receipts produced by the engine itself (user, genesis and signature transactions, before
-/// and after a reopen) are accepted by both official verifiers, and tampering is rejected.
+/// Receipts signed with P-384 keys (service and node, certificates signed
+/// ecdsa-with-SHA384, as CCF's P-384 services sign them) are accepted by both official
+/// verifiers, and every tampered copy is rejected.
 #[test]
-fn official_python_verifiers_accept_engine_receipts() {
-    use ledger_core::{Ledger, LedgerConfig, Transaction, TxId, TxStatus};
+fn official_python_verifiers_accept_p384_receipts_and_reject_tampering() {
+    use ledger_core::{CertificateValidity, KeyAlgorithm, NodeIdentity, ServiceIdentity};
     if !verifiers_available() {
         return;
     }
+    let identities = || {
+        let service = ServiceIdentity::generate_with_algorithm(
+            "Interop Test Service",
+            KeyAlgorithm::EcdsaP384,
+            CertificateValidity::starting_now(),
+        )
+        .unwrap();
+        let node = NodeIdentity::generate_with_algorithm(
+            &service,
+            "node0.ledger.test",
+            KeyAlgorithm::EcdsaP384,
+            CertificateValidity::starting_now(),
+        )
+        .unwrap();
+        (service, node)
+    };
+    let (service, node) = identities();
+    let fixture = Fixture::with_identities(service, node);
+    let (service, node) = identities();
+    let foreign = Fixture::with_identities(service, node);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 24;
+    write_receipts(dir.path(), &fixture.service, &fixture.receipts[..n]);
+    assert!(
+        fixture.service.certificate_pem().len() > 600,
+        "a P-384 certificate"
+    );
+    write_receipts(
+        &dir.path().join("foreign"),
+        &foreign.service,
+        &foreign.receipts[..4],
+    );
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "verify_receipts.py failed ({})\n{stdout}\n{stderr}",
+        out.status
+    );
+    for verifier in ["ccf", "azure"] {
+        assert!(
+            stdout.contains(&format!("{verifier}: valid receipts accepted: {n}/{n}\n")),
+            "{stdout}"
+        );
+        assert!(stdout.contains(&format!("{verifier}: tampered receipts rejected: ")));
+        assert!(stdout.contains(&format!(
+            "{verifier}: foreign receipts rejected by this service: 4/4\n"
+        )));
+    }
+    assert!(stdout.contains("OK: every expectation met"), "{stdout}");
+}
+
+/// Receipts produced by the engine itself (user, genesis and signature transactions, before
+/// and after a reopen), with P-256 and with P-384 keys, are accepted by both official
+/// verifiers, and tampering is rejected.
+#[test]
+fn official_python_verifiers_accept_engine_receipts() {
+    use ledger_core::KeyAlgorithm;
+    if !verifiers_available() {
+        return;
+    }
+    for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+        engine_receipts_pass(algorithm);
+    }
+}
+
+fn engine_receipts_pass(algorithm: ledger_core::KeyAlgorithm) {
+    use ledger_core::{KeyAlgorithm, Ledger, LedgerConfig, Transaction, TxId, TxStatus};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
     let out = dir.path().join("receipts");
     std::fs::create_dir_all(&out).unwrap();
     let mut ids = Vec::new();
     {
-        let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
+        let ledger = Ledger::open(LedgerConfig::new(&path).key_algorithm(algorithm)).unwrap();
         for i in 0..40u32 {
             ids.push(
                 ledger
@@ -163,6 +239,20 @@ fn official_python_verifiers_accept_engine_receipts() {
         ledger.service_certificate_pem(),
     )
     .unwrap();
+    // The ledger's service and node keys are on the curve asked for.
+    let curve = match algorithm {
+        KeyAlgorithm::EcdsaP384 => der::oid::db::rfc5912::SECP_384_R_1,
+        _ => der::oid::db::rfc5912::SECP_256_R_1,
+    };
+    let node_cert = ledger.receipt(TxId::new(1, 1).unwrap()).unwrap().cert;
+    for pem in [ledger.service_certificate_pem(), node_cert.to_string()] {
+        use x509_cert::der::DecodePem;
+        let cert = x509_cert::Certificate::from_pem(pem.as_bytes()).unwrap();
+        let spki = &cert.tbs_certificate.subject_public_key_info;
+        let parameters = spki.algorithm.parameters.as_ref().unwrap();
+        let found: der::oid::ObjectIdentifier = parameters.decode_as().unwrap();
+        assert_eq!(found, curve, "{algorithm}");
+    }
     let result = Command::new("python3")
         .arg(script())
         .arg(&out)
@@ -172,7 +262,7 @@ fn official_python_verifiers_accept_engine_receipts() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(
         result.status.success(),
-        "verify_receipts.py failed\n{stdout}\n{stderr}"
+        "verify_receipts.py failed ({algorithm})\n{stdout}\n{stderr}"
     );
     for verifier in ["ccf", "azure"] {
         assert!(

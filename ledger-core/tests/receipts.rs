@@ -1555,11 +1555,21 @@ fn a_link_with_the_wrong_issuer_algorithm_or_signature_is_rejected() {
     );
     // A signature algorithm receipts do not use (the signature itself is over SHA-256).
     let node = node_of(&service, |tbs| {
-        tbs.signature.oid = der::oid::db::rfc5912::ECDSA_WITH_SHA_384
+        tbs.signature.oid = der::oid::db::rfc5912::ECDSA_WITH_SHA_224
     });
     expect_rejected(
         receipt_through(&node, &[]).verify(&service.pem),
         CertificateRole::Node,
         CertificateRule::UnsupportedAlgorithm,
+    );
+    // An algorithm receipts use (ecdsa-with-SHA384, as CCF's P-384 services sign) that is
+    // not the one the signature was made with.
+    let node = node_of(&service, |tbs| {
+        tbs.signature.oid = der::oid::db::rfc5912::ECDSA_WITH_SHA_384
+    });
+    expect_rejected(
+        receipt_through(&node, &[]).verify(&service.pem),
+        CertificateRole::Node,
+        CertificateRule::BadSignature,
     );
 }

@@ -1,5 +1,5 @@
-//! Parsers of untrusted input: `txid_parse`, `receipt_json`, `governance_request_json`,
-//! `entry_decode`.
+//! Parsers of untrusted input: `txid_parse`, `receipt_json`, `served_receipt_json`,
+//! `governance_request_json`, `entry_decode`.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -9,7 +9,7 @@ use ledger_core::governance::SignedRequest;
 use ledger_core::parse_commit_evidence;
 use ledger_core::{Append, SignaturePayload, TableOp, TxBody, TxKind};
 use ledger_core::{Ledger, TxId};
-use ledger_core::{ProofStep, Receipt};
+use ledger_core::{ProofStep, Receipt, ServedReceipt};
 
 fn text(data: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(data)
@@ -437,6 +437,145 @@ fn structured_entry(data: &[u8]) {
         assert_eq!(
             ledger_core::decode_signature(&record).ok().as_ref(),
             Some(payload)
+        );
+    }
+}
+
+/// A document a real service served, with its service certificate and a time inside its
+/// certificates' validity (from `ledger-core/tests/receipts-corpus`, whose README names each
+/// file's origin).
+struct ServedDocument {
+    json: &'static str,
+    service_pem: &'static str,
+    at: u64,
+}
+
+macro_rules! corpus_file {
+    ($path:literal) => {
+        include_str!(concat!("../../ledger-core/tests/receipts-corpus/", $path))
+    };
+}
+
+const SERVED: [ServedDocument; 5] = [
+    ServedDocument {
+        json: corpus_file!("receipts/valid-1-p256-snake.json"),
+        service_pem: corpus_file!("certs/service-1-p256.pem"),
+        at: 1_667_415_276,
+    },
+    ServedDocument {
+        json: corpus_file!("receipts/valid-2-p256-camel.json"),
+        service_pem: corpus_file!("certs/service-2-p256.pem"),
+        at: 1_666_787_456,
+    },
+    ServedDocument {
+        json: corpus_file!("receipts/served-envelope-p384-claims.json"),
+        service_pem: corpus_file!("certs/service-3-p384.pem"),
+        at: 1_682_532_859,
+    },
+    ServedDocument {
+        json: corpus_file!("receipts/served-envelope-2022-snake.json"),
+        service_pem: corpus_file!("certs/service-1-p256-trailing-nul.pem"),
+        at: 1_667_415_276,
+    },
+    ServedDocument {
+        json: corpus_file!("receipts/missing-node-id.json"),
+        service_pem: corpus_file!("certs/service-1-p256.pem"),
+        at: 1_667_415_276,
+    },
+];
+
+/// The parsed genuine documents, once per process.
+fn served_fixture() -> &'static [ServedReceipt] {
+    static FIXTURE: OnceLock<Vec<ServedReceipt>> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        SERVED
+            .iter()
+            .map(|d| match ServedReceipt::from_json(d.json) {
+                Ok(s) => s,
+                Err(e) => panic!("a corpus receipt does not parse: {e}"),
+            })
+            .collect()
+    })
+}
+
+/// The seeds of `served_receipt_json`: each genuine document as input `[index, 1, text]`.
+pub fn served_receipt_seeds() -> Vec<Vec<u8>> {
+    SERVED
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut seed = vec![u8::try_from(i).unwrap_or_default(), 1];
+            seed.extend_from_slice(d.json.as_bytes());
+            seed
+        })
+        .collect()
+}
+
+/// The lenient receipt reader ([`ServedReceipt::from_json`], which reads every form CCF and
+/// Azure Confidential Ledger serve) against its own output. The first byte picks one of five
+/// documents the services served (snake_case and camelCase receipts, P-256 and P-384, the
+/// get-receipt envelope with application claims, a receipt without `node_id`); the second
+/// chooses the input: `0` splices the remaining bytes into that document's text, anything
+/// else takes them as the text. Whatever the reader accepts must re-serialise
+/// ([`ServedReceipt::to_json`], and [`Receipt::to_json`] for the receipt alone) to a document
+/// that reads back equal and verifies the same way at the document's time; and it may verify
+/// only with the genuine document's leaf, root, signature and claims digest.
+pub fn served_receipt_json(data: &[u8]) {
+    let (Some(&pick), Some(&mode)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let index = usize::from(pick) % SERVED.len();
+    let (Some(document), Some(genuine)) = (SERVED.get(index), served_fixture().get(index)) else {
+        return;
+    };
+    let rest = data.get(2..).unwrap_or_default();
+    let input = if mode == 0 {
+        let mut u = Unstructured::new(rest);
+        let (Ok(at), Ok(replace)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else {
+            return;
+        };
+        let mut json = document.json.as_bytes().to_vec();
+        let at = usize::from(at) % (json.len() + 1);
+        let end = (at + usize::from(replace % 8)).min(json.len());
+        json.splice(at..end, u.take_rest().iter().copied());
+        text(&json).into_owned()
+    } else {
+        text(rest).into_owned()
+    };
+    let Ok(served) = ServedReceipt::from_json(&input) else {
+        return;
+    };
+    let when = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(document.at);
+    let verdict = served.verify_at(document.service_pem, when);
+    let json = served.to_json();
+    let again = match ServedReceipt::from_json(&json) {
+        Ok(again) => again,
+        Err(e) => panic!("the JSON of an accepted document does not parse: {e}\n{json}"),
+    };
+    assert_eq!(again, served, "re-serialised document reads back different");
+    let again_verdict = again.verify_at(document.service_pem, when);
+    assert_eq!(
+        verdict.is_ok(),
+        again_verdict.is_ok(),
+        "re-serialised document verifies differently: {verdict:?} / {again_verdict:?}\n{input}"
+    );
+    let receipt = match Receipt::from_json(&served.receipt.to_json()) {
+        Ok(r) => r,
+        Err(e) => panic!("the JSON of an accepted receipt does not parse: {e}"),
+    };
+    assert_eq!(receipt, served.receipt);
+    let alone = receipt.verify_at(document.service_pem, when).is_ok();
+    let claims_hold = served.application_claims.is_empty()
+        || receipt.verify_claims(&served.application_claims).is_ok();
+    assert_eq!(verdict.is_ok(), alone && claims_hold);
+    if verdict.is_ok() {
+        let g = &genuine.receipt;
+        assert!(
+            g.leaf() == receipt.leaf()
+                && g.root().ok() == receipt.root().ok()
+                && g.signature == receipt.signature
+                && g.leaf_components.claims_digest == receipt.leaf_components.claims_digest,
+            "a document that is not genuine verifies: {input}"
         );
     }
 }

@@ -99,6 +99,7 @@ replay_tests! {
     merkle_proof_verifiers: 500, 400;
     txid_parse: 500, 40;
     receipt_json: 300, 300;
+    served_receipt_json: 300, 300;
     governance_request_json: 300, 300;
     entry_decode: 500, 300;
     store_operations: 200, 800;
@@ -140,6 +141,20 @@ fn write_parser_seeds() {
     write("receipt_json", "tamper-proof-side", &[0, 1, 4, 0]);
     write("receipt_json", "tamper-signature", &[0, 0, 7, 3, 0x80]);
     write("receipt_json", "splice", b"\x01\x00\x20\x00\x01 ");
+    for (i, seed) in ledger_fuzz::served_receipt_seeds().iter().enumerate() {
+        write("served_receipt_json", &format!("served-{i}.json"), seed);
+    }
+    // Splices: a camelCase key in a snake_case receipt, and a key spelled both ways.
+    write(
+        "served_receipt_json",
+        "splice-key",
+        b"\x00\x00\x10\x00\x00\"nodeId\": \"x\", ",
+    );
+    write(
+        "served_receipt_json",
+        "splice-nul",
+        b"\x03\x00\xff\xff\x00\x00",
+    );
 
     let instance = ledger_core::LedgerInstance {
         ledger_id: "5a".repeat(16),

@@ -1,0 +1,421 @@
+//! ECDSA keys on the curves receipts use: P-256 and P-384 (SPEC.md section 5).
+//!
+//! CCF signs with either curve (P-384 was its default for years; Azure Confidential Ledger
+//! issued P-384 service and node keys in 2023), and the official verifiers accept both. This
+//! module holds the two behind one [`PublicKey`] and one private signing key.
+//!
+//! # The curve rule
+//!
+//! A signature is made on the curve of the signer's certificate key, and verified with that
+//! key:
+//!
+//! * **Root signatures** (a node signing a Merkle root): ECDSA over the 32-byte root used
+//!   directly as the prehash, on either curve, as `ccf.receipt.verify` and the
+//!   `azure-confidentialledger` verifier check it (`Prehashed(SHA256)`). On P-384 the 256-bit
+//!   root is shorter than the group order and is read as an integer as it is (left-padded
+//!   with zeros), as OpenSSL and RustCrypto both do.
+//! * **Certificate signatures** are accepted as ecdsa-with-SHA256, -SHA384 or -SHA512 from
+//!   a key on either curve (the digest is truncated to the order's length when longer, as
+//!   ECDSA specifies). Certificates this crate issues are signed ecdsa-with-SHA256 by a P-256
+//!   key and ecdsa-with-SHA384 by a P-384 key, as CCF signs them.
+//!
+//! Signatures are DER-encoded ECDSA-Sig-Value structures.
+
+use std::fmt;
+
+use der::oid::db::rfc5912;
+use der::oid::ObjectIdentifier;
+use der::Decode;
+use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::elliptic_curve::zeroize::Zeroizing;
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use rand_core::OsRng;
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use spki::SubjectPublicKeyInfoRef;
+
+/// The signature scheme of a service or node key: ECDSA on one of the curves CCF supports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256 (secp256r1). The default.
+    #[default]
+    EcdsaP256,
+    /// ECDSA on NIST P-384 (secp384r1), CCF's long-time default.
+    EcdsaP384,
+}
+
+impl KeyAlgorithm {
+    /// The curve's name: `"P-256"` or `"P-384"`.
+    pub fn curve_name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "P-256",
+            KeyAlgorithm::EcdsaP384 => "P-384",
+        }
+    }
+
+    /// The certificate signature algorithm a key of this curve signs certificates with:
+    /// ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384 (as CCF does).
+    pub(crate) fn certificate_signature_oid(self) -> ObjectIdentifier {
+        match self {
+            KeyAlgorithm::EcdsaP256 => rfc5912::ECDSA_WITH_SHA_256,
+            KeyAlgorithm::EcdsaP384 => rfc5912::ECDSA_WITH_SHA_384,
+        }
+    }
+
+    /// The digest of `message` with the hash of [`KeyAlgorithm::certificate_signature_oid`].
+    pub(crate) fn certificate_digest(self, message: &[u8]) -> Vec<u8> {
+        match self {
+            KeyAlgorithm::EcdsaP256 => Sha256::digest(message).to_vec(),
+            KeyAlgorithm::EcdsaP384 => Sha384::digest(message).to_vec(),
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ECDSA {}", self.curve_name())
+    }
+}
+
+/// An ECDSA public key on P-256 or P-384: a service, endorsement or node key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicKey {
+    /// A P-256 key.
+    P256(p256::ecdsa::VerifyingKey),
+    /// A P-384 key.
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl PublicKey {
+    /// The key's algorithm (its curve).
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        match self {
+            PublicKey::P256(_) => KeyAlgorithm::EcdsaP256,
+            PublicKey::P384(_) => KeyAlgorithm::EcdsaP384,
+        }
+    }
+
+    /// The P-256 key, if it is one.
+    pub fn as_p256(&self) -> Option<&p256::ecdsa::VerifyingKey> {
+        match self {
+            PublicKey::P256(key) => Some(key),
+            PublicKey::P384(_) => None,
+        }
+    }
+
+    /// The P-384 key, if it is one.
+    pub fn as_p384(&self) -> Option<&p384::ecdsa::VerifyingKey> {
+        match self {
+            PublicKey::P384(key) => Some(key),
+            PublicKey::P256(_) => None,
+        }
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo holding an ECDSA key on P-256 or P-384.
+    ///
+    /// # Errors
+    ///
+    /// A message naming what was found instead: the curve (by name and OID) of an EC key on
+    /// another curve, the algorithm of a key that is not an EC key, or why the bytes do not
+    /// decode.
+    pub(crate) fn from_spki_der(spki_der: &[u8]) -> Result<Self, String> {
+        let spki = SubjectPublicKeyInfoRef::from_der(spki_der)
+            .map_err(|e| format!("public key does not decode: {e}"))?;
+        let algorithm = spki.algorithm.oid;
+        if algorithm != rfc5912::ID_EC_PUBLIC_KEY {
+            return Err(format!(
+                "public key is {}, not an ECDSA key on P-256 or P-384",
+                oid_name(&algorithm)
+            ));
+        }
+        let curve = spki
+            .algorithm
+            .parameters
+            .ok_or("EC public key names no curve")?
+            .decode_as::<ObjectIdentifier>()
+            .map_err(|e| format!("EC public key parameters are not a named curve: {e}"))?;
+        let key = if curve == rfc5912::SECP_256_R_1 {
+            p256::ecdsa::VerifyingKey::from_public_key_der(spki_der).map(PublicKey::P256)
+        } else if curve == rfc5912::SECP_384_R_1 {
+            p384::ecdsa::VerifyingKey::from_public_key_der(spki_der).map(PublicKey::P384)
+        } else {
+            return Err(format!(
+                "public key is on curve {}, not P-256 or P-384",
+                oid_name(&curve)
+            ));
+        };
+        key.map_err(|e| {
+            let name = if curve == rfc5912::SECP_256_R_1 {
+                "P-256"
+            } else {
+                "P-384"
+            };
+            format!("{name} public key is not a valid point: {e}")
+        })
+    }
+
+    /// The canonical DER SubjectPublicKeyInfo (uncompressed point).
+    pub(crate) fn spki_der(&self) -> Result<Vec<u8>, String> {
+        self.to_public_key_der()
+            .map(|d| d.into_vec())
+            .map_err(|e| format!("public key does not encode: {e}"))
+    }
+
+    /// Verifies a DER ECDSA signature over `prehash` (used as is, see the module's curve
+    /// rule).
+    pub(crate) fn verify_prehash(&self, prehash: &[u8], der_signature: &[u8]) -> Result<(), Bad> {
+        match self {
+            PublicKey::P256(key) => {
+                let signature = p256::ecdsa::DerSignature::from_bytes(der_signature)
+                    .map_err(|_| Bad::Encoding(KeyAlgorithm::EcdsaP256))?;
+                key.verify_prehash(prehash, &signature)
+                    .map_err(|_| Bad::Mismatch)
+            }
+            PublicKey::P384(key) => {
+                let signature = p384::ecdsa::DerSignature::from_bytes(der_signature)
+                    .map_err(|_| Bad::Encoding(KeyAlgorithm::EcdsaP384))?;
+                key.verify_prehash(prehash, &signature)
+                    .map_err(|_| Bad::Mismatch)
+            }
+        }
+    }
+}
+
+/// Why a signature was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Bad {
+    /// It is not a DER ECDSA signature on the key's curve.
+    Encoding(KeyAlgorithm),
+    /// It does not verify.
+    Mismatch,
+}
+
+impl fmt::Display for Bad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bad::Encoding(algorithm) => write!(
+                f,
+                "it is not a DER-encoded ECDSA {} signature",
+                algorithm.curve_name()
+            ),
+            Bad::Mismatch => f.write_str("it does not verify"),
+        }
+    }
+}
+
+impl From<p256::ecdsa::VerifyingKey> for PublicKey {
+    fn from(key: p256::ecdsa::VerifyingKey) -> Self {
+        PublicKey::P256(key)
+    }
+}
+
+impl From<p384::ecdsa::VerifyingKey> for PublicKey {
+    fn from(key: p384::ecdsa::VerifyingKey) -> Self {
+        PublicKey::P384(key)
+    }
+}
+
+impl EncodePublicKey for PublicKey {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        match self {
+            PublicKey::P256(key) => key.to_public_key_der(),
+            PublicKey::P384(key) => key.to_public_key_der(),
+        }
+    }
+}
+
+/// The digest a certificate signature algorithm computes, for those this crate verifies:
+/// ecdsa-with-SHA256, -SHA384 and -SHA512.
+pub(crate) fn certificate_digest(algorithm: &ObjectIdentifier, tbs: &[u8]) -> Option<Vec<u8>> {
+    if *algorithm == rfc5912::ECDSA_WITH_SHA_256 {
+        Some(Sha256::digest(tbs).to_vec())
+    } else if *algorithm == rfc5912::ECDSA_WITH_SHA_384 {
+        Some(Sha384::digest(tbs).to_vec())
+    } else if *algorithm == rfc5912::ECDSA_WITH_SHA_512 {
+        Some(Sha512::digest(tbs).to_vec())
+    } else {
+        None
+    }
+}
+
+/// An OID's name from the standard database, with the dotted form: `secp521r1
+/// (1.3.132.0.35)`, or the dotted form alone.
+pub(crate) fn oid_name(oid: &ObjectIdentifier) -> String {
+    match der::oid::db::DB.by_oid(oid) {
+        Some(name) => format!("{name} ({oid})"),
+        None => oid.to_string(),
+    }
+}
+
+/// A private ECDSA key on P-256 or P-384.
+#[derive(Clone)]
+pub(crate) enum SigningKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+impl SigningKey {
+    /// A fresh random key.
+    pub(crate) fn random(algorithm: KeyAlgorithm) -> Self {
+        match algorithm {
+            KeyAlgorithm::EcdsaP256 => {
+                SigningKey::P256(p256::ecdsa::SigningKey::random(&mut OsRng))
+            }
+            KeyAlgorithm::EcdsaP384 => {
+                SigningKey::P384(p384::ecdsa::SigningKey::random(&mut OsRng))
+            }
+        }
+    }
+
+    pub(crate) fn public_key(&self) -> PublicKey {
+        match self {
+            SigningKey::P256(key) => PublicKey::P256(*key.verifying_key()),
+            SigningKey::P384(key) => PublicKey::P384(*key.verifying_key()),
+        }
+    }
+
+    /// A DER ECDSA signature over `prehash` (used as is).
+    pub(crate) fn sign_prehash(&self, prehash: &[u8]) -> Result<Vec<u8>, p256::ecdsa::Error> {
+        Ok(match self {
+            SigningKey::P256(key) => {
+                let signature: p256::ecdsa::DerSignature = key.sign_prehash(prehash)?;
+                signature.as_bytes().to_vec()
+            }
+            SigningKey::P384(key) => {
+                let signature: p384::ecdsa::DerSignature = key.sign_prehash(prehash)?;
+                signature.as_bytes().to_vec()
+            }
+        })
+    }
+
+    /// The key as PKCS#8 DER (which names its curve).
+    pub(crate) fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, String> {
+        let document = match self {
+            SigningKey::P256(key) => key.to_pkcs8_der(),
+            SigningKey::P384(key) => key.to_pkcs8_der(),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(Zeroizing::new(document.as_bytes().to_vec()))
+    }
+
+    /// Reads PKCS#8 DER of a P-256 or P-384 key.
+    pub(crate) fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+        match p256::ecdsa::SigningKey::from_pkcs8_der(der) {
+            Ok(key) => Ok(SigningKey::P256(key)),
+            Err(p256_error) => p384::ecdsa::SigningKey::from_pkcs8_der(der)
+                .map(SigningKey::P384)
+                .map_err(|p384_error| {
+                    format!("neither a P-256 key ({p256_error}) nor a P-384 key ({p384_error})")
+                }),
+        }
+    }
+
+    /// The raw scalar, for tests that check it never appears in output.
+    #[cfg(test)]
+    pub(crate) fn scalar_bytes(&self) -> Vec<u8> {
+        match self {
+            SigningKey::P256(key) => key.to_bytes().to_vec(),
+            SigningKey::P384(key) => key.to_bytes().to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SigningKey")
+            .field(&self.public_key().algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A certificate's signature on the wire: DER ECDSA bytes, as the X.509 builder wants them.
+pub(crate) struct CertificateSignature(pub(crate) Vec<u8>);
+
+impl spki::SignatureBitStringEncoding for CertificateSignature {
+    fn to_bitstring(&self) -> der::Result<der::asn1::BitString> {
+        der::asn1::BitString::from_bytes(&self.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use der::Encode;
+
+    fn to_der<T: Encode>(value: &T) -> Vec<u8> {
+        value.to_der().unwrap()
+    }
+
+    #[test]
+    fn root_signatures_verify_on_both_curves_and_bind_root_and_key() {
+        for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            let key = SigningKey::random(algorithm);
+            let public = key.public_key();
+            assert_eq!(public.algorithm(), algorithm);
+            let root = [0x42u8; 32];
+            let signature = key.sign_prehash(&root).unwrap();
+            public.verify_prehash(&root, &signature).unwrap();
+            let mut other = root;
+            other[0] ^= 1;
+            assert_eq!(
+                public.verify_prehash(&other, &signature),
+                Err(Bad::Mismatch)
+            );
+            let spki = public.spki_der().unwrap();
+            assert_eq!(PublicKey::from_spki_der(&spki).unwrap(), public);
+            let pkcs8 = key.to_pkcs8_der().unwrap();
+            assert_eq!(
+                SigningKey::from_pkcs8_der(&pkcs8).unwrap().public_key(),
+                public
+            );
+        }
+        // A P-384 signature is not a P-256 one, and the reverse.
+        let p256 = SigningKey::random(KeyAlgorithm::EcdsaP256);
+        let p384 = SigningKey::random(KeyAlgorithm::EcdsaP384);
+        let root = [7u8; 32];
+        assert_eq!(
+            p256.public_key()
+                .verify_prehash(&root, &p384.sign_prehash(&root).unwrap()),
+            Err(Bad::Encoding(KeyAlgorithm::EcdsaP256))
+        );
+        assert!(p384
+            .public_key()
+            .verify_prehash(&root, &p256.sign_prehash(&root).unwrap())
+            .is_err());
+    }
+
+    #[test]
+    fn keys_on_other_curves_are_named() {
+        // An Ed25519 SubjectPublicKeyInfo (RFC 8410 example).
+        let ed25519 = hex::decode(
+            "302a300506032b6570032100\
+             19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1",
+        )
+        .unwrap();
+        let err = PublicKey::from_spki_der(&ed25519).unwrap_err();
+        assert!(err.contains("id-Ed25519 (1.3.101.112)"), "{err}");
+        // A P-256 SPKI whose curve parameter is replaced by secp521r1's OID (same length).
+        let p256 = SigningKey::random(KeyAlgorithm::EcdsaP256)
+            .public_key()
+            .spki_der()
+            .unwrap();
+        let secp256r1 = to_der(&rfc5912::SECP_256_R_1);
+        let secp521r1 = to_der(&rfc5912::SECP_521_R_1);
+        let at = p256
+            .windows(secp256r1.len())
+            .position(|w| w == secp256r1)
+            .unwrap();
+        let mut spki = p256[..at].to_vec();
+        spki.extend_from_slice(&secp521r1);
+        spki.extend_from_slice(&p256[at + secp256r1.len()..]);
+        // The outer lengths shrink by the OID's difference in length.
+        let delta = secp256r1.len() - secp521r1.len();
+        spki[1] -= delta as u8;
+        spki[3] -= delta as u8;
+        let err = PublicKey::from_spki_der(&spki).unwrap_err();
+        assert!(err.contains("secp521r1 (1.3.132.0.35)"), "{err}");
+        assert!(!err.contains("1.2.840.10045.3.1.7"), "{err}");
+    }
+}
