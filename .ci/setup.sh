@@ -2,8 +2,10 @@
 # Installs what building and testing the workspace needs, if it is missing:
 #  - clang and libclang (bindgen for the rocksdb crate's C++ build),
 #  - SoftHSM2 (the PKCS#11 token the ledger-hsm tests run against),
-#  - the official Python receipt verifiers used by the interoperability test.
-# Safe to run repeatedly; does nothing when everything is present.
+#  - the official Python receipt verifiers used by the interoperability test: ccf 6.x and
+#    azure-confidentialledger for python3, and ccf 7.x (which needs Python 3.12) in a virtual
+#    environment of its own, $LEDGER_CCF7_VENV (default /var/tmp/ledger-ccf7-venv).
+# Safe to run repeatedly; does nothing when everything is present at the pinned versions.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -28,10 +30,55 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# Whether python $1 has every `name==version` of requirements file $2 installed.
+pins_met() {
+  "$1" - "$2" >/dev/null 2>&1 <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for line in open(sys.argv[1]):
+    name, _, want = line.split("#")[0].strip().partition("==")
+    if not name:
+        continue
+    try:
+        if version(name.strip()) != want.strip():
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+}
+
 req="$root/ledger-core/tests/interop/requirements.txt"
 if [ -f "$req" ] && command -v python3 >/dev/null 2>&1; then
-  if ! python3 -c 'import ccf.receipt, azure.confidentialledger.receipt' >/dev/null 2>&1; then
+  if ! python3 -c 'import ccf.receipt, ccf.cose, azure.confidentialledger.receipt' >/dev/null 2>&1 \
+    || ! pins_met python3 "$req"; then
     echo "setup: installing the Python receipt verifiers ($req)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$req"
+  fi
+fi
+
+# ccf 7.x needs Python 3.12 or later: a pyenv-installed one, or python3.12 on PATH.
+req7="$root/ledger-core/tests/interop/requirements-ccf7.txt"
+venv7="${LEDGER_CCF7_VENV:-/var/tmp/ledger-ccf7-venv}"
+if [ -f "$req7" ]; then
+  if [ ! -x "$venv7/bin/python3" ]; then
+    py312=""
+    for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 "$(command -v python3.12 || true)"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ] \
+        && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+        py312="$candidate"
+        break
+      fi
+    done
+    if [ -n "$py312" ]; then
+      echo "setup: creating the ccf 7.x virtual environment $venv7 with $py312"
+      "$py312" -m venv "$venv7"
+    else
+      echo "setup: no Python 3.12 or later found; the ccf 7.x receipt verifier is not installed" >&2
+    fi
+  fi
+  if [ -x "$venv7/bin/python3" ] && ! pins_met "$venv7/bin/python3" "$req7"; then
+    echo "setup: installing the ccf 7.x receipt verifier into $venv7 ($req7)"
+    "$venv7/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$req7"
   fi
 fi

@@ -213,8 +213,17 @@ fn bench_receipt_curves(c: &mut Criterion) {
     let mut group = c.benchmark_group("ledger_receipt_verify");
     group.throughput(Throughput::Elements(1));
     for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
-        let ledger = Ledger::in_memory_with(LedgerConfig::new("").key_algorithm(algorithm))
-            .unwrap_or_else(|e| panic!("in-memory ledger: {e}"));
+        // COSE roots are ES256: a P-384 ledger signs in JSON mode.
+        let mode = match algorithm {
+            KeyAlgorithm::EcdsaP384 => ledger_core::SigningMode::Json,
+            _ => ledger_core::SigningMode::Dual,
+        };
+        let ledger = Ledger::in_memory_with(
+            LedgerConfig::new("")
+                .key_algorithm(algorithm)
+                .signing_mode(mode),
+        )
+        .unwrap_or_else(|e| panic!("in-memory ledger: {e}"));
         let ids: Vec<TxId> = (0..1_000u32)
             .map(|i| {
                 ledger

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 pub use ledger_store::Durability;
 
 use crate::curves::KeyAlgorithm;
@@ -20,6 +22,29 @@ use crate::transaction::{Limits, Transaction, MAX_TX_SIZE_CEILING};
 pub const DEFAULT_MAX_ENTRY_SIZE: usize = 1 << 20;
 /// Default largest transaction (sum of contents, keys and values): 16 MiB.
 pub const DEFAULT_MAX_TX_SIZE: usize = 16 << 20;
+/// Which signatures each signature transaction carries, as CCF's signing modes.
+///
+/// * [`SigningMode::Json`]: the node's ECDSA signature over the root, from which the JSON
+///   receipts of [`crate::Ledger::receipt`] are built. Signature transactions are exactly as
+///   before COSE signing existed.
+/// * [`SigningMode::Dual`] (default): that, and a COSE_Sign1 over the root under the service
+///   key, recorded in table `internal.cose_signatures`, from which
+///   [`crate::Ledger::cose_receipt`] builds COSE receipts (RFC 9942, CCF profile).
+///
+/// COSE signing needs the service key while the ledger runs: held in the store (plaintext or
+/// sealed) or given as [`LedgerConfig::service_signer`]. COSE roots are signed ES256, so a
+/// ledger whose service key is P-384 ([`crate::KeyAlgorithm::EcdsaP384`]) must sign in
+/// [`SigningMode::Json`]; opening it in `Dual` is refused with a typed error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum SigningMode {
+    /// Node signatures only.
+    Json,
+    /// Node signatures and COSE signatures under the service key.
+    #[default]
+    Dual,
+}
+
 /// How a ledger is opened. Build one with [`LedgerConfig::new`] and the setters.
 ///
 /// ```
@@ -47,6 +72,8 @@ pub struct LedgerConfig {
     /// Whether opens write the ledger instance record (`state.rs`). Always, except for the
     /// ledgers tests build as older code wrote them (`testing::as_older_code`).
     pub(crate) instance_records: bool,
+    pub(crate) signing_mode: SigningMode,
+    pub(crate) cose_subject: String,
 }
 
 /// Records a new ledger's genesis transaction holds beyond the engine's own (the service
@@ -110,6 +137,8 @@ impl LedgerConfig {
             retired_key_encryption_keys: Vec::new(),
             genesis: None,
             instance_records: true,
+            signing_mode: SigningMode::default(),
+            cose_subject: "ledger.signature".to_owned(),
         }
     }
 
@@ -240,6 +269,21 @@ impl LedgerConfig {
     /// May be given several times. Ignored without a current key. Default = none.
     pub fn retired_key_encryption_key(mut self, kek: Arc<dyn KeyEncryptionKey>) -> Self {
         self.retired_key_encryption_keys.push(kek);
+        self
+    }
+
+    /// Which signatures each signature transaction carries. Default = [`SigningMode::Dual`].
+    /// A mode may change between opens: COSE receipts exist for transactions covered by a
+    /// COSE-signed root.
+    pub fn signing_mode(mut self, mode: SigningMode) -> Self {
+        self.signing_mode = mode;
+        self
+    }
+
+    /// The `sub` claim of the COSE-signed roots. Default = `"ledger.signature"`, as CCF
+    /// names its signatures. (The `iss` claim is the ledger's service id.)
+    pub fn cose_subject(mut self, subject: impl Into<String>) -> Self {
+        self.cose_subject = subject.into();
         self
     }
 

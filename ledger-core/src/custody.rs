@@ -55,6 +55,9 @@ pub(crate) struct Custody {
     pub(crate) secret: CommitSecret,
     pub(crate) service_cert: ParsedCert,
     pub(crate) signer: Arc<dyn NodeSigner>,
+    /// The service key, when this process can use it: the configured signer, or the key the
+    /// store holds (plaintext or sealed under a configured key). It signs COSE roots.
+    pub(crate) service: Option<Arc<dyn ServiceSigner>>,
 }
 
 /// A secret's two metadata records: plaintext and sealed.
@@ -151,11 +154,10 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
     let mut writes = MetaWrites::new();
     let secret = CommitSecret::generate()?;
     writes.extend(keys.store(COMMIT_SECRET, secret.to_bytes().as_slice())?);
-    let generated;
-    let service: &dyn ServiceSigner = match (&config.service_signer, &config.service_identity) {
-        (Some(signer), _) => &**signer,
+    let service: Arc<dyn ServiceSigner> = match (&config.service_signer, &config.service_identity) {
+        (Some(signer), _) => Arc::clone(signer),
         (None, identity) => {
-            generated = match identity {
+            let generated = match identity {
                 Some(identity) => identity.clone(),
                 None => ServiceIdentity::generate_with_algorithm(
                     &config.service_name,
@@ -164,7 +166,7 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
                 )?,
             };
             writes.extend(keys.store(SERVICE_IDENTITY, &generated.to_bytes()?)?);
-            &generated
+            Arc::new(generated)
         }
     };
     let service_cert = parse_service_certificate(service.certificate_pem())?;
@@ -173,7 +175,7 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
         Some(signer) => Arc::clone(signer),
         None => {
             let node = NodeIdentity::generate_with_algorithm(
-                service,
+                &*service,
                 "ledger node",
                 config.key_algorithm,
                 CertificateValidity::starting_now(),
@@ -188,6 +190,7 @@ pub(crate) fn create(config: &LedgerConfig) -> Result<(Custody, MetaWrites)> {
             secret,
             service_cert,
             signer,
+            service: Some(service),
         },
         writes,
     ))
@@ -222,13 +225,17 @@ pub(crate) fn open(store: &dyn Store, config: &LedgerConfig) -> Result<(Custody,
     if let Some((bytes, false)) = &stored_service {
         writes.extend(keys.store(SERVICE_IDENTITY, bytes)?);
     }
+    let stored_service = stored_service
+        .map(|(bytes, _)| ServiceIdentity::from_bytes(&bytes))
+        .transpose()?;
     let service_cert = match store.meta(META_SERVICE_CERT)? {
         Some(der) => ParsedCert::from_der(&der)
             .map_err(|e| Error::corruption(format!("metadata {META_SERVICE_CERT}"), e))?,
         None => {
             // Ledgers created before the certificate had a public record of its own.
-            let (bytes, _) = stored_service.ok_or_else(|| missing(SERVICE_IDENTITY))?;
-            let identity = ServiceIdentity::from_bytes(&bytes)?;
+            let identity = stored_service
+                .as_ref()
+                .ok_or_else(|| missing(SERVICE_IDENTITY))?;
             writes.push((
                 META_SERVICE_CERT.into(),
                 Some(identity.certificate_der().to_vec()),
@@ -237,6 +244,14 @@ pub(crate) fn open(store: &dyn Store, config: &LedgerConfig) -> Result<(Custody,
                 .map_err(|e| Error::corruption(format!("metadata {META_SERVICE_IDENTITY}"), e))?
         }
     };
+    if let Some(identity) = &stored_service {
+        if identity.certificate_der() != service_cert.der.as_slice() {
+            return Err(Error::corruption(
+                format!("metadata {META_SERVICE_IDENTITY}"),
+                "the stored service key is not the key of the service certificate".to_owned(),
+            ));
+        }
+    }
     if let Some(signer) = &config.service_signer {
         let theirs = parse_service_certificate(signer.certificate_pem())?;
         if theirs.der != service_cert.der {
@@ -271,11 +286,17 @@ pub(crate) fn open(store: &dyn Store, config: &LedgerConfig) -> Result<(Custody,
         }
     };
     check_node_signer(&*signer, &service_cert)?;
+    let service = match (&config.service_signer, stored_service) {
+        (Some(signer), _) => Some(Arc::clone(signer)),
+        (None, Some(identity)) => Some(Arc::new(identity) as Arc<dyn ServiceSigner>),
+        (None, None) => None,
+    };
     Ok((
         Custody {
             secret,
             service_cert,
             signer,
+            service,
         },
         writes,
     ))

@@ -51,15 +51,16 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::LedgerConfig;
+use crate::config::{LedgerConfig, SigningMode};
+use crate::cose::CoseReceipt;
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
-use crate::pipeline::{PipelineInit, RootSignature, Shared, Submission, Threads};
-use crate::receipt::Receipt;
+use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
+use crate::receipt::{proof_steps, Receipt};
 use crate::state::{
-    EntryLeaf, LedgerInstance, ViewHistory, ENGINE_META, INSTANCE_KEY, META_RUNNING, META_VIEWS,
-    NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
+    EntryLeaf, LedgerInstance, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY, ENGINE_META,
+    INSTANCE_KEY, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::txid::{TxId, TxStatus};
@@ -309,24 +310,57 @@ impl Ledger {
             Ok::<_, Error>(found || store.meta(key)?.is_some())
         })?;
         let state = store.state();
-        let (custody, mut views, fresh) = if created {
+        let (custody, meta, fresh) = if created {
             let (custody, sealing) = custody::open(&*store, config)?;
-            if !sealing.is_empty() {
-                // Sealing or re-sealing secrets: written and synced before anything else, so
-                // a crash leaves either the old records or the new ones.
-                store.write_group(&Group {
-                    meta: sealing,
-                    commit: true,
-                    ..Group::default()
-                })?;
-                store.sync()?;
-            }
-            let views = ViewHistory::decode(&required_meta(&*store, META_VIEWS)?, state.last_seqno)
-                .map_err(|e| Error::corruption(format!("metadata {META_VIEWS}"), e))?;
-            (custody, views, false)
+            (custody, sealing, false)
         } else {
-            let (custody, mut meta) = custody::create(config)?;
+            let (custody, meta) = custody::create(config)?;
+            (custody, meta, true)
+        };
+        let Custody {
+            secret,
+            service_cert,
+            signer,
+            service,
+        } = custody;
+        let service_id = hex::encode(Sha256::digest(&service_cert.der));
+        // Every check that can refuse the open comes before the first write.
+        let cose = match (config.signing_mode, service) {
+            (SigningMode::Json, _) => None,
+            (SigningMode::Dual, Some(_)) if service_cert.key.as_p256().is_none() => {
+                return Err(Error::invalid(
+                    "signing_mode",
+                    Problem::Mismatch {
+                        expected: "SigningMode::Json for a service key that is not P-256 \
+                                   (COSE roots are signed ES256)"
+                            .into(),
+                        found: format!(
+                            "SigningMode::Dual with a {} service key",
+                            service_cert.key.algorithm()
+                        ),
+                    },
+                ))
+            }
+            (SigningMode::Dual, Some(service)) => Some(CoseSigner {
+                service,
+                issuer: service_id.clone(),
+                subject: config.cose_subject.clone(),
+            }),
+            (SigningMode::Dual, None) => {
+                return Err(Error::invalid(
+                    "service_signer",
+                    Problem::Mismatch {
+                        expected: "the service key, to sign COSE roots (SigningMode::Dual): \
+                                   a service signer, or SigningMode::Json"
+                            .into(),
+                        found: "none: this ledger's service key is not held in its store".into(),
+                    },
+                ))
+            }
+        };
+        let mut views = if fresh {
             let views = ViewHistory::genesis();
+            let mut meta = meta;
             meta.push((META_VIEWS.into(), Some(views.encode())));
             meta.push((META_RUNNING.into(), Some(b"1".to_vec())));
             store.write_group(&Group {
@@ -334,13 +368,22 @@ impl Ledger {
                 commit: true,
                 ..Group::default()
             })?;
-            (custody, views, true)
+            views
+        } else {
+            let views = ViewHistory::decode(&required_meta(&*store, META_VIEWS)?, state.last_seqno)
+                .map_err(|e| Error::corruption(format!("metadata {META_VIEWS}"), e))?;
+            if !meta.is_empty() {
+                // Sealing or re-sealing secrets: written and synced before anything else, so
+                // a crash leaves either the old records or the new ones.
+                store.write_group(&Group {
+                    meta,
+                    commit: true,
+                    ..Group::default()
+                })?;
+                store.sync()?;
+            }
+            views
         };
-        let Custody {
-            secret,
-            service_cert,
-            signer,
-        } = custody;
         // A process that stopped without closing may have handed out ids of transactions that
         // never reached the store, so the store cannot tell they existed. Treating every
         // unclean stop like a discarded tail starts a new view, and those ids become Invalid
@@ -392,6 +435,7 @@ impl Ledger {
             store,
             secret,
             signer,
+            cose,
             settings: config.pipeline.clone(),
             tree,
             views,
@@ -403,7 +447,7 @@ impl Ledger {
             shared,
             threads: Mutex::new(threads),
             service_cert_pem: service_cert_pem.clone(),
-            service_id: hex::encode(Sha256::digest(&service_cert.der)),
+            service_id,
             node_id: node_id.clone(),
             extensions: Mutex::new(Vec::new()),
         };
@@ -833,7 +877,15 @@ impl Ledger {
             .into_iter()
             .map(|a| a.collection)
             .collect();
-        let mut tables: Vec<String> = decoded.body.writes.into_iter().map(|w| w.table).collect();
+        // A signature transaction's COSE-signed root is the engine's own record, public like
+        // the signature itself: it is not a table a reader needs permission for.
+        let mut tables: Vec<String> = decoded
+            .body
+            .writes
+            .into_iter()
+            .filter(|w| !(decoded.kind == TxKind::Signature && w.table == COSE_SIGNATURES_TABLE))
+            .map(|w| w.table)
+            .collect();
         tables.dedup();
         Ok(Written {
             kind: decoded.kind,
@@ -875,6 +927,49 @@ impl Ledger {
             &path,
             Arc::clone(&signed.signature),
         )
+    }
+
+    /// A COSE receipt for committed transaction `tx` (RFC 9942 with CCF's profile; see
+    /// [`CoseReceipt`]): the first COSE-signed root after `tx`, with `tx`'s inclusion proof
+    /// in its unprotected header. Transactions committed before COSE signing was turned on
+    /// get one through the next COSE-signed root.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCommitted`] unless `tx` is Committed; [`Error::NotFound`] (`what = "COSE
+    /// signed root"`) if no COSE-signed root covers it yet (the ledger signs in
+    /// [`SigningMode::Json`], or turned COSE signing on after its last signature);
+    /// [`Error::Store`] or [`Error::Corruption`] for storage failures.
+    pub fn cose_receipt(&self, tx: TxId) -> Result<CoseReceipt, Error> {
+        let status = self.status(tx);
+        if status != TxStatus::Committed {
+            return Err(Error::NotCommitted { tx, status });
+        }
+        let seqno = tx.seqno();
+        let store = &self.shared.store;
+        let committed = self.shared.committed_sig.load(Ordering::Acquire);
+        let signed = store
+            .table_history(
+                COSE_SIGNATURES_TABLE,
+                COSE_SIGNATURE_KEY,
+                seqno + 1..=committed.max(seqno + 1),
+                1,
+            )?
+            .into_iter()
+            .find_map(|version| Some((version.seqno, version.value?)))
+            .filter(|(at, _)| *at <= committed)
+            .ok_or_else(|| Error::not_found("COSE signed root", tx))?;
+        let bytes = store.entry(seqno)?.ok_or_else(|| {
+            Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
+        })?;
+        let leaf = EntryLeaf::of_bytes(&bytes, entry::decode(&bytes)?.body.claims_digest);
+        let path =
+            self.shared
+                .tree
+                .read()
+                .inclusion_proof_with(&StoreTiles(&**store), seqno, signed.0)?;
+        let steps = proof_steps(seqno, signed.0, &path)?;
+        CoseReceipt::new(&signed.1, &leaf.components(&self.shared.secret, tx), &steps)
     }
 
     /// The first durable signature after `seqno`: from memory for recent ones, else from the

@@ -30,7 +30,7 @@
 //!
 //! | layer | modules | what |
 //! | --- | --- | --- |
-//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts, what the engine persists about itself |
+//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `cose`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts (JSON and COSE), what the engine persists about itself |
 //! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
 //! | clients of the engine | [`governance`], `audit` | members, proposals, users and roles; the offline audit |
 //!
@@ -47,6 +47,7 @@
 mod audit;
 mod claims;
 mod config;
+mod cose;
 mod curves;
 mod custody;
 mod entry;
@@ -77,7 +78,13 @@ pub use crate::claims::{
     application_claims_digest, application_claims_from_json, application_claims_to_json,
     ApplicationClaim, ClaimDigest, LedgerEntryClaim, LEDGER_ENTRY_V1,
 };
-pub use crate::config::{Durability, LedgerConfig, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_TX_SIZE};
+pub use crate::config::{
+    Durability, LedgerConfig, SigningMode, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_TX_SIZE,
+};
+pub use crate::cose::{
+    CoseConsistencyProof, CoseConsistencyReceipt, CoseInclusionProof, CoseReceipt, CwtClaims,
+    VerifiedCoseConsistency, VerifiedCoseReceipt, MAX_COSE_PROOFS, MAX_COSE_RECEIPT_LEN,
+};
 pub use crate::curves::{KeyAlgorithm, PublicKey};
 pub use crate::entry::{
     decode as decode_entry, decode_signature, Append, LedgerEntry, SignaturePayload, TableOp,

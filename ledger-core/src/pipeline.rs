@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::{Receiver, Sender};
 use ledger_merkle::{CcfSha256, MerkleTree};
@@ -40,10 +40,11 @@ use ledger_store::{EntryRecord, Group, Store, TableWrite};
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::PipelineSettings;
-use crate::entry::{self, SignaturePayload, TxBody, TxKind};
-use crate::identity::NodeSigner;
+use crate::cose::{self, CwtClaims};
+use crate::entry::{self, SignaturePayload, TableOp, TxBody, TxKind};
+use crate::identity::{NodeSigner, ServiceSigner};
 use crate::leaf::CommitSecret;
-use crate::state::{EntryLeaf, ViewHistory};
+use crate::state::{EntryLeaf, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY};
 use crate::{Error, TxId};
 
 /// Most transactions the committer takes into one group before handing it to the writer.
@@ -207,6 +208,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) secret: CommitSecret,
     pub(crate) signer: Arc<dyn NodeSigner>,
+    /// Signs each root with COSE too, in [`crate::SigningMode::Dual`].
+    cose: Option<CoseSigner>,
     pub(crate) settings: PipelineSettings,
     pub(crate) tree: RwLock<MerkleTree<CcfSha256>>,
     pub(crate) views: RwLock<ViewHistory>,
@@ -239,10 +242,21 @@ impl std::fmt::Debug for Shared {
 }
 
 /// Settings the pipeline needs when it starts.
+/// What signs the COSE root signatures, when the ledger's signing mode asks for them.
+pub(crate) struct CoseSigner {
+    /// The service key.
+    pub(crate) service: Arc<dyn ServiceSigner>,
+    /// The `iss` claim: the ledger's service id.
+    pub(crate) issuer: String,
+    /// The `sub` claim.
+    pub(crate) subject: String,
+}
+
 pub(crate) struct PipelineInit {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) secret: CommitSecret,
     pub(crate) signer: Arc<dyn NodeSigner>,
+    pub(crate) cose: Option<CoseSigner>,
     pub(crate) settings: PipelineSettings,
     pub(crate) tree: MerkleTree<CcfSha256>,
     pub(crate) views: ViewHistory,
@@ -277,6 +291,7 @@ impl Shared {
             store: init.store,
             secret: init.secret,
             signer: init.signer,
+            cose: init.cose,
             settings: init.settings,
             tree: RwLock::new(init.tree),
             views: RwLock::new(init.views),
@@ -836,11 +851,27 @@ impl Shared {
         };
         let record = entry::encode_signature(&payload);
         let signed = Arc::new(RootSignature::from_payload(&payload));
+        let tx_id = TxId::new(view, s)?;
+        let mut writes = Vec::new();
+        if let Some(cose) = &self.cose {
+            let claims = CwtClaims {
+                issuer: cose.issuer.clone(),
+                subject: cose.subject.clone(),
+                issued_at: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            writes.push(TableOp {
+                table: COSE_SIGNATURES_TABLE.to_owned(),
+                key: COSE_SIGNATURE_KEY.to_vec(),
+                value: Some(cose::sign_root(&*cose.service, &root, tx_id, &claims)?),
+            });
+        }
         let body = TxBody {
             signature: Some(payload),
+            writes,
             ..TxBody::default()
         };
-        let tx_id = TxId::new(view, s)?;
         let prepared = prepare(
             &self.secret,
             tx_id,
@@ -848,6 +879,14 @@ impl Shared {
         );
         let leaf = self.leaf_of(&prepared);
         self.tree.write().push(leaf);
+        for (table, key, value) in prepared.table_writes {
+            state.group.table_writes.push(TableWrite {
+                table,
+                key,
+                seqno: s,
+                value,
+            });
+        }
         state.group.entries.push(prepared.record);
         state.group.signatures.push((s, record));
         state.group_last = s;

@@ -20,6 +20,10 @@
 //! }
 //! ```
 //!
+//! COSE receipts (RFC 9942 with the CCF profile: the service key's COSE_Sign1 over the root,
+//! proofs under header label 396) are [`CoseReceipt`](crate::CoseReceipt); their header labels
+//! and byte layouts are specified in the `cose` module's documentation.
+//!
 //! [`Receipt::to_json`] writes exactly these keys in this order, compactly (no whitespace);
 //! `node_id` is left out when the receipt carries none (see below).
 //!

@@ -111,6 +111,12 @@ pub(crate) const SERVICE_TABLE: &str = "internal.service";
 pub(crate) const SERVICE_CERT_KEY: &[u8] = b"cert";
 /// Key of the ledger instance record ([`LedgerInstance`]) in [`SERVICE_TABLE`].
 pub(crate) const INSTANCE_KEY: &[u8] = b"instance";
+/// Table holding the COSE_Sign1 of each COSE-signed root (key [`COSE_SIGNATURE_KEY`]),
+/// written by signature transactions in [`crate::SigningMode::Dual`]: its versions, by
+/// seqno, are the COSE-signed signature transactions.
+pub(crate) const COSE_SIGNATURES_TABLE: &str = "internal.cose_signatures";
+/// Key of the COSE signature in [`COSE_SIGNATURES_TABLE`].
+pub(crate) const COSE_SIGNATURE_KEY: &[u8] = b"root";
 /// Table holding node certificates by node id.
 pub(crate) const NODES_TABLE: &str = "internal.nodes";
 

@@ -1,13 +1,21 @@
 //! Internals that tests need and applications must not use: the entry encoders (to build
 //! damaged or hand-made entries), the commit-secret arithmetic (to build receipts by hand),
-//! and ledgers as older code wrote them (without an instance record).
+//! the COSE signing and receipt builders (to make COSE receipts without the engine), and
+//! ledgers as older code wrote them (without an instance record).
 //! Compiled only with the `test-util` feature, hidden from the documentation, and never part
 //! of a default build.
 
+use p256::ecdsa::VerifyingKey;
+
 use crate::config::LedgerConfig;
+use crate::cose::{
+    self, CoseConsistencyProof, CoseConsistencyReceipt, CoseInclusionProof, CoseReceipt, CwtClaims,
+};
 use crate::entry::{self, LedgerEntry, SignaturePayload, TxBody, TxKind};
 use crate::error::Error;
-use crate::leaf::{CommitSecret, Digest};
+use crate::identity::ServiceSigner;
+use crate::leaf::{CommitSecret, Digest, LeafComponents};
+use crate::receipt::ProofStep;
 use crate::txid::TxId;
 
 /// Encodes a complete entry (header and body) in the current format, with 32 zero bytes in
@@ -90,4 +98,90 @@ pub const LEGACY_ENTRY_HEADER_LEN: usize = crate::entry::LEGACY_HEADER_LEN;
 pub fn as_older_code(mut config: LedgerConfig) -> LedgerConfig {
     config.instance_records = false;
     config
+}
+
+/// The service key's COSE_Sign1 over `root`, the root signature transaction `tx_id` signs
+/// (see the `cose` module's `# Format`).
+///
+/// # Errors
+///
+/// As the engine's `cose::sign_root`: a signer failure or a signature that does not verify.
+pub fn cose_sign_root(
+    signer: &dyn ServiceSigner,
+    root: &Digest,
+    tx_id: TxId,
+    claims: &CwtClaims,
+) -> Result<Vec<u8>, Error> {
+    cose::sign_root(signer, root, tx_id, claims)
+}
+
+/// Verifies a signed root of [`cose_sign_root`] against the service key and the root it
+/// should sign; returns the signature transaction it names and its claims.
+///
+/// # Errors
+///
+/// A signed root that does not parse, another key's id, or a signature that does not verify.
+pub fn cose_verify_signed_root(
+    signed_root: &[u8],
+    key: &VerifyingKey,
+    root: &Digest,
+) -> Result<(TxId, CwtClaims), Error> {
+    cose::verify_signed_root(signed_root, key, root)
+}
+
+/// A COSE receipt for one transaction: a signed root of [`cose_sign_root`] and the
+/// transaction's inclusion proof.
+///
+/// # Errors
+///
+/// A signed root that does not parse, an empty or over-long path, or a malformed commit
+/// evidence.
+pub fn cose_receipt(
+    signed_root: &[u8],
+    leaf: &LeafComponents,
+    path: &[ProofStep],
+) -> Result<CoseReceipt, Error> {
+    CoseReceipt::new(signed_root, leaf, path)
+}
+
+/// A COSE receipt carrying several inclusion proofs under one signed root.
+///
+/// # Errors
+///
+/// As [`cose_receipt`], and no proof or too many.
+pub fn cose_receipt_with_proofs(
+    signed_root: &[u8],
+    proofs: Vec<CoseInclusionProof>,
+) -> Result<CoseReceipt, Error> {
+    CoseReceipt::with_proofs(signed_root, proofs)
+}
+
+/// A COSE consistency receipt from a signed root (of the signature transaction at seqno
+/// `to_size`) and the RFC 9162 consistency proof from `from_size` to `to_size`.
+///
+/// # Errors
+///
+/// A signed root that does not parse, `to_size` other than its seqno, or a proof that does
+/// not link the roots.
+pub fn cose_consistency_receipt(
+    signed_root: &[u8],
+    from_size: u64,
+    to_size: u64,
+    from_root: &Digest,
+    to_root: &Digest,
+    proof: &[Digest],
+) -> Result<CoseConsistencyReceipt, Error> {
+    CoseConsistencyReceipt::new(signed_root, from_size, to_size, from_root, to_root, proof)
+}
+
+/// A COSE consistency receipt carrying proofs already tagged.
+///
+/// # Errors
+///
+/// A signed root that does not parse, no proof or too many, or an empty or over-long path.
+pub fn cose_consistency_receipt_with_proofs(
+    signed_root: &[u8],
+    proofs: Vec<CoseConsistencyProof>,
+) -> Result<CoseConsistencyReceipt, Error> {
+    CoseConsistencyReceipt::with_proofs(signed_root, proofs)
 }

@@ -1,7 +1,7 @@
 //! Interoperability: receipts from this crate must be accepted, unmodified, by the official
 //! Python verifiers (`ccf` and `azure-confidentialledger`), and every tampered copy rejected.
 //!
-//! The test writes receipts over a 300-leaf CCF-profile tree (plus receipts of a foreign
+//! The JSON test writes receipts over a 300-leaf CCF-profile tree (plus receipts of a foreign
 //! service and of a node whose certificate expired) into a temporary directory and runs
 //! `tests/interop/verify_receipts.py` on it; likewise with P-384 keys, and for receipts of
 //! ledgers created with either curve. It needs `python3` with the packages of
@@ -11,32 +11,37 @@
 //! python3 -m pip install -r ledger-core/tests/interop/requirements.txt
 //! ```
 //!
-//! Without them the test prints that it skipped, unless the environment variable `CI` is set,
-//! in which case it fails.
+//! The COSE test signs the same tree's roots with the service key, writes COSE receipts, and
+//! runs `tests/interop/verify_cose_receipts.py` under both official `ccf` releases: 6.x (the
+//! `python3` above) and 7.x, which needs Python 3.12 and lives in its own virtual
+//! environment, `$LEDGER_CCF7_VENV` (default `/var/tmp/ledger-ccf7-venv`), made by
+//! `.ci/setup.sh` from `tests/interop/requirements-ccf7.txt`. The consistency receipts are
+//! checked by `tests/interop/verify_cose_consistency.py`, a checker written from the CCF
+//! profile draft.
+//!
+//! Without these the tests print that they skipped, unless the environment variable `CI` is
+//! set, in which case they fail.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "interop/fixture.rs"]
 mod fixture;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fixture::{write_receipts, Fixture};
+use fixture::{write_cose_receipts, write_receipts, Fixture};
 
 fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/verify_receipts.py")
 }
 
-/// Whether python3 and both verifier packages are importable; the reason if not.
-fn python_ready() -> Result<(), String> {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import ccf.receipt, azure.confidentialledger.receipt, cryptography.x509.verification",
-        ])
+/// Whether `python` runs and can import `imports`; the reason if not.
+fn python_ready(python: &Path, imports: &str) -> Result<(), String> {
+    let out = Command::new(python)
+        .args(["-c", imports])
         .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -44,13 +49,12 @@ fn python_ready() -> Result<(), String> {
     }
 }
 
-/// Whether the Python verifiers can run. Without them the test is skipped with a notice,
-/// except under CI (the environment variable `CI` set), where it fails.
-fn verifiers_available() -> bool {
-    match python_ready() {
+/// Whether `python` can import `imports`. If not the test is skipped with a notice telling
+/// how to `install`, except under CI (the environment variable `CI` set), where it fails.
+fn available(python: &Path, imports: &str, install: &str) -> bool {
+    match python_ready(python, imports) {
         Ok(()) => true,
         Err(reason) => {
-            let install = "python3 -m pip install -r ledger-core/tests/interop/requirements.txt";
             assert!(
                 std::env::var_os("CI").is_none(),
                 "CI is set but the Python verifiers are unavailable ({reason}); run `{install}`"
@@ -61,6 +65,23 @@ fn verifiers_available() -> bool {
             false
         }
     }
+}
+
+/// Whether the JSON receipt verifiers (`ccf` 6.x and `azure-confidentialledger`) can run.
+fn verifiers_available() -> bool {
+    available(
+        Path::new("python3"),
+        "import ccf.receipt, azure.confidentialledger.receipt, cryptography.x509.verification",
+        "python3 -m pip install -r ledger-core/tests/interop/requirements.txt",
+    )
+}
+
+/// The Python of the `ccf` 7.x virtual environment `.ci/setup.sh` makes.
+fn ccf7_python() -> PathBuf {
+    let venv = std::env::var_os("LEDGER_CCF7_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/ledger-ccf7-venv"));
+    venv.join("bin").join("python3")
 }
 
 #[test]
@@ -117,6 +138,88 @@ fn official_python_verifiers_accept_receipts_and_reject_tampering() {
 /// Receipts signed with P-384 keys (service and node, certificates signed
 /// ecdsa-with-SHA384, as CCF's P-384 services sign them) are accepted by both official
 /// verifiers, and every tampered copy is rejected.
+/// Runs `script` on `dir` with `python`, printing its output; fails unless it succeeds.
+fn run_script(python: &Path, script: &str, dir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(script);
+    let out = Command::new(python).arg(&script).arg(dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "{} {} failed ({})\n{stdout}\n{stderr}",
+        python.display(),
+        script.display(),
+        out.status
+    );
+    assert!(stdout.contains("OK: every expectation met"), "{stdout}");
+    stdout
+}
+
+/// COSE receipts (inclusion receipts, some with several proofs) are accepted by the official
+/// `ccf` verifiers of releases 6.x and 7.x and every tampered copy is rejected; consistency
+/// receipts are accepted by a checker written from the draft.
+#[test]
+fn official_ccf_verifiers_accept_cose_receipts_and_reject_tampering() {
+    let python3 = Path::new("python3");
+    let ccf7 = ccf7_python();
+    let ready = available(
+        python3,
+        "import ccf.cose, pycose, cbor2, cryptography",
+        "python3 -m pip install -r ledger-core/tests/interop/requirements.txt",
+    ) && available(
+        &ccf7,
+        "import ccf.cose, ccf.receipt; ccf.receipt.verify_cose",
+        "bash .ci/setup.sh (a Python 3.12 virtual environment with \
+         ledger-core/tests/interop/requirements-ccf7.txt)",
+    );
+    if !ready {
+        return;
+    }
+    let fixture = Fixture::new();
+    let cose = fixture.cose();
+    let dir = tempfile::tempdir().unwrap();
+    write_cose_receipts(dir.path(), &fixture.service, &cose);
+    let n = cose.receipts.len() + cose.multi.len();
+    let mut labels = 0;
+    for python in [python3, ccf7.as_path()] {
+        let stdout = run_script(python, "verify_cose_receipts.py", dir.path());
+        for line in stdout
+            .lines()
+            .filter(|l| l.contains(": valid receipts accepted: "))
+        {
+            assert!(line.ends_with(&format!(": {n}/{n}")), "{line}");
+            let label = line.split(": valid").next().unwrap();
+            for check in ["another key rejected", "another claims digest rejected"] {
+                assert!(
+                    stdout.contains(&format!("{label}: {check}: {n}/{n}\n")),
+                    "{label}: {check}\n{stdout}"
+                );
+            }
+            labels += 1;
+        }
+        assert!(stdout.contains("tampered receipts rejected: "), "{stdout}");
+    }
+    // ccf 6.x: ccf.cose.verify_receipt; ccf 7.x: ccf.receipt.verify_cose and the deprecated
+    // ccf.cose.verify_receipt.
+    assert_eq!(labels, 3);
+    let stdout = run_script(python3, "verify_cose_consistency.py", dir.path());
+    let m = cose.consistency.len();
+    assert!(
+        stdout.contains("draft samples: roots recomputed: 3/3\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("consistency receipts accepted: {m}/{m}\n")));
+    assert!(stdout.contains(&format!("another older root rejected: {m}/{m}\n")));
+    assert!(stdout.contains(&format!("another key rejected: {m}/{m}\n")));
+}
+
+/// Receipts produced by the engine itself (user, genesis and signature transactions, before
+/// and after a reopen) are accepted by both official verifiers, and tampering is rejected.
+#[cfg(feature = "rocksdb")]
 #[test]
 fn official_python_verifiers_accept_p384_receipts_and_reject_tampering() {
     use ledger_core::{CertificateValidity, KeyAlgorithm, NodeIdentity, ServiceIdentity};
@@ -202,8 +305,18 @@ fn engine_receipts_pass(algorithm: ledger_core::KeyAlgorithm) {
     let out = dir.path().join("receipts");
     std::fs::create_dir_all(&out).unwrap();
     let mut ids = Vec::new();
+    // COSE roots are ES256: a P-384 ledger signs in JSON mode.
+    let mode = match algorithm {
+        KeyAlgorithm::EcdsaP384 => ledger_core::SigningMode::Json,
+        _ => ledger_core::SigningMode::Dual,
+    };
     {
-        let ledger = Ledger::open(LedgerConfig::new(&path).key_algorithm(algorithm)).unwrap();
+        let ledger = Ledger::open(
+            LedgerConfig::new(&path)
+                .key_algorithm(algorithm)
+                .signing_mode(mode),
+        )
+        .unwrap();
         for i in 0..40u32 {
             ids.push(
                 ledger
@@ -219,7 +332,7 @@ fn engine_receipts_pass(algorithm: ledger_core::KeyAlgorithm) {
         ledger.flush().unwrap();
         ledger.close().unwrap();
     }
-    let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
+    let ledger = Ledger::open(LedgerConfig::new(&path).signing_mode(mode)).unwrap();
     ids.push(ledger.append("audit", b"after reopen").unwrap());
     ledger.flush().unwrap();
     let last = ids.last().unwrap().seqno();

@@ -509,15 +509,21 @@ fn a_p384_ledger_reopens_verifies_and_audits_clean() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger");
     let first = {
-        let ledger =
-            Ledger::open(LedgerConfig::new(&path).key_algorithm(KeyAlgorithm::EcdsaP384)).unwrap();
+        let ledger = Ledger::open(
+            LedgerConfig::new(&path)
+                .key_algorithm(KeyAlgorithm::EcdsaP384)
+                .signing_mode(ledger_core::SigningMode::Json),
+        )
+        .unwrap();
         let id = ledger.append("audit", b"on P-384").unwrap();
         ledger.flush().unwrap();
         ledger.close().unwrap();
         id
     };
     // Reopened without the setting: the stored keys decide.
-    let ledger = Ledger::open(LedgerConfig::new(&path)).unwrap();
+    let ledger =
+        Ledger::open(LedgerConfig::new(&path).signing_mode(ledger_core::SigningMode::Json))
+            .unwrap();
     let second = ledger.append("audit", b"after reopen").unwrap();
     ledger.flush().unwrap();
     let service = ledger.service_certificate_pem();

@@ -1,5 +1,5 @@
 //! Parsers of untrusted input: `txid_parse`, `receipt_json`, `served_receipt_json`,
-//! `governance_request_json`, `entry_decode`.
+//! `cose_receipt_cbor`, `governance_request_json`, `entry_decode`.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -7,9 +7,13 @@ use std::sync::OnceLock;
 use arbitrary::{Arbitrary, Unstructured};
 use ledger_core::governance::SignedRequest;
 use ledger_core::parse_commit_evidence;
+use ledger_core::ServedReceipt;
+use ledger_core::{proof_steps, testing, ServiceIdentity};
 use ledger_core::{Append, SignaturePayload, TableOp, TxBody, TxKind};
+use ledger_core::{CoseConsistencyReceipt, CoseInclusionProof, CoseReceipt, CwtClaims};
+use ledger_core::{LeafComponents, ProofStep, Receipt};
 use ledger_core::{Ledger, TxId};
-use ledger_core::{ProofStep, Receipt, ServedReceipt};
+use ledger_merkle::{CcfSha256, Digest, MerkleTree};
 
 fn text(data: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(data)
@@ -279,6 +283,216 @@ fn check_receipt_text(fixture: &ReceiptFixture, json: &str) {
             is_genuine(fixture, &r),
             "a receipt that is not genuine verifies: {json}"
         );
+    }
+}
+
+/// Genuine COSE receipts over a small CCF-profile tree, signed by a service key made once per
+/// process: inclusion receipts (one with several proofs) and consistency receipts.
+struct CoseFixture {
+    service_pem: String,
+    /// Every genuine receipt's bytes.
+    genuine: Vec<Vec<u8>>,
+    /// The leaf components of seqno `s` at index `s` (index 0, the zero leaf, has none).
+    leaves: Vec<Option<LeafComponents>>,
+    /// The root of the tree of `n` leaves at index `n`.
+    roots: Vec<Digest>,
+}
+
+/// Tree sizes whose roots the fuzz fixture signs.
+const COSE_SIZES: [u64; 3] = [5, 13, 20];
+
+fn cose_fixture() -> &'static CoseFixture {
+    static FIXTURE: OnceLock<CoseFixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let service = match ServiceIdentity::generate("fuzz service") {
+            Ok(s) => s,
+            Err(e) => panic!("service identity: {e}"),
+        };
+        let claims = CwtClaims {
+            issuer: "fuzz".into(),
+            subject: "ledger".into(),
+            issued_at: 1_800_000_000,
+        };
+        let leaf = |seqno: u64| LeafComponents {
+            write_set_digest: crate::sha256(&[&seqno.to_be_bytes()]),
+            commit_evidence: testing::commit_evidence([3; 32], 1, seqno),
+            claims_digest: [u8::from(seqno % 3 == 0); 32],
+        };
+        let mut tree = MerkleTree::<CcfSha256>::new();
+        tree.push([0; 32]);
+        for seqno in 1..20 {
+            tree.push(leaf(seqno).leaf_hash());
+        }
+        let mut fixture = CoseFixture {
+            service_pem: service.certificate_pem().to_owned(),
+            genuine: Vec::new(),
+            leaves: (0..20).map(|s| (s > 0).then(|| leaf(s))).collect(),
+            roots: (0..=20)
+                .map(|n| tree.root_at(n).unwrap_or_default())
+                .collect(),
+        };
+        let must = |what: &str, r: Result<CoseReceipt, ledger_core::Error>| match r {
+            Ok(r) => r,
+            Err(e) => panic!("{what}: {e}"),
+        };
+        let mut signed_roots = Vec::new();
+        for size in COSE_SIZES {
+            let Ok(root) = tree.root_at(size) else {
+                panic!("root at {size}")
+            };
+            let Ok(tx) = TxId::new(1, size) else {
+                panic!("signature transaction {size}")
+            };
+            let signed = match testing::cose_sign_root(&service, &root, tx, &claims) {
+                Ok(s) => s,
+                Err(e) => panic!("signing: {e}"),
+            };
+            let proofs: Vec<CoseInclusionProof> = [1, size / 2, size - 1]
+                .into_iter()
+                .map(|seqno| CoseInclusionProof {
+                    leaf_components: leaf(seqno),
+                    path: tree
+                        .inclusion_proof(seqno, size)
+                        .ok()
+                        .and_then(|p| proof_steps(seqno, size, &p).ok())
+                        .unwrap_or_default(),
+                })
+                .collect();
+            for p in &proofs {
+                let r = must(
+                    "receipt",
+                    testing::cose_receipt(&signed, &p.leaf_components, &p.path),
+                );
+                fixture.genuine.push(r.to_vec());
+            }
+            let several = must(
+                "receipt",
+                testing::cose_receipt_with_proofs(&signed, proofs),
+            );
+            fixture.genuine.push(several.to_vec());
+            signed_roots.push((size, root, signed));
+        }
+        for (i, (new_size, new_root, signed)) in signed_roots.iter().enumerate() {
+            for (old_size, old_root, _) in &signed_roots[..i] {
+                let Ok(proof) = tree.consistency_proof(*old_size, *new_size) else {
+                    panic!("consistency proof")
+                };
+                match testing::cose_consistency_receipt(
+                    signed, *old_size, *new_size, old_root, new_root, &proof,
+                ) {
+                    Ok(r) => fixture.genuine.push(r.to_vec()),
+                    Err(e) => panic!("consistency receipt: {e}"),
+                }
+            }
+        }
+        fixture
+    })
+}
+
+/// The bytes of genuine COSE receipts (made once per process): seeds for the
+/// `cose_receipt_cbor` corpus.
+pub fn cose_receipt_seeds() -> Vec<Vec<u8>> {
+    cose_fixture().genuine.clone()
+}
+
+/// Three inputs, chosen by the first byte: `0` flips bits of a genuine receipt (up to 16
+/// `xor`s at chosen positions), `1` splices bytes into one; anything else is parsed as is. Every input
+/// is parsed as a [`CoseReceipt`] and as a [`CoseConsistencyReceipt`]: parsing never panics,
+/// whatever parses re-encodes to the very same bytes and parses back equal, and verification
+/// never panics. A receipt may verify only if what it proves is true of the fixture's tree:
+/// the genuine root of the signed size, the genuine leaf of each proven transaction, and for a
+/// consistency receipt the genuine root of the older size.
+pub fn cose_receipt_cbor(data: &[u8]) {
+    let fixture = cose_fixture();
+    let pick = |u: &mut Unstructured<'_>| -> Option<Vec<u8>> {
+        let n = fixture.genuine.len();
+        let i = usize::from(u.arbitrary::<u8>().ok()?) % n.max(1);
+        fixture.genuine.get(i).cloned()
+    };
+    match data.first() {
+        Some(0) => {
+            let mut u = Unstructured::new(&data[1..]);
+            let Some(mut bytes) = pick(&mut u) else {
+                return;
+            };
+            // At most 16 flips: `arbitrary` keeps answering zeros once the input runs out.
+            for _ in 0..16 {
+                if u.is_empty() {
+                    break;
+                }
+                let (Ok(at), Ok(xor)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else {
+                    break;
+                };
+                let at = usize::from(at) % bytes.len().max(1);
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= xor;
+                }
+            }
+            check_cose_bytes(fixture, &bytes);
+        }
+        Some(1) => {
+            let mut u = Unstructured::new(&data[1..]);
+            let Some(mut bytes) = pick(&mut u) else {
+                return;
+            };
+            let (Ok(at), Ok(replace)) = (u.arbitrary::<u16>(), u.arbitrary::<u8>()) else {
+                return;
+            };
+            let at = usize::from(at) % (bytes.len() + 1);
+            let end = (at + usize::from(replace % 8)).min(bytes.len());
+            bytes.splice(at..end, u.take_rest().iter().copied());
+            check_cose_bytes(fixture, &bytes);
+        }
+        _ => check_cose_bytes(fixture, data),
+    }
+}
+
+fn check_cose_bytes(fixture: &CoseFixture, bytes: &[u8]) {
+    if let Ok(r) = CoseReceipt::from_slice(bytes) {
+        assert!(
+            r.to_vec() == bytes,
+            "a COSE receipt parses from a non-canonical encoding"
+        );
+        assert_eq!(CoseReceipt::from_slice(&r.to_vec()).ok().as_ref(), Some(&r));
+        let _ = (r.leaf_components(), r.path(), r.claims(), r.key_id());
+        if let Ok(v) = r.verify(&fixture.service_pem) {
+            let root_of = |n: u64| fixture.roots.get(n as usize);
+            assert_eq!(Some(&v.root), root_of(v.signature_tx.seqno()), "{r:?}");
+            for (p, (tx, _)) in r.inclusion_proofs().iter().zip(&v.transactions) {
+                let genuine = fixture.leaves.get(tx.seqno() as usize);
+                assert_eq!(genuine, Some(&Some(p.leaf_components.clone())), "{r:?}");
+            }
+        }
+    }
+    if let Ok(r) = CoseConsistencyReceipt::from_slice(bytes) {
+        assert!(
+            r.to_vec() == bytes,
+            "a consistency receipt parses from a non-canonical encoding"
+        );
+        assert_eq!(
+            CoseConsistencyReceipt::from_slice(&r.to_vec())
+                .ok()
+                .as_ref(),
+            Some(&r)
+        );
+        // The genuine older roots, and whatever older roots the receipt's proofs claim.
+        let mut older: Vec<(u64, Digest)> = COSE_SIZES
+            .iter()
+            .map(|&n| (n, fixture.roots[n as usize]))
+            .collect();
+        for p in r.proofs() {
+            older.extend(COSE_SIZES.iter().map(|&n| (n, p.roots().0)));
+        }
+        for (size, root) in older {
+            if let Ok(v) = r.verify(&fixture.service_pem, size, &root) {
+                assert_eq!(fixture.roots.get(size as usize), Some(&root), "{r:?}");
+                assert_eq!(
+                    fixture.roots.get(v.new_size as usize),
+                    Some(&v.new_root),
+                    "{r:?}"
+                );
+            }
+        }
     }
 }
 

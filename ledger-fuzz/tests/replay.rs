@@ -100,6 +100,7 @@ replay_tests! {
     txid_parse: 500, 40;
     receipt_json: 300, 300;
     served_receipt_json: 300, 300;
+    cose_receipt_cbor: 300, 600;
     governance_request_json: 300, 300;
     entry_decode: 500, 300;
     store_operations: 200, 800;
@@ -155,6 +156,27 @@ fn write_parser_seeds() {
         "splice-nul",
         b"\x03\x00\xff\xff\x00\x00",
     );
+
+    let cose = ledger_fuzz::cose_receipt_seeds();
+    // An inclusion receipt, one with several proofs, and a consistency receipt.
+    for (name, i) in [
+        ("inclusion", 0),
+        ("several-proofs", 3),
+        ("consistency", cose.len() - 1),
+    ] {
+        write("cose_receipt_cbor", &format!("genuine-{name}"), &cose[i]);
+    }
+    write(
+        "cose_receipt_cbor",
+        "flip-signature",
+        &[0, 0, 0xff, 0xff, 0x01],
+    );
+    write(
+        "cose_receipt_cbor",
+        "flip-protected",
+        &[0, 1, 0x10, 0x00, 0x80],
+    );
+    write("cose_receipt_cbor", "splice", b"\x01\x02\x30\x00\x03\xf4");
 
     let instance = ledger_core::LedgerInstance {
         ledger_id: "5a".repeat(16),

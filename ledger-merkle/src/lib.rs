@@ -64,8 +64,9 @@ pub mod tree;
 pub use error::{MerkleError, TileStoreError};
 pub use hasher::{CcfSha256, Rfc6962, TreeHasher};
 pub use proof::{
-    consistency_proof_len, inclusion_path_sides, inclusion_proof_len, root_from_inclusion_proof,
-    verify_consistency, verify_inclusion, InclusionPathSides, Side,
+    consistency_path_sides, consistency_proof_len, inclusion_path_sides, inclusion_proof_len,
+    root_from_inclusion_proof, verify_consistency, verify_inclusion, ConsistencyPathSides,
+    InclusionPathSides, Side,
 };
 pub use tile::{MemoryTileStore, Tile, TileId, TileStore, TILE_HEIGHT, TILE_WIDTH};
 pub use tree::MerkleTree;

@@ -19,6 +19,8 @@
 //! the root of the largest perfect subtree ending at `size1` (omitted when `size1` is a power
 //! of two, since it is then the old root itself), followed by that subtree's audit path in the
 //! tree of `size2`. A consistency proof from the empty tree proves nothing and is rejected.
+//! [`consistency_path_sides`] gives the side of each element after that first node: a left
+//! element is shared by both trees, a right one belongs to the newer tree only.
 
 use crate::{Digest, MerkleError, TreeHasher};
 
@@ -165,6 +167,74 @@ pub fn consistency_proof_len(size1: u64, size2: u64) -> Result<usize, MerkleErro
     Ok(usize::from(s.seeded) + (s.inner + s.border) as usize)
 }
 
+/// The sides of the elements of a consistency proof from `size1` to `size2`
+/// (`0 < size1 < size2`) that follow its starting node, in proof order: every element when
+/// `size1` is a power of two (the proof then starts from the old root itself), all but the
+/// first otherwise (the first is the root of the largest perfect subtree ending at `size1`).
+///
+/// A [`Side::Left`] element is a node both trees share: folding the starting node with the
+/// left elements alone gives the old root, with every element the new root. This is the
+/// labelling the CCF profile of COSE receipts gives consistency proofs.
+///
+/// # Errors
+///
+/// [`MerkleError::InvalidConsistencySizes`] unless `0 < size1 < size2`.
+///
+/// ```
+/// use ledger_merkle::{consistency_path_sides, Side};
+/// // From 5 leaves to 6: leaf 4 is the start, then leaf 5 (new), then [0, 4) (shared).
+/// let sides: Vec<Side> = consistency_path_sides(5, 6)?.collect();
+/// assert_eq!(sides, [Side::Right, Side::Left]);
+/// # Ok::<(), ledger_merkle::MerkleError>(())
+/// ```
+pub fn consistency_path_sides(size1: u64, size2: u64) -> Result<ConsistencyPathSides, MerkleError> {
+    check_consistency_sizes(size1, size2)?;
+    if size1 == size2 {
+        return Err(MerkleError::InvalidConsistencySizes { size1, size2 });
+    }
+    let shape = consistency_shape(size1, size2);
+    Ok(ConsistencyPathSides {
+        mask: shape.mask,
+        inner: shape.inner,
+        step: 0,
+        len: shape.inner + shape.border,
+    })
+}
+
+/// The sides of a consistency proof's elements after its starting node; see
+/// [`consistency_path_sides`].
+#[derive(Clone, Debug)]
+pub struct ConsistencyPathSides {
+    mask: u64,
+    inner: u32,
+    step: u32,
+    len: u32,
+}
+
+impl Iterator for ConsistencyPathSides {
+    type Item = Side;
+
+    fn next(&mut self) -> Option<Side> {
+        if self.step >= self.len {
+            return None;
+        }
+        let step = self.step;
+        self.step += 1;
+        if step < self.inner && (self.mask.checked_shr(step).unwrap_or(0)) & 1 == 0 {
+            Some(Side::Right)
+        } else {
+            Some(Side::Left)
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.len - self.step) as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for ConsistencyPathSides {}
+
 /// Folds an inclusion proof into the root it implies for `leaf_hash` at `index` in a tree of
 /// `size` leaves.
 ///
@@ -286,6 +356,47 @@ mod tests {
         assert!(inclusion_path_sides(0, 1).is_ok_and(|s| s.len() == 0));
         assert!(inclusion_path_sides(3, 3).is_err());
         assert!(inclusion_path_sides(0, 0).is_err());
+    }
+
+    #[test]
+    fn consistency_sides_fold_the_verifier_s_way() {
+        use crate::CcfSha256;
+        // A proof of made-up digests folds, with these sides, to the roots the verifier
+        // recomputes: both must agree for every pair of sizes.
+        for size2 in 2..70u64 {
+            for size1 in 1..size2 {
+                let len = consistency_proof_len(size1, size2).unwrap_or(0);
+                let proof: Vec<Digest> = (0..len).map(|i| [i as u8 + 1; 32]).collect();
+                let seeded = !size1.is_power_of_two();
+                let root1 = [0xaa; 32];
+                let (start, rest) = if seeded {
+                    (proof[0], &proof[1..])
+                } else {
+                    (root1, &proof[..])
+                };
+                let sides: Vec<Side> = consistency_path_sides(size1, size2)
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                assert_eq!(sides.len(), rest.len(), "{size1} -> {size2}");
+                let (mut old, mut new) = (start, start);
+                for (side, d) in sides.iter().zip(rest) {
+                    if *side == Side::Left {
+                        old = CcfSha256::hash_children(d, &old);
+                    }
+                    new = side.combine::<CcfSha256>(&new, d);
+                }
+                let root1 = if seeded { old } else { root1 };
+                assert!(
+                    verify_consistency::<CcfSha256>(size1, size2, &proof, &root1, &new).is_ok(),
+                    "{size1} -> {size2}"
+                );
+            }
+        }
+        assert!(consistency_path_sides(3, 3).is_err());
+        assert!(consistency_path_sides(0, 3).is_err());
+        assert!(consistency_path_sides(4, 3).is_err());
+        assert!(consistency_path_sides(u64::MAX - 1, u64::MAX).is_ok());
     }
 
     #[test]

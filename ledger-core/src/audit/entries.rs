@@ -7,10 +7,11 @@ use ledger_store::TableVersion;
 
 use super::report::{AuditReport, Finding, FindingKind};
 use super::run::{store_stop, Auditor, Step, Suspect};
-use crate::entry::{self, LedgerEntry, TxKind};
+use crate::cose;
+use crate::entry::{self, LedgerEntry, TableOp, TxKind};
 use crate::state::{
-    check_service_record, EntryLeaf, LedgerInstance, INSTANCE_KEY, NODES_TABLE, SERVICE_CERT_KEY,
-    SERVICE_TABLE,
+    check_service_record, EntryLeaf, LedgerInstance, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY,
+    INSTANCE_KEY, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
 
 impl Auditor<'_> {
@@ -140,6 +141,14 @@ impl Auditor<'_> {
             }
             (None, None) => {}
         }
+        for write in entry
+            .body
+            .writes
+            .iter()
+            .filter(|w| w.table == COSE_SIGNATURES_TABLE)
+        {
+            self.check_cose_signature(&entry, write)?;
+        }
         if kind == TxKind::Signature && seqno > committed {
             return Err(Finding::at(
                 FindingKind::CommitState,
@@ -207,6 +216,11 @@ impl Auditor<'_> {
     pub(super) fn check_reserved_writes(&mut self, entry: &LedgerEntry) -> Step {
         let seqno = entry.tx_id.seqno();
         for w in &entry.body.writes {
+            // Verified after the node's signature (see `check_entry`), so that a forged root
+            // is reported as such rather than as a COSE signature that does not match it.
+            if w.table == COSE_SIGNATURES_TABLE {
+                continue;
+            }
             if w.table == SERVICE_TABLE && w.key == INSTANCE_KEY {
                 self.check_instance_record(seqno, w.value.as_deref())?;
                 continue;
@@ -253,6 +267,56 @@ impl Auditor<'_> {
                     .into());
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A COSE-signed root: written only by a signature transaction, under its one key, and
+    /// verifying with the service key over that transaction's root and id.
+    fn check_cose_signature(&self, entry: &LedgerEntry, write: &TableOp) -> Step {
+        let seqno = entry.tx_id.seqno();
+        let finding = |expected: &str, found: String| {
+            Finding::at(FindingKind::CoseSignature, seqno, expected, found)
+                .in_table(&write.table, &write.key)
+                .into()
+        };
+        let (Some(payload), Some(value)) = (&entry.body.signature, &write.value) else {
+            return Err(finding(
+                "a COSE signature written by a signature transaction",
+                format!(
+                    "{} by a {:?} transaction",
+                    if write.value.is_some() {
+                        "one written"
+                    } else {
+                        "its removal"
+                    },
+                    entry.kind
+                ),
+            ));
+        };
+        if write.key != COSE_SIGNATURE_KEY {
+            return Err(finding(
+                "the COSE signature under its one key",
+                format!("key {:?}", String::from_utf8_lossy(&write.key)),
+            ));
+        }
+        let Some(key) = self.service.key.as_p256() else {
+            return Err(finding(
+                "a P-256 service key, the only one COSE roots are signed with",
+                "another curve".into(),
+            ));
+        };
+        let (named, _) = cose::verify_signed_root(value, key, &payload.root).map_err(|e| {
+            finding(
+                "a COSE signature by the service key over this root",
+                e.to_string(),
+            )
+        })?;
+        if named != entry.tx_id {
+            return Err(finding(
+                &format!("a COSE signature naming transaction {}", entry.tx_id),
+                format!("one naming {named}"),
+            ));
         }
         Ok(())
     }

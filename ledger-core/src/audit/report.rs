@@ -60,6 +60,10 @@ pub enum FindingKind {
     /// than 1, a later one with another ledger id or an epoch other than the next), or it
     /// was removed.
     LedgerInstance,
+    /// A COSE-signed root (table `internal.cose_signatures`) written by a transaction other
+    /// than a signature transaction, under another key, or not verifying with the service key
+    /// over the root and id of the signature transaction that recorded it.
+    CoseSignature,
     /// The signature index disagrees with the signature transactions: a record missing,
     /// different, or at a seqno that holds no signature transaction.
     SignatureIndex,

@@ -16,7 +16,7 @@ use crate::ledger::{
 };
 use crate::refusal::Refusal;
 use crate::txid::TxStatus;
-use crate::{Error, Ledger, Receipt, Transaction, TxId};
+use crate::{CoseReceipt, Error, Ledger, Receipt, Transaction, TxId};
 
 /// The ledger as one user sees it; get one from [`Ledger::session`].
 ///
@@ -299,6 +299,23 @@ impl<'a> UserSession<'a> {
     /// unless `tx` is Committed (before the write checks, as [`Ledger::receipt`] reports it);
     /// otherwise as [`Ledger::receipt`].
     pub fn receipt(&self, tx: TxId) -> Result<Receipt, Error> {
+        self.may_read_receipt(tx)?;
+        self.ledger.receipt(tx)
+    }
+
+    /// [`Ledger::cose_receipt`], with the permissions of [`UserSession::receipt`] (a COSE
+    /// receipt reveals what a JSON one does).
+    ///
+    /// # Errors
+    ///
+    /// As [`UserSession::receipt`], otherwise as [`Ledger::cose_receipt`].
+    pub fn cose_receipt(&self, tx: TxId) -> Result<CoseReceipt, Error> {
+        self.may_read_receipt(tx)?;
+        self.ledger.cose_receipt(tx)
+    }
+
+    /// The checks of [`UserSession::receipt`].
+    fn may_read_receipt(&self, tx: TxId) -> Result<(), Error> {
         let (role, definition) = self.current_role()?;
         self.decide(&role, &definition, Operation::ReadReceipts, None, "")?;
         // Committed is final while the ledger is open, so the transaction checked below is
@@ -331,7 +348,7 @@ impl<'a> UserSession<'a> {
             let (operation, name) = Self::table_read(table);
             self.decide(&role, &definition, operation, name, &context)?;
         }
-        self.ledger.receipt(tx)
+        Ok(())
     }
 
     /// [`Ledger::consistency_proof`], requiring `receipts.read`.

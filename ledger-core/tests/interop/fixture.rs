@@ -6,6 +6,11 @@
 //! after), with a write set digest over deterministic entry bytes, commit evidence from a
 //! fixed commit secret and, for every fifth transaction, a non-zero claims digest. Roots are
 //! signed at several sizes, and receipts are built for a spread of leaves under each.
+//!
+//! [`Fixture::cose`] signs the same roots with the service key as COSE_Sign1 (the signature
+//! transaction of the tree of `size` leaves is `{view}.{size}`) and builds COSE receipts
+//! (`tests/cose.rs`, `tests/interop.rs`): inclusion receipts for the same leaves, a few
+//! carrying several proofs, and consistency receipts between every two signed sizes.
 
 #![allow(dead_code)]
 
@@ -13,10 +18,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use ledger_core::testing;
-use ledger_core::Receipt;
+use ledger_core::{proof_steps, Receipt, TxId};
 use ledger_core::{CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity};
+use ledger_core::{CoseConsistencyReceipt, CoseInclusionProof, CoseReceipt, CwtClaims};
 use ledger_core::{LeafComponents, NO_CLAIMS};
-use ledger_merkle::{CcfSha256, MerkleTree};
+use ledger_merkle::{CcfSha256, Digest, MerkleTree};
 use sha2::{Digest as _, Sha256};
 
 /// Leaves in the tree (seqnos 0..LEAVES).
@@ -35,7 +41,7 @@ pub(crate) struct Fixture {
     pub(crate) receipts: Vec<(String, Receipt)>,
 }
 
-fn view_of(seqno: u64) -> u64 {
+pub(crate) fn view_of(seqno: u64) -> u64 {
     if seqno < 150 {
         1
     } else {
@@ -195,4 +201,141 @@ pub(crate) fn write_receipts(
     for (name, receipt) in receipts {
         std::fs::write(dir.join(format!("{name}.json")), receipt.to_json()).unwrap();
     }
+}
+
+/// The CWT claims of the fixture's COSE signed roots.
+pub(crate) fn cose_claims() -> CwtClaims {
+    CwtClaims {
+        issuer: "interop.ledger.test".into(),
+        subject: "ledger-core interop fixture".into(),
+        issued_at: 1_767_225_600,
+    }
+}
+
+/// The signature transaction that signs the tree of `size` leaves: seqno `size`.
+pub(crate) fn signature_tx(size: u64) -> TxId {
+    TxId::new(view_of(size), size).unwrap()
+}
+
+/// COSE material over a fixture's tree, signed by its service key.
+pub(crate) struct CoseFixture {
+    /// The service's COSE_Sign1 over the root of each of `SIGNED_SIZES`.
+    pub(crate) signed_roots: Vec<(u64, Vec<u8>)>,
+    /// One inclusion receipt per (seqno, size) of the JSON receipts, named alike.
+    pub(crate) receipts: Vec<(String, CoseReceipt)>,
+    /// Receipts carrying several inclusion proofs under one root.
+    pub(crate) multi: Vec<(String, CoseReceipt)>,
+    /// Consistency receipts between every two signed sizes: (name, old size, old root,
+    /// receipt).
+    pub(crate) consistency: Vec<(String, u64, Digest, CoseConsistencyReceipt)>,
+}
+
+impl Fixture {
+    /// The fixture's tree signed with COSE, and COSE receipts over it.
+    pub(crate) fn cose(&self) -> CoseFixture {
+        let mut signed_roots = Vec::new();
+        let mut receipts = Vec::new();
+        let mut multi = Vec::new();
+        for size in SIGNED_SIZES {
+            let root = self.tree.root_at(size).unwrap();
+            let signed =
+                testing::cose_sign_root(&self.service, &root, signature_tx(size), &cose_claims())
+                    .unwrap();
+            let proofs: Vec<CoseInclusionProof> = receipt_seqnos(size)
+                .into_iter()
+                .map(|seqno| self.cose_proof(seqno, size))
+                .collect();
+            for p in &proofs {
+                let seqno = p.leaf_components.tx_id().unwrap().seqno();
+                let r = testing::cose_receipt(&signed, &p.leaf_components, &p.path).unwrap();
+                let name = format!("{}_{seqno}_at{size}", view_of(seqno));
+                receipts.push((name, r));
+            }
+            // The official verifiers take one claims digest for all of a receipt's proofs.
+            let several: Vec<CoseInclusionProof> = proofs
+                .iter()
+                .filter(|p| p.leaf_components.claims_digest == NO_CLAIMS)
+                .take(3)
+                .cloned()
+                .collect();
+            if several.len() > 1 {
+                let r = testing::cose_receipt_with_proofs(&signed, several).unwrap();
+                multi.push((format!("several_at{size}"), r));
+            }
+            signed_roots.push((size, signed));
+        }
+        let mut consistency = Vec::new();
+        for (i, &(new_size, ref signed)) in signed_roots.iter().enumerate() {
+            let new_root = self.tree.root_at(new_size).unwrap();
+            for &(old_size, _) in &signed_roots[..i] {
+                let old_root = self.tree.root_at(old_size).unwrap();
+                let proof = self.tree.consistency_proof(old_size, new_size).unwrap();
+                let r = testing::cose_consistency_receipt(
+                    signed, old_size, new_size, &old_root, &new_root, &proof,
+                )
+                .unwrap();
+                consistency.push((format!("{old_size}_to_{new_size}"), old_size, old_root, r));
+            }
+        }
+        CoseFixture {
+            signed_roots,
+            receipts,
+            multi,
+            consistency,
+        }
+    }
+
+    /// The COSE inclusion proof of `seqno` in the tree of `size` leaves.
+    pub(crate) fn cose_proof(&self, seqno: u64, size: u64) -> CoseInclusionProof {
+        let path = self.tree.inclusion_proof(seqno, size).unwrap();
+        CoseInclusionProof {
+            leaf_components: self.components[seqno as usize].clone().unwrap(),
+            path: proof_steps(seqno, size, &path).unwrap(),
+        }
+    }
+}
+
+/// Writes a COSE fixture for the Python checkers into `dir`: `service_cert.pem`,
+/// `inclusion/{name}.cose` with `inclusion/manifest.json` (file, the first proof's claims
+/// digest and transaction, the signature transaction) and `consistency/{name}.cose` with
+/// `consistency/manifest.json` (file, old size and root, new size).
+pub(crate) fn write_cose_receipts(dir: &Path, service: &ServiceIdentity, cose: &CoseFixture) {
+    let inclusion = dir.join("inclusion");
+    let consistency = dir.join("consistency");
+    std::fs::create_dir_all(&inclusion).unwrap();
+    std::fs::create_dir_all(&consistency).unwrap();
+    std::fs::write(dir.join("service_cert.pem"), service.certificate_pem()).unwrap();
+    let mut manifest = Vec::new();
+    for (name, r) in cose.receipts.iter().chain(&cose.multi) {
+        let file = format!("{name}.cose");
+        std::fs::write(inclusion.join(&file), r.as_bytes()).unwrap();
+        manifest.push(serde_json::json!({
+            "file": file,
+            "proofs": r.inclusion_proofs().len(),
+            "claims_digest": hex::encode(r.leaf_components().claims_digest),
+            "tx_id": r.leaf_components().tx_id().unwrap().to_string(),
+            "signature_tx": r.signature_tx().to_string(),
+        }));
+    }
+    std::fs::write(
+        inclusion.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let mut manifest = Vec::new();
+    for (name, old_size, old_root, r) in &cose.consistency {
+        let file = format!("{name}.cose");
+        std::fs::write(consistency.join(&file), r.as_bytes()).unwrap();
+        manifest.push(serde_json::json!({
+            "file": file,
+            "old_size": old_size,
+            "old_root": hex::encode(old_root),
+            "new_size": r.signature_tx().seqno(),
+        }));
+    }
+    std::fs::write(
+        consistency.join("manifest.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
 }
