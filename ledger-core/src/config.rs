@@ -30,11 +30,21 @@ pub const DEFAULT_MAX_TX_SIZE: usize = 16 << 20;
 /// * [`SigningMode::Dual`] (default): that, and a COSE_Sign1 over the root under the service
 ///   key, recorded in table `internal.cose_signatures`, from which
 ///   [`crate::Ledger::cose_receipt`] builds COSE receipts (RFC 9942, CCF profile).
+/// * [`SigningMode::CoseOnly`]: the COSE_Sign1 under the service key only. The signature
+///   transaction still names the root, the node and its certificate, but its node signature
+///   is empty (zero bytes), so it costs one ECDSA signature instead of two. Transactions it
+///   covers have COSE receipts only: [`crate::Ledger::receipt`] answers
+///   [`crate::Error::NoJsonReceipt`] for them. The offline audit checks such a signature
+///   transaction by its COSE signature, which it then requires.
+///
+/// The mode may change from one open to the next: each signature transaction carries what the
+/// mode in force when it was written asked for, and each receipt is built from the first
+/// signature transaction after its transaction.
 ///
 /// COSE signing needs the service key while the ledger runs: held in the store (plaintext or
 /// sealed) or given as [`LedgerConfig::service_signer`]. COSE roots are signed ES256, so a
 /// ledger whose service key is P-384 ([`crate::KeyAlgorithm::EcdsaP384`]) must sign in
-/// [`SigningMode::Json`]; opening it in `Dual` is refused with a typed error.
+/// [`SigningMode::Json`]; opening it in `Dual` or `CoseOnly` is refused with a typed error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum SigningMode {
@@ -43,6 +53,20 @@ pub enum SigningMode {
     /// Node signatures and COSE signatures under the service key.
     #[default]
     Dual,
+    /// COSE signatures under the service key only.
+    CoseOnly,
+}
+
+impl SigningMode {
+    /// Whether signature transactions carry the node's signature (JSON receipts).
+    pub(crate) fn node_signs(self) -> bool {
+        matches!(self, SigningMode::Json | SigningMode::Dual)
+    }
+
+    /// Whether signature transactions carry a COSE signature under the service key.
+    pub(crate) fn cose_signs(self) -> bool {
+        matches!(self, SigningMode::Dual | SigningMode::CoseOnly)
+    }
 }
 
 /// How a ledger is opened. Build one with [`LedgerConfig::new`] and the setters.

@@ -11,6 +11,15 @@
 //! inclusion receipts unmodified. Nothing here is hand-encoded: the COSE structures are
 //! [`coset`]'s and the CBOR is [`ciborium`]'s.
 //!
+//! Which signature transactions carry a COSE-signed root is the ledger's
+//! [`crate::SigningMode`]: `Dual` (the default: the node's signature and the COSE one),
+//! `CoseOnly` (the COSE one alone; the payload's node signature is empty and the ledger serves
+//! no JSON receipt for what it covers) or `Json` (none). The signed root is stored in table
+//! `internal.cose_signatures` under key `root`, written by the signature transaction itself.
+//! [`crate::Ledger::cose_receipt`] serves a transaction's inclusion receipt and
+//! [`crate::Ledger::cose_consistency_receipt`] the consistency receipt between two
+//! COSE-signed roots.
+//!
 //! # Format
 //!
 //! All integers are CBOR integers in their shortest form, every length is definite, and
@@ -329,15 +338,11 @@ struct SignedRoot {
 }
 
 /// Signs `root`, the root of the tree signature transaction `tx_id` signs, with the service
-/// key: a tagged COSE_Sign1 with a detached payload and an empty unprotected header (see the
-/// module's `# Format`). The signature is checked against the service certificate's key
-/// before it is returned.
+/// key: [`RootSigner::sign`] with a signer made for this one call.
 ///
 /// # Errors
 ///
-/// [`Error::InvalidInput`] (`what = "service certificate"`) if the signer's certificate does
-/// not parse or hold a P-256 key; [`Error::Crypto`] if the signer fails, or returns something
-/// that is not a DER ECDSA P-256 signature by the certificate's key.
+/// As [`RootSigner::new`] and [`RootSigner::sign`].
 #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
 pub(crate) fn sign_root(
     signer: &dyn ServiceSigner,
@@ -345,56 +350,99 @@ pub(crate) fn sign_root(
     tx_id: TxId,
     claims: &CwtClaims,
 ) -> Result<Vec<u8>> {
-    const SIGNING: &str = "signing a root with the service key (COSE)";
-    let pem = signer.certificate_pem();
-    let cert = ParsedCert::parse(pem.as_bytes())
-        .map_err(|e| Error::malformed("service certificate", excerpt(pem), e))?;
-    let cwt = Value::Map(vec![
-        (int(CWT_ISS), Value::Text(claims.issuer.clone())),
-        (int(CWT_SUB), Value::Text(claims.subject.clone())),
-        (
-            int(CWT_IAT),
-            Value::Integer(Integer::from(claims.issued_at)),
-        ),
-    ]);
-    let ccf = Value::Map(vec![(
-        Value::Text(CCF_TXID.to_owned()),
-        Value::Text(tx_id.to_string()),
-    )]);
-    // coset writes alg and kid first, then the other labels in the order given: with these
-    // labels that is the deterministic order 1, 4, 15, 395, "ccf.v1".
-    let protected = HeaderBuilder::new()
-        .algorithm(coset::iana::Algorithm::ES256)
-        .key_id(cert.node_id.as_bytes().to_vec())
-        .value(LABEL_CWT_CLAIMS, cwt)
-        .value(LABEL_VDS, int(VDS_CCF_LEDGER_SHA256))
-        .text_value(LABEL_CCF.to_owned(), ccf)
-        .build();
-    let sign1 = CoseSign1Builder::new()
-        .protected(protected)
-        .try_create_detached_signature(root, &[], |tbs| -> Result<Vec<u8>> {
-            let digest: [u8; 32] = Sha256::digest(tbs).into();
-            let der = signer.sign_digest(&digest)?;
-            let signature = Signature::from_der(&der).map_err(|e| {
-                Error::crypto(
-                    SIGNING,
-                    format_args!("the signer returned no DER ECDSA P-256 signature: {e}"),
-                )
-            })?;
-            es256_key(&cert)?
-                .verify_prehash(&digest, &signature)
-                .map_err(|_| {
+    RootSigner::new(signer)?.sign(signer, root, tx_id, claims)
+}
+
+/// The service certificate's key and key id, parsed once for every root a ledger signs.
+#[derive(Clone, Debug)]
+pub(crate) struct RootSigner {
+    /// `kid`: lowercase hex SHA-256 of the service key's SubjectPublicKeyInfo.
+    kid: String,
+    /// The key that checks each signature the signer returns.
+    key: VerifyingKey,
+}
+
+impl RootSigner {
+    /// Reads the key and key id of `signer`'s certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (`what = "service certificate"`) if the certificate does not
+    /// parse or holds no P-256 key.
+    pub(crate) fn new(signer: &dyn ServiceSigner) -> Result<Self> {
+        let pem = signer.certificate_pem();
+        let cert = ParsedCert::parse(pem.as_bytes())
+            .map_err(|e| Error::malformed("service certificate", excerpt(pem), e))?;
+        let key = *es256_key(&cert)?;
+        Ok(Self {
+            kid: cert.node_id,
+            key,
+        })
+    }
+
+    /// Signs `root`, the root of the tree signature transaction `tx_id` signs, with `signer`
+    /// (the one this was made from): a tagged COSE_Sign1 with a detached payload and an empty
+    /// unprotected header (see the module's `# Format`). The signature is checked against the
+    /// service certificate's key before it is returned, so an external signer that answers
+    /// with another key, or with garbage, never puts a bad signature in the ledger.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if the signer fails, or returns something that is not a DER ECDSA
+    /// P-256 signature by the certificate's key.
+    pub(crate) fn sign(
+        &self,
+        signer: &dyn ServiceSigner,
+        root: &Digest,
+        tx_id: TxId,
+        claims: &CwtClaims,
+    ) -> Result<Vec<u8>> {
+        const SIGNING: &str = "signing a root with the service key (COSE)";
+        let cwt = Value::Map(vec![
+            (int(CWT_ISS), Value::Text(claims.issuer.clone())),
+            (int(CWT_SUB), Value::Text(claims.subject.clone())),
+            (
+                int(CWT_IAT),
+                Value::Integer(Integer::from(claims.issued_at)),
+            ),
+        ]);
+        let ccf = Value::Map(vec![(
+            Value::Text(CCF_TXID.to_owned()),
+            Value::Text(tx_id.to_string()),
+        )]);
+        // coset writes alg and kid first, then the other labels in the order given: with these
+        // labels that is the deterministic order 1, 4, 15, 395, "ccf.v1".
+        let protected = HeaderBuilder::new()
+            .algorithm(coset::iana::Algorithm::ES256)
+            .key_id(self.kid.as_bytes().to_vec())
+            .value(LABEL_CWT_CLAIMS, cwt)
+            .value(LABEL_VDS, int(VDS_CCF_LEDGER_SHA256))
+            .text_value(LABEL_CCF.to_owned(), ccf)
+            .build();
+        let sign1 = CoseSign1Builder::new()
+            .protected(protected)
+            .try_create_detached_signature(root, &[], |tbs| -> Result<Vec<u8>> {
+                let digest: [u8; 32] = Sha256::digest(tbs).into();
+                let der = signer.sign_digest(&digest)?;
+                let signature = Signature::from_der(&der).map_err(|e| {
+                    Error::crypto(
+                        SIGNING,
+                        format_args!("the signer returned no DER ECDSA P-256 signature: {e}"),
+                    )
+                })?;
+                self.key.verify_prehash(&digest, &signature).map_err(|_| {
                     Error::crypto(
                         SIGNING,
                         "the signer's signature does not verify with the service certificate's key",
                     )
                 })?;
-            Ok(signature.to_bytes().to_vec())
-        })?
-        .build();
-    sign1
-        .to_tagged_vec()
-        .map_err(|e| Error::crypto("encoding a COSE signed root", e))
+                Ok(signature.to_bytes().to_vec())
+            })?
+            .build();
+        sign1
+            .to_tagged_vec()
+            .map_err(|e| Error::crypto("encoding a COSE signed root", e))
+    }
 }
 
 /// The P-256 key of a service certificate: COSE roots are signed ES256 only.
@@ -451,7 +499,6 @@ impl CoseReceipt {
     /// # Errors
     ///
     /// As [`CoseReceipt::with_proofs`].
-    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub(crate) fn new(
         signed_root: &[u8],
         leaf: &LeafComponents,
@@ -674,7 +721,6 @@ impl CoseConsistencyReceipt {
     /// [`Error::InvalidInput`] (`what = "consistency proof"`, [`Problem::Mismatch`]) if
     /// `to_size` is not the signature transaction's seqno; [`Error::Merkle`] unless `0 <
     /// from_size < to_size` and the proof links the two roots.
-    #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
     pub(crate) fn new(
         signed_root: &[u8],
         from_size: u64,

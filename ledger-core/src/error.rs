@@ -85,6 +85,19 @@ pub enum Error {
         /// Its status at the time of the call.
         status: TxStatus,
     },
+    /// The transaction is committed, but the signature transaction covering it was written in
+    /// [`crate::SigningMode::CoseOnly`] and carries no node signature, so it has a COSE
+    /// receipt ([`crate::Ledger::cose_receipt`]) and no JSON one.
+    #[error(
+        "transaction {tx} has no JSON receipt: signature transaction {signed_at} that covers it \
+         was signed in COSE-only mode; ask for its COSE receipt"
+    )]
+    NoJsonReceipt {
+        /// The transaction asked about.
+        tx: TxId,
+        /// The signature transaction that covers it.
+        signed_at: TxId,
+    },
     /// An earlier failure stopped the ledger (or its store); reopen it to recover to the last
     /// durable state.
     #[error("ledger is poisoned by an earlier failure in {stage}: {cause}")]

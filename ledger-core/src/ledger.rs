@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{LedgerConfig, SigningMode};
-use crate::cose::CoseReceipt;
+use crate::cose::{CoseConsistencyReceipt, CoseReceipt};
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
@@ -325,9 +325,10 @@ impl Ledger {
         } = custody;
         let service_id = hex::encode(Sha256::digest(&service_cert.der));
         // Every check that can refuse the open comes before the first write.
-        let cose = match (config.signing_mode, service) {
-            (SigningMode::Json, _) => None,
-            (SigningMode::Dual, Some(_)) if service_cert.key.as_p256().is_none() => {
+        let mode: SigningMode = config.signing_mode;
+        let cose = match service {
+            _ if !mode.cose_signs() => None,
+            Some(_) if service_cert.key.as_p256().is_none() => {
                 return Err(Error::invalid(
                     "signing_mode",
                     Problem::Mismatch {
@@ -335,24 +336,26 @@ impl Ledger {
                                    (COSE roots are signed ES256)"
                             .into(),
                         found: format!(
-                            "SigningMode::Dual with a {} service key",
+                            "SigningMode::{mode:?} with a {} service key",
                             service_cert.key.algorithm()
                         ),
                     },
                 ))
             }
-            (SigningMode::Dual, Some(service)) => Some(CoseSigner {
+            Some(service) => Some(CoseSigner::new(
                 service,
-                issuer: service_id.clone(),
-                subject: config.cose_subject.clone(),
-            }),
-            (SigningMode::Dual, None) => {
+                service_id.clone(),
+                config.cose_subject.clone(),
+                mode.node_signs(),
+            )?),
+            None => {
                 return Err(Error::invalid(
                     "service_signer",
                     Problem::Mismatch {
-                        expected: "the service key, to sign COSE roots (SigningMode::Dual): \
-                                   a service signer, or SigningMode::Json"
-                            .into(),
+                        expected: format!(
+                            "the service key, to sign COSE roots (SigningMode::{mode:?}): \
+                             a service signer, or SigningMode::Json"
+                        ),
                         found: "none: this ledger's service key is not held in its store".into(),
                     },
                 ))
@@ -899,7 +902,9 @@ impl Ledger {
     ///
     /// # Errors
     ///
-    /// [`Error::NotCommitted`] unless `tx` is Committed; store, Merkle or decoding failures.
+    /// [`Error::NotCommitted`] unless `tx` is Committed; [`Error::NoJsonReceipt`] if the
+    /// signature transaction covering it was written in [`SigningMode::CoseOnly`] (ask for
+    /// [`Ledger::cose_receipt`] instead); store, Merkle or decoding failures.
     pub fn receipt(&self, tx: TxId) -> Result<Receipt, Error> {
         let status = self.status(tx);
         if status != TxStatus::Committed {
@@ -908,6 +913,12 @@ impl Ledger {
         let seqno = tx.seqno();
         let store = &self.shared.store;
         let signed = self.signature_after(seqno)?;
+        if signed.signature.is_empty() {
+            return Err(Error::NoJsonReceipt {
+                tx,
+                signed_at: TxId::new(self.view_of(signed.seqno), signed.seqno)?,
+            });
+        }
         let bytes = store.entry(seqno)?.ok_or_else(|| {
             Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
         })?;
@@ -1048,6 +1059,63 @@ impl Ledger {
             to_root: b.root,
             proof,
         })
+    }
+
+    /// A COSE consistency receipt (CCF profile, label 396 key -2; see
+    /// [`CoseConsistencyReceipt`]) that the tree signed at signature transaction `from` is a
+    /// prefix of the tree whose root the service key signed at signature transaction `to`: an
+    /// auditor holding the COSE-signed root of `from` checks with it that the ledger only
+    /// grew, by [`CoseConsistencyReceipt::verify`] with `from`'s tree size (its seqno) and root.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::consistency_proof`]; [`Error::InvalidInput`] (`what = "consistency proof
+    /// range"`) unless `from` is older than `to`; [`Error::NotCommitted`] unless the signature
+    /// transaction `to` is durable; [`Error::NotFound`] (`what = "COSE signed root"`) if the signature
+    /// transaction `to` carries no COSE signature (it was written in [`SigningMode::Json`]).
+    pub fn cose_consistency_receipt(
+        &self,
+        from: TxId,
+        to: TxId,
+    ) -> Result<CoseConsistencyReceipt, Error> {
+        let proof = self.consistency_proof(from, to)?;
+        if proof.from_size >= proof.to_size {
+            return Err(Error::invalid(
+                "consistency proof range",
+                Problem::Mismatch {
+                    expected: format!("a first signature older than {to}"),
+                    found: from.to_string(),
+                },
+            ));
+        }
+        // The signed root counts once its signature transaction is durable, as for the
+        // transactions it commits.
+        if to.seqno() > self.shared.committed_sig.load(Ordering::Acquire) {
+            return Err(Error::NotCommitted {
+                tx: to,
+                status: self.status(to),
+            });
+        }
+        let signed = self
+            .shared
+            .store
+            .table_history(
+                COSE_SIGNATURES_TABLE,
+                COSE_SIGNATURE_KEY,
+                to.seqno()..=to.seqno(),
+                1,
+            )?
+            .into_iter()
+            .find_map(|version| version.value)
+            .ok_or_else(|| Error::not_found("COSE signed root", to))?;
+        CoseConsistencyReceipt::new(
+            &signed,
+            proof.from_size,
+            proof.to_size,
+            &proof.from_root,
+            &proof.to_root,
+            &proof.proof,
+        )
     }
 
     /// Records a transaction that may write reserved tables (`gov.`, `internal.`): the entry

@@ -241,17 +241,44 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-/// Settings the pipeline needs when it starts.
 /// What signs the COSE root signatures, when the ledger's signing mode asks for them.
 pub(crate) struct CoseSigner {
     /// The service key.
-    pub(crate) service: Arc<dyn ServiceSigner>,
+    service: Arc<dyn ServiceSigner>,
+    /// Its certificate's key and key id, parsed once.
+    root_signer: cose::RootSigner,
     /// The `iss` claim: the ledger's service id.
-    pub(crate) issuer: String,
+    issuer: String,
     /// The `sub` claim.
-    pub(crate) subject: String,
+    subject: String,
+    /// Whether the node signs the root as well ([`crate::SigningMode::Dual`]); if not
+    /// ([`crate::SigningMode::CoseOnly`]) the signature payload's node signature is empty.
+    node_signs: bool,
 }
 
+impl CoseSigner {
+    /// A COSE signer for `service`, whose certificate must hold a P-256 key.
+    ///
+    /// # Errors
+    ///
+    /// As [`cose::RootSigner::new`].
+    pub(crate) fn new(
+        service: Arc<dyn ServiceSigner>,
+        issuer: String,
+        subject: String,
+        node_signs: bool,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            root_signer: cose::RootSigner::new(&*service)?,
+            service,
+            issuer,
+            subject,
+            node_signs,
+        })
+    }
+}
+
+/// Settings the pipeline needs when it starts.
 pub(crate) struct PipelineInit {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) secret: CommitSecret,
@@ -840,7 +867,12 @@ impl Shared {
             debug_assert_eq!(tree.len(), s);
             tree.root()
         };
-        let signature = self.signer.sign_root(&root)?;
+        // In COSE-only mode the COSE signature under the service key is the root's only
+        // signature; the payload still names the node and its certificate.
+        let signature = match &self.cose {
+            Some(cose) if !cose.node_signs => Vec::new(),
+            _ => self.signer.sign_root(&root)?,
+        };
         let payload = SignaturePayload {
             view,
             seqno: s,
@@ -864,7 +896,10 @@ impl Shared {
             writes.push(TableOp {
                 table: COSE_SIGNATURES_TABLE.to_owned(),
                 key: COSE_SIGNATURE_KEY.to_vec(),
-                value: Some(cose::sign_root(&*cose.service, &root, tx_id, &claims)?),
+                value: Some(
+                    cose.root_signer
+                        .sign(&*cose.service, &root, tx_id, &claims)?,
+                ),
             });
         }
         let body = TxBody {

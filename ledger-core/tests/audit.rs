@@ -403,6 +403,34 @@ fn audits_resume_from_a_trusted_root() {
 }
 
 #[test]
+fn a_root_needs_a_node_signature_or_a_cose_signature() {
+    let (_dir, path) = built(60, 5);
+    let store = open_store(&path);
+    // The last signature: no later root covers its leaf, so only the signature checks speak.
+    let s = *signature_seqnos(&store, TxKind::Signature).last().unwrap();
+    // The node signature emptied, as COSE-only mode writes it: the service key's COSE
+    // signature still signs the root, and only the changed leaf is reported.
+    let saved = forge_signature(&store, s, true, |p| p.signature.clear());
+    expect_finding(&store, FindingKind::LeafMismatch, s);
+    restore_signature(&store, s, saved);
+    // And the COSE signature removed too: nothing signs the root.
+    let original = store.entry(s).unwrap().unwrap();
+    let mut decoded = ledger_core::decode_entry(&original).unwrap();
+    let cose_writes = decoded.body.writes.len();
+    decoded
+        .body
+        .writes
+        .retain(|w| w.table != "internal.cose_signatures");
+    assert_eq!(decoded.body.writes.len(), cose_writes - 1);
+    decoded.body.signature.as_mut().unwrap().signature.clear();
+    let record = ledger_core::testing::encode_signature(decoded.body.signature.as_ref().unwrap());
+    let bytes = ledger_core::testing::encode_ledger_entry(&decoded).unwrap();
+    overwrite_entry(&store, s, &bytes, EntryDigest::Recompute).unwrap();
+    write_signature_record(&store, s, record);
+    expect_finding(&store, FindingKind::BadSignature, s);
+}
+
+#[test]
 fn forged_signatures_are_found() {
     let (_dir, path) = built(60, 5);
     let store = open_store(&path);

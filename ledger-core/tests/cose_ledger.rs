@@ -1,7 +1,8 @@
 //! COSE receipts from the engine (issue 13): every committed transaction has one in the
 //! default signing mode, after reopening too, and transactions committed before COSE signing
 //! was turned on get one through the next COSE-signed root. JSON-only mode writes signature
-//! transactions exactly as before.
+//! transactions exactly as before; COSE-only mode signs roots with the service key alone and
+//! has no JSON receipts. Consistency receipts link two COSE-signed roots.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -165,4 +166,148 @@ fn dual_mode_needs_the_service_key() {
     .unwrap();
     check(&ledger, ids[1]);
     ledger.close().unwrap();
+}
+
+/// The signature transactions in the store at `path`, decoded.
+fn signature_entries(path: &Path) -> Vec<ledger_core::LedgerEntry> {
+    let (store, _) = RocksStore::open(path, StoreConfig::default()).unwrap();
+    let last = store.state().last_seqno;
+    store
+        .entries(1..=last, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| ledger_core::decode_entry(&bytes).unwrap())
+        .filter(|e| e.kind == TxKind::Signature)
+        .collect()
+}
+
+#[test]
+fn cose_only_mode_signs_roots_with_the_service_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let ledger = Ledger::open(config(&path).signing_mode(SigningMode::CoseOnly)).unwrap();
+    let ids = write_some(&ledger, 12);
+    let pem = ledger.service_certificate_pem();
+    for id in &ids {
+        let receipt = ledger.cose_receipt(*id).unwrap();
+        let verified = receipt.verify(&pem).unwrap();
+        assert_eq!(verified.tx_id, *id);
+        match ledger.receipt(*id) {
+            Err(Error::NoJsonReceipt { tx, signed_at }) => {
+                assert_eq!(tx, *id);
+                assert_eq!(signed_at, receipt.signature_tx());
+            }
+            other => panic!("a JSON receipt in COSE-only mode: {other:?}"),
+        }
+    }
+    ledger.close().unwrap();
+    // Every signature transaction of this ledger, the first included, has an empty node
+    // signature and a COSE signature.
+    let signatures = signature_entries(&path);
+    assert!(signatures.len() >= 2);
+    for entry in &signatures {
+        let payload = entry.body.signature.as_ref().unwrap();
+        assert!(payload.signature.is_empty(), "{}", entry.tx_id);
+        assert!(!payload.node_cert_pem.is_empty());
+        assert_eq!(entry.body.writes.len(), 1, "{}", entry.tx_id);
+        assert_eq!(entry.body.writes[0].table, "internal.cose_signatures");
+    }
+    let report = audit_path(&path, &AuditOptions::default()).unwrap();
+    assert!(report.is_clean(), "{:?}", report.finding);
+    assert_eq!(report.signatures, signatures.len() as u64);
+
+    // Reopened in dual mode: what COSE-only signed keeps COSE receipts only, what is signed
+    // now has both.
+    let ledger = Ledger::open(config(&path)).unwrap();
+    assert!(matches!(
+        ledger.receipt(ids[0]),
+        Err(Error::NoJsonReceipt { .. })
+    ));
+    ledger.cose_receipt(ids[0]).unwrap().verify(&pem).unwrap();
+    let after = write_some(&ledger, 3);
+    check(&ledger, after[2]);
+    ledger.close().unwrap();
+    let report = audit_path(&path, &AuditOptions::default()).unwrap();
+    assert!(report.is_clean(), "{:?}", report.finding);
+}
+
+#[test]
+fn cose_only_mode_needs_a_p256_service_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Ledger::open(
+        config(&dir.path().join("ledger"))
+            .key_algorithm(ledger_core::KeyAlgorithm::EcdsaP384)
+            .signing_mode(SigningMode::CoseOnly),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidInput { what, .. } if *what == "signing_mode"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_cose_consistency_receipt_links_two_signed_roots() {
+    let ledger = Ledger::in_memory().unwrap();
+    let pem = ledger.service_certificate_pem();
+    let mut signed = Vec::new();
+    for round in 0..4 {
+        let ids = write_some(&ledger, 5 + round);
+        signed.push(ledger.cose_receipt(ids[0]).unwrap().signature_tx());
+    }
+    for (i, from) in signed.iter().enumerate() {
+        for to in &signed[i + 1..] {
+            let receipt = ledger.cose_consistency_receipt(*from, *to).unwrap();
+            let old = ledger.consistency_proof(*from, *to).unwrap();
+            let verified = receipt.verify(&pem, from.seqno(), &old.from_root).unwrap();
+            assert_eq!(verified.signature_tx, *to);
+            assert_eq!(verified.new_size, to.seqno());
+            assert_eq!(verified.new_root, old.to_root);
+            let parsed =
+                ledger_core::CoseConsistencyReceipt::from_slice(&receipt.to_vec()).unwrap();
+            assert_eq!(parsed, receipt);
+            // Another old root, or another old size, is refused.
+            let mut wrong = old.from_root;
+            wrong[0] ^= 1;
+            assert!(receipt.verify(&pem, from.seqno(), &wrong).is_err());
+            assert!(receipt
+                .verify(&pem, from.seqno() + 1, &old.from_root)
+                .is_err());
+        }
+    }
+    // Not older, or not a signature transaction.
+    let e = ledger
+        .cose_consistency_receipt(signed[1], signed[1])
+        .unwrap_err();
+    assert!(matches!(&e, Error::InvalidInput { .. }), "{e}");
+    let e = ledger
+        .cose_consistency_receipt(signed[2], signed[1])
+        .unwrap_err();
+    assert!(matches!(&e, Error::InvalidInput { .. }), "{e}");
+    let user = TxId::new(signed[1].view(), signed[1].seqno() - 1).unwrap();
+    let e = ledger
+        .cose_consistency_receipt(signed[0], user)
+        .unwrap_err();
+    assert!(matches!(&e, Error::InvalidInput { .. }), "{e}");
+}
+
+#[test]
+fn a_json_signed_root_gives_no_cose_consistency_receipt() {
+    let ledger =
+        Ledger::in_memory_with(LedgerConfig::new("").signing_mode(SigningMode::Json)).unwrap();
+    let a = write_some(&ledger, 3);
+    let b = write_some(&ledger, 3);
+    // Each flush ends with a signature transaction right after the last write.
+    let sig = |ids: &[TxId]| {
+        let last = ids[ids.len() - 1];
+        TxId::new(last.view(), last.seqno() + 1).unwrap()
+    };
+    ledger.consistency_proof(sig(&a), sig(&b)).unwrap();
+    let e = ledger
+        .cose_consistency_receipt(sig(&a), sig(&b))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::NotFound { what, .. } if *what == "COSE signed root"),
+        "{e}"
+    );
 }

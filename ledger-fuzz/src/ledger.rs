@@ -179,7 +179,14 @@ fn config_at(path: impl AsRef<std::path::Path>, auto_sign: Option<u8>) -> Ledger
         Some(n) => u64::from(n % 5) + 1,
         None => 1 << 40,
     };
+    // A quarter of the auto-signing inputs sign in COSE-only mode: no JSON receipts, and
+    // roots signed by the service key alone.
+    let mode = match auto_sign {
+        Some(n) if n >= 0xC0 => ledger_core::SigningMode::CoseOnly,
+        _ => ledger_core::SigningMode::Dual,
+    };
     LedgerConfig::new(path)
+        .signing_mode(mode)
         .durability(ledger_core::Durability::Buffered)
         .genesis(Genesis::new().member(member().public_key().clone()))
         .service_identity(service().clone())
@@ -861,6 +868,25 @@ impl<B: Backend> Run<B> {
                 assert!(!tx.committed, "no receipt for committed {}", tx.id);
                 assert_eq!(status, TxStatus::Pending);
             }
+            Err(Error::NoJsonReceipt {
+                tx: asked,
+                signed_at,
+            }) => {
+                assert_eq!(asked, tx.id);
+                let receipt = self
+                    .ledger()
+                    .cose_receipt(tx.id)
+                    .unwrap_or_else(|e| panic!("COSE receipt of {}: {e}", tx.id));
+                let verified = receipt
+                    .verify(self.ledger().service_certificate_pem())
+                    .unwrap_or_else(|e| {
+                        panic!("the COSE receipt of {} does not verify: {e}", tx.id)
+                    });
+                assert_eq!(verified.tx_id, tx.id);
+                assert_eq!(verified.claims_digest, tx.claims);
+                assert_eq!(verified.signature_tx, signed_at);
+                self.mark_committed_through(tx.id.seqno());
+            }
             Err(e) => panic!("receipt of {}: {e}", tx.id),
         }
     }
@@ -1216,7 +1242,31 @@ pub fn ledger_seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         Restore,
         Flush,
     ];
+    let cose_only = [
+        append(0, "first"),
+        append(1, "second"),
+        Flush,
+        Receipt(0),
+        Receipt(1),
+        Twin,
+        Reopen,
+        append(2, "after the reopen"),
+        Flush,
+        Receipt(2),
+        Crash,
+        Receipt(0),
+    ];
     vec![
+        (
+            "ledger_operations",
+            "cose-only-receipts",
+            input(Some(0xC1), &cose_only),
+        ),
+        (
+            "ledger_crash_recovery",
+            "cose-only-receipts",
+            input(Some(0xC1), &cose_only),
+        ),
         (
             "ledger_operations",
             "instances-twin-backup-restore",
@@ -1272,6 +1322,6 @@ mod tests {
             assert_eq!(format!("{decoded:?}"), format!("{op:?}"));
         }
         assert!(u.is_empty());
-        assert_eq!(ledger_seeds().len(), 4);
+        assert_eq!(ledger_seeds().len(), 6);
     }
 }

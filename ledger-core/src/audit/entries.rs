@@ -128,7 +128,12 @@ impl Auditor<'_> {
         };
         match (&entry.body.signature, sig_record) {
             (Some(payload), record) => {
-                self.check_signature(tx_id, payload, record.as_deref(), report)?;
+                let cose_signed = entry
+                    .body
+                    .writes
+                    .iter()
+                    .any(|w| w.table == COSE_SIGNATURES_TABLE && w.value.is_some());
+                self.check_signature(tx_id, payload, cose_signed, record.as_deref(), report)?;
             }
             (None, Some(_)) => {
                 return Err(Finding::at(

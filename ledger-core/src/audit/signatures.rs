@@ -1,6 +1,8 @@
 //! The signature checks (step 4 of the audit): every signature transaction names its own
 //! view and seqno, signs the recomputed root, with a node certificate the service key issued
 //! under the node id of its key, and the store's signature index holds exactly its payload.
+//! A signature transaction written in COSE-only mode has an empty node signature and must
+//! carry a COSE signature under the service key instead (verified with the entry's writes).
 
 use std::sync::Arc;
 
@@ -58,6 +60,7 @@ impl Auditor<'_> {
         &mut self,
         tx_id: TxId,
         payload: &SignaturePayload,
+        cose_signed: bool,
         record: Option<&[u8]>,
         report: &mut AuditReport,
     ) -> Step {
@@ -129,7 +132,22 @@ impl Auditor<'_> {
         // Below a trusted root the signature was verified by an earlier audit, and the root
         // recomputed at the trusted seqno vouches that this entry has not changed since.
         let trusted = seqno < self.options.trusted_below;
-        if !trusted {
+        if payload.signature.is_empty() {
+            // Written in COSE-only mode: the service key's COSE signature, which the entry
+            // checks verify next, is the root's one signature.
+            if !cose_signed {
+                return Err(Finding::at(
+                    FindingKind::BadSignature,
+                    seqno,
+                    format!(
+                        "a node signature or a COSE signature over root {}",
+                        hex::encode(payload.root)
+                    ),
+                    "neither: an empty node signature and no COSE signature",
+                )
+                .into());
+            }
+        } else if !trusted {
             cert.verify_root_signature(&payload.root, &payload.signature)
                 .map_err(|e| {
                     Finding::at(
