@@ -59,6 +59,7 @@ mod ledger;
 mod pipeline;
 mod receipt;
 mod refusal;
+mod scitt;
 mod sealing;
 mod state;
 mod transaction;
@@ -104,6 +105,11 @@ pub use crate::ledger::{
 };
 pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, ServedReceipt, MAX_PROOF_LEN,
+};
+pub use crate::refusal::StatementRefusal;
+pub use crate::scitt::{
+    IssuerKey, ScittPolicy, SignedStatement, TransparentStatement, VerifiedStatement,
+    DEFAULT_COMMIT_TIMEOUT, MAX_STATEMENT_LEN, MAX_TRANSPARENT_RECEIPTS, SCITT_COLLECTION,
 };
 pub use crate::sealing::{AesGcmKek, KeyEncryptionKey};
 pub use crate::state::LedgerInstance;
