@@ -139,7 +139,8 @@ const CWT_SUB: i64 = 2;
 /// Header labels whose meaning registration checks, so `crit` may name them.
 const UNDERSTOOD: [i64; 5] = [1, 3, 4, LABEL_CWT_CLAIMS, LABEL_X5CHAIN];
 /// The OID of Ed25519 keys (RFC 8410).
-const ID_ED25519: der::asn1::ObjectIdentifier = der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
+const ID_ED25519: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.3.101.112");
 
 fn refused(refusal: StatementRefusal) -> Error {
     Error::StatementRefused { refusal }
@@ -721,8 +722,8 @@ impl TransparentStatement {
             .map_err(|e| Error::malformed(WHAT, "signed statement", e))?;
         // The statement parsed, so the envelope is a tagged COSE_Sign1 with nothing after it.
         let mut rest = bytes;
-        let value: Value = ciborium::de::from_reader(&mut rest)
-            .map_err(|e| Error::malformed(WHAT, "CBOR", e))?;
+        let value: Value =
+            ciborium::de::from_reader(&mut rest).map_err(|e| Error::malformed(WHAT, "CBOR", e))?;
         let Value::Tag(_, inner) = value else {
             return Err(Error::malformed(WHAT, "envelope", "not tagged"));
         };
@@ -816,23 +817,21 @@ impl TransparentStatement {
         let digest = self.statement.digest();
         let mut first_error = None;
         for receipt in &self.receipts {
-            let outcome = receipt
-                .verify(service_certificate.as_ref())
-                .and_then(|v| {
-                    if v.claims_digest == digest {
-                        Ok(v)
-                    } else {
-                        Err(Error::receipt(
-                            "claims digest",
-                            format_args!(
-                                "the receipt proves claims digest {}, the statement's SHA-256 \
+            let outcome = receipt.verify(service_certificate.as_ref()).and_then(|v| {
+                if v.claims_digest == digest {
+                    Ok(v)
+                } else {
+                    Err(Error::receipt(
+                        "claims digest",
+                        format_args!(
+                            "the receipt proves claims digest {}, the statement's SHA-256 \
                                  is {}",
-                                hex::encode(v.claims_digest),
-                                hex::encode(digest)
-                            ),
-                        ))
-                    }
-                });
+                            hex::encode(v.claims_digest),
+                            hex::encode(digest)
+                        ),
+                    ))
+                }
+            });
             match outcome {
                 Ok(v) => {
                     return Ok(VerifiedStatement {

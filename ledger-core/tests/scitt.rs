@@ -192,17 +192,17 @@ fn register_and_check(ledger: &Ledger, statement: &[u8]) -> TransparentStatement
     // The registered form is the submitted statement; the ledger recorded it.
     assert_eq!(ts.statement().as_bytes(), statement);
     assert_eq!(
-        ledger
-            .entry(SCITT_COLLECTION, ts.tx_id())
-            .unwrap()
-            .contents,
+        ledger.entry(SCITT_COLLECTION, ts.tx_id()).unwrap().contents,
         statement
     );
     // The transparent statement is the statement with {394: [receipt]} as its unprotected
     // header, read independently with coset.
     let parsed = CoseSign1::from_tagged_slice(ts.as_bytes()).unwrap();
     let original = CoseSign1::from_tagged_slice(statement).unwrap();
-    assert_eq!(parsed.protected.original_data, original.protected.original_data);
+    assert_eq!(
+        parsed.protected.original_data,
+        original.protected.original_data
+    );
     assert_eq!(parsed.payload, original.payload);
     assert_eq!(parsed.signature, original.signature);
     assert_eq!(
@@ -230,16 +230,12 @@ fn accepted_statements_round_trip_for_every_algorithm_and_key_source() {
 
     let es384 = statement(&Issuer::P384(p384_key(2)), KID_P384, "vex", b"es384");
     assert_eq!(
-        register_and_check(&ledger, &es384)
-            .statement()
-            .algorithm(),
+        register_and_check(&ledger, &es384).statement().algorithm(),
         "ES384"
     );
     let eddsa = statement(&Issuer::Ed25519(ed25519_key(3)), KID_ED25519, "x", b"ed");
     assert_eq!(
-        register_and_check(&ledger, &eddsa)
-            .statement()
-            .algorithm(),
+        register_and_check(&ledger, &eddsa).statement().algorithm(),
         "EdDSA"
     );
     let x5 = x5chain_statement(9, b"by certificate");
@@ -331,7 +327,10 @@ fn malformed_and_unverifiable_statements_are_refused_with_typed_reasons() {
         StatementRefusal::NotCoseSign1 { .. }
     ));
     // Untagged, and tagged 98 (COSE_Sign) or 17 (COSE_Mac0).
-    let untagged = CoseSign1::from_tagged_slice(&good).unwrap().to_vec().unwrap();
+    let untagged = CoseSign1::from_tagged_slice(&good)
+        .unwrap()
+        .to_vec()
+        .unwrap();
     assert_eq!(
         refusal(&ledger, &untagged),
         StatementRefusal::WrongTag { found: None }
@@ -483,7 +482,12 @@ fn malformed_and_unverifiable_statements_are_refused_with_typed_reasons() {
         refusal(&ledger, &junk_chain),
         StatementRefusal::BadCertificate { .. }
     ));
-    let huge = statement(&p256, KID_P256, "sbom", &vec![0; ledger_core::MAX_STATEMENT_LEN]);
+    let huge = statement(
+        &p256,
+        KID_P256,
+        "sbom",
+        &vec![0; ledger_core::MAX_STATEMENT_LEN],
+    );
     assert!(matches!(
         refusal(&ledger, &huge),
         StatementRefusal::TooLarge { .. }
@@ -594,12 +598,17 @@ fn transparent_statements_are_fetched_after_reopen() {
         assert_eq!(again.verify(&cert).unwrap().tx_id, ts.tx_id());
     }
     // Only registered statements have one.
-    assert!(ledger.transparent_statement(plain).unwrap_err().is_not_found());
+    assert!(ledger
+        .transparent_statement(plain)
+        .unwrap_err()
+        .is_not_found());
     // A raw append to the collection, without the claims digest, is not a registration.
     let raw = ledger
         .append(SCITT_COLLECTION, first.statement().as_bytes())
         .unwrap();
-    ledger.wait_for_commit(raw, Duration::from_secs(10)).unwrap();
+    ledger
+        .wait_for_commit(raw, Duration::from_secs(10))
+        .unwrap();
     assert!(matches!(
         ledger.transparent_statement(raw),
         Err(Error::NotFound {
@@ -712,7 +721,10 @@ fn pyscitt_accepts_transparent_statements_and_rejects_tampered_ones() {
         run.status
     );
     assert!(
-        stdout.contains(&format!("accepted {} transparent statements", statements.len())),
+        stdout.contains(&format!(
+            "accepted {} transparent statements",
+            statements.len()
+        )),
         "{stdout}"
     );
 }
