@@ -32,7 +32,7 @@
 //! | --- | --- | --- |
 //! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `cose`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts (JSON and COSE), what the engine persists about itself |
 //! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
-//! | clients of the engine | [`governance`], `audit` | members, proposals, users and roles; the offline audit |
+//! | clients of the engine | [`governance`], `audit`, `scitt` | members, proposals, users and roles; the offline audit; the SCITT transparency service ([`Ledger::register_statement`]) |
 //!
 //! Arrows point down only: the engine knows nothing of governance (a new ledger's genesis
 //! records arrive as ordinary writes) and the audit registers the governance replay beside
