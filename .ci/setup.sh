@@ -4,7 +4,9 @@
 #  - SoftHSM2 (the PKCS#11 token the ledger-hsm tests run against),
 #  - the official Python receipt verifiers used by the interoperability test: ccf 6.x and
 #    azure-confidentialledger for python3, and ccf 7.x (which needs Python 3.12) in a virtual
-#    environment of its own, $LEDGER_CCF7_VENV (default /var/tmp/ledger-ccf7-venv).
+#    environment of its own, $LEDGER_CCF7_VENV (default /var/tmp/ledger-ccf7-venv),
+#  - the pyscitt transparent-statement verifier in another one, $LEDGER_SCITT_VENV (default
+#    /var/tmp/ledger-scitt-venv).
 # Safe to run repeatedly; does nothing when everything is present at the pinned versions.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,5 +82,33 @@ if [ -f "$req7" ]; then
   if [ -x "$venv7/bin/python3" ] && ! pins_met "$venv7/bin/python3" "$req7"; then
     echo "setup: installing the ccf 7.x receipt verifier into $venv7 ($req7)"
     "$venv7/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$req7"
+  fi
+fi
+
+# pyscitt (the SCITT transparent-statement verifier) pins ccf 7.x, pycose and jwcrypto, so it
+# gets a virtual environment of its own, $LEDGER_SCITT_VENV (default /var/tmp/ledger-scitt-venv),
+# with the same Python 3.12 or later.
+reqs="$root/ledger-core/tests/interop/requirements-scitt.txt"
+venvs="${LEDGER_SCITT_VENV:-/var/tmp/ledger-scitt-venv}"
+if [ -f "$reqs" ]; then
+  if [ ! -x "$venvs/bin/python3" ]; then
+    py312=""
+    for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 "$(command -v python3.12 || true)"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ] \
+        && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+        py312="$candidate"
+        break
+      fi
+    done
+    if [ -n "$py312" ]; then
+      echo "setup: creating the pyscitt virtual environment $venvs with $py312"
+      "$py312" -m venv "$venvs"
+    else
+      echo "setup: no Python 3.12 or later found; the pyscitt verifier is not installed" >&2
+    fi
+  fi
+  if [ -x "$venvs/bin/python3" ] && ! pins_met "$venvs/bin/python3" "$reqs"; then
+    echo "setup: installing the pyscitt verifier into $venvs ($reqs)"
+    "$venvs/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqs"
   fi
 fi

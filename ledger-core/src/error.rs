@@ -19,7 +19,7 @@ use std::fmt;
 use ledger_merkle::MerkleError;
 use ledger_store::StoreError;
 
-use crate::refusal::Refusal;
+use crate::refusal::{Refusal, StatementRefusal};
 use crate::txid::{TxId, TxIdError, TxStatus};
 
 /// Everything that can go wrong in a ledger call.
@@ -131,6 +131,13 @@ pub enum Error {
         operation: String,
         /// The rule that refused it.
         reason: Refusal,
+    },
+    /// A signed statement submitted for registration (SCITT) was refused: `refusal` says by
+    /// which rule.
+    #[error("statement refused: {refusal}")]
+    StatementRefused {
+        /// The rule that refused it.
+        refusal: StatementRefusal,
     },
     /// The storage layer failed (other than by corruption or poisoning, which convert to
     /// [`Error::Corruption`] and [`Error::Poisoned`]).
@@ -449,6 +456,14 @@ impl Error {
     pub fn rejected_certificate(&self) -> Option<&RejectedCertificate> {
         match self {
             Error::ReceiptInvalid { rejected, .. } => rejected.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The rule that refused a signed statement, for an [`Error::StatementRefused`].
+    pub fn statement_refusal(&self) -> Option<&StatementRefusal> {
+        match self {
+            Error::StatementRefused { refusal } => Some(refusal),
             _ => None,
         }
     }

@@ -230,6 +230,8 @@ pub struct Ledger {
     /// Per-ledger state of the layers above the engine (governance's decision lock), one
     /// value per type, created on first use; see [`Ledger::extension`].
     extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+    /// Whether signature transactions carry a COSE-signed root ([`SigningMode::Dual`]).
+    signs_cose: bool,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -361,6 +363,7 @@ impl Ledger {
                 ))
             }
         };
+        let signs_cose = cose.is_some();
         let mut views = if fresh {
             let views = ViewHistory::genesis();
             let mut meta = meta;
@@ -453,6 +456,7 @@ impl Ledger {
             service_id,
             node_id: node_id.clone(),
             extensions: Mutex::new(Vec::new()),
+            signs_cose,
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
@@ -1145,6 +1149,12 @@ impl Ledger {
         let created = Arc::new(T::default());
         extensions.push(Arc::clone(&created) as Arc<dyn Any + Send + Sync>);
         created
+    }
+
+    /// Whether signature transactions carry a COSE-signed root, so that
+    /// [`Ledger::cose_receipt`] can answer.
+    pub(crate) fn signs_cose(&self) -> bool {
+        self.signs_cose
     }
 
     /// The service id: lowercase hex SHA-256 of the service certificate's DER. Signed

@@ -32,7 +32,7 @@
 //! | --- | --- | --- |
 //! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `cose`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts (JSON and COSE), what the engine persists about itself |
 //! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
-//! | clients of the engine | [`governance`], `audit` | members, proposals, users and roles; the offline audit |
+//! | clients of the engine | [`governance`], `audit`, `scitt` | members, proposals, users and roles; the offline audit; the SCITT transparency service ([`Ledger::register_statement`]) |
 //!
 //! Arrows point down only: the engine knows nothing of governance (a new ledger's genesis
 //! records arrive as ordinary writes) and the audit registers the governance replay beside
@@ -59,6 +59,7 @@ mod ledger;
 mod pipeline;
 mod receipt;
 mod refusal;
+mod scitt;
 mod sealing;
 mod state;
 mod transaction;
@@ -104,6 +105,11 @@ pub use crate::ledger::{
 };
 pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, ServedReceipt, MAX_PROOF_LEN,
+};
+pub use crate::refusal::StatementRefusal;
+pub use crate::scitt::{
+    IssuerKey, ScittPolicy, SignedStatement, TransparentStatement, VerifiedStatement,
+    DEFAULT_COMMIT_TIMEOUT, MAX_STATEMENT_LEN, MAX_TRANSPARENT_RECEIPTS, SCITT_COLLECTION,
 };
 pub use crate::sealing::{AesGcmKek, KeyEncryptionKey};
 pub use crate::state::LedgerInstance;

@@ -205,3 +205,106 @@ impl fmt::Display for RequestKind {
         f.write_str(self.as_str())
     }
 }
+
+/// Why [`crate::Ledger::register_statement`] (or [`crate::ScittPolicy::check`]) refused a
+/// signed statement: the reason carried by [`crate::Error::StatementRefused`]. The `scitt`
+/// module documentation (`# Accepted statements`) states the rules these name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StatementRefusal {
+    /// The statement is longer than [`crate::MAX_STATEMENT_LEN`].
+    #[error("{size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// Its length in bytes.
+        size: u64,
+        /// The longest accepted.
+        limit: u64,
+    },
+    /// The bytes are not one well-formed CBOR item (or have bytes after it).
+    #[error("not a CBOR item: {reason}")]
+    NotCbor {
+        /// What the CBOR decoder found.
+        reason: String,
+    },
+    /// The CBOR item is not tagged 18 (COSE_Sign1): untagged (`found: None`) or another tag.
+    #[error("expected CBOR tag 18 (COSE_Sign1), found {}", found.map_or_else(|| "no tag".to_owned(), |t| format!("tag {t}")))]
+    WrongTag {
+        /// The tag found, if any.
+        found: Option<u64>,
+    },
+    /// Tagged 18 but not a COSE_Sign1 structure (RFC 9052 section 4.2).
+    #[error("not a COSE_Sign1: {reason}")]
+    NotCoseSign1 {
+        /// What the COSE decoder found.
+        reason: String,
+    },
+    /// The protected header's `alg` (label 1) is absent (`alg: None`) or is not ES256 (-7),
+    /// ES384 (-35) or EdDSA (-8).
+    #[error("unsupported algorithm {}", alg.as_deref().unwrap_or("(none in the protected header)"))]
+    UnsupportedAlgorithm {
+        /// The `alg` found, as text (`"-37"`, or a text label as is).
+        alg: Option<String>,
+    },
+    /// The protected header lists as critical (`crit`, label 2) a header this service does
+    /// not process.
+    #[error("critical header {label} is not understood")]
+    UnknownCriticalHeader {
+        /// The label, as text.
+        label: String,
+    },
+    /// The protected header has no CWT claims (label 15).
+    #[error("the protected header has no CWT claims (label 15)")]
+    MissingCwtClaims,
+    /// The CWT claims are not a map with `iss` (1) and `sub` (2) as text strings.
+    #[error("CWT claim {claim}: {problem}")]
+    MalformedCwtClaims {
+        /// `"claims"` (the map itself), `"iss"` or `"sub"`.
+        claim: &'static str,
+        /// `"missing"`, `"not a text string"`, `"empty"`, `"not a map"` or `"repeated"`.
+        problem: &'static str,
+    },
+    /// The payload is detached (nil): the issuer's signature cannot be checked without it.
+    #[error("the payload is detached; registration needs it to verify the issuer's signature")]
+    DetachedPayload,
+    /// The protected header names no issuer key: neither `x5chain` (33) nor `kid` (4).
+    #[error("the protected header names no issuer key (x5chain, label 33, or kid, label 4)")]
+    NoIssuerKey,
+    /// The `kid` names no issuer key registered with the [`crate::ScittPolicy`] (and there is
+    /// no `x5chain`).
+    #[error("no issuer key is registered under kid {kid}")]
+    UnknownKeyId {
+        /// The `kid`, as lowercase hex of its bytes.
+        kid: String,
+    },
+    /// The `x5chain` (label 33) is not a certificate or a non-empty array of them, or its
+    /// leaf certificate does not decode or holds a key of an unsupported kind.
+    #[error("x5chain: {reason}")]
+    BadCertificate {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The issuer key cannot make signatures of the statement's `alg`.
+    #[error("algorithm {alg} does not match the issuer's {key} key")]
+    KeyAlgorithmMismatch {
+        /// The statement's `alg`, e.g. `"ES256"`.
+        alg: &'static str,
+        /// The key's kind: `"P-256"`, `"P-384"` or `"Ed25519"`.
+        key: &'static str,
+    },
+    /// The issuer's signature does not verify.
+    #[error("the issuer's signature does not verify with the {key} key")]
+    BadSignature {
+        /// Which key: `"x5chain"` (the leaf certificate's) or `"kid"` (the registered one).
+        key: &'static str,
+    },
+    /// The registration policy's rule refused the statement.
+    #[error("registration policy refused a statement of issuer {issuer:?}, subject {subject:?}: {reason}")]
+    Policy {
+        /// The statement's `iss`.
+        issuer: String,
+        /// The statement's `sub`.
+        subject: String,
+        /// The rule's reason, as the embedding program gave it.
+        reason: String,
+    },
+}

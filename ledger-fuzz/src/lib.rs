@@ -14,6 +14,7 @@
 //! | [`receipt_json`] | `Receipt::from_json` / `to_json` / `verify` | JSON round trip; tampered genuine receipts must not verify |
 //! | [`served_receipt_json`] | `ServedReceipt::from_json` (the lenient reader) on receipts the services served, spliced | re-serialised, it reads back equal and verifies the same way; only the genuine leaf, root and signature verify |
 //! | [`cose_receipt_cbor`] | `CoseReceipt` and `CoseConsistencyReceipt` `from_slice` / `to_vec` / `verify` | whatever parses re-encodes to the same bytes; only genuine receipts verify |
+//! | [`scitt_register`] | `Ledger::register_statement` on bit-flipped or spliced genuine signed statements, statements built from structured choices, and arbitrary bytes | a model of the registration rules (the exact refusal); only genuine statements are accepted, and their transparent statements verify, read back equal and are served equal |
 //! | [`governance_request_json`] | `SignedRequest::from_json` and payload parsing | JSON round trip |
 //! | [`entry_decode`] | `ledger_core::decode_entry` of arbitrary and of well-formed bytes | canonical re-encoding |
 //! | [`store_operations`] | every `Store` method, reopen | `BTreeMap`/`Vec` model with the documented recovery rules |
@@ -29,6 +30,7 @@
 mod ledger;
 mod merkle;
 mod parse;
+mod scitt;
 mod store;
 
 pub use ledger::{ledger_crash_recovery, ledger_operations, ledger_seeds};
@@ -37,6 +39,7 @@ pub use parse::{
     cose_receipt_cbor, cose_receipt_seeds, entry_decode, governance_request_json, receipt_json,
     receipt_seeds, served_receipt_json, served_receipt_seeds, txid_parse,
 };
+pub use scitt::{scitt_register, scitt_statement_seeds};
 pub use store::{store_crash_recovery, store_operations};
 
 /// A fuzz target's body.
@@ -44,13 +47,14 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name, as `fuzz/fuzz_targets/<name>.rs`, `corpus/<name>/` and
 /// `artifacts/<name>/` name them.
-pub const TARGETS: [(&str, Target); 12] = [
+pub const TARGETS: [(&str, Target); 13] = [
     ("merkle_operations", merkle_operations),
     ("merkle_proof_verifiers", merkle_proof_verifiers),
     ("txid_parse", txid_parse),
     ("receipt_json", receipt_json),
     ("served_receipt_json", served_receipt_json),
     ("cose_receipt_cbor", cose_receipt_cbor),
+    ("scitt_register", scitt_register),
     ("governance_request_json", governance_request_json),
     ("entry_decode", entry_decode),
     ("store_operations", store_operations),

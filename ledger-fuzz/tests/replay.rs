@@ -101,6 +101,7 @@ replay_tests! {
     receipt_json: 300, 300;
     served_receipt_json: 300, 300;
     cose_receipt_cbor: 300, 600;
+    scitt_register: 300, 400;
     governance_request_json: 300, 300;
     entry_decode: 500, 300;
     store_operations: 200, 800;
@@ -177,6 +178,52 @@ fn write_parser_seeds() {
         &[0, 1, 0x10, 0x00, 0x80],
     );
     write("cose_receipt_cbor", "splice", b"\x01\x02\x30\x00\x03\xf4");
+
+    // Genuine statements (ES256 by kid, EdDSA by kid, ES256 by x5chain), registered as
+    // they are; flips of the protected header and of the signature; a splice; and built
+    // statements (selector 2) with a wrong tag, a missing CWT claim and a wrong signer.
+    for (name, seed) in ["es256-kid", "eddsa-kid", "es256-x5chain"]
+        .iter()
+        .zip(ledger_fuzz::scitt_statement_seeds())
+    {
+        write("scitt_register", &format!("genuine-{name}"), &seed);
+    }
+    write(
+        "scitt_register",
+        "flip-protected",
+        &[0, 0, 0x08, 0x00, 0x04],
+    );
+    write(
+        "scitt_register",
+        "flip-signature",
+        &[0, 1, 0xff, 0xff, 0x80],
+    );
+    write(
+        "scitt_register",
+        "splice",
+        b"\x01\x02\x20\x00\x02\xa1\x01\x26",
+    );
+    // Built statements (the byte layout is `Built::decode`'s): genuine ES256, EdDSA and
+    // x5chain ones, untagged, without `sub`, signed by another key, with a detached payload.
+    write(
+        "scitt_register",
+        "built-es256",
+        &[2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, b'{', b'}'],
+    );
+    write("scitt_register", "built-eddsa", &[2, 0, 2, 2, 1]);
+    write("scitt_register", "built-x5chain", &[2, 0, 0, 3, 3, 1]);
+    write("scitt_register", "built-untagged", &[2, 1]);
+    write(
+        "scitt_register",
+        "built-no-sub",
+        &[2, 0, 0, 0, 0, 0, 0, 0, 3],
+    );
+    write("scitt_register", "built-wrong-signer", &[2, 0, 0, 1]);
+    write(
+        "scitt_register",
+        "built-detached",
+        &[2, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+    );
 
     let instance = ledger_core::LedgerInstance {
         ledger_id: "5a".repeat(16),
