@@ -230,7 +230,8 @@ pub struct Ledger {
     /// Per-ledger state of the layers above the engine (governance's decision lock), one
     /// value per type, created on first use; see [`Ledger::extension`].
     extensions: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
-    /// Whether signature transactions carry a COSE-signed root ([`SigningMode::Dual`]).
+    /// Whether signature transactions carry a COSE-signed root ([`SigningMode::Dual`] or
+    /// [`SigningMode::CoseOnly`]).
     signs_cose: bool,
 }
 
