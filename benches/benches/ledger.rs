@@ -1,13 +1,22 @@
 //! Criterion benchmarks of the ledger engine (`ledger-core`).
 //!
 //! * `ledger_append/backend=.. threads=.. size=..`: appends of 64-byte and 1 KiB entries from 1
-//!   and 4 threads, in memory and on RocksDB in fsync mode. One iteration is a batch of
-//!   appends followed by `flush`, so the figure is sustained, committed throughput.
+//!   and 4 threads, in memory and on RocksDB in fsync mode, in the default
+//!   [`SigningMode::Dual`] (each signature transaction carries the node's signature and a
+//!   COSE_Sign1 of the root under the service key). One iteration is a batch of appends
+//!   followed by `flush`, so the figure is sustained, committed throughput.
+//!   `backend=memory threads=1 size=64 signing=json` and `backend=rocksdb-fsync threads=4
+//!   size=64 signing=json` run the same appends in [`SigningMode::Json`] (node signatures
+//!   only), beside their dual-signing cases, so the cost of dual signing is their ratio.
 //! * `ledger_commit_latency/backend=rocksdb-fsync`: a lone client's append + wait_for_commit;
 //!   p50/p99 are printed beside criterion's estimate, with the cost of one fsync on the same
 //!   disk measured in the same run.
 //! * `ledger_receipt/generate` and `ledger_receipt/verify`: receipts for random committed
 //!   transactions of a 200,000-transaction ledger, and their offline verification.
+//!   `ledger_receipt/cose_generate` and `ledger_receipt/cose_verify`: the same for COSE
+//!   receipts of the same ledger (`Ledger::cose_receipt`, `CoseReceipt::verify` against the
+//!   service certificate PEM, as `verify` is given it); neither side's figure includes
+//!   serialising or parsing the receipt.
 //! * `ledger_receipt_verify/curve=..`: verification of receipts of a ledger with P-256 and
 //!   with P-384 keys through one `ReceiptVerifier` (the service certificate parsed once, the
 //!   node certificate's path validated once and cached): the cost per receipt of each curve.
@@ -19,7 +28,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
-use ledger_core::{Durability, KeyAlgorithm, Ledger, LedgerConfig, ReceiptVerifier, TxId};
+use ledger_core::{
+    Durability, KeyAlgorithm, Ledger, LedgerConfig, ReceiptVerifier, SigningMode, TxId,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,11 +46,17 @@ enum Backend {
 }
 
 fn open(backend: &Backend, dir: &std::path::Path) -> Ledger {
+    open_signing(backend, dir, SigningMode::default())
+}
+
+fn open_signing(backend: &Backend, dir: &std::path::Path, signing: SigningMode) -> Ledger {
     let result = match backend {
-        Backend::Memory => Ledger::in_memory(),
-        Backend::RocksFsync => {
-            Ledger::open(LedgerConfig::new(dir.join("ledger")).durability(Durability::Fsync))
-        }
+        Backend::Memory => Ledger::in_memory_with(LedgerConfig::new("").signing_mode(signing)),
+        Backend::RocksFsync => Ledger::open(
+            LedgerConfig::new(dir.join("ledger"))
+                .durability(Durability::Fsync)
+                .signing_mode(signing),
+        ),
     };
     match result {
         Ok(l) => l,
@@ -79,27 +96,39 @@ fn bench_append(c: &mut Criterion) {
     ] {
         for threads in [1usize, 4] {
             for size in [64usize, 1024] {
-                let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-                // Opened on first use, so that a filtered-out benchmark leaves no ledger (and
-                // no pipeline threads) running beside the measured one.
-                let mut ledger: Option<Arc<Ledger>> = None;
-                let payload = vec![0xabu8; size];
-                group.throughput(Throughput::Elements(batch));
-                group.bench_function(
-                    BenchmarkId::from_parameter(format!(
-                        "backend={name} threads={threads} size={size}"
-                    )),
-                    |b| {
-                        let ledger =
-                            ledger.get_or_insert_with(|| Arc::new(open(&backend, dir.path())));
-                        b.iter_custom(|iters| {
-                            (0..iters)
-                                .map(|_| append_batch(ledger, threads, batch, &payload))
-                                .sum()
-                        })
-                    },
-                );
-                drop(ledger);
+                // The default (dual) under the name these cases always had; two of them also
+                // in JSON-only signing, named so.
+                let mut modes = vec![(SigningMode::Dual, "")];
+                if matches!(
+                    (name, threads, size),
+                    ("memory", 1, 64) | ("rocksdb-fsync", 4, 64)
+                ) {
+                    modes.push((SigningMode::Json, " signing=json"));
+                }
+                for (signing, suffix) in modes {
+                    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+                    // Opened on first use, so that a filtered-out benchmark leaves no ledger
+                    // (and no pipeline threads) running beside the measured one.
+                    let mut ledger: Option<Arc<Ledger>> = None;
+                    let payload = vec![0xabu8; size];
+                    group.throughput(Throughput::Elements(batch));
+                    group.bench_function(
+                        BenchmarkId::from_parameter(format!(
+                            "backend={name} threads={threads} size={size}{suffix}"
+                        )),
+                        |b| {
+                            let ledger = ledger.get_or_insert_with(|| {
+                                Arc::new(open_signing(&backend, dir.path(), signing))
+                            });
+                            b.iter_custom(|iters| {
+                                (0..iters)
+                                    .map(|_| append_batch(ledger, threads, batch, &payload))
+                                    .sum()
+                            })
+                        },
+                    );
+                    drop(ledger);
+                }
             }
         }
     }
@@ -204,6 +233,30 @@ fn bench_receipts(c: &mut Criterion) {
             receipts[i]
                 .verify(&cert)
                 .unwrap_or_else(|e| panic!("verify: {e}"))
+        })
+    });
+    group.bench_function(format!("cose_generate/backend=memory n={n}"), |b| {
+        b.iter(|| {
+            let id = ids[rng.gen_range(0..ids.len())];
+            ledger
+                .cose_receipt(id)
+                .unwrap_or_else(|e| panic!("COSE receipt: {e}"))
+        })
+    });
+    let cose_receipts: Vec<_> = (0..64)
+        .map(|i| {
+            ledger
+                .cose_receipt(ids[i * ids.len() / 64])
+                .unwrap_or_else(|e| panic!("COSE receipt: {e}"))
+        })
+        .collect();
+    let mut i = 0;
+    group.bench_function("cose_verify", |b| {
+        b.iter(|| {
+            i = (i + 1) % cose_receipts.len();
+            cose_receipts[i]
+                .verify(&cert)
+                .unwrap_or_else(|e| panic!("COSE verify: {e}"))
         })
     });
     group.finish();
