@@ -254,6 +254,12 @@ fn append_get_list_status_and_wait() {
         text,
         format!("{first}\talice approved invoice 17\n{second}\tbob paid invoice 17\n")
     );
+    ledger()
+        .args(["list", d, "-c", "audit", "--limit", "1"])
+        .assert()
+        .success()
+        .stdout(format!("{first}\talice approved invoice 17\n"))
+        .stderr(predicate::str::contains(format!("--cursor {cursor}")));
     fails(&["list", d, "-c", "audit", "--limit", "0"], 2);
     let err = fails(&["list", d, "-c", "audit", "--cursor", "bogus"], 1);
     assert!(err.contains("cursor"), "{err}");
@@ -557,6 +563,12 @@ fn receipts_verify_offline_and_tampered_ones_are_refused() {
     assert!(fs::read_to_string(&cert)
         .unwrap()
         .starts_with("-----BEGIN CERTIFICATE-----"));
+    let as_json = ok_json(&["service-cert", d]);
+    assert_eq!(
+        as_json["certificate"].as_str().unwrap(),
+        fs::read_to_string(&cert).unwrap()
+    );
+    assert_eq!(as_json["serviceId"].as_str().unwrap().len(), 64);
     let (_other_tmp, other) = new_ledger();
     let other_cert = tmp.path().join("other.pem");
     fs::write(&other_cert, ok(&["service-cert", path_str(&other)])).unwrap();
