@@ -10,27 +10,20 @@
 //! test_confidential_ledger_client.py`, `user_management_actions`), and it is what
 //! `openssl x509 -noout -fingerprint -sha256` prints after `SHA256 Fingerprint=`.
 //!
-//! This module stands alone so that the server crate's `certificate_user_id` can replace it:
-//! both must give the same text for the same certificate, since `ledger users set` records
-//! the id the server later matches client certificates against.
+//! The rule itself lives in `ledger_core::governance::user_id_of_certificate`, so that
+//! `ledger users set` records exactly the id the server later matches client certificates
+//! against.
 
 use anyhow::{anyhow, bail, Context as _};
 use der::Decode as _;
-use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 
 /// The ACL user id of the certificate whose DER encoding is `der`: uppercase hex SHA-256 of
-/// the DER, bytes joined by `:`.
-pub(crate) fn certificate_user_id(der: &[u8]) -> String {
-    let digest = Sha256::digest(der);
-    let mut id = String::with_capacity(digest.len() * 3);
-    for (i, byte) in digest.iter().enumerate() {
-        if i > 0 {
-            id.push(':');
-        }
-        id.push_str(&format!("{byte:02X}"));
-    }
-    id
+/// the DER, bytes joined by `:` ([`ledger_core::governance::user_id_of_certificate`], the one
+/// home of the rule, which the server matches client certificates with too).
+pub(crate) fn certificate_user_id(der: &[u8]) -> anyhow::Result<String> {
+    ledger_core::governance::user_id_of_certificate(der)
+        .map_err(|e| anyhow!("the certificate's user id: {e}"))
 }
 
 /// The DER of the one certificate in `bytes`: a PEM `CERTIFICATE` block (the first, if the
@@ -71,7 +64,7 @@ mod tests {
 
     #[test]
     fn user_id_is_uppercase_colon_separated_sha256() {
-        let id = certificate_user_id(b"abc");
+        let id = certificate_user_id(b"abc").unwrap();
         // SHA-256("abc") = ba7816bf 8f01cfea ... (FIPS 180-2 test vector).
         assert!(id.starts_with("BA:78:16:BF:8F:01:CF:EA:"));
         assert!(id.ends_with(":F2:00:15:AD"));

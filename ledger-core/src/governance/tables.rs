@@ -36,14 +36,23 @@ pub fn service_id_of(certificate: impl AsRef<[u8]>) -> Result<String, Error> {
     Ok(hex::encode(Sha256::digest(der)))
 }
 
-/// The user id of a certificate user (PEM or DER): lowercase hex SHA-256 of its DER, the
-/// certificate fingerprint Azure Confidential Ledger uses.
+/// The user id of a certificate user (PEM or DER), in the form Azure Confidential Ledger
+/// uses for certificate users: the SHA-256 fingerprint of the DER certificate as uppercase
+/// hex byte pairs joined by colons (95 characters, what `openssl x509 -noout -fingerprint
+/// -sha256` prints), e.g. `7F:75:58:…:30:1F` in the official Python SDK's own tests
+/// (`test_confidential_ledger_client.py`, `user_management_actions`).
 ///
 /// # Errors
 ///
 /// As [`service_id_of`].
 pub fn user_id_of_certificate(certificate: impl AsRef<[u8]>) -> Result<String, Error> {
-    service_id_of(certificate)
+    let der = certificate_der(certificate.as_ref())?;
+    let hex = hex::encode_upper(Sha256::digest(der));
+    let pairs: Vec<&str> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| hex.get(i..i + 2))
+        .collect();
+    Ok(pairs.join(":"))
 }
 
 /// The user id of a public-key user: lowercase hex SHA-256 of the key's DER
@@ -69,5 +78,23 @@ fn certificate_der(input: &[u8]) -> Result<Vec<u8>, Error> {
         Ok(der)
     } else {
         Ok(input.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user certificate made with openssl, and the fingerprint
+    /// `openssl x509 -noout -fingerprint -sha256` printed for it.
+    const ALICE_PEM: &[u8] = include_bytes!("../../tests/fixtures/user-alice.pem");
+    const ALICE_ID: &str = "2A:55:32:CD:43:1A:1E:B0:38:7B:5F:DF:45:DF:F2:6D:EF:9C:57:19:D6:F9:\
+                            5C:9F:5C:FE:79:46:E8:7F:76:E0";
+
+    #[test]
+    fn a_certificate_user_id_is_the_openssl_fingerprint_form() {
+        assert_eq!(user_id_of_certificate(ALICE_PEM).unwrap(), ALICE_ID);
+        let der = certificate_der(ALICE_PEM).unwrap();
+        assert_eq!(user_id_of_certificate(&der).unwrap(), ALICE_ID);
     }
 }
