@@ -709,7 +709,12 @@ async fn delete_user(
         Ok(session.remove_user(&user_id)?)
     })
     .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
+    // No body, but the media type the document gives every response (as the service does).
+    let mut response = (
+        StatusCode::NO_CONTENT,
+        [(header::CONTENT_TYPE, "application/json")],
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(&tx.to_string()) {
         response.headers_mut().insert(TX_HEADER, value);
     }
