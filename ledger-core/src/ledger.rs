@@ -53,9 +53,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::{LedgerConfig, SigningMode};
 use crate::cose::{CoseConsistencyReceipt, CoseReceipt};
+use crate::curves::PublicKey;
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
-use crate::curves::PublicKey;
 use crate::error::{Error, Problem};
 use crate::identity::{CertificateValidity, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
@@ -1211,13 +1211,7 @@ impl Ledger {
                 },
             ));
         };
-        service.issue_server_certificate(
-            server_key,
-            common_name,
-            dns_names,
-            ip_addresses,
-            validity,
-        )
+        service.issue_server_certificate(server_key, common_name, dns_names, ip_addresses, validity)
     }
 
     /// Names of the collections that hold at least one entry, sorted, at most `limit` of

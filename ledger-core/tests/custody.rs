@@ -506,8 +506,8 @@ fn check_server_certificate(der: &[u8], service_pem: &str, dns: &[&str], ips: &[
             .map(|e| e.extn_value.as_bytes().to_vec())
             .unwrap()
     };
-    let san = SubjectAltName::from_der(&find(der::oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME))
-        .unwrap();
+    let san =
+        SubjectAltName::from_der(&find(der::oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)).unwrap();
     let mut seen_dns = Vec::new();
     let mut seen_ips = Vec::new();
     for name in san.0 {
@@ -532,10 +532,9 @@ fn the_service_key_issues_server_certificates_in_process_and_through_a_signer() 
     let dns = ["localhost", "ledger.example"];
     let ips: [IpAddr; 2] = ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
     let dns_owned: Vec<String> = dns.iter().map(|s| s.to_string()).collect();
-    let server_key = ledger_core::PublicKey::P256(*p256::ecdsa::SigningKey::random(
-        &mut rand::thread_rng(),
-    )
-    .verifying_key());
+    let server_key = ledger_core::PublicKey::P256(
+        *p256::ecdsa::SigningKey::random(&mut rand::thread_rng()).verifying_key(),
+    );
     let validity = ledger_core::CertificateValidity::starting_now();
 
     // The service key in the store.
@@ -549,8 +548,8 @@ fn the_service_key_issues_server_certificates_in_process_and_through_a_signer() 
     let service = Arc::new(HeldService(
         ServiceIdentity::generate("held service").unwrap(),
     ));
-    let ledger = Ledger::in_memory_with(LedgerConfig::new("").service_signer(service.clone()))
-        .unwrap();
+    let ledger =
+        Ledger::in_memory_with(LedgerConfig::new("").service_signer(service.clone())).unwrap();
     let der = ledger
         .issue_server_certificate(&server_key, "ledger server", &dns_owned, &ips, validity)
         .unwrap();
@@ -580,10 +579,9 @@ fn a_ledger_without_its_service_key_issues_no_server_certificate() {
         .close()
         .unwrap();
     let ledger = Ledger::open(config(&path).signing_mode(ledger_core::SigningMode::Json)).unwrap();
-    let key = ledger_core::PublicKey::P256(*p256::ecdsa::SigningKey::random(
-        &mut rand::thread_rng(),
-    )
-    .verifying_key());
+    let key = ledger_core::PublicKey::P256(
+        *p256::ecdsa::SigningKey::random(&mut rand::thread_rng()).verifying_key(),
+    );
     assert!(matches!(
         ledger.issue_server_certificate(
             &key,

@@ -111,13 +111,13 @@ impl From<Error> for ApiError {
             Error::InvalidInput {
                 problem: Problem::TooLarge { .. },
                 what,
-            } if *what == "entry contents" || *what == "transaction" => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge", message)
-            }
+            } if *what == "entry contents" || *what == "transaction" => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestBodyTooLarge",
+                message,
+            ),
             Error::InvalidInput { .. } => Self::bad_request(message),
-            Error::NotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message)
-            }
+            Error::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "ResourceNotFound", message),
             Error::Forbidden { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "AuthorizationFailed", message)
             }
@@ -189,7 +189,11 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", "no such resource")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        "no such resource",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -250,7 +254,11 @@ fn collection_param(params: &HashMap<String, String>) -> &str {
 
 /// Runs `f` with the caller's session on the blocking pool (ledger calls may wait for the
 /// writer).
-async fn with_session<T, F>(state: &AppState, identity: &ClientIdentity, f: F) -> Result<T, ApiError>
+async fn with_session<T, F>(
+    state: &AppState,
+    identity: &ClientIdentity,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Ledger, &UserSession<'_>) -> Result<T, ApiError> + Send + 'static,

@@ -25,8 +25,8 @@
 
 use base64::Engine as _;
 use ledger_core::{
-    application_claims_digest, application_claims_to_json, ApplicationClaim, Cursor, Ledger, LedgerEntryClaim, Transaction,
-    TxId,
+    application_claims_digest, application_claims_to_json, ApplicationClaim, Cursor, Ledger,
+    LedgerEntryClaim, Transaction, TxId,
 };
 use rand_core::RngCore;
 use serde::{Deserialize, Serialize};

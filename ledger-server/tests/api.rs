@@ -2,6 +2,8 @@
 //! with their application claims, paging), bad input (a clear 4xx, nothing written), and
 //! graceful shutdown (no acknowledged write lost).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::num::NonZeroUsize;
@@ -67,7 +69,10 @@ fn get_json(c: &Client, url: &str) -> (StatusCode, Value) {
 fn wait_committed(c: &Client, server: &Running, tx: TxId) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (status, body) = get_json(c, &server.url(&format!("/app/transactions/{tx}/status?{V}")));
+        let (status, body) = get_json(
+            c,
+            &server.url(&format!("/app/transactions/{tx}/status?{V}")),
+        );
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["transactionId"], tx.to_string());
         if body["state"] == "Committed" {
@@ -143,7 +148,11 @@ fn writes_reads_receipts_and_pages_over_https() {
         for entry in body["entries"].as_array().unwrap() {
             assert_eq!(entry["collectionId"], "paged");
             seen.push((
-                entry["transactionId"].as_str().unwrap().parse::<TxId>().unwrap(),
+                entry["transactionId"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<TxId>()
+                    .unwrap(),
                 entry["contents"].as_str().unwrap().to_owned(),
             ));
         }
@@ -178,7 +187,10 @@ fn writes_reads_receipts_and_pages_over_https() {
     assert_eq!(txs, want);
     assert!(body.get("nextLink").is_none());
 
-    let (status, body) = get_json(&c, &server.url(&format!("/app/transactions/current?{V}&collectionId=paged")));
+    let (status, body) = get_json(
+        &c,
+        &server.url(&format!("/app/transactions/current?{V}&collectionId=paged")),
+    );
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["contents"], "entry 6");
     assert_eq!(body["transactionId"], written[6].to_string());
@@ -194,7 +206,10 @@ fn writes_reads_receipts_and_pages_over_https() {
     names.sort_unstable();
     assert_eq!(names, ["paged", "subledger:0"]);
 
-    let (status, body) = get_json(&c, &server.url(&format!("/app/governance/constitution?{V}")));
+    let (status, body) = get_json(
+        &c,
+        &server.url(&format!("/app/governance/constitution?{V}")),
+    );
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["digest"].as_str().unwrap().len(), 64);
     assert!(body["script"].is_string());
@@ -245,7 +260,8 @@ fn assert_error(response: reqwest::blocking::Response, status: StatusCode, code:
     let url = response.url().clone();
     let text = response.text().unwrap();
     assert_eq!(got, status, "{url}: {text}");
-    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text}"));
     assert_eq!(body["error"]["code"], code, "{url}: {text}");
     assert!(
         !body["error"]["message"].as_str().unwrap_or("").is_empty(),
@@ -274,32 +290,89 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     };
 
     // Transaction ids that are not `view.seqno`.
-    for bad in ["abc", "1.0", "0.1", "1.2.3", "-1.5", "1.", ".5", "1.99999999999999999999", "%20"] {
-        assert_error(get(&format!("/app/transactions/{bad}?{V}")), StatusCode::BAD_REQUEST, "InvalidTransactionId");
-        assert_error(get(&format!("/app/transactions/{bad}/status?{V}")), StatusCode::BAD_REQUEST, "InvalidTransactionId");
-        assert_error(get(&format!("/app/transactions/{bad}/receipt?{V}")), StatusCode::BAD_REQUEST, "InvalidTransactionId");
-        assert_error(get(&format!("/app/transactions?{V}&fromTransactionId={bad}")), StatusCode::BAD_REQUEST, "InvalidTransactionId");
+    for bad in [
+        "abc",
+        "1.0",
+        "0.1",
+        "1.2.3",
+        "-1.5",
+        "1.",
+        ".5",
+        "1.99999999999999999999",
+        "%20",
+    ] {
+        assert_error(
+            get(&format!("/app/transactions/{bad}?{V}")),
+            StatusCode::BAD_REQUEST,
+            "InvalidTransactionId",
+        );
+        assert_error(
+            get(&format!("/app/transactions/{bad}/status?{V}")),
+            StatusCode::BAD_REQUEST,
+            "InvalidTransactionId",
+        );
+        assert_error(
+            get(&format!("/app/transactions/{bad}/receipt?{V}")),
+            StatusCode::BAD_REQUEST,
+            "InvalidTransactionId",
+        );
+        assert_error(
+            get(&format!("/app/transactions?{V}&fromTransactionId={bad}")),
+            StatusCode::BAD_REQUEST,
+            "InvalidTransactionId",
+        );
     }
     // Well-formed ids of no transaction.
     for missing in ["1.999999", "7.2"] {
-        assert_error(get(&format!("/app/transactions/{missing}?{V}")), StatusCode::NOT_FOUND, "InvalidTransactionId");
-        assert_error(get(&format!("/app/transactions/{missing}/status?{V}")), StatusCode::NOT_FOUND, "InvalidTransactionId");
-        assert_error(get(&format!("/app/transactions/{missing}/receipt?{V}")), StatusCode::NOT_FOUND, "InvalidTransactionId");
+        assert_error(
+            get(&format!("/app/transactions/{missing}?{V}")),
+            StatusCode::NOT_FOUND,
+            "InvalidTransactionId",
+        );
+        assert_error(
+            get(&format!("/app/transactions/{missing}/status?{V}")),
+            StatusCode::NOT_FOUND,
+            "InvalidTransactionId",
+        );
+        assert_error(
+            get(&format!("/app/transactions/{missing}/receipt?{V}")),
+            StatusCode::NOT_FOUND,
+            "InvalidTransactionId",
+        );
     }
     let (view, seqno) = (known.view(), known.seqno());
     assert_error(
-        get(&format!("/app/transactions?{V}&fromTransactionId={view}.{}&toTransactionId={view}.{seqno}", seqno + 1)),
+        get(&format!(
+            "/app/transactions?{V}&fromTransactionId={view}.{}&toTransactionId={view}.{seqno}",
+            seqno + 1
+        )),
         StatusCode::BAD_REQUEST,
         "InvalidInput",
     );
 
     // Unknown and invalid collections.
-    assert_error(get(&format!("/app/transactions?{V}&collectionId=nope")), StatusCode::NOT_FOUND, "CollectionNotFound");
-    assert_error(get(&format!("/app/transactions/current?{V}&collectionId=nope")), StatusCode::NOT_FOUND, "CollectionNotFound");
-    assert_error(get(&format!("/app/transactions/{known}?{V}&collectionId=nope")), StatusCode::NOT_FOUND, "EntryNotFound");
+    assert_error(
+        get(&format!("/app/transactions?{V}&collectionId=nope")),
+        StatusCode::NOT_FOUND,
+        "CollectionNotFound",
+    );
+    assert_error(
+        get(&format!("/app/transactions/current?{V}&collectionId=nope")),
+        StatusCode::NOT_FOUND,
+        "CollectionNotFound",
+    );
+    assert_error(
+        get(&format!("/app/transactions/{known}?{V}&collectionId=nope")),
+        StatusCode::NOT_FOUND,
+        "EntryNotFound",
+    );
     for collection in ["", "gov.users", "internal.x", "%01ctl", &"x".repeat(300)] {
         assert_error(
-            post(&format!("{V}&collectionId={collection}"), r#"{"contents":"x"}"#, "application/json"),
+            post(
+                &format!("{V}&collectionId={collection}"),
+                r#"{"contents":"x"}"#,
+                "application/json",
+            ),
             StatusCode::BAD_REQUEST,
             "InvalidInput",
         );
@@ -307,22 +380,54 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
 
     // Bodies over the limit, declared or streamed.
     let big = format!(r#"{{"contents":"{}"}}"#, "a".repeat(8192));
-    assert_error(post(V, &big, "application/json"), StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge");
+    assert_error(
+        post(V, &big, "application/json"),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestBodyTooLarge",
+    );
     let streamed = c
         .post(server.url(&format!("/app/transactions?{V}")))
         .header("content-type", "application/json")
-        .body(reqwest::blocking::Body::new(std::io::Cursor::new(big.clone().into_bytes())))
+        .body(reqwest::blocking::Body::new(std::io::Cursor::new(
+            big.clone().into_bytes(),
+        )))
         .send()
         .unwrap();
-    assert_error(streamed, StatusCode::PAYLOAD_TOO_LARGE, "RequestBodyTooLarge");
+    assert_error(
+        streamed,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestBodyTooLarge",
+    );
 
     // Malformed JSON and wrong shapes.
-    for body in ["{not json", "", "[]", "{}", r#"{"contents":5}"#, r#"{"contents":null}"#, r#"{"contents":"x""#, "\"contents\""] {
-        assert_error(post(V, body, "application/json"), StatusCode::BAD_REQUEST, "InvalidInput");
+    for body in [
+        "{not json",
+        "",
+        "[]",
+        "{}",
+        r#"{"contents":5}"#,
+        r#"{"contents":null}"#,
+        r#"{"contents":"x""#,
+        "\"contents\"",
+    ] {
+        assert_error(
+            post(V, body, "application/json"),
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+        );
     }
-    assert_error(post(V, r#"{"contents":"x"}"#, "text/plain"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType");
+    assert_error(
+        post(V, r#"{"contents":"x"}"#, "text/plain"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UnsupportedMediaType",
+    );
     let user = UserCert::generate("someone").user_id();
-    for body in ["{", r#"{"assignedRole":"Emperor"}"#, r#"{"assignedRole":7}"#, "{}"] {
+    for body in [
+        "{",
+        r#"{"assignedRole":"Emperor"}"#,
+        r#"{"assignedRole":7}"#,
+        "{}",
+    ] {
         let response = c
             .patch(server.url(&format!("/app/users/{user}?{V}")))
             .header("content-type", "application/json")
@@ -333,13 +438,40 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     }
 
     // The api-version parameter.
-    assert_error(post("", r#"{"contents":"x"}"#, "application/json"), StatusCode::BAD_REQUEST, "MissingApiVersionParameter");
-    assert_error(post("api-version=2019-01-01", r#"{"contents":"x"}"#, "application/json"), StatusCode::BAD_REQUEST, "UnsupportedApiVersion");
-    assert_error(post(&format!("{V}&{V}"), r#"{"contents":"x"}"#, "application/json"), StatusCode::BAD_REQUEST, "InvalidInput");
+    assert_error(
+        post("", r#"{"contents":"x"}"#, "application/json"),
+        StatusCode::BAD_REQUEST,
+        "MissingApiVersionParameter",
+    );
+    assert_error(
+        post(
+            "api-version=2019-01-01",
+            r#"{"contents":"x"}"#,
+            "application/json",
+        ),
+        StatusCode::BAD_REQUEST,
+        "UnsupportedApiVersion",
+    );
+    assert_error(
+        post(
+            &format!("{V}&{V}"),
+            r#"{"contents":"x"}"#,
+            "application/json",
+        ),
+        StatusCode::BAD_REQUEST,
+        "InvalidInput",
+    );
 
     // Unknown routes and methods.
-    assert_error(get(&format!("/app/nothing?{V}")), StatusCode::NOT_FOUND, "ResourceNotFound");
-    let put = c.put(server.url(&format!("/app/transactions?{V}"))).send().unwrap();
+    assert_error(
+        get(&format!("/app/nothing?{V}")),
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+    );
+    let put = c
+        .put(server.url(&format!("/app/transactions?{V}")))
+        .send()
+        .unwrap();
     assert_error(put, StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
 
     // A certificate that is no user's, and no certificate at all.
@@ -351,13 +483,20 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         .unwrap();
     assert_error(response, StatusCode::FORBIDDEN, "AuthorizationFailed");
     assert_error(
-        stranger.get(server.url(&format!("/app/transactions/{known}?{V}"))).send().unwrap(),
+        stranger
+            .get(server.url(&format!("/app/transactions/{known}?{V}")))
+            .send()
+            .unwrap(),
         StatusCode::FORBIDDEN,
         "AuthorizationFailed",
     );
     let anonymous = client(&server.service_pem, None);
     assert_error(
-        anonymous.post(server.url(&format!("/app/transactions?{V}"))).json(&json!({"contents": "x"})).send().unwrap(),
+        anonymous
+            .post(server.url(&format!("/app/transactions?{V}")))
+            .json(&json!({"contents": "x"}))
+            .send()
+            .unwrap(),
         StatusCode::UNAUTHORIZED,
         "InvalidAuthenticationInfo",
     );
@@ -365,7 +504,11 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     // Nothing above was recorded: the next transaction follows the probe's signature.
     ledger.flush().unwrap();
     let next = ledger.append("probe", b"after").unwrap();
-    assert_eq!(next.seqno(), last.seqno() + 2, "a refused request wrote to the ledger");
+    assert_eq!(
+        next.seqno(),
+        last.seqno() + 2,
+        "a refused request wrote to the ledger"
+    );
     server.stop().unwrap();
 }
 
@@ -379,7 +522,10 @@ fn graceful_shutdown_loses_no_acknowledged_write() {
         Ledger::open(LedgerConfig::new(&path).sig_interval(Duration::from_secs(10))).unwrap(),
     );
     let admin = UserCert::generate("admin");
-    ledger.governance().set_user(&admin.user_id(), "Administrator").unwrap();
+    ledger
+        .governance()
+        .set_user(&admin.user_id(), "Administrator")
+        .unwrap();
     ledger.flush().unwrap();
     let server = Running::start(Arc::clone(&ledger), config(100, 1 << 20));
     let url = server.url(&format!("/app/transactions?{V}&collectionId=shutdown"));
@@ -393,13 +539,19 @@ fn graceful_shutdown_loses_no_acknowledged_write() {
                 let mut acked = Vec::new();
                 for i in 0.. {
                     let contents = format!("writer {w} entry {i}");
-                    let Ok(response) = client.post(&url).json(&json!({"contents": contents})).send().await else {
+                    let Ok(response) = client
+                        .post(&url)
+                        .json(&json!({"contents": contents}))
+                        .send()
+                        .await
+                    else {
                         break;
                     };
                     if response.status() != StatusCode::OK {
                         break;
                     }
-                    let Some(tx) = response.headers().get("x-ms-ccf-transaction-id").cloned() else {
+                    let Some(tx) = response.headers().get("x-ms-ccf-transaction-id").cloned()
+                    else {
                         break;
                     };
                     acked.push((tx.to_str().unwrap().parse::<TxId>().unwrap(), contents));
@@ -416,16 +568,30 @@ fn graceful_shutdown_loses_no_acknowledged_write() {
         stopper.await.unwrap().unwrap();
         all
     });
-    assert!(acknowledged.len() > 10, "only {} writes acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() > 10,
+        "only {} writes acknowledged",
+        acknowledged.len()
+    );
     for (tx, _) in &acknowledged {
-        assert_eq!(ledger.status(*tx), TxStatus::Committed, "{tx} acknowledged but not committed");
+        assert_eq!(
+            ledger.status(*tx),
+            TxStatus::Committed,
+            "{tx} acknowledged but not committed"
+        );
     }
     // And durable: they survive closing and reopening.
-    Arc::try_unwrap(ledger).expect("the server released the ledger").close().unwrap();
+    Arc::try_unwrap(ledger)
+        .expect("the server released the ledger")
+        .close()
+        .unwrap();
     let reopened = Ledger::open(LedgerConfig::new(&path)).unwrap();
     for (tx, contents) in &acknowledged {
         assert_eq!(reopened.status(*tx), TxStatus::Committed);
-        assert_eq!(reopened.entry("shutdown", *tx).unwrap().contents, contents.as_bytes());
+        assert_eq!(
+            reopened.entry("shutdown", *tx).unwrap().contents,
+            contents.as_bytes()
+        );
     }
     reopened.close().unwrap();
 }

@@ -15,6 +15,8 @@
 //! Under `CI=true` a missing schemathesis or document fails the test; elsewhere the test is
 //! skipped with a notice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -24,8 +26,10 @@ use common::{in_ci, open_ledger, Running, UserCert};
 use ledger_server::ServerConfig;
 
 fn venv() -> PathBuf {
-    std::env::var_os("LEDGER_SCHEMATHESIS_VENV")
-        .map_or_else(|| PathBuf::from("/var/tmp/ledger-schemathesis-venv"), PathBuf::from)
+    std::env::var_os("LEDGER_SCHEMATHESIS_VENV").map_or_else(
+        || PathBuf::from("/var/tmp/ledger-schemathesis-venv"),
+        PathBuf::from,
+    )
 }
 
 fn openapi() -> PathBuf {
@@ -58,7 +62,10 @@ fn every_operation_conforms_to_the_official_openapi_document() {
     }
     let spec = openapi();
     if !spec.exists() {
-        return skip_or_fail(&format!("the OpenAPI document {} is missing", spec.display()));
+        return skip_or_fail(&format!(
+            "the OpenAPI document {} is missing",
+            spec.display()
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let ledger = open_ledger(dir.path());
@@ -82,7 +89,10 @@ fn every_operation_conforms_to_the_official_openapi_document() {
     let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
 
     let examples = std::env::var("LEDGER_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "100".into());
-    for (run, config_file) in [("generated", "schemathesis.toml"), ("pinned", "pinned.toml")] {
+    for (run, config_file) in [
+        ("generated", "schemathesis.toml"),
+        ("pinned", "pinned.toml"),
+    ] {
         let started = std::time::Instant::now();
         let output = Command::new(&schemathesis)
             .arg("--config-file")

@@ -5,6 +5,8 @@
 //! test; elsewhere the test is skipped with a notice. `LEDGER_PYTHON` names another
 //! interpreter (default `python3`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::num::NonZeroUsize;

@@ -1,7 +1,7 @@
 //! What the server's integration tests share: a ledger in a temporary directory, user
 //! certificates, a running server, and HTTPS clients that present a certificate.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
