@@ -5,6 +5,9 @@
 //! entries).
 //!
 //! * `server_append/embedded threads=N`: N threads call `Ledger::append`.
+//! * `server_append/embedded-session threads=N`: N threads do through the library what the
+//!   server does per request: a user session's `submit` (a role check) of a transaction
+//!   that appends the entry, puts its claims record and binds its claims digest.
 //! * `server_append/https clients=N`: N HTTPS clients (each its own keep-alive TLS
 //!   connection, a client certificate of an Administrator) send `POST /app/transactions`;
 //!   an entry counts when its 200 arrives. The server's work per entry is larger than
@@ -20,7 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ledger_core::{Ledger, LedgerConfig};
+use ledger_core::{
+    application_claims_digest, ApplicationClaim, Ledger, LedgerConfig, LedgerEntryClaim,
+    Transaction,
+};
 use ledger_server::{certificate_user_id, Server, ServerConfig};
 
 const BATCH: usize = 2_000;
@@ -67,7 +73,57 @@ fn embedded(c: &mut Criterion) {
             },
         );
     }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ledger = ledger(dir.path());
+    ledger
+        .governance()
+        .set_user("bench-user", "Administrator")
+        .expect("a user");
+    for threads in [1usize, 4, 16] {
+        group.bench_function(
+            BenchmarkId::new("embedded-session", format!("threads={threads}")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for _ in 0..threads {
+                                let ledger = &ledger;
+                                s.spawn(move || {
+                                    let session = ledger.session("bench-user").expect("a session");
+                                    for _ in 0..BATCH / threads {
+                                        session.submit(claims_transaction()).expect("submit");
+                                    }
+                                });
+                            }
+                        });
+                        ledger.flush().expect("flush");
+                        total += start.elapsed();
+                    }
+                    total
+                });
+            },
+        );
+    }
     group.finish();
+}
+
+/// The transaction the server records for one entry (`src/claims.rs`, `# Format`).
+fn claims_transaction() -> Transaction {
+    let mut secret = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
+    let claim = ApplicationClaim::LedgerEntry(LedgerEntryClaim::new("bench", CONTENTS, secret));
+    let digest = application_claims_digest(&[claim]).expect("a digest");
+    let record = format!(
+        r#"{{"collectionId":"bench","secretKey":"{}"}}"#,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret)
+    );
+    let mut tx = Transaction::new();
+    tx.append("bench", CONTENTS.as_bytes())
+        .put("acl.claims", b"entry", record.as_bytes())
+        .claims_digest(digest);
+    tx
 }
 
 struct Running {

@@ -385,19 +385,20 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         StatusCode::PAYLOAD_TOO_LARGE,
         "RequestBodyTooLarge",
     );
-    let streamed = c
-        .post(server.url(&format!("/app/transactions?{V}")))
-        .header("content-type", "application/json")
-        .body(reqwest::blocking::Body::new(std::io::Cursor::new(
-            big.clone().into_bytes(),
-        )))
-        .send()
-        .unwrap();
-    assert_error(
-        streamed,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "RequestBodyTooLarge",
+    // Streamed (chunked, no length declared): refused once the limit is passed.
+    let chunked = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+    let answer = raw_request(
+        &server,
+        &admin,
+        &format!(
+            "POST /app/transactions?{V} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+             content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        ),
+        chunked.as_bytes(),
+        Duration::from_secs(10),
     );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("RequestBodyTooLarge"), "{answer}");
 
     // Malformed JSON and wrong shapes.
     for body in [
@@ -594,4 +595,136 @@ fn graceful_shutdown_loses_no_acknowledged_write() {
         );
     }
     reopened.close().unwrap();
+}
+
+/// Sends `head` and `body` over a TLS connection presenting `user`'s certificate and returns
+/// what the server answers until it closes the connection or `wait` passes.
+fn raw_request(
+    server: &Running,
+    user: &UserCert,
+    head: &str,
+    body: &[u8],
+    wait: Duration,
+) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(server.service_pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![CertificateDer::from(user.cert_der.clone())],
+        PrivateKeyDer::from_pem_slice(user.key_pem.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut stream = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        stream.flush().await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+}
+
+#[test]
+fn a_request_over_its_time_gets_503_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open_ledger(dir.path());
+    let admin = UserCert::generate("admin");
+    ledger
+        .governance()
+        .set_user(&admin.user_id(), "Administrator")
+        .unwrap();
+    let mut config = config(100, 1 << 20);
+    config.request_timeout = Duration::from_millis(300);
+    let server = Running::start(Arc::clone(&ledger), config);
+    let c = client(&server.service_pem, Some(&admin));
+    // Headers that promise a body which never comes.
+    let started = Instant::now();
+    let answer = raw_request(
+        &server,
+        &admin,
+        &format!(
+            "POST /app/transactions?{V}&collectionId=late HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+             content-type: application/json\r\ncontent-length: 20\r\n\r\n"
+        ),
+        b"",
+        Duration::from_secs(5),
+    );
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("ServiceUnavailable"), "{answer}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(
+        ledger.latest("late").unwrap().is_none(),
+        "the late entry was written"
+    );
+    // A prompt request is served.
+    post_entry(&c, &server, "prompt", "on time");
+    server.stop().unwrap();
+}
+
+#[test]
+fn connections_over_the_limit_are_closed() {
+    let (_dir, server, admin) = {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open_ledger(dir.path());
+        let admin = UserCert::generate("admin");
+        ledger
+            .governance()
+            .set_user(&admin.user_id(), "Administrator")
+            .unwrap();
+        let mut config = config(100, 1 << 20);
+        config.max_connections = NonZeroUsize::new(1).unwrap();
+        (dir, Running::start(ledger, config), admin)
+    };
+    let first = client(&server.service_pem, Some(&admin));
+    let url = server.url(&format!("/app/transactions/current?{V}"));
+    // The first client's keep-alive connection holds the only slot.
+    assert_eq!(
+        first.get(&url).send().unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let second = client(&server.service_pem, Some(&admin));
+    assert!(
+        second.get(&url).send().is_err(),
+        "a second connection was served"
+    );
+    // Once the first client leaves, the slot is free again.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let third = client(&server.service_pem, Some(&admin));
+        match third.get(&url).send() {
+            Ok(response) => {
+                assert_eq!(response.status(), StatusCode::NOT_FOUND);
+                break;
+            }
+            Err(e) => assert!(Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.stop().unwrap();
 }
