@@ -16,7 +16,8 @@
 //! | 401 | `InvalidAuthenticationInfo` | no client certificate |
 //! | 403 | `AuthorizationFailed` | an unknown certificate, or a role that does not permit the call |
 //! | 404 | `InvalidTransactionId` | a well-formed id of no transaction (Unknown or Invalid status); the SDK's pollers stop on this code |
-//! | 404 | `CollectionNotFound`, `EntryNotFound`, `UserNotFound`, `ResourceNotFound` | what the name says |
+//! | 404 | `CollectionNotFound` | a collection with no entry (the default `subledger:0` always lists, empty or not) |
+//! | 404 | `EntryNotFound`, `UserNotFound`, `ResourceNotFound` | what the name says |
 //! | 405 | `MethodNotAllowed` | |
 //! | 413 | `RequestBodyTooLarge` | a body over `max_body_bytes`, or contents over the ledger's entry limit |
 //! | 415 | `UnsupportedMediaType` | a body that is not `application/json` (or `application/merge-patch+json`) |
@@ -29,6 +30,10 @@
 //! Committed; while it is Pending both answer 200 with `"state": "Loading"` (and no entry or
 //! receipt), which the SDK's `begin_get_ledger_entry` and `begin_get_receipt` pollers wait
 //! through, as they do against the service while it loads history.
+//!
+//! A request that times out (503) is abandoned, but a ledger call it had already started
+//! runs to its end: as with any lost answer, the client checks the transaction's status
+//! before writing again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -583,7 +588,8 @@ async fn list_entries(
     }
     let limit = state.page_size;
     let body = with_session(&state, &identity, move |_ledger, session| {
-        if session.latest(&collection)?.is_none() {
+        // ACL's default collection always exists; any other must hold an entry.
+        if collection != DEFAULT_COLLECTION && session.latest(&collection)?.is_none() {
             return Err(collection_not_found(&collection));
         }
         let range = (

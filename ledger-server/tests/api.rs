@@ -89,6 +89,11 @@ fn writes_reads_receipts_and_pages_over_https() {
     let (_dir, server, admin) = start(3, 1 << 20);
     let c = client(&server.service_pem, Some(&admin));
 
+    // The default collection exists before anything is written to it.
+    let (status, body) = get_json(&c, &server.url(&format!("/app/transactions?{V}")));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"state": "Ready", "entries": []}));
+
     let first = post_entry(&c, &server, "subledger:0", "hello from reqwest");
     wait_committed(&c, &server, first);
     let (status, body) = get_json(&c, &server.url(&format!("/app/transactions/{first}?{V}")));
