@@ -95,6 +95,8 @@ fn every_operation_conforms_to_the_official_openapi_document() {
     ] {
         let started = std::time::Instant::now();
         let output = Command::new(&schemathesis)
+            // Its example database and crash cache go into the temporary directory.
+            .current_dir(files)
             .arg("--config-file")
             .arg(config_dir.join(config_file))
             .arg("run")
