@@ -77,7 +77,7 @@ impl Server {
     /// # Errors
     ///
     /// [`ServerError::Bind`] if the address cannot be bound; [`ServerError::InvalidConfig`]
-    /// for a zero timeout; [`ServerError::Certificate`] if the service key cannot issue the
+    /// for a zero timeout or a `page_size` of [`ledger_core::MAX_PAGE_LIMIT`] or more; [`ServerError::Certificate`] if the service key cannot issue the
     /// server certificate; [`ServerError::Tls`] if rustls refuses the configuration.
     pub fn bind(ledger: Arc<Ledger>, config: ServerConfig) -> Result<Server, ServerError> {
         for (field, value) in [
@@ -90,6 +90,16 @@ impl Server {
                     reason: "must be greater than zero".into(),
                 });
             }
+        }
+        if config.page_size.get() >= ledger_core::MAX_PAGE_LIMIT {
+            return Err(ServerError::InvalidConfig {
+                field: "page_size",
+                reason: format!(
+                    "{} is over the ledger's page limit; at most {}",
+                    config.page_size,
+                    ledger_core::MAX_PAGE_LIMIT - 1
+                ),
+            });
         }
         let tls = Arc::new(server_tls_config(&ledger, &config)?);
         let addr = config.listen;
@@ -283,4 +293,52 @@ async fn serve_connection(
 /// Resolves once shutdown has been signalled (or the server is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> ServerConfig {
+        let mut config = ServerConfig::default();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        let ledger = Arc::new(Ledger::in_memory().unwrap());
+        let mut config = local();
+        config.request_timeout = Duration::ZERO;
+        assert!(matches!(
+            Server::bind(Arc::clone(&ledger), config),
+            Err(ServerError::InvalidConfig {
+                field: "request_timeout",
+                ..
+            })
+        ));
+        let mut config = local();
+        config.page_size = std::num::NonZeroUsize::new(ledger_core::MAX_PAGE_LIMIT).unwrap();
+        assert!(matches!(
+            Server::bind(Arc::clone(&ledger), config),
+            Err(ServerError::InvalidConfig {
+                field: "page_size",
+                ..
+            })
+        ));
+        let server = Server::bind(ledger, local()).unwrap();
+        assert_ne!(server.local_addr().port(), 0);
+    }
+
+    #[test]
+    fn an_address_in_use_is_a_bind_error() {
+        let ledger = Arc::new(Ledger::in_memory().unwrap());
+        let first = Server::bind(Arc::clone(&ledger), local()).unwrap();
+        let mut config = local();
+        config.listen = first.local_addr();
+        match Server::bind(ledger, config) {
+            Err(ServerError::Bind { addr, .. }) => assert_eq!(addr, first.local_addr()),
+            other => panic!("expected a bind error, got {other:?}"),
+        }
+    }
 }
