@@ -300,9 +300,10 @@ mod tests {
     use super::*;
 
     fn local() -> ServerConfig {
-        let mut config = ServerConfig::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..ServerConfig::default()
+        }
     }
 
     #[test]
