@@ -6,7 +6,9 @@
 #    azure-confidentialledger for python3, and ccf 7.x (which needs Python 3.12) in a virtual
 #    environment of its own, $LEDGER_CCF7_VENV (default /var/tmp/ledger-ccf7-venv),
 #  - the pyscitt transparent-statement verifier in another one, $LEDGER_SCITT_VENV (default
-#    /var/tmp/ledger-scitt-venv).
+#    /var/tmp/ledger-scitt-venv),
+#  - schemathesis (ledger-server's OpenAPI conformance test) in a third, $LEDGER_SCHEMATHESIS_VENV
+#    (default /var/tmp/ledger-schemathesis-venv).
 # Safe to run repeatedly; does nothing when everything is present at the pinned versions.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,5 +112,21 @@ if [ -f "$reqs" ]; then
   if [ -x "$venvs/bin/python3" ] && ! pins_met "$venvs/bin/python3" "$reqs"; then
     echo "setup: installing the pyscitt verifier into $venvs ($reqs)"
     "$venvs/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqs"
+  fi
+fi
+
+# schemathesis (ledger-server's OpenAPI conformance test) in a virtual environment of its own,
+# $LEDGER_SCHEMATHESIS_VENV (default /var/tmp/ledger-schemathesis-venv): its pins (hypothesis,
+# jsonschema, requests) need not agree with the receipt verifiers'. Python 3.9 or later.
+reqst="$root/ledger-server/tests/schemathesis/requirements.txt"
+venvst="${LEDGER_SCHEMATHESIS_VENV:-/var/tmp/ledger-schemathesis-venv}"
+if [ -f "$reqst" ] && command -v python3 >/dev/null 2>&1; then
+  if [ ! -x "$venvst/bin/python3" ]; then
+    echo "setup: creating the schemathesis virtual environment $venvst"
+    python3 -m venv "$venvst"
+  fi
+  if ! pins_met "$venvst/bin/python3" "$reqst"; then
+    echo "setup: installing schemathesis into $venvst ($reqst)"
+    "$venvst/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqst"
   fi
 fi

@@ -54,7 +54,7 @@ use spki::EncodePublicKey;
 use x509_cert::attr::AttributeTypeAndValue;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, SubjectAltName};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
@@ -195,6 +195,47 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
             &ca.cert.tbs_certificate.subject,
             node_key,
             common_name,
+            validity,
+        )
+    }
+    /// Issues a TLS server certificate for `server_key` (P-256 or P-384), signed through
+    /// [`ServiceSigner::sign_prehash`], so an external signer (an HSM) issues it too. The
+    /// certificate is an end-entity certificate like a node's (subject `CN=common_name`,
+    /// subject and authority key identifiers, keyUsage `digitalSignature`), with
+    /// extendedKeyUsage `serverAuth` and a subject alternative name listing `dns_names` and
+    /// `ip_addresses`; a TLS client that trusts the service certificate accepts it for any
+    /// of those names. Returns it in DER.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or over-long common name, no names at all
+    /// (`what = "subject alternative names"`, [`Problem::Empty`]) or a DNS name that is not
+    /// a valid host name (`what = "subject alternative name"`, [`Problem::Malformed`]);
+    /// [`Error::Crypto`] if the signer fails or its signature does not verify with the
+    /// certificate's key.
+    fn issue_server_certificate(
+        &self,
+        server_key: &PublicKey,
+        common_name: &str,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>> {
+        let ca = ParsedCert::parse(self.certificate_pem().as_bytes()).map_err(|e| {
+            Error::malformed("service certificate", excerpt(self.certificate_pem()), e)
+        })?;
+        let sign = |prehash: &[u8]| self.sign_prehash(prehash);
+        let signer = CaSigner {
+            key: ca.key,
+            sign: &sign,
+        };
+        issue_server_certificate_with(
+            &signer,
+            &ca.cert.tbs_certificate.subject,
+            server_key,
+            common_name,
+            dns_names,
+            ip_addresses,
             validity,
         )
     }
@@ -590,6 +631,70 @@ fn issue_node_certificate_with(
         .map_err(|e| Error::crypto("signing the node certificate", e))?;
     cert.to_der()
         .map_err(|e| Error::crypto("encoding the node certificate", e))
+}
+
+/// Builds the TLS server certificate [`ServiceSigner::issue_server_certificate`] describes.
+fn issue_server_certificate_with(
+    ca: &CaSigner<'_>,
+    issuer: &Name,
+    server_key: &PublicKey,
+    common_name: &str,
+    dns_names: &[String],
+    ip_addresses: &[std::net::IpAddr],
+    validity: CertificateValidity,
+) -> Result<Vec<u8>> {
+    if dns_names.is_empty() && ip_addresses.is_empty() {
+        return Err(Error::invalid("subject alternative names", Problem::Empty));
+    }
+    let subject = common_name_to_name(common_name)?;
+    let spki = spki_of(server_key)?;
+    let mut names = Vec::with_capacity(dns_names.len() + ip_addresses.len());
+    for name in dns_names {
+        if !is_dns_name(name) {
+            return Err(Error::malformed(
+                "subject alternative name",
+                excerpt(name),
+                "not a valid DNS host name",
+            ));
+        }
+        let name = Ia5String::new(name)
+            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
+        names.push(GeneralName::DnsName(name));
+    }
+    for ip in ip_addresses {
+        let octets = match ip {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        let octets = der::asn1::OctetString::new(octets)
+            .map_err(|e| Error::crypto("encoding the subject alternative name", e))?;
+        names.push(GeneralName::IpAddress(octets));
+    }
+    let profile = Profile::Leaf {
+        issuer: issuer.clone(),
+        enable_key_agreement: false,
+        enable_key_encipherment: false,
+    };
+    let mut builder = CertificateBuilder::new(
+        profile,
+        random_serial()?,
+        validity.to_x509()?,
+        subject,
+        spki,
+        ca,
+    )
+    .map_err(|e| Error::crypto("building the server certificate", e))?;
+    builder
+        .add_extension(&SubjectAltName(names))
+        .map_err(|e| Error::crypto("adding the subject alternative name", e))?;
+    builder
+        .add_extension(&ExtendedKeyUsage(vec![rfc5280::ID_KP_SERVER_AUTH]))
+        .map_err(|e| Error::crypto("adding the extended key usage", e))?;
+    let cert = builder
+        .build::<CertificateSignature>()
+        .map_err(|e| Error::crypto("signing the server certificate", e))?;
+    cert.to_der()
+        .map_err(|e| Error::crypto("encoding the server certificate", e))
 }
 
 /// A node identity: a P-256 or P-384 key and its certificate signed by the service key.

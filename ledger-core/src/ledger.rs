@@ -53,9 +53,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::{LedgerConfig, SigningMode};
 use crate::cose::{CoseConsistencyReceipt, CoseReceipt};
+use crate::curves::PublicKey;
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
+use crate::identity::{CertificateValidity, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::{proof_steps, Receipt};
 use crate::state::{
@@ -233,6 +235,9 @@ pub struct Ledger {
     /// Whether signature transactions carry a COSE-signed root ([`SigningMode::Dual`] or
     /// [`SigningMode::CoseOnly`]).
     signs_cose: bool,
+    /// The service key, when this process holds it or a signer for it; it issues TLS server
+    /// certificates ([`Ledger::issue_server_certificate`]).
+    service_signer: Option<Arc<dyn ServiceSigner>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -329,7 +334,7 @@ impl Ledger {
         let service_id = hex::encode(Sha256::digest(&service_cert.der));
         // Every check that can refuse the open comes before the first write.
         let mode: SigningMode = config.signing_mode;
-        let cose = match service {
+        let cose = match service.clone() {
             _ if !mode.cose_signs() => None,
             Some(_) if service_cert.key.as_p256().is_none() => {
                 return Err(Error::invalid(
@@ -458,6 +463,7 @@ impl Ledger {
             node_id: node_id.clone(),
             extensions: Mutex::new(Vec::new()),
             signs_cose,
+            service_signer: service,
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
@@ -1172,6 +1178,54 @@ impl Ledger {
     /// This node's id: lowercase hex SHA-256 of its public key's SubjectPublicKeyInfo.
     pub fn node_id(&self) -> &str {
         &self.node_id
+    }
+
+    /// Issues a TLS server certificate for `server_key`, signed by the service key (in
+    /// process or through the configured [`ServiceSigner`], so a service key in an HSM works
+    /// too): clients that trust the service certificate, as receipt verifiers do, then trust
+    /// a server presenting it for any of `dns_names` and `ip_addresses`. See
+    /// [`ServiceSigner::issue_server_certificate`] for its contents. Returns it in DER.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (`what = "service_signer"`, [`Problem::Mismatch`]) if this
+    /// process holds no service key: the ledger's key is kept outside its store and no
+    /// [`crate::LedgerConfig::service_signer`] was given; otherwise as
+    /// [`ServiceSigner::issue_server_certificate`].
+    pub fn issue_server_certificate(
+        &self,
+        server_key: &PublicKey,
+        common_name: &str,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+        validity: CertificateValidity,
+    ) -> Result<Vec<u8>, Error> {
+        let Some(service) = &self.service_signer else {
+            return Err(Error::invalid(
+                "service_signer",
+                Problem::Mismatch {
+                    expected: "the service key, to issue a server certificate: a service \
+                               signer (LedgerConfig::service_signer)"
+                        .into(),
+                    found: "none: this ledger's service key is not held in its store".into(),
+                },
+            ));
+        };
+        service.issue_server_certificate(server_key, common_name, dns_names, ip_addresses, validity)
+    }
+
+    /// Names of the collections that hold at least one entry, sorted, at most `limit` of
+    /// them, starting after `after` (pass the last name of the previous page to go on).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a `limit` of 0 or over [`MAX_PAGE_LIMIT`]
+    /// (`what = "page limit"`); store failures.
+    pub fn collections(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, Error> {
+        check_page_limit(limit)?;
+        let last = self.shared.last_reserved();
+        self.shared.wait_written(last)?;
+        Ok(self.shared.store.collections(after, limit)?)
     }
 
     /// Writes an online, consistent backup of the ledger into `dir`, which must not exist or

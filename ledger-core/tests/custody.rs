@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -471,4 +472,125 @@ fn a_ledger_written_in_entry_format_1_opens_audits_and_verifies() {
     let finding = report.finding.expect("a version-1 entry needs the secret");
     assert_eq!(finding.seqno, Some(1));
     assert_clean(&path, &pinned.key_encryption_key(key));
+}
+
+/// The names, extended key usages and issuer signature of a server certificate, checked
+/// against the service certificate's key.
+fn check_server_certificate(der: &[u8], service_pem: &str, dns: &[&str], ips: &[IpAddr]) {
+    use der::{Decode, DecodePem, Encode};
+    use p256::ecdsa::signature::Verifier;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
+
+    let cert = x509_cert::Certificate::from_der(der).unwrap();
+    let service = x509_cert::Certificate::from_pem(service_pem).unwrap();
+    assert_eq!(cert.tbs_certificate.issuer, service.tbs_certificate.subject);
+    let service_key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+        service
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes(),
+    )
+    .unwrap();
+    let signature =
+        p256::ecdsa::Signature::from_der(cert.signature.raw_bytes()).expect("a DER signature");
+    service_key
+        .verify(&cert.tbs_certificate.to_der().unwrap(), &signature)
+        .expect("the service key signed the server certificate");
+    let extensions = cert.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
+    let find = |oid| {
+        extensions
+            .iter()
+            .find(|e| e.extn_id == oid)
+            .map(|e| e.extn_value.as_bytes().to_vec())
+            .unwrap()
+    };
+    let san =
+        SubjectAltName::from_der(&find(der::oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)).unwrap();
+    let mut seen_dns = Vec::new();
+    let mut seen_ips = Vec::new();
+    for name in san.0 {
+        match name {
+            GeneralName::DnsName(n) => seen_dns.push(n.to_string()),
+            GeneralName::IpAddress(o) => seen_ips.push(match o.as_bytes().len() {
+                4 => IpAddr::from(<[u8; 4]>::try_from(o.as_bytes()).unwrap()),
+                _ => IpAddr::from(<[u8; 16]>::try_from(o.as_bytes()).unwrap()),
+            }),
+            other => panic!("unexpected name {other:?}"),
+        }
+    }
+    assert_eq!(seen_dns, dns);
+    assert_eq!(seen_ips, ips);
+    let eku =
+        ExtendedKeyUsage::from_der(&find(der::oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)).unwrap();
+    assert_eq!(eku.0, vec![der::oid::db::rfc5280::ID_KP_SERVER_AUTH]);
+}
+
+#[test]
+fn the_service_key_issues_server_certificates_in_process_and_through_a_signer() {
+    let dns = ["localhost", "ledger.example"];
+    let ips: [IpAddr; 2] = ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    let dns_owned: Vec<String> = dns.iter().map(|s| s.to_string()).collect();
+    let server_key = ledger_core::PublicKey::P256(
+        *p256::ecdsa::SigningKey::random(&mut rand::thread_rng()).verifying_key(),
+    );
+    let validity = ledger_core::CertificateValidity::starting_now();
+
+    // The service key in the store.
+    let ledger = Ledger::in_memory().unwrap();
+    let der = ledger
+        .issue_server_certificate(&server_key, "ledger server", &dns_owned, &ips, validity)
+        .unwrap();
+    check_server_certificate(&der, &ledger.service_certificate_pem(), &dns, &ips);
+
+    // A service key held outside, reached only through `sign_digest`.
+    let service = Arc::new(HeldService(
+        ServiceIdentity::generate("held service").unwrap(),
+    ));
+    let ledger =
+        Ledger::in_memory_with(LedgerConfig::new("").service_signer(service.clone())).unwrap();
+    let der = ledger
+        .issue_server_certificate(&server_key, "ledger server", &dns_owned, &ips, validity)
+        .unwrap();
+    check_server_certificate(&der, service.certificate_pem(), &dns, &ips);
+
+    // Refusals: no names, a name that is not a host name.
+    assert!(matches!(
+        ledger.issue_server_certificate(&server_key, "s", &[], &[], validity),
+        Err(Error::InvalidInput { what, problem: Problem::Empty, .. })
+            if what == "subject alternative names"
+    ));
+    assert!(matches!(
+        ledger.issue_server_certificate(&server_key, "s", &["not a host".into()], &[], validity),
+        Err(Error::InvalidInput { what, .. }) if what == "subject alternative name"
+    ));
+}
+
+#[test]
+fn a_ledger_without_its_service_key_issues_no_server_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger");
+    let service = Arc::new(HeldService(
+        ServiceIdentity::generate("held service").unwrap(),
+    ));
+    Ledger::open(config(&path).service_signer(service.clone()))
+        .unwrap()
+        .close()
+        .unwrap();
+    let ledger = Ledger::open(config(&path).signing_mode(ledger_core::SigningMode::Json)).unwrap();
+    let key = ledger_core::PublicKey::P256(
+        *p256::ecdsa::SigningKey::random(&mut rand::thread_rng()).verifying_key(),
+    );
+    assert!(matches!(
+        ledger.issue_server_certificate(
+            &key,
+            "s",
+            &["localhost".into()],
+            &[],
+            ledger_core::CertificateValidity::starting_now()
+        ),
+        Err(Error::InvalidInput { what, .. }) if what == "service_signer"
+    ));
+    ledger.close().unwrap();
 }

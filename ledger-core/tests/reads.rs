@@ -81,6 +81,35 @@ fn page_limits_over_the_maximum_are_refused() {
 }
 
 #[test]
+fn collections_are_listed_in_order_page_by_page() {
+    let ledger = Ledger::in_memory().unwrap();
+    assert!(ledger.collections(None, 10).unwrap().is_empty());
+    for name in ["b", "a", "c", "a", "subledger:0"] {
+        ledger.append(name, b"x").unwrap();
+    }
+    // A table write names no collection.
+    let mut tx = Transaction::new();
+    tx.put("t", b"k", b"v");
+    ledger.submit(tx).unwrap();
+    assert_eq!(
+        ledger.collections(None, 10).unwrap(),
+        ["a", "b", "c", "subledger:0"]
+    );
+    assert_eq!(ledger.collections(None, 2).unwrap(), ["a", "b"]);
+    assert_eq!(
+        ledger.collections(Some("b"), 2).unwrap(),
+        ["c", "subledger:0"]
+    );
+    assert!(ledger
+        .collections(Some("subledger:0"), 2)
+        .unwrap()
+        .is_empty());
+    for limit in [0, MAX_PAGE_LIMIT + 1] {
+        assert_limit_refused(ledger.collections(None, limit), limit);
+    }
+}
+
+#[test]
 fn table_history_is_paged_like_entries() {
     let ledger = Ledger::in_memory().unwrap();
     let mut ids = Vec::new();
