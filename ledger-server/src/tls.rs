@@ -25,7 +25,6 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use sha2::{Digest as _, Sha256};
 
 use crate::{ServerConfig, ServerError};
 
@@ -47,15 +46,7 @@ use crate::{ServerConfig, ServerError};
 /// assert!(id.split(':').all(|b| b.len() == 2 && b.chars().all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c))));
 /// ```
 pub fn certificate_user_id(cert_der: &[u8]) -> String {
-    let digest = Sha256::digest(cert_der);
-    let mut out = String::with_capacity(95);
-    for (i, byte) in digest.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        out.push_str(&format!("{byte:02X}"));
-    }
-    out
+    ledger_core::governance::user_id_of_certificate_der(cert_der)
 }
 
 /// `user_id` in the canonical form of [`certificate_user_id`] when it is a SHA-256

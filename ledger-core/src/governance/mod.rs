@@ -121,8 +121,8 @@ pub use self::request::{Request, RequestBuilder, RequestPayload, SignedRequest, 
 pub use self::roles::{BuiltinRole, Decision, Operation, Permission, RoleDefinition, Scope};
 pub use self::session::UserSession;
 pub use self::tables::{
-    service_id_of, user_id_of_certificate, user_id_of_public_key, BALLOTS_TABLE, CODE_IDS_TABLE,
-    CONSTITUTION_KEY, CONSTITUTION_TABLE, HISTORY_TABLE, MEMBERS_TABLE, NODE_ATTESTATIONS_TABLE,
-    PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
+    service_id_of, user_id_of_certificate, user_id_of_certificate_der, user_id_of_public_key,
+    BALLOTS_TABLE, CODE_IDS_TABLE, CONSTITUTION_KEY, CONSTITUTION_TABLE, HISTORY_TABLE,
+    MEMBERS_TABLE, NODE_ATTESTATIONS_TABLE, PROPOSALS_TABLE, ROLES_TABLE, USERS_TABLE,
 };
 pub use crate::refusal::{MemberStatus, ProposalState, Refusal, RequestKind};

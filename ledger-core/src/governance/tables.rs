@@ -46,13 +46,20 @@ pub fn service_id_of(certificate: impl AsRef<[u8]>) -> Result<String, Error> {
 ///
 /// As [`service_id_of`].
 pub fn user_id_of_certificate(certificate: impl AsRef<[u8]>) -> Result<String, Error> {
-    let der = certificate_der(certificate.as_ref())?;
+    Ok(user_id_of_certificate_der(&certificate_der(
+        certificate.as_ref(),
+    )?))
+}
+
+/// [`user_id_of_certificate`] of a DER certificate: the uppercase, colon-separated SHA-256
+/// fingerprint of `der`.
+pub fn user_id_of_certificate_der(der: &[u8]) -> String {
     let hex = hex::encode_upper(Sha256::digest(der));
     let pairs: Vec<&str> = (0..hex.len())
         .step_by(2)
         .filter_map(|i| hex.get(i..i + 2))
         .collect();
-    Ok(pairs.join(":"))
+    pairs.join(":")
 }
 
 /// The user id of a public-key user: lowercase hex SHA-256 of the key's DER
