@@ -21,6 +21,7 @@ mod dir;
 mod inspect;
 mod output;
 mod receipts;
+mod serve;
 mod tx;
 mod user_id;
 mod users;
@@ -79,7 +80,8 @@ Examples:
   ledger verify receipt.json --service-cert service-cert.pem
   ledger audit ./my-ledger --service-cert service-cert.pem
   ledger backup ./my-ledger ./my-backup && ledger restore ./my-backup ./copy
-  ledger users set ./my-ledger --cert alice.pem --role Contributor";
+  ledger users set ./my-ledger --cert alice.pem --role Contributor
+  ledger serve ./my-ledger --listen 127.0.0.1:8443";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -213,6 +215,21 @@ Examples:
     /// Manage the ledger's users (while the ledger is not being served).
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Serve the Azure Confidential Ledger data-plane REST API (api-version 2022-05-13) over
+    /// HTTPS until SIGTERM or Ctrl-C.
+    #[command(after_help = "\
+Examples:
+  ledger users set ./my-ledger --cert admin.crt --role Administrator
+  ledger service-cert ./my-ledger > service_cert.pem
+  ledger serve ./my-ledger                          # https://127.0.0.1:8443 (DIR/ledger.json)
+  ledger serve ./my-ledger --listen 0.0.0.0:9443 --tls-name ledger.example.org
+
+Clients authenticate with a client certificate (self-signed is fine) whose user id (`ledger
+users set` prints it) has a role; the server's TLS certificate is issued by the service key,
+so service_cert.pem is the trust anchor (the Python SDK's ledger_certificate_path). While it
+runs the server holds the store: manage users through /app/users/{userId}. On a signal it
+finishes requests in flight and commits every acknowledged write before exiting.")]
+    Serve(serve::ServeArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -233,6 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => inspect::export(args),
         Command::ServiceCert(args) => tx::service_cert(args, json),
         Command::Users(command) => users::run(command, json),
+        Command::Serve(args) => serve::serve(args, json),
     }
 }
 

@@ -138,6 +138,7 @@ fn help_shows_examples_for_the_command_and_every_subcommand() {
         "inspect",
         "export",
         "service-cert",
+        "serve",
     ];
     for sub in subcommands {
         assert!(top.contains(sub), "--help does not list {sub}");
@@ -401,6 +402,7 @@ fn missing_and_foreign_directories_are_refused_without_creating_anything() {
             vec!["inspect", d],
             vec!["export", d],
             vec!["service-cert", d],
+            vec!["serve", d, "--listen", "127.0.0.1:0"],
             vec![
                 "users",
                 "set",
@@ -1163,4 +1165,120 @@ fn stdout_closed_early_ends_quietly() {
         .assert()
         .success()
         .stdout(predicate::str::contains("\t2\n"));
+}
+
+/// A client trusting only the service certificate `service_pem`, presenting `identity_pem`
+/// (certificate then key).
+fn https_client(service_pem: &str, identity_pem: &str) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(service_pem.as_bytes()).unwrap())
+        .identity(reqwest::Identity::from_pem(identity_pem.as_bytes()).unwrap())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn serve_answers_the_rest_api_until_sigterm_and_keeps_what_it_acknowledged() {
+    use std::io::BufRead as _;
+
+    let (tmp, dir) = new_ledger();
+    let d = path_str(&dir);
+    let admin = rcgen::generate_simple_self_signed(vec!["admin".to_owned()]).unwrap();
+    let admin_crt = tmp.path().join("admin.crt");
+    fs::write(&admin_crt, admin.cert.pem()).unwrap();
+    let user_id = ok(&[
+        "users",
+        "set",
+        d,
+        "--cert",
+        path_str(&admin_crt),
+        "--role",
+        "Administrator",
+    ]);
+    let service_pem = ok(&["service-cert", d]);
+
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["serve", d, "--listen", "127.0.0.1:0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started: Value = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{e}: {first:?}"));
+    let url = started["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let client = https_client(
+        &service_pem,
+        &format!("{}{}", admin.cert.pem(), admin.key_pair.serialize_pem()),
+    );
+    let created = client
+        .post(format!(
+            "{url}/app/transactions?api-version=2022-05-13&collectionId=audit"
+        ))
+        .json(&serde_json::json!({"contents": "served"}))
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let tx_id = created
+        .headers()
+        .get("x-ms-ccf-transaction-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let me = client
+        .get(format!(
+            "{url}/app/users/{}?api-version=2022-05-13",
+            user_id.trim()
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().unwrap();
+    assert_eq!(me["assignedRole"], "Administrator");
+
+    // The running server holds the store.
+    let held = fails(
+        &[
+            "users",
+            "set",
+            d,
+            "--cert",
+            path_str(&admin_crt),
+            "--role",
+            "Reader",
+        ],
+        1,
+    );
+    assert!(held.contains("in use by another process"), "{held}");
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "serve exited with {status}: {stderr}");
+
+    // What the server acknowledged is committed, and the directory is usable again.
+    assert_eq!(ok(&["status", d, &tx_id]).trim(), "Committed");
+    assert_eq!(ok(&["get", d, &tx_id, "-c", "audit"]), "served");
+    ok(&[
+        "users",
+        "set",
+        d,
+        "--cert",
+        path_str(&admin_crt),
+        "--role",
+        "Reader",
+    ]);
 }
