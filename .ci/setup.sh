@@ -61,72 +61,46 @@ if [ -f "$req" ] && command -v python3 >/dev/null 2>&1; then
   fi
 fi
 
-# ccf 7.x needs Python 3.12 or later: a pyenv-installed one, or python3.12 on PATH.
-req7="$root/ledger-core/tests/interop/requirements-ccf7.txt"
-venv7="${LEDGER_CCF7_VENV:-/var/tmp/ledger-ccf7-venv}"
-if [ -f "$req7" ]; then
-  if [ ! -x "$venv7/bin/python3" ]; then
-    py312=""
-    for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 "$(command -v python3.12 || true)"; do
-      if [ -n "$candidate" ] && [ -x "$candidate" ] \
-        && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-        py312="$candidate"
-        break
-      fi
-    done
-    if [ -n "$py312" ]; then
-      echo "setup: creating the ccf 7.x virtual environment $venv7 with $py312"
-      "$py312" -m venv "$venv7"
-    else
-      echo "setup: no Python 3.12 or later found; the ccf 7.x receipt verifier is not installed" >&2
+# A Python 3.12 or later: a pyenv-installed one, or python3.12 on PATH (empty if none).
+python312() {
+  for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 "$(command -v python3.12 || true)"; do
+    if [ -n "$candidate" ] && [ -x "$candidate" ] \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      echo "$candidate"
+      return
     fi
-  fi
-  if [ -x "$venv7/bin/python3" ] && ! pins_met "$venv7/bin/python3" "$req7"; then
-    echo "setup: installing the ccf 7.x receipt verifier into $venv7 ($req7)"
-    "$venv7/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$req7"
-  fi
-fi
+  done
+}
 
+# Makes virtual environment $2 with python $3 (if it does not exist) and installs the pins of
+# requirements file $4 into it (if they are not all met); $1 names what it holds.
+venv_with() {
+  local what="$1" venv="$2" python="$3" reqs="$4"
+  [ -f "$reqs" ] || return 0
+  if [ ! -x "$venv/bin/python3" ]; then
+    if [ -z "$python" ]; then
+      echo "setup: no suitable Python found; $what is not installed" >&2
+      return 0
+    fi
+    echo "setup: creating the virtual environment $venv for $what with $python"
+    "$python" -m venv "$venv"
+  fi
+  if ! pins_met "$venv/bin/python3" "$reqs"; then
+    echo "setup: installing $what into $venv ($reqs)"
+    "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqs"
+  fi
+}
+
+py312="$(python312)"
+# ccf 7.x needs Python 3.12 or later.
+venv_with "the ccf 7.x receipt verifier" "${LEDGER_CCF7_VENV:-/var/tmp/ledger-ccf7-venv}" \
+  "$py312" "$root/ledger-core/tests/interop/requirements-ccf7.txt"
 # pyscitt (the SCITT transparent-statement verifier) pins ccf 7.x, pycose and jwcrypto, so it
-# gets a virtual environment of its own, $LEDGER_SCITT_VENV (default /var/tmp/ledger-scitt-venv),
-# with the same Python 3.12 or later.
-reqs="$root/ledger-core/tests/interop/requirements-scitt.txt"
-venvs="${LEDGER_SCITT_VENV:-/var/tmp/ledger-scitt-venv}"
-if [ -f "$reqs" ]; then
-  if [ ! -x "$venvs/bin/python3" ]; then
-    py312=""
-    for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 "$(command -v python3.12 || true)"; do
-      if [ -n "$candidate" ] && [ -x "$candidate" ] \
-        && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
-        py312="$candidate"
-        break
-      fi
-    done
-    if [ -n "$py312" ]; then
-      echo "setup: creating the pyscitt virtual environment $venvs with $py312"
-      "$py312" -m venv "$venvs"
-    else
-      echo "setup: no Python 3.12 or later found; the pyscitt verifier is not installed" >&2
-    fi
-  fi
-  if [ -x "$venvs/bin/python3" ] && ! pins_met "$venvs/bin/python3" "$reqs"; then
-    echo "setup: installing the pyscitt verifier into $venvs ($reqs)"
-    "$venvs/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqs"
-  fi
-fi
-
+# gets a virtual environment of its own, with the same Python 3.12 or later.
+venv_with "the pyscitt verifier" "${LEDGER_SCITT_VENV:-/var/tmp/ledger-scitt-venv}" \
+  "$py312" "$root/ledger-core/tests/interop/requirements-scitt.txt"
 # schemathesis (ledger-server's OpenAPI conformance test) in a virtual environment of its own,
 # $LEDGER_SCHEMATHESIS_VENV (default /var/tmp/ledger-schemathesis-venv): its pins (hypothesis,
 # jsonschema, requests) need not agree with the receipt verifiers'. Python 3.9 or later.
-reqst="$root/ledger-server/tests/schemathesis/requirements.txt"
-venvst="${LEDGER_SCHEMATHESIS_VENV:-/var/tmp/ledger-schemathesis-venv}"
-if [ -f "$reqst" ] && command -v python3 >/dev/null 2>&1; then
-  if [ ! -x "$venvst/bin/python3" ]; then
-    echo "setup: creating the schemathesis virtual environment $venvst"
-    python3 -m venv "$venvst"
-  fi
-  if ! pins_met "$venvst/bin/python3" "$reqst"; then
-    echo "setup: installing schemathesis into $venvst ($reqst)"
-    "$venvst/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$reqst"
-  fi
-fi
+venv_with "schemathesis" "${LEDGER_SCHEMATHESIS_VENV:-/var/tmp/ledger-schemathesis-venv}" \
+  "$(command -v python3 || true)" "$root/ledger-server/tests/schemathesis/requirements.txt"
