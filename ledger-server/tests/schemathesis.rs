@@ -1,8 +1,8 @@
 //! `schemathesis` (PyPI, pinned in `tests/schemathesis/requirements.txt`, installed by
 //! `.ci/setup.sh` into `$LEDGER_SCHEMATHESIS_VENV`, default `/var/tmp/ledger-schemathesis-venv`)
 //! driven against the server with the official, unmodified OpenAPI document of the data
-//! plane (`../shared/acl-openapi/2022-05-13/confidentialledger.json` beside the repository;
-//! `LEDGER_ACL_OPENAPI` names another copy).
+//! plane (`tests/acl-openapi/2022-05-13/confidentialledger.json`, a copy of the project's
+//! `../shared/acl-openapi/`; `LEDGER_ACL_OPENAPI` names another copy).
 //!
 //! Two runs, each with a fixed seed and a bounded number of examples per operation, in
 //! positive and negative modes, checking that no input causes a 5xx and that every response
@@ -32,14 +32,37 @@ fn venv() -> PathBuf {
     )
 }
 
+/// The official document: `$LEDGER_ACL_OPENAPI`, else the copy in `tests/acl-openapi/`
+/// (vendored unmodified from the project's `../shared/acl-openapi/`, so that a clone anywhere
+/// runs this test; `the_vendored_document_is_the_shared_one` keeps the two identical).
 fn openapi() -> PathBuf {
     std::env::var_os("LEDGER_ACL_OPENAPI").map_or_else(
         || {
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/acl-openapi/2022-05-13/confidentialledger.json")
+                .join("tests/acl-openapi/2022-05-13/confidentialledger.json")
         },
         PathBuf::from,
     )
+}
+
+#[test]
+fn the_vendored_document_is_the_shared_one() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/acl-openapi/2022-05-13");
+    if !shared.exists() {
+        eprintln!(
+            "SKIPPED: no {} beside this clone to compare the vendored copy with",
+            shared.display()
+        );
+        return;
+    }
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/acl-openapi/2022-05-13");
+    for file in ["confidentialledger.json", "common.json"] {
+        assert_eq!(
+            std::fs::read(vendored.join(file)).unwrap(),
+            std::fs::read(shared.join(file)).unwrap(),
+            "{file} differs from the shared copy"
+        );
+    }
 }
 
 fn skip_or_fail(what: &str) {
