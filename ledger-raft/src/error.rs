@@ -1,0 +1,65 @@
+//! The one error type of `ledger-raft`'s storage.
+
+/// Why a Raft storage operation failed.
+///
+/// openraft receives these wrapped in its `StorageError` (as the source of a
+/// `StorageIOError`), which it treats as fatal: the Raft node stops, and reopening the
+/// storage recovers to its last durable state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RaftStoreError {
+    /// The backend failed. RocksDB failures are classified by
+    /// [`ledger_store::StoreError::from_rocks`] (corruption, a full disk, a held lock, ...).
+    #[error("raft storage backend: {0}")]
+    Backend(#[from] ledger_store::StoreError),
+    /// A stored record cannot be decoded or is inconsistent with where it is stored.
+    #[error("corruption in {what}: {detail}")]
+    Corruption {
+        /// What is damaged, e.g. `"log entry 17"`, `"vote"`.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// A value could not be encoded for storage.
+    #[error("cannot encode {what}: {detail}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's message.
+        detail: String,
+    },
+    /// The directory holds a Raft store of a format version this build does not read.
+    #[error(
+        "raft store format version {found} is not supported (this build reads version {supported})"
+    )]
+    IncompatibleFormat {
+        /// The version recorded in the store.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+}
+
+impl RaftStoreError {
+    pub(crate) fn corruption(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Corruption {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Whether the failure is damaged or inconsistent stored bytes.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            Self::Corruption { .. } => true,
+            Self::Backend(err) => err.is_corruption(),
+            _ => false,
+        }
+    }
+}
+
+impl From<rocksdb::Error> for RaftStoreError {
+    fn from(err: rocksdb::Error) -> Self {
+        Self::Backend(ledger_store::StoreError::from_rocks(err))
+    }
+}

@@ -1,0 +1,275 @@
+//! What the Raft storage keeps across a reopen, what it syncs and when, and the state
+//! machine's payload table through apply, snapshot build and install.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ledger_raft::{Applied, Backend, Entry, LogId, LogStore, MemoryBackend, Payload, StateMachine};
+use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
+use openraft::{
+    CommittedLeaderId, EntryPayload, Membership, RaftLogReader, RaftSnapshotBuilder, Vote,
+};
+
+fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn payload(term: u64, index: u64, bytes: &[u8]) -> Entry {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Payload(bytes.to_vec())),
+    }
+}
+
+fn membership(term: u64, index: u64, voters: &[u64]) -> Entry {
+    let set: BTreeSet<u64> = voters.iter().copied().collect();
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Membership(Membership::new(vec![set], None)),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Appends `entries` in one call and waits for the flush callback.
+async fn append(log: &mut LogStore, entries: Vec<Entry>) {
+    log.blocking_append(entries).await.unwrap();
+}
+
+async fn indexes(log: &mut LogStore) -> Vec<u64> {
+    log.try_get_log_entries(..)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect()
+}
+
+#[test]
+fn vote_log_and_applied_state_survive_reopen_in_rocksdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let (mut log, mut sm) = ledger_raft::open_rocks(dir.path()).unwrap();
+        log.save_vote(&Vote::new(3, 1)).await.unwrap();
+        append(
+            &mut log,
+            vec![
+                membership(3, 1, &[1, 2, 3]),
+                payload(3, 2, b"a"),
+                payload(3, 3, b"b"),
+                payload(3, 4, b"c"),
+            ],
+        )
+        .await;
+        log.truncate(log_id(3, 4)).await.unwrap();
+        log.save_committed(Some(log_id(3, 3))).await.unwrap();
+        let entries = log.try_get_log_entries(1..4).await.unwrap();
+        let replies = sm.apply(entries).await.unwrap();
+        assert_eq!(
+            replies,
+            vec![
+                Applied::Membership,
+                Applied::Payload { index: 2 },
+                Applied::Payload { index: 3 }
+            ]
+        );
+    });
+    drop(rt);
+
+    let rt = runtime();
+    rt.block_on(async {
+        let (mut log, mut sm) = ledger_raft::open_rocks(dir.path()).unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(Vote::new(3, 1)));
+        assert_eq!(
+            indexes(&mut log).await,
+            vec![1, 2, 3],
+            "the truncation held"
+        );
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_log_id, Some(log_id(3, 3)));
+        assert_eq!(state.last_purged_log_id, None);
+        assert_eq!(log.read_committed().await.unwrap(), Some(log_id(3, 3)));
+
+        let (applied, members) = sm.applied_state().await.unwrap();
+        assert_eq!(applied, Some(log_id(3, 3)));
+        assert_eq!(members.log_id(), &Some(log_id(3, 1)));
+        assert_eq!(
+            sm.payloads().unwrap(),
+            vec![(2, b"a".to_vec()), (3, b"b".to_vec())]
+        );
+        assert_eq!(sm.payload(3).unwrap(), Some(b"b".to_vec()));
+        assert_eq!(
+            sm.payload(1).unwrap(),
+            None,
+            "a membership entry has no row"
+        );
+
+        // Purge, then reopen: the purged log id stands in for the missing entries.
+        log.purge(log_id(3, 3)).await.unwrap();
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(3, 3)));
+        assert_eq!(state.last_log_id, Some(log_id(3, 3)));
+        assert!(indexes(&mut log).await.is_empty());
+    });
+}
+
+#[test]
+fn vote_append_and_truncate_each_sync_once_purge_apply_and_committed_do_not() {
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let (mut log, mut sm) = ledger_raft::open(backend.clone()).unwrap();
+    runtime().block_on(async {
+        let mut expect = 0;
+        log.save_vote(&Vote::new(1, 1)).await.unwrap();
+        expect += 1;
+        assert_eq!(backend.syncs(), expect, "save_vote syncs");
+
+        let batch: Vec<Entry> = (1..=50).map(|i| payload(1, i, &[i as u8])).collect();
+        append(&mut log, batch).await;
+        expect += 1;
+        assert_eq!(
+            backend.syncs(),
+            expect,
+            "one sync for a whole batch of entries"
+        );
+
+        log.truncate(log_id(1, 40)).await.unwrap();
+        expect += 1;
+        assert_eq!(backend.syncs(), expect, "truncate syncs");
+
+        let entries = log.try_get_log_entries(1..=39).await.unwrap();
+        assert_eq!(sm.apply(entries).await.unwrap().len(), 39);
+        log.save_committed(Some(log_id(1, 39))).await.unwrap();
+        log.purge(log_id(1, 10)).await.unwrap();
+        assert_eq!(
+            backend.syncs(),
+            expect,
+            "apply, save_committed and purge do not sync"
+        );
+        assert_eq!(indexes(&mut log).await, (11..=39).collect::<Vec<_>>());
+
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+        expect += 1;
+        assert_eq!(backend.syncs(), expect, "a built snapshot is synced");
+    });
+}
+
+/// A follower that installs a leader's snapshot ends with the leader's table as of the
+/// snapshot, and keeps applying from there; rows applied after the builder was made are not
+/// in the snapshot.
+#[test]
+fn snapshot_carries_the_payload_table_to_a_follower() {
+    let rt = runtime();
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let (_log_l, mut sm_l) = ledger_raft::open_rocks(leader_dir.path()).unwrap();
+        sm_l.apply(vec![
+            membership(1, 1, &[1, 2]),
+            payload(1, 2, b"first"),
+            payload(1, 3, b"second"),
+        ])
+        .await
+        .unwrap();
+        let mut builder = sm_l.get_snapshot_builder().await;
+        // Applied after the builder captured its point: must not enter the snapshot.
+        sm_l.apply(vec![payload(1, 4, b"later")]).await.unwrap();
+        let snapshot = builder.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 3)));
+
+        {
+            let (_log_f, mut sm_f) = ledger_raft::open_rocks(follower_dir.path()).unwrap();
+            // The follower had applied an older, different-looking table: install replaces it.
+            sm_f.apply(vec![payload(1, 1, b"stale")]).await.unwrap();
+            let mut incoming = sm_f.begin_receiving_snapshot().await.unwrap();
+            *incoming = *snapshot.snapshot;
+            sm_f.install_snapshot(&snapshot.meta, incoming)
+                .await
+                .unwrap();
+            assert_eq!(
+                sm_f.payloads().unwrap(),
+                vec![(2, b"first".to_vec()), (3, b"second".to_vec())]
+            );
+        }
+
+        // Installed state is durable: reopen and continue applying.
+        let (_log_f, mut sm_f) = ledger_raft::open_rocks(follower_dir.path()).unwrap();
+        assert_eq!(sm_f.last_applied(), Some(log_id(1, 3)));
+        let current = sm_f.get_current_snapshot().await.unwrap().unwrap();
+        assert_eq!(current.meta, snapshot.meta);
+        sm_f.apply(vec![payload(1, 4, b"later")]).await.unwrap();
+        assert_eq!(sm_f.payloads().unwrap(), sm_l.payloads().unwrap());
+    });
+}
+
+#[test]
+fn a_snapshot_whose_data_contradicts_its_metadata_is_refused() {
+    runtime().block_on(async {
+        let (_log_l, mut sm_l) = ledger_raft::open_memory();
+        sm_l.apply(vec![membership(1, 1, &[1]), payload(1, 2, b"x")])
+            .await
+            .unwrap();
+        let snapshot = sm_l
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .unwrap();
+
+        let (_log_f, mut sm_f) = ledger_raft::open_memory();
+        let mut meta = snapshot.meta.clone();
+        meta.last_log_id = Some(log_id(1, 9));
+        let err = sm_f
+            .install_snapshot(&meta, snapshot.snapshot)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("does not hold"), "{err}");
+        assert_eq!(sm_f.last_applied(), None, "nothing was installed");
+        assert!(sm_f.payloads().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn a_log_entry_stored_under_the_wrong_index_is_corruption() {
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let (mut log, _sm) = ledger_raft::open(backend.clone()).unwrap();
+    runtime().block_on(async {
+        append(&mut log, vec![payload(1, 1, b"a"), payload(1, 2, b"b")]).await;
+        // Move entry 2's bytes under key 1, behind the store's back.
+        let bytes = backend
+            .get(ledger_raft::Keyspace::Log, &2u64.to_be_bytes())
+            .unwrap()
+            .unwrap();
+        backend
+            .write(
+                vec![ledger_raft::WriteOp::Put(
+                    ledger_raft::Keyspace::Log,
+                    1u64.to_be_bytes().to_vec(),
+                    bytes,
+                )],
+                false,
+            )
+            .unwrap();
+        let err = log.try_get_log_entries(1..=2).await.unwrap_err();
+        assert!(err.to_string().contains("log entry 1"), "{err}");
+    });
+}
+
+#[test]
+fn state_machine_reports_what_it_applied() {
+    let (_log, sm) = ledger_raft::open_memory();
+    let sm: StateMachine = sm;
+    assert_eq!(sm.last_applied(), None);
+    assert!(sm.payloads().unwrap().is_empty());
+}
