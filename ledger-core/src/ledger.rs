@@ -1164,6 +1164,15 @@ impl Ledger {
         self.signs_cose
     }
 
+    /// The newest committed transaction: the one just before the newest durable signature
+    /// transaction (a signature commits what precedes it), or `None` before the first commit.
+    /// A status read of it gives [`TxStatus::Committed`].
+    pub fn last_committed(&self) -> Option<TxId> {
+        let signature = self.shared.committed_sig.load(Ordering::Acquire);
+        let seqno = signature.checked_sub(1).filter(|s| *s > 0)?;
+        TxId::new(self.view_of(seqno), seqno).ok()
+    }
+
     /// The service id: lowercase hex SHA-256 of the service certificate's DER. Signed
     /// governance requests name it, so a request for one ledger is refused by every other.
     pub fn service_id(&self) -> &str {

@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed};
 
 use ledger_core::{
-    Cursor, Error, KeyHistoryPage, Ledger, Page, Problem, Transaction, TxId, MAX_NAME_LEN,
-    MAX_PAGE_LIMIT,
+    Cursor, Error, KeyHistoryPage, Ledger, LedgerConfig, Page, Problem, Transaction, TxId,
+    TxStatus, MAX_NAME_LEN, MAX_PAGE_LIMIT,
 };
 
 /// `result` is the refusal of a page limit of `limit`.
@@ -611,4 +611,26 @@ proptest! {
             Ok::<(), TestCaseError>(())
         })?;
     }
+}
+
+#[test]
+fn the_last_committed_transaction_is_the_one_before_the_newest_durable_signature() {
+    let ledger = Ledger::in_memory_with(
+        LedgerConfig::new("")
+            .sig_interval(std::time::Duration::from_secs(3600))
+            .sig_tx_interval(std::num::NonZeroU64::new(1 << 40).unwrap()),
+    )
+    .unwrap();
+    // Genesis is committed by the first signature.
+    let genesis = ledger.last_committed().unwrap();
+    assert_eq!(ledger.status(genesis), TxStatus::Committed);
+    let first = ledger.append("audit", b"one").unwrap();
+    let second = ledger.append("audit", b"two").unwrap();
+    // Not signed yet: still the genesis.
+    assert_eq!(ledger.last_committed(), Some(genesis));
+    assert_ne!(ledger.status(second), TxStatus::Committed);
+    ledger.flush().unwrap();
+    assert_eq!(ledger.last_committed(), Some(second));
+    assert_eq!(ledger.status(second), TxStatus::Committed);
+    assert!(first < second);
 }

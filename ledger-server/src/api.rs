@@ -56,7 +56,7 @@ use crate::tls::canonical_user_id;
 pub(crate) const API_VERSION: &str = "2022-05-13";
 /// ACL's default collection.
 pub(crate) const DEFAULT_COLLECTION: &str = "subledger:0";
-/// The header carrying the transaction id of a write.
+/// The header carrying the transaction id of a write, or the one an answer was read at.
 const TX_HEADER: &str = "x-ms-ccf-transaction-id";
 
 /// What every handler shares.
@@ -190,7 +190,27 @@ pub(crate) fn router(state: AppState) -> Router {
             get(enclave_quotes).fallback(method_not_allowed),
         )
         .fallback(not_found)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            add_transaction_id,
+        ))
         .with_state(state)
+}
+
+/// Every answer names a transaction in `x-ms-ccf-transaction-id`, as the service's do: a
+/// write's own id (set by its handler), else the newest committed transaction the answer
+/// was read at.
+async fn add_transaction_id(State(state): State<AppState>, mut response: Response) -> Response {
+    if !response.headers().contains_key(TX_HEADER) {
+        if let Some(value) = state
+            .ledger
+            .last_committed()
+            .and_then(|tx| HeaderValue::from_str(&tx.to_string()).ok())
+        {
+            response.headers_mut().insert(TX_HEADER, value);
+        }
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -32,6 +32,9 @@
 //! | `GET /app/governance/constitution`, `GET /app/governance/members` | governance state |
 //! | `GET /app/enclaveQuotes` | the node id, and no quotes (no enclave) |
 //!
+//! Every answer carries `x-ms-ccf-transaction-id`: a write's own id, else the newest committed
+//! transaction when it was read ([`ledger_core::Ledger::last_committed`]).
+//!
 //! Every route requires `api-version=2022-05-13`. Status codes, error codes and states are
 //! listed in `src/api.rs`; how entries get their application claims in `src/claims.rs`.
 //!

@@ -107,6 +107,22 @@ fn writes_reads_receipts_and_pages_over_https() {
         }})
     );
 
+    // A read names the transaction it was read at: committed, at or after the entry.
+    let read = c
+        .get(server.url(&format!("/app/transactions/{first}?{V}")))
+        .send()
+        .unwrap();
+    let read_at: TxId = read
+        .headers()
+        .get("x-ms-ccf-transaction-id")
+        .expect("a read names a transaction")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(read_at >= first, "{read_at} < {first}");
+    assert_eq!(server.ledger.status(read_at), TxStatus::Committed);
+
     // The receipt verifies against the service certificate, and its application claims
     // recompute the receipt's claims digest from the entry.
     let text = c
