@@ -182,21 +182,9 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
         common_name: &str,
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
-        let ca = ParsedCert::parse(self.certificate_pem().as_bytes()).map_err(|e| {
-            Error::malformed("service certificate", excerpt(self.certificate_pem()), e)
-        })?;
-        let sign = |prehash: &[u8]| self.sign_prehash(prehash);
-        let signer = CaSigner {
-            key: ca.key,
-            sign: &sign,
-        };
-        issue_node_certificate_with(
-            &signer,
-            &ca.cert.tbs_certificate.subject,
-            node_key,
-            common_name,
-            validity,
-        )
+        as_ca(self, |signer, issuer| {
+            issue_node_certificate_with(signer, issuer, node_key, common_name, validity)
+        })
     }
     /// Issues a TLS server certificate for `server_key` (P-256 or P-384), signed through
     /// [`ServiceSigner::sign_prehash`], so an external signer (an HSM) issues it too. The
@@ -221,24 +209,35 @@ pub trait ServiceSigner: Send + Sync + fmt::Debug {
         ip_addresses: &[std::net::IpAddr],
         validity: CertificateValidity,
     ) -> Result<Vec<u8>> {
-        let ca = ParsedCert::parse(self.certificate_pem().as_bytes()).map_err(|e| {
-            Error::malformed("service certificate", excerpt(self.certificate_pem()), e)
-        })?;
-        let sign = |prehash: &[u8]| self.sign_prehash(prehash);
-        let signer = CaSigner {
-            key: ca.key,
-            sign: &sign,
-        };
-        issue_server_certificate_with(
-            &signer,
-            &ca.cert.tbs_certificate.subject,
-            server_key,
-            common_name,
-            dns_names,
-            ip_addresses,
-            validity,
-        )
+        as_ca(self, |signer, issuer| {
+            issue_server_certificate_with(
+                signer,
+                issuer,
+                server_key,
+                common_name,
+                dns_names,
+                ip_addresses,
+                validity,
+            )
+        })
     }
+}
+
+/// Runs `issue` with `service` as the certificate authority: its certificate's key, its
+/// subject as the issuer name, and its [`ServiceSigner::sign_prehash`] as the signer.
+fn as_ca<S: ServiceSigner + ?Sized>(
+    service: &S,
+    issue: impl FnOnce(&CaSigner<'_>, &Name) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let ca = ParsedCert::parse(service.certificate_pem().as_bytes()).map_err(|e| {
+        Error::malformed("service certificate", excerpt(service.certificate_pem()), e)
+    })?;
+    let sign = |prehash: &[u8]| service.sign_prehash(prehash);
+    let signer = CaSigner {
+        key: ca.key,
+        sign: &sign,
+    };
+    issue(&signer, &ca.cert.tbs_certificate.subject)
 }
 
 /// A certificate-signing key, in process or behind a [`ServiceSigner`], adapted to the x509
