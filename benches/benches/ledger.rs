@@ -8,6 +8,13 @@
 //!   `backend=memory threads=1 size=64 signing=json` and `backend=rocksdb-fsync threads=4
 //!   size=64 signing=json` run the same appends in [`SigningMode::Json`] (node signatures
 //!   only), beside their dual-signing cases, so the cost of dual signing is their ratio.
+//! * `ledger_append/floor=hashing threads=.. size=..`: the hashing floor of the same
+//!   transactions on as many threads (the SHA-256 work the format requires, done bare on the
+//!   entries of a ledger the engine wrote; see `ledger_benches::floors`), and
+//!   `ledger_append/peer=rocksdb-raw threads=.. size=..`: raw RocksDB writing the exact keys
+//!   and values of such a ledger in synced batches of one signature interval. After the group,
+//!   a `ratio` line per engine case gives its share of the hashing floor (memory) or its time
+//!   over the serial floor, raw RocksDB plus hashing (RocksDB).
 //! * `ledger_commit_latency/backend=rocksdb-fsync`: a lone client's append + wait_for_commit;
 //!   p50/p99 are printed beside criterion's estimate, with the cost of one fsync on the same
 //!   disk measured in the same run.
@@ -28,11 +35,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, BenchmarkId, Criterion, Throughput};
+use ledger_benches::floors;
 use ledger_core::{
     Durability, KeyAlgorithm, Ledger, LedgerConfig, ReceiptVerifier, SigningMode, TxId,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The engine's default signature interval (transactions per signature), which the raw
+/// RocksDB peer uses as its batch size.
+const SIG_TX_INTERVAL: u64 = 5000;
 
 /// Whether criterion runs for measurement (`cargo bench`) rather than as a smoke test
 /// (`cargo test --benches`), where sizes shrink so the run stays short.
@@ -85,11 +97,49 @@ fn append_batch(ledger: &Arc<Ledger>, threads: usize, n: u64, payload: &[u8]) ->
     start.elapsed()
 }
 
+/// Mean time per transaction of each case run so far, by name (criterion reports medians per
+/// iteration; these are kept to print the ratios between cases of one run).
+static TALLY: std::sync::Mutex<Vec<(String, Duration, u64)>> = std::sync::Mutex::new(Vec::new());
+
+fn tally(name: &str, elapsed: Duration, transactions: u64) {
+    let mut tally = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    match tally.iter_mut().find(|(n, _, _)| n == name) {
+        Some((_, total, count)) => {
+            *total += elapsed;
+            *count += transactions;
+        }
+        None => tally.push((name.to_owned(), elapsed, transactions)),
+    }
+}
+
+/// Nanoseconds per transaction of case `name`, if it ran.
+fn per_tx(name: &str) -> Option<f64> {
+    let tally = TALLY.lock().unwrap_or_else(|e| e.into_inner());
+    tally
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .filter(|(_, _, count)| *count > 0)
+        .map(|(_, total, count)| total.as_nanos() as f64 / *count as f64)
+}
+
 fn bench_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("ledger_append");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(if measuring() { 8 } else { 1 }));
     let batch: u64 = if measuring() { 200_000 } else { 2_000 };
+    let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    // Ledgers generated (untimed) for the floors, by (size, threads).
+    let mut generated = std::collections::HashMap::new();
+    let mut generate = |size: usize, threads: usize| -> std::path::PathBuf {
+        generated
+            .entry((size, threads))
+            .or_insert_with(|| {
+                let dir = scratch.path().join(format!("gen-{size}-{threads}"));
+                floors::generate(&dir, batch, size, threads)
+            })
+            .clone()
+    };
+    let mut ratios = Vec::new();
     for (backend, name) in [
         (Backend::Memory, "memory"),
         (Backend::RocksFsync, "rocksdb-fsync"),
@@ -105,34 +155,96 @@ fn bench_append(c: &mut Criterion) {
                 ) {
                     modes.push((SigningMode::Json, " signing=json"));
                 }
+                let case = format!("backend={name} threads={threads} size={size}");
                 for (signing, suffix) in modes {
                     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
                     // Opened on first use, so that a filtered-out benchmark leaves no ledger
                     // (and no pipeline threads) running beside the measured one.
                     let mut ledger: Option<Arc<Ledger>> = None;
                     let payload = vec![0xabu8; size];
+                    let id = format!("{case}{suffix}");
                     group.throughput(Throughput::Elements(batch));
-                    group.bench_function(
-                        BenchmarkId::from_parameter(format!(
-                            "backend={name} threads={threads} size={size}{suffix}"
-                        )),
-                        |b| {
-                            let ledger = ledger.get_or_insert_with(|| {
-                                Arc::new(open_signing(&backend, dir.path(), signing))
-                            });
-                            b.iter_custom(|iters| {
-                                (0..iters)
-                                    .map(|_| append_batch(ledger, threads, batch, &payload))
-                                    .sum()
-                            })
-                        },
-                    );
+                    group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                        let ledger = ledger.get_or_insert_with(|| {
+                            Arc::new(open_signing(&backend, dir.path(), signing))
+                        });
+                        b.iter_custom(|iters| {
+                            (0..iters)
+                                .map(|_| {
+                                    let t = append_batch(ledger, threads, batch, &payload);
+                                    tally(&id, t, batch);
+                                    t
+                                })
+                                .sum()
+                        })
+                    });
                     drop(ledger);
+                }
+                // The hashing floor on as many threads, over the entries of a ledger the
+                // engine wrote with the same sizes.
+                let floor_id = format!("floor=hashing threads={threads} size={size}");
+                if name == "memory" {
+                    let mut floor: Option<floors::HashingFloor> = None;
+                    group.bench_function(BenchmarkId::from_parameter(&floor_id), |b| {
+                        let floor = floor.get_or_insert_with(|| {
+                            floors::HashingFloor::from_store(&generate(size, 1))
+                        });
+                        b.iter_custom(|iters| {
+                            (0..iters)
+                                .map(|_| {
+                                    let t = floor.run(threads);
+                                    tally(&floor_id, t, floor.len() as u64);
+                                    t
+                                })
+                                .sum()
+                        })
+                    });
+                    ratios.push((case.clone(), floor_id, None));
+                } else {
+                    // Raw RocksDB writing the engine's keys and values with the same syncs.
+                    let peer_id = format!("peer=rocksdb-raw threads={threads} size={size}");
+                    let mut peer: Option<floors::RawRocksPeer> = None;
+                    group.bench_function(BenchmarkId::from_parameter(&peer_id), |b| {
+                        let peer = peer.get_or_insert_with(|| {
+                            floors::RawRocksPeer::from_store(
+                                &generate(size, threads),
+                                SIG_TX_INTERVAL,
+                            )
+                        });
+                        b.iter_custom(|iters| {
+                            (0..iters)
+                                .map(|_| {
+                                    let t = peer.run(scratch.path());
+                                    tally(&peer_id, t, peer.transactions);
+                                    t
+                                })
+                                .sum()
+                        })
+                    });
+                    ratios.push((case.clone(), floor_id, Some(peer_id)));
                 }
             }
         }
     }
     group.finish();
+    for (case, floor, peer) in ratios {
+        let (Some(engine), Some(floor_ns)) = (per_tx(&case), per_tx(&floor)) else {
+            continue;
+        };
+        match peer.and_then(|p| per_tx(&p)) {
+            None => eprintln!(
+                "ratio {case}: {engine:.0} ns/tx; hashing floor {floor_ns:.0} ns/tx; \
+                 the engine reaches {:.0}% of the floor",
+                100.0 * floor_ns / engine
+            ),
+            Some(raw) => eprintln!(
+                "ratio {case}: {engine:.0} ns/tx; serial floor {:.0} ns/tx (raw RocksDB \
+                 {raw:.0} + hashing {floor_ns:.0}); engine / serial floor = {:.2}",
+                raw + floor_ns,
+                engine / (raw + floor_ns)
+            ),
+        }
+    }
 }
 
 /// Median cost of writing 4 KiB and fsyncing it, on the disk the ledger uses.

@@ -3,12 +3,13 @@
 //! Four kinds of thread take part, and no lock is held across hashing, signing or I/O:
 //!
 //! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
-//!    sequencer lock only to reserve the next seqno, then patch the header, hash the entry and
-//!    compute its commit evidence nonce outside the lock, and finally put the prepared
-//!    transaction into its reserved slot.
+//!    sequencer lock only to reserve the next seqno, then, outside the lock, patch the header,
+//!    hash the entry, compute its commit evidence and its leaf, and finally put the prepared
+//!    transaction into its reserved slot. Every hash of a transaction but the tree's interior
+//!    nodes is computed here, on as many threads as there are appenders.
 //! 2. **The committer** takes ready slots in seqno order (a slot still being prepared holds up
-//!    only the transactions after it), completes their commit evidence and leaves, pushes the
-//!    leaves into the Merkle tree, gathers the transactions into groups, and decides when to sign. To sign it
+//!    only the transactions after it), pushes their leaves into the Merkle tree, gathers the
+//!    transactions into groups, and decides when to sign. To sign it
 //!    reserves the next seqno `s` like any appender, waits until every slot before `s` is
 //!    processed, signs the root over leaves `0..s` with the node signer and records the
 //!    signature transaction at `s`.
@@ -116,14 +117,16 @@ impl Submission {
     }
 }
 
-/// A sequenced transaction with its entry hashed, waiting to be processed in seqno order.
+/// A sequenced transaction with its entry and leaf hashed, waiting to be processed in seqno
+/// order.
 struct Prepared {
     kind: TxKind,
     /// The entry with its final header, and its digest (the write set digest of the leaf).
     record: EntryRecord,
-    /// SHA-256 of the commit evidence, as recorded in the entry's header.
-    commit_evidence_digest: [u8; 32],
-    claims_digest: [u8; 32],
+    /// The transaction's Merkle leaf (SPEC section 3), hashed by the appender so that the
+    /// committer, the one thread every transaction passes through, hashes only the tree's
+    /// interior nodes.
+    leaf: [u8; 32],
     collections: Collections,
     table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
@@ -387,7 +390,6 @@ impl Shared {
                     unsigned: 0,
                     oldest_unsigned: None,
                     batch: Vec::new(),
-                    leaves: Vec::new(),
                     names: Names::default(),
                 };
                 let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
@@ -501,15 +503,6 @@ impl Shared {
             self.seq_ready.notify_one();
         }
         Ok(tx_id)
-    }
-
-    /// The Merkle leaf of a prepared transaction (SPEC section 3).
-    fn leaf_of(&self, p: &Prepared) -> [u8; 32] {
-        EntryLeaf {
-            write_set_digest: *p.record.digest(),
-            claims_digest: p.claims_digest,
-        }
-        .leaf_of_digest(&p.commit_evidence_digest)
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -749,12 +742,9 @@ impl Shared {
     fn process(&self, state: &mut CommitterState) {
         let mut batch = std::mem::take(&mut state.batch);
         {
-            // Hashed before taking the tree lock, which readers (receipts) share.
-            state.leaves.clear();
-            state.leaves.extend(batch.iter().map(|p| self.leaf_of(p)));
             let mut tree = self.tree.write();
-            for leaf in &state.leaves {
-                tree.push(*leaf);
+            for p in &batch {
+                tree.push(p.leaf);
             }
         }
         for p in batch.drain(..) {
@@ -912,8 +902,7 @@ impl Shared {
             tx_id,
             Submission::new(TxKind::Signature, body)?,
         );
-        let leaf = self.leaf_of(&prepared);
-        self.tree.write().push(leaf);
+        self.tree.write().push(prepared.leaf);
         for (table, key, value) in prepared.table_writes {
             state.group.table_writes.push(TableWrite {
                 table,
@@ -970,8 +959,8 @@ impl Shared {
 }
 
 /// Computes the transaction's commit evidence and its digest, patches `tx_id` and the digest
-/// into the entry's header, and hashes the entry. The leaf is left to the committer, which
-/// also hashes the tree's interior nodes.
+/// into the entry's header, hashes the entry and computes the leaf. The tree's interior nodes
+/// are left to the committer.
 fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepared {
     let Submission {
         kind,
@@ -982,11 +971,16 @@ fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepar
     } = submission;
     let commit_evidence_digest = secret.evidence(tx_id.view(), tx_id.seqno()).digest();
     entry::write_header(&mut bytes, tx_id, &commit_evidence_digest);
+    let record = EntryRecord::new(tx_id.seqno(), bytes);
+    let leaf = EntryLeaf {
+        write_set_digest: *record.digest(),
+        claims_digest,
+    }
+    .leaf_of_digest(&commit_evidence_digest);
     Prepared {
         kind,
-        record: EntryRecord::new(tx_id.seqno(), bytes),
-        commit_evidence_digest,
-        claims_digest,
+        record,
+        leaf,
         collections,
         table_writes,
     }
@@ -1014,8 +1008,6 @@ struct CommitterState {
     /// Ready transactions taken from the ring, in seqno order, not yet processed; kept
     /// between rounds with its capacity.
     batch: Vec<Prepared>,
-    /// The leaves of the batch being processed (a reused buffer).
-    leaves: Vec<[u8; 32]>,
     names: Names,
 }
 

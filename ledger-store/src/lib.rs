@@ -98,6 +98,15 @@ impl EntryRecord {
         }
     }
 
+    /// An entry whose `digest` the caller has just computed from `bytes`.
+    pub(crate) fn hashed(seqno: u64, digest: [u8; 32], bytes: Vec<u8>) -> Self {
+        Self {
+            seqno,
+            digest,
+            bytes,
+        }
+    }
+
     /// SHA-256 of the bytes.
     pub fn digest(&self) -> &[u8; 32] {
         &self.digest
@@ -314,6 +323,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
         seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+
+    /// [`Store::entries`] with each entry's SHA-256 digest, computed from the bytes read (never
+    /// taken from storage unchecked): for readers that need the digest, so that the bytes are
+    /// hashed once. The default implementation hashes what [`Store::entries`] returns; a store
+    /// that already hashes on read to check its stored digest returns that hash.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::entry`].
+    fn entry_records(
+        &self,
+        seqnos: RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<EntryRecord>, StoreError> {
+        Ok(self
+            .entries(seqnos, limit)?
+            .into_iter()
+            .map(|(seqno, bytes)| EntryRecord::new(seqno, bytes))
+            .collect())
+    }
 
     /// Seqnos indexed under `collection` within `seqnos`, ascending, at most `limit`.
     ///

@@ -20,6 +20,7 @@ impl Auditor<'_> {
         &mut self,
         seqno: u64,
         bytes: &[u8],
+        write_set_digest: &[u8; 32],
         sig_record: Option<Vec<u8>>,
         committed: u64,
         report: &mut AuditReport,
@@ -112,7 +113,11 @@ impl Auditor<'_> {
             self.check_genesis(&entry)?;
         }
         self.check_reserved_writes(&entry)?;
-        let inputs = EntryLeaf::of_bytes(bytes, entry.body.claims_digest);
+        // The store computed the digest from the bytes it read (`Store::entry_records`).
+        let inputs = EntryLeaf {
+            write_set_digest: *write_set_digest,
+            claims_digest: entry.body.claims_digest,
+        };
         let leaf = match (&entry.commit_evidence_digest, &self.secret) {
             (Some(digest), _) => inputs.leaf_of_digest(digest),
             (None, Some(secret)) => inputs.leaf_under(secret, tx_id),
@@ -350,14 +355,13 @@ impl Auditor<'_> {
         Ok(())
     }
 
-    pub(super) fn check_indexes(&self, entry: &LedgerEntry) -> Step {
+    pub(super) fn check_indexes(&mut self, entry: &LedgerEntry) -> Step {
         let seqno = entry.tx_id.seqno();
         for append in &entry.body.appends {
-            let rows = self
-                .store
-                .collection_seqnos(&append.collection, seqno..=seqno, 1)
-                .map_err(|e| store_stop(e, Some(seqno), "collection index"))?;
-            if rows != [seqno] {
+            if !self
+                .index_rows
+                .has_row(self.store, &append.collection, seqno)?
+            {
                 return Err(Finding::at(
                     FindingKind::IndexMismatch,
                     seqno,

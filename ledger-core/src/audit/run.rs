@@ -154,6 +154,52 @@ pub(super) fn store_stop(e: StoreError, seqno: Option<u64>, what: &str) -> Audit
     }
 }
 
+/// The collection index rows of one page of entries: the rows of each collection from the
+/// first entry of the page that appends to it up to the page's last seqno, read with one range
+/// read per collection instead of one lookup per entry.
+#[derive(Default)]
+pub(super) struct IndexRows {
+    /// The page's last seqno.
+    page_last: u64,
+    /// Per collection, its rows not yet reached, ascending.
+    rows: HashMap<String, std::collections::VecDeque<u64>>,
+}
+
+impl IndexRows {
+    /// Forgets the previous page's rows.
+    pub(super) fn start_page(&mut self, page_last: u64) {
+        self.page_last = page_last;
+        self.rows.clear();
+    }
+
+    /// Whether `collection` has an index row at `seqno`. Entries are asked about in ascending
+    /// seqno order within a page, so rows below `seqno` are passed for good.
+    pub(super) fn has_row(
+        &mut self,
+        store: &dyn Store,
+        collection: &str,
+        seqno: u64,
+    ) -> Step<bool> {
+        let rows = match self.rows.get_mut(collection) {
+            Some(rows) => rows,
+            None => {
+                let last = self.page_last.max(seqno);
+                let span = usize::try_from(last - seqno + 1).unwrap_or(usize::MAX);
+                let read = store
+                    .collection_seqnos(collection, seqno..=last, span)
+                    .map_err(|e| store_stop(e, Some(seqno), "collection index"))?;
+                self.rows
+                    .entry(collection.to_owned())
+                    .or_insert_with(|| read.into())
+            }
+        };
+        while rows.front().is_some_and(|&row| row < seqno) {
+            rows.pop_front();
+        }
+        Ok(rows.front() == Some(&seqno))
+    }
+}
+
 /// A leaf that differs from the stored tree, waiting for the next signature to tell whether
 /// the entry or the tree is damaged.
 pub(super) struct Suspect {
@@ -186,6 +232,8 @@ pub(super) struct Auditor<'a> {
     pub(super) last_view: u64,
     /// The newest ledger instance record seen so far.
     pub(super) instance: Option<LedgerInstance>,
+    /// The collection index rows of the page being audited, read once per collection.
+    pub(super) index_rows: IndexRows,
     pub(super) started: Instant,
 }
 
@@ -242,6 +290,7 @@ impl<'a> Auditor<'a> {
             verified: HashMap::new(),
             last_view: 1,
             instance: None,
+            index_rows: IndexRows::default(),
             started: Instant::now(),
         })
     }
@@ -387,12 +436,15 @@ impl<'a> Auditor<'a> {
         }
         let mut next_seqno = 1u64;
         while next_seqno <= self.last_seqno {
-            let page = match self.store.entries(next_seqno..=self.last_seqno, page_size) {
+            let page = match self
+                .store
+                .entry_records(next_seqno..=self.last_seqno, page_size)
+            {
                 Ok(page) => page,
                 Err(e) if e.is_corruption() => return Err(self.pinpoint(next_seqno, page_size, e)),
                 Err(e) => return Err(AuditStop::Error(e.into())),
             };
-            let Some(&(page_last, _)) = page.last() else {
+            let Some(page_last) = page.last().map(|record| record.seqno) else {
                 return Err(Finding::at(
                     FindingKind::StoreCorruption,
                     next_seqno,
@@ -404,6 +456,7 @@ impl<'a> Auditor<'a> {
                 )
                 .into());
             };
+            self.index_rows.start_page(page_last);
             let mut sig_records: BTreeMap<u64, Vec<u8>> = self
                 .store
                 .signatures(
@@ -413,7 +466,8 @@ impl<'a> Auditor<'a> {
                 .map_err(|e| store_stop(e, Some(next_seqno), "signature index"))?
                 .into_iter()
                 .collect();
-            for (seqno, bytes) in page {
+            for record in page {
+                let seqno = record.seqno;
                 if seqno != next_seqno {
                     return Err(Finding::at(
                         FindingKind::StoreCorruption,
@@ -423,9 +477,16 @@ impl<'a> Auditor<'a> {
                     )
                     .into());
                 }
-                let record = sig_records.remove(&seqno);
+                let sig = sig_records.remove(&seqno);
                 let entry = self
-                    .check_entry(seqno, &bytes, record, committed, report)
+                    .check_entry(
+                        seqno,
+                        record.bytes(),
+                        record.digest(),
+                        sig,
+                        committed,
+                        report,
+                    )
                     .and_then(|entry| checks.entry(self.store, &entry).map(|()| entry))
                     .map_err(|stop| self.earlier_suspect(stop))?;
                 while let Some(&(anchor_seqno, anchor_root)) = anchors.front() {

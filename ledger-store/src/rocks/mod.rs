@@ -99,8 +99,8 @@ use rocksdb::{
 use crate::keys::{self, Cf, PendingRecord, Restore};
 use crate::range::ReadRange;
 use crate::{
-    validate, BackupInfo, Durability, Group, GroupTicket, Recovery, Store, StoreConfig, StoreError,
-    StoreState, TableVersion,
+    validate, BackupInfo, Durability, EntryRecord, Group, GroupTicket, Recovery, Store,
+    StoreConfig, StoreError, StoreState, TableVersion,
 };
 use commit::SyncCoordinator;
 
@@ -386,6 +386,12 @@ fn state_bytes(last: u64, committed: u64) -> [u8; 16] {
 }
 
 fn decode_entry(seqno: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+    checked_entry(seqno, value).map(|(_, bytes)| bytes.to_vec())
+}
+
+/// The digest and bytes of a stored entry value, after checking the bytes against the
+/// digest stored before them.
+fn checked_entry(seqno: u64, value: &[u8]) -> Result<([u8; 32], &[u8]), StoreError> {
     let what = || format!("entry {seqno}");
     let (digest, bytes) = value
         .split_first_chunk::<32>()
@@ -396,7 +402,7 @@ fn decode_entry(seqno: u64, value: &[u8]) -> Result<Vec<u8>, StoreError> {
             "bytes do not match the stored digest",
         ));
     }
-    Ok(bytes.to_vec())
+    Ok((*digest, bytes))
 }
 
 /// Writes what makes an empty database an empty store (the state `0, 0` and the format
@@ -993,6 +999,51 @@ impl TileStore for RocksStore {
 }
 
 impl RocksStore {
+    /// The gap-free run of entries from the start of `seqnos`, each stored value turned into
+    /// a `T` by `read` (which checks its digest).
+    fn entry_range<T>(
+        &self,
+        seqnos: RangeInclusive<u64>,
+        limit: usize,
+        read: impl Fn(u64, &[u8]) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        let Some(ReadRange {
+            first: from,
+            last: to,
+            limit,
+        }) = ReadRange::within(seqnos, limit, self.state().last_seqno)
+        else {
+            return Ok(out);
+        };
+        let upper = to.checked_add(1).map(|u| keys::seqno_key(u).to_vec());
+        let mut it = self.iter(CF_ENTRIES, Some(keys::seqno_key(from).to_vec()), upper)?;
+        it.seek(keys::seqno_key(from));
+        let mut expected = from;
+        while out.len() < limit && expected <= to {
+            let Some((k, v)) = it.item() else { break };
+            let seqno = keys::decode_seqno(k)
+                .ok_or_else(|| StoreError::corruption("entries", "a key is not a seqno"))?;
+            if seqno != expected {
+                break;
+            }
+            out.push(read(seqno, v)?);
+            expected += 1;
+            it.next();
+        }
+        it.status()?;
+        if out.len() < limit && expected <= to {
+            return Err(StoreError::corruption(
+                format!("entry {expected}"),
+                format!(
+                    "missing, although the store's last seqno is {}",
+                    self.state().last_seqno.max(to)
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` seqnos of `collection`'s index rows in `seqnos` (and at most the store's
     /// last seqno), ascending or, with `reverse`, descending.
     fn collection_rows(
@@ -1121,41 +1172,20 @@ impl Store for RocksStore {
         seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let mut out = Vec::new();
-        let Some(ReadRange {
-            first: from,
-            last: to,
-            limit,
-        }) = ReadRange::within(seqnos, limit, self.state().last_seqno)
-        else {
-            return Ok(out);
-        };
-        let upper = to.checked_add(1).map(|u| keys::seqno_key(u).to_vec());
-        let mut it = self.iter(CF_ENTRIES, Some(keys::seqno_key(from).to_vec()), upper)?;
-        it.seek(keys::seqno_key(from));
-        let mut expected = from;
-        while out.len() < limit && expected <= to {
-            let Some((k, v)) = it.item() else { break };
-            let seqno = keys::decode_seqno(k)
-                .ok_or_else(|| StoreError::corruption("entries", "a key is not a seqno"))?;
-            if seqno != expected {
-                break;
-            }
-            out.push((seqno, decode_entry(seqno, v)?));
-            expected += 1;
-            it.next();
-        }
-        it.status()?;
-        if out.len() < limit && expected <= to {
-            return Err(StoreError::corruption(
-                format!("entry {expected}"),
-                format!(
-                    "missing, although the store's last seqno is {}",
-                    self.state().last_seqno.max(to)
-                ),
-            ));
-        }
-        Ok(out)
+        self.entry_range(seqnos, limit, |seqno, value| {
+            decode_entry(seqno, value).map(|bytes| (seqno, bytes))
+        })
+    }
+
+    fn entry_records(
+        &self,
+        seqnos: RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<EntryRecord>, StoreError> {
+        self.entry_range(seqnos, limit, |seqno, value| {
+            checked_entry(seqno, value)
+                .map(|(digest, bytes)| EntryRecord::hashed(seqno, digest, bytes.to_vec()))
+        })
     }
 
     fn collection_seqnos(
