@@ -15,6 +15,9 @@
 //!   and values of such a ledger in synced batches of one signature interval. After the group,
 //!   a `ratio` line per engine case gives its share of the hashing floor (memory) or its time
 //!   over the serial floor, raw RocksDB plus hashing (RocksDB).
+//! * `ledger_audit/backend=rocksdb n=..`: the offline audit (`audit_path`) of a RocksDB ledger
+//!   of 64-byte single appends from 4 threads; a `ratio` line compares its rate with the
+//!   in-memory append rate of the same run (`backend=memory threads=4 size=64`).
 //! * `ledger_commit_latency/backend=rocksdb-fsync`: a lone client's append + wait_for_commit;
 //!   p50/p99 are printed beside criterion's estimate, with the cost of one fsync on the same
 //!   disk measured in the same run.
@@ -419,11 +422,51 @@ fn bench_receipt_curves(c: &mut Criterion) {
     group.finish();
 }
 
+/// The offline audit of a RocksDB ledger written as `ledger_append` writes it (64-byte entries,
+/// 4 threads), beside the in-memory append rate of the same run.
+fn bench_audit(c: &mut Criterion) {
+    let n: u64 = if measuring() { 1_000_000 } else { 2_000 };
+    let scratch = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut path = None;
+    let mut group = c.benchmark_group("ledger_audit");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(if measuring() { 20 } else { 1 }));
+    group.throughput(Throughput::Elements(n));
+    let id = format!("backend=rocksdb n={n}");
+    group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+        let path = path.get_or_insert_with(|| floors::generate(scratch.path(), n, 64, 4));
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let start = Instant::now();
+                    let report =
+                        ledger_core::audit_path(&*path, &ledger_core::AuditOptions::default())
+                            .unwrap_or_else(|e| panic!("audit: {e}"));
+                    assert!(report.is_clean(), "{:?}", report.finding);
+                    let t = start.elapsed();
+                    tally(&id, t, report.entries);
+                    t
+                })
+                .sum()
+        })
+    });
+    group.finish();
+    let append = "backend=memory threads=4 size=64";
+    if let (Some(audit), Some(append_ns)) = (per_tx(&id), per_tx(append)) {
+        eprintln!(
+            "ratio audit: {audit:.0} ns/entry; in-memory append ({append}) {append_ns:.0} ns/tx; \
+             the audit runs at {:.0}% of the append rate",
+            100.0 * append_ns / audit
+        );
+    }
+}
+
 #[allow(missing_docs)]
 mod group {
     criterion::criterion_group!(
         benches,
         super::bench_append,
+        super::bench_audit,
         super::bench_commit_latency,
         super::bench_receipts,
         super::bench_receipt_curves

@@ -859,11 +859,13 @@ fn crashed_and_recovered_ledgers_pass() {
 }
 
 /// A store that has lost its entries after `keep` but still claims its full extent, as a
-/// truncated copy with a stale state record would.
+/// truncated copy with a stale state record would, and (with `hidden`) has lost one row of a
+/// collection index.
 #[derive(Debug)]
 struct Truncated {
     inner: RocksStore,
     keep: u64,
+    hidden: Option<(String, u64)>,
 }
 
 impl TileStore for Truncated {
@@ -908,7 +910,13 @@ impl Store for Truncated {
         seqnos: RangeInclusive<u64>,
         limit: usize,
     ) -> Result<Vec<u64>, ledger_store::StoreError> {
-        self.inner.collection_seqnos(c, seqnos, limit)
+        let mut rows = self.inner.collection_seqnos(c, seqnos, limit)?;
+        if let Some((collection, seqno)) = &self.hidden {
+            if collection == c {
+                rows.retain(|row| row != seqno);
+            }
+        }
+        Ok(rows)
     }
     fn collection_seqnos_rev(
         &self,
@@ -1050,7 +1058,11 @@ fn truncated_ledgers_are_found() {
     // A store that lost entries after some seqno but still claims them.
     let store = RocksStore::open_read_only(&path).unwrap();
     let keep = store.state().last_seqno - 20;
-    let truncated = Truncated { inner: store, keep };
+    let truncated = Truncated {
+        inner: store,
+        keep,
+        hidden: None,
+    };
     let found = finding(audit_store(&truncated, &AuditOptions::default()).unwrap());
     assert_eq!(
         (found.kind, found.seqno),
@@ -1207,5 +1219,53 @@ fn the_last_signatures_commit_evidence_digest_is_bound_by_the_tree_alone() {
     let without_tiles = AuditOptions::default().check_tiles(false);
     assert_clean(&audit_store(&store, &without_tiles).unwrap());
     overwrite_entry(&store, last, &original, EntryDigest::Recompute).unwrap();
+    assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
+}
+
+#[test]
+fn a_missing_collection_index_row_is_found_at_its_entry() {
+    let (_dir, path) = built(60, 11);
+    let store = open_store(&path);
+    // Every (collection, seqno) appended to, in seqno order.
+    let appends: Vec<(String, u64)> = layout(&store)
+        .iter()
+        .filter(|&&(_, kind, _)| kind == TxKind::User)
+        .flat_map(|&(s, _, _)| {
+            let e = ledger_core::decode_entry(&store.entry(s).unwrap().unwrap()).unwrap();
+            e.body.appends.into_iter().map(move |a| (a.collection, s))
+        })
+        .collect();
+    let of = |c: &str| -> Vec<u64> {
+        appends
+            .iter()
+            .filter(|(name, _)| name == c)
+            .map(|&(_, s)| s)
+            .collect()
+    };
+    let rows = of("c3");
+    assert!(
+        rows.len() >= 4,
+        "the seed gives c3 several appends: {rows:?}"
+    );
+    let mut store = Truncated {
+        inner: store,
+        keep: u64::MAX,
+        hidden: None,
+    };
+    // The first row of a collection, one in the middle, the last; and the same with pages of
+    // 7 entries, so that a missing row is also found at a page's edges.
+    for page in [usize::MAX, 7] {
+        let options = AuditOptions::default().page_entries(page.try_into().unwrap());
+        for &seqno in [rows[0], rows[rows.len() / 2], rows[rows.len() - 1]].iter() {
+            store.hidden = Some(("c3".to_owned(), seqno));
+            let found = finding(audit_store(&store, &options).unwrap());
+            assert_eq!(
+                (found.kind, found.seqno),
+                (FindingKind::IndexMismatch, Some(seqno)),
+                "{found}"
+            );
+        }
+    }
+    store.hidden = None;
     assert_clean(&audit_store(&store, &AuditOptions::default()).unwrap());
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ledger_merkle::{CcfSha256, MerkleTree, Tile};
-use ledger_store::{Store, StoreError};
+use ledger_store::{EntryRecord, Store, StoreError};
 
 use super::options::{AuditOptions, AuditProgress};
 use super::report::{AuditReport, EntryCheck, Finding, FindingKind};
@@ -151,6 +151,35 @@ pub(super) fn store_stop(e: StoreError, seqno: Option<u64>, what: &str) -> Audit
         ))
     } else {
         AuditStop::Error(e.into())
+    }
+}
+
+/// Pages read ahead of the checks.
+const PAGES_AHEAD: usize = 2;
+
+/// Reads the entries `1..=last_seqno`, `page_size` at a time, and sends each page with the
+/// seqno it starts at, until the last one, a failed read, or a closed channel (the checks
+/// stopped).
+fn read_pages(
+    store: &dyn Store,
+    last_seqno: u64,
+    page_size: usize,
+    to_checks: &crossbeam::channel::Sender<(u64, Result<Vec<EntryRecord>, StoreError>)>,
+) {
+    let mut next = 1u64;
+    while next <= last_seqno {
+        let page = store.entry_records(next..=last_seqno, page_size);
+        let following = match &page {
+            Ok(page) => page.last().map(|record| record.seqno.saturating_add(1)),
+            Err(_) => None,
+        };
+        if to_checks.send((next, page)).is_err() {
+            return;
+        }
+        match following {
+            Some(following) if following > next => next = following,
+            _ => return,
+        }
     }
 }
 
@@ -419,8 +448,6 @@ impl<'a> Auditor<'a> {
         checks: &mut Checks<'_, '_, '_>,
     ) -> Step {
         let page_size = self.options.page_entries.get();
-        let every = self.options.progress_every.get();
-        let mut next_progress = every;
         let mut anchors = self.options.anchors.clone();
         anchors.sort_unstable();
         anchors.dedup();
@@ -434,12 +461,48 @@ impl<'a> Auditor<'a> {
             )
             .into());
         }
+        // A reader thread reads (and the store hashes) the pages ahead of the checks.
+        let store = self.store;
+        let last_seqno = self.last_seqno;
+        std::thread::scope(|scope| {
+            let (to_checks, pages) = crossbeam::channel::bounded(PAGES_AHEAD);
+            std::thread::Builder::new()
+                .name("ledger-audit-reader".into())
+                .spawn_scoped(scope, move || {
+                    read_pages(store, last_seqno, page_size, &to_checks);
+                })
+                .map_err(|source| Error::Io {
+                    operation: "starting the audit's reader thread",
+                    source,
+                })?;
+            self.check_pages(report, committed, checks, &mut anchors, &pages)
+        })
+    }
+
+    /// The body of [`Auditor::run`]: checks the pages `pages` delivers, then what is checked
+    /// once the last entry has been seen.
+    fn check_pages(
+        &mut self,
+        report: &mut AuditReport,
+        committed: u64,
+        checks: &mut Checks<'_, '_, '_>,
+        anchors: &mut std::collections::VecDeque<(u64, Digest)>,
+        pages: &crossbeam::channel::Receiver<(u64, Result<Vec<EntryRecord>, StoreError>)>,
+    ) -> Step {
+        let page_size = self.options.page_entries.get();
+        let every = self.options.progress_every.get();
+        let mut next_progress = every;
         let mut next_seqno = 1u64;
         while next_seqno <= self.last_seqno {
-            let page = match self
-                .store
-                .entry_records(next_seqno..=self.last_seqno, page_size)
-            {
+            // The reader reads from where the previous page ended, which is where the checks
+            // go on; were it ever elsewhere, the page is read here instead.
+            let read = match pages.recv() {
+                Ok((from, read)) if from == next_seqno => read,
+                _ => self
+                    .store
+                    .entry_records(next_seqno..=self.last_seqno, page_size),
+            };
+            let page = match read {
                 Ok(page) => page,
                 Err(e) if e.is_corruption() => return Err(self.pinpoint(next_seqno, page_size, e)),
                 Err(e) => return Err(AuditStop::Error(e.into())),
