@@ -472,6 +472,28 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<EntryHeader, Error> {
     })
 }
 
+/// The claims digest of an entry (32 zero bytes when it records none), read from the header
+/// and the first field of the body without decoding the rest: what a receipt needs besides
+/// the entry's digest.
+///
+/// # Errors
+///
+/// [`Error::Corruption`] as [`decode`] reports it for a bad header or claims field.
+pub(crate) fn claims_digest(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    let header = decode_header(bytes)?;
+    let corrupt =
+        |detail: std::fmt::Arguments<'_>| Error::corruption("entry", detail).at_tx(header.tx_id);
+    let (claims, _): (Option<[u8; 32]>, usize) =
+        bincode::decode_from_slice(&bytes[header.len..], body_config())
+            .map_err(|e| corrupt(format_args!("body: {e}")))?;
+    if claims == Some([0u8; 32]) {
+        return Err(corrupt(format_args!(
+            "an all-zero claims digest must be written as absent"
+        )));
+    }
+    Ok(claims.unwrap_or_default())
+}
+
 /// Decodes an entry from its bytes alone.
 ///
 /// # Errors
@@ -692,6 +714,35 @@ mod tests {
             Err(Error::Corruption { ref what, tx: Some(tx), ref detail, .. })
                 if what == "entry" && tx == id && detail.contains("all-zero claims digest")
         ));
+    }
+
+    #[test]
+    fn the_claims_digest_alone_reads_as_the_full_decode_does() {
+        let id = TxId::new(2, 9).unwrap();
+        for claims in [[0u8; 32], [1; 32]] {
+            let body = TxBody {
+                claims_digest: claims,
+                ..sample()
+            };
+            let bytes = encode(TxKind::User, id, Some(&CED), &body).unwrap();
+            assert_eq!(claims_digest(&bytes).unwrap(), claims);
+            assert_eq!(decode(&bytes).unwrap().body.claims_digest, claims);
+        }
+        // The refusals of the full decode: a zero digest written as present, a short body.
+        let mut bytes = encode(
+            TxKind::User,
+            id,
+            Some(&CED),
+            &TxBody {
+                claims_digest: [1; 32],
+                ..sample()
+            },
+        )
+        .unwrap();
+        bytes[HEADER_LEN + 1..HEADER_LEN + 33].fill(0);
+        assert!(claims_digest(&bytes).is_err());
+        assert!(claims_digest(&bytes[..HEADER_LEN + 5]).is_err());
+        assert!(claims_digest(&[]).is_err());
     }
 
     #[test]

@@ -930,10 +930,7 @@ impl Ledger {
                 signed_at: TxId::new(self.view_of(signed.seqno), signed.seqno)?,
             });
         }
-        let bytes = store.entry(seqno)?.ok_or_else(|| {
-            Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
-        })?;
-        let leaf = EntryLeaf::of_bytes(&bytes, entry::decode(&bytes)?.body.claims_digest);
+        let leaf = self.committed_leaf(tx)?;
         let path = self.shared.tree.read().inclusion_proof_with(
             &StoreTiles(&**store),
             seqno,
@@ -981,10 +978,7 @@ impl Ledger {
             .find_map(|version| Some((version.seqno, version.value?)))
             .filter(|(at, _)| *at <= committed)
             .ok_or_else(|| Error::not_found("COSE signed root", tx))?;
-        let bytes = store.entry(seqno)?.ok_or_else(|| {
-            Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
-        })?;
-        let leaf = EntryLeaf::of_bytes(&bytes, entry::decode(&bytes)?.body.claims_digest);
+        let leaf = self.committed_leaf(tx)?;
         let path =
             self.shared
                 .tree
@@ -992,6 +986,17 @@ impl Ledger {
                 .inclusion_proof_with(&StoreTiles(&**store), seqno, signed.0)?;
         let steps = proof_steps(seqno, signed.0, &path)?;
         CoseReceipt::new(&signed.1, &leaf.components(&self.shared.secret, tx), &steps)
+    }
+
+    /// The leaf inputs of committed transaction `tx`, its entry read and hashed once.
+    fn committed_leaf(&self, tx: TxId) -> Result<EntryLeaf, Error> {
+        let record = self.shared.store.entry_record(tx.seqno())?.ok_or_else(|| {
+            Error::corruption("entry", "a committed transaction has no entry").at_tx(tx)
+        })?;
+        Ok(EntryLeaf {
+            write_set_digest: *record.digest(),
+            claims_digest: entry::claims_digest(record.bytes())?,
+        })
     }
 
     /// The first durable signature after `seqno`: from memory for recent ones, else from the

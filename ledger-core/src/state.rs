@@ -67,7 +67,6 @@ use std::fmt;
 
 use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::error::Error;
 use crate::identity::ParsedCert;
@@ -380,14 +379,6 @@ pub(crate) struct EntryLeaf {
 }
 
 impl EntryLeaf {
-    /// The leaf inputs of entry `bytes` whose decoded claims digest is `claims_digest`.
-    pub(crate) fn of_bytes(bytes: &[u8], claims_digest: Digest) -> Self {
-        EntryLeaf {
-            write_set_digest: Sha256::digest(bytes).into(),
-            claims_digest,
-        }
-    }
-
     /// The leaf of this entry, given its commit evidence.
     pub(crate) fn leaf(&self, evidence: &CommitEvidence) -> Digest {
         self.leaf_of_digest(&evidence.digest())
@@ -421,6 +412,7 @@ impl EntryLeaf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
 
     #[test]
     fn view_history_round_trips_and_answers_views() {
@@ -514,7 +506,10 @@ mod tests {
     fn entry_leaf_matches_the_leaf_definition() {
         let secret = CommitSecret::from_slice(&[7u8; 32]).expect("32 bytes");
         let tx = TxId::new(3, 4).expect("valid");
-        let leaf = EntryLeaf::of_bytes(b"entry bytes", [9u8; 32]);
+        let leaf = EntryLeaf {
+            write_set_digest: sha2::Sha256::digest(b"entry bytes").into(),
+            claims_digest: [9u8; 32],
+        };
         let components = leaf.components(&secret, tx);
         assert_eq!(leaf.leaf_under(&secret, tx), components.leaf_hash());
         assert_eq!(

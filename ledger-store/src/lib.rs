@@ -312,6 +312,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     /// not match; storage failures.
     fn entry(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// [`Store::entry`] with the entry's SHA-256 digest, computed from the bytes read (see
+    /// [`Store::entry_records`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::entry`].
+    fn entry_record(&self, seqno: u64) -> Result<Option<EntryRecord>, StoreError> {
+        Ok(self
+            .entry(seqno)?
+            .map(|bytes| EntryRecord::new(seqno, bytes)))
+    }
+
     /// Entries with seqnos in `seqnos`, ascending, at most `limit` (see the rule for range
     /// reads above).
     ///

@@ -999,6 +999,29 @@ impl TileStore for RocksStore {
 }
 
 impl RocksStore {
+    /// The entry at `seqno` turned into a `T` by `read` (which checks its digest); `None`
+    /// beyond the store's last seqno.
+    fn read_entry<T>(
+        &self,
+        seqno: u64,
+        read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let last = self.state().last_seqno;
+        if seqno == 0 || seqno > last {
+            return Ok(None);
+        }
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_ENTRIES)?, keys::seqno_key(seqno))?
+        {
+            Some(v) => read(&v).map(Some),
+            None => Err(StoreError::corruption(
+                format!("entry {seqno}"),
+                format!("missing, although the store's last seqno is {last}"),
+            )),
+        }
+    }
+
     /// The gap-free run of entries from the start of `seqnos`, each stored value turned into
     /// a `T` by `read` (which checks its digest).
     fn entry_range<T>(
@@ -1151,20 +1174,14 @@ impl Store for RocksStore {
     }
 
     fn entry(&self, seqno: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let last = self.state().last_seqno;
-        if seqno == 0 || seqno > last {
-            return Ok(None);
-        }
-        match self
-            .db
-            .get_pinned_cf(self.cf(CF_ENTRIES)?, keys::seqno_key(seqno))?
-        {
-            Some(v) => decode_entry(seqno, &v).map(Some),
-            None => Err(StoreError::corruption(
-                format!("entry {seqno}"),
-                format!("missing, although the store's last seqno is {last}"),
-            )),
-        }
+        self.read_entry(seqno, |value| decode_entry(seqno, value))
+    }
+
+    fn entry_record(&self, seqno: u64) -> Result<Option<EntryRecord>, StoreError> {
+        self.read_entry(seqno, |value| {
+            checked_entry(seqno, value)
+                .map(|(digest, bytes)| EntryRecord::hashed(seqno, digest, bytes.to_vec()))
+        })
     }
 
     fn entries(
