@@ -967,17 +967,23 @@ impl Ledger {
         let seqno = tx.seqno();
         let store = &self.shared.store;
         let committed = self.shared.committed_sig.load(Ordering::Acquire);
-        let signed = store
-            .table_history(
-                COSE_SIGNATURES_TABLE,
-                COSE_SIGNATURE_KEY,
-                seqno + 1..=committed.max(seqno + 1),
-                1,
-            )?
-            .into_iter()
-            .find_map(|version| Some((version.seqno, version.value?)))
-            .filter(|(at, _)| *at <= committed)
-            .ok_or_else(|| Error::not_found("COSE signed root", tx))?;
+        // The first signature after `tx` (from memory when recent): when it signed with COSE
+        // too, its signed root is the first COSE-signed root after `tx`.
+        let after = self.signature_after(seqno)?;
+        let signed: (u64, Arc<[u8]>) = match &after.cose {
+            Some(signed_root) => (after.seqno, Arc::clone(signed_root)),
+            None => store
+                .table_history(
+                    COSE_SIGNATURES_TABLE,
+                    COSE_SIGNATURE_KEY,
+                    seqno + 1..=committed.max(seqno + 1),
+                    1,
+                )?
+                .into_iter()
+                .find_map(|version| Some((version.seqno, Arc::from(version.value?))))
+                .filter(|(at, _)| *at <= committed)
+                .ok_or_else(|| Error::not_found("COSE signed root", tx))?,
+        };
         let leaf = self.committed_leaf(tx)?;
         let path =
             self.shared

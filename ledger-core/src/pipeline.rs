@@ -190,6 +190,10 @@ pub(crate) struct RootSignature {
     pub(crate) cert: Arc<str>,
     pub(crate) node_id: Arc<str>,
     pub(crate) signature: Arc<[u8]>,
+    /// The COSE signed root the signature transaction records, if it records one and this
+    /// signature was made by this process (one read from the store leaves it `None`; the
+    /// store's COSE signatures table has it).
+    pub(crate) cose: Option<Arc<[u8]>>,
 }
 
 impl RootSignature {
@@ -199,6 +203,7 @@ impl RootSignature {
             cert: Arc::from(payload.node_cert_pem.as_str()),
             node_id: Arc::from(payload.node_id.as_str()),
             signature: Arc::from(payload.signature.as_slice()),
+            cose: None,
         }
     }
 }
@@ -872,7 +877,7 @@ impl Shared {
             node_cert_pem: self.signer.certificate_pem().to_owned(),
         };
         let record = entry::encode_signature(&payload);
-        let signed = Arc::new(RootSignature::from_payload(&payload));
+        let mut signed = RootSignature::from_payload(&payload);
         let tx_id = TxId::new(view, s)?;
         let mut writes = Vec::new();
         if let Some(cose) = &self.cose {
@@ -883,15 +888,17 @@ impl Shared {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
             };
+            let signed_root = cose
+                .root_signer
+                .sign(&*cose.service, &root, tx_id, &claims)?;
+            signed.cose = Some(Arc::from(signed_root.as_slice()));
             writes.push(TableOp {
                 table: COSE_SIGNATURES_TABLE.to_owned(),
                 key: COSE_SIGNATURE_KEY.to_vec(),
-                value: Some(
-                    cose.root_signer
-                        .sign(&*cose.service, &root, tx_id, &claims)?,
-                ),
+                value: Some(signed_root),
             });
         }
+        let signed = Arc::new(signed);
         let body = TxBody {
             signature: Some(payload),
             writes,
