@@ -383,16 +383,22 @@ fn run_group(
             .iter()
             .find(|(b, s, _)| b == backend && *s == "raw")
             .and_then(|(_, _, f)| samples.median(f, sample_size));
+        // A smoke run times one unoptimised call of each: its figures mean nothing.
+        let note = if measuring() {
+            ""
+        } else {
+            " [smoke run: one call each, not a measurement]"
+        };
         match raw {
             Some(raw) => println!(
                 "{name} backend={backend}: ledger {ours:.0} ns, raw {raw:.0} ns per operation; \
-                 ledger/raw {:.2} (ledger at {:.0}% of raw's rate)",
+                 ledger/raw {:.2} (ledger at {:.0}% of raw's rate){note}",
                 ours / raw,
                 100.0 * raw / ours
             ),
             None => println!(
                 "{name} backend={backend}: ledger {ours:.0} ns per operation, {per_sec:.0} \
-                 operations/s on one thread"
+                 operations/s on one thread{note}"
             ),
         }
     }
