@@ -39,7 +39,7 @@
 //! The header comes first and is fixed-size so that the sequencer can assign the seqno after
 //! the body has been encoded: the engine encodes outside any lock and patches the header in.
 
-use bincode::{Decode, Encode};
+use bincode::{BorrowDecode, Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 use crate::leaf::Digest;
@@ -98,12 +98,14 @@ struct WireBodyRef<'a> {
     signature: Option<&'a SignaturePayload>,
 }
 
-/// The body as read back.
-#[derive(Decode)]
-struct WireBody {
+/// The body as read back, its names, contents, keys and values borrowed from the entry's
+/// bytes. It encodes exactly as the bytes it was decoded from when they are canonical (see
+/// [`check_shortest`]).
+#[derive(Encode, BorrowDecode)]
+struct WireBody<'a> {
     claims_digest: Option<[u8; 32]>,
-    appends: Vec<Append>,
-    writes: Vec<TableOp>,
+    appends: Vec<AppendRef<'a>>,
+    writes: Vec<TableOpRef<'a>>,
     signature: Option<SignaturePayload>,
 }
 
@@ -119,10 +121,23 @@ struct SingleAppendRef<'a> {
 }
 
 /// An [`Append`], borrowed.
-#[derive(Encode)]
-struct AppendRef<'a> {
-    collection: &'a str,
-    contents: &'a [u8],
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, BorrowDecode)]
+pub(crate) struct AppendRef<'a> {
+    /// Collection (sub-ledger) name.
+    pub(crate) collection: &'a str,
+    /// The entry's contents.
+    pub(crate) contents: &'a [u8],
+}
+
+/// A [`TableOp`], borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, BorrowDecode)]
+pub(crate) struct TableOpRef<'a> {
+    /// Table name.
+    pub(crate) table: &'a str,
+    /// Key within the table.
+    pub(crate) key: &'a [u8],
+    /// New value, or `None` for a removal.
+    pub(crate) value: Option<&'a [u8]>,
 }
 
 /// Upper bound of a varint length prefix in this configuration (marker byte and a `u64`).
@@ -494,6 +509,70 @@ pub(crate) fn claims_digest(bytes: &[u8]) -> Result<[u8; 32], Error> {
     Ok(claims.unwrap_or_default())
 }
 
+/// An entry decoded in place: names, contents, keys and values borrow the entry's bytes,
+/// so a read that needs one append copies that append's contents and nothing else.
+/// [`decode_borrowed`] checks everything [`decode`] checks (`decode` is `decode_borrowed`
+/// followed by [`BorrowedEntry::into_owned`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BorrowedEntry<'a> {
+    /// What kind of transaction this is.
+    pub(crate) kind: TxKind,
+    /// The transaction's id.
+    pub(crate) tx_id: TxId,
+    /// SHA-256 of the commit evidence (format version 2 on).
+    pub(crate) commit_evidence_digest: Option<Digest>,
+    /// Application claims digest (32 zero bytes when unused).
+    pub(crate) claims_digest: [u8; 32],
+    /// Appends, strictly sorted by collection.
+    pub(crate) appends: Vec<AppendRef<'a>>,
+    /// Table writes, strictly sorted by (table, key).
+    pub(crate) writes: Vec<TableOpRef<'a>>,
+    /// Present exactly in signature transactions.
+    pub(crate) signature: Option<SignaturePayload>,
+}
+
+impl<'a> BorrowedEntry<'a> {
+    /// The contents the transaction appended to `collection`, if it appended to it.
+    pub(crate) fn contents_of(&self, collection: &str) -> Option<&'a [u8]> {
+        // Appends are strictly sorted by collection (checked by decoding).
+        self.appends
+            .binary_search_by(|a| a.collection.cmp(collection))
+            .ok()
+            .and_then(|i| self.appends.get(i))
+            .map(|a| a.contents)
+    }
+
+    /// The entry with its parts copied out of the bytes.
+    pub(crate) fn into_owned(self) -> LedgerEntry {
+        LedgerEntry {
+            kind: self.kind,
+            tx_id: self.tx_id,
+            commit_evidence_digest: self.commit_evidence_digest,
+            body: TxBody {
+                claims_digest: self.claims_digest,
+                appends: self
+                    .appends
+                    .iter()
+                    .map(|a| Append {
+                        collection: a.collection.to_owned(),
+                        contents: a.contents.to_vec(),
+                    })
+                    .collect(),
+                writes: self
+                    .writes
+                    .iter()
+                    .map(|w| TableOp {
+                        table: w.table.to_owned(),
+                        key: w.key.to_vec(),
+                        value: w.value.map(<[u8]>::to_vec),
+                    })
+                    .collect(),
+                signature: self.signature,
+            },
+        }
+    }
+}
+
 /// Decodes an entry from its bytes alone.
 ///
 /// # Errors
@@ -501,6 +580,15 @@ pub(crate) fn claims_digest(bytes: &[u8]) -> Result<[u8; 32], Error> {
 /// [`Error::Corruption`] for any violation of the format in the module documentation: of
 /// `"entry header"` (see `decode_header`), or of `"entry"` at the header's transaction.
 pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
+    decode_borrowed(bytes).map(BorrowedEntry::into_owned)
+}
+
+/// Decodes an entry in place, with every check of [`decode`].
+///
+/// # Errors
+///
+/// As [`decode`].
+pub(crate) fn decode_borrowed(bytes: &[u8]) -> Result<BorrowedEntry<'_>, Error> {
     let EntryHeader {
         kind,
         tx_id,
@@ -508,38 +596,53 @@ pub fn decode(bytes: &[u8]) -> Result<LedgerEntry, Error> {
         len: header_len,
     } = decode_header(bytes)?;
     let corrupt = |detail: std::fmt::Arguments<'_>| Error::corruption("entry", detail).at_tx(tx_id);
-    let (wire, used): (WireBody, usize) =
-        bincode::decode_from_slice(&bytes[header_len..], body_config())
+    let body = bytes.get(header_len..).unwrap_or_default();
+    let (wire, used): (WireBody<'_>, usize) =
+        bincode::borrow_decode_from_slice(body, body_config())
             .map_err(|e| corrupt(format_args!("body: {e}")))?;
     if wire.claims_digest == Some([0u8; 32]) {
         return Err(corrupt(format_args!(
             "an all-zero claims digest must be written as absent"
         )));
     }
-    let body = TxBody {
-        claims_digest: wire.claims_digest.unwrap_or_default(),
-        appends: wire.appends,
-        writes: wire.writes,
-        signature: wire.signature,
-    };
-    if used != bytes.len() - header_len {
+    if used != body.len() {
         return Err(corrupt(format_args!(
             "{} trailing bytes",
-            bytes.len() - header_len - used
+            body.len() - used
         )));
     }
-    check_shortest(&WireBodyRef::from(&body), used, "entry").map_err(|e| e.at_tx(tx_id))?;
-    body.check_canonical().map_err(|e| e.at_tx(tx_id))?;
-    if (kind == TxKind::Signature) != body.signature.is_some() {
+    check_shortest(&wire, used, "entry").map_err(|e| e.at_tx(tx_id))?;
+    if wire
+        .appends
+        .windows(2)
+        .any(|w| w[0].collection >= w[1].collection)
+    {
+        return Err(corrupt(format_args!(
+            "appends are not strictly sorted by collection"
+        )));
+    }
+    if wire
+        .writes
+        .windows(2)
+        .any(|w| (w[0].table, w[0].key) >= (w[1].table, w[1].key))
+    {
+        return Err(corrupt(format_args!(
+            "table writes are not strictly sorted by (table, key)"
+        )));
+    }
+    if (kind == TxKind::Signature) != wire.signature.is_some() {
         return Err(corrupt(format_args!(
             "a signature payload belongs exactly to signature transactions"
         )));
     }
-    Ok(LedgerEntry {
+    Ok(BorrowedEntry {
         kind,
         tx_id,
         commit_evidence_digest,
-        body,
+        claims_digest: wire.claims_digest.unwrap_or_default(),
+        appends: wire.appends,
+        writes: wire.writes,
+        signature: wire.signature,
     })
 }
 
@@ -743,6 +846,42 @@ mod tests {
         assert!(claims_digest(&bytes).is_err());
         assert!(claims_digest(&bytes[..HEADER_LEN + 5]).is_err());
         assert!(claims_digest(&[]).is_err());
+    }
+
+    #[test]
+    fn borrowed_decoding_finds_each_append_in_place() {
+        let id = TxId::new(4, 12).unwrap();
+        let mut body = sample();
+        body.appends.push(Append {
+            collection: "c\0d".into(),
+            contents: vec![1; 300],
+        });
+        let bytes = encode(TxKind::User, id, Some(&CED), &body).unwrap();
+        let borrowed = decode_borrowed(&bytes).unwrap();
+        assert_eq!(borrowed.tx_id, id);
+        assert_eq!(borrowed.contents_of("a"), Some(&b"one"[..]));
+        assert_eq!(borrowed.contents_of("b"), Some(&[][..]));
+        let long = borrowed.contents_of("c\0d").unwrap();
+        assert_eq!(long, &[1u8; 300][..]);
+        // The contents are read where they lie in the entry, not copied.
+        assert!(bytes.as_ptr_range().contains(&long.as_ptr()));
+        for absent in ["", "ab", "c", "c\0", "z"] {
+            assert_eq!(borrowed.contents_of(absent), None, "{absent:?}");
+        }
+        let owned = borrowed.into_owned();
+        assert_eq!((owned.kind, owned.tx_id), (TxKind::User, id));
+        assert_eq!(owned.commit_evidence_digest, Some(CED));
+        assert_eq!(owned.body, body);
+
+        let signature = TxBody {
+            signature: Some(sample_payload()),
+            ..TxBody::default()
+        };
+        let bytes = encode(TxKind::Signature, id, None, &signature).unwrap();
+        let borrowed = decode_borrowed(&bytes).unwrap();
+        assert_eq!(borrowed.contents_of("a"), None);
+        assert_eq!(borrowed.commit_evidence_digest, None);
+        assert_eq!(borrowed.into_owned().body, signature);
     }
 
     #[test]

@@ -624,6 +624,17 @@ impl Ledger {
     }
 
     fn checked_seqno(&self, tx: TxId) -> Result<u64, Error> {
+        // An entry in the store is Pending or Committed exactly when its view is `tx`'s:
+        // answered from the written mark and the view history, without the sequencer's lock
+        // that appenders take. (Views are fixed while the ledger runs and `written` only grows.)
+        let seqno = tx.seqno();
+        if seqno <= self.shared.written.load(Ordering::Acquire) {
+            return if self.view_of(seqno) == tx.view() {
+                Ok(seqno)
+            } else {
+                Err(Error::not_found("transaction", tx))
+            };
+        }
         match self.status(tx) {
             TxStatus::Pending | TxStatus::Committed => {
                 self.shared.wait_written(tx.seqno())?;
@@ -652,18 +663,29 @@ impl Ledger {
     pub fn entry(&self, collection: &str, tx: TxId) -> Result<Entry, Error> {
         check_name("collection", collection, true)?;
         let seqno = self.checked_seqno(tx)?;
-        let decoded = self.decode_at(seqno)?;
-        let contents = decoded
-            .body
-            .appends
-            .into_iter()
-            .find(|a| a.collection == collection)
-            .ok_or_else(|| Error::not_found("collection entry", format!("{collection}@{tx}")))?
-            .contents;
+        self.read_append(collection, seqno)
+    }
+
+    /// What the written transaction at `seqno` appended to `collection` (a checked name). The
+    /// entry is decoded in place, with every check of a full decode, and only the contents
+    /// are copied out of it.
+    fn read_append(&self, collection: &str, seqno: u64) -> Result<Entry, Error> {
+        let bytes = self
+            .shared
+            .store
+            .entry(seqno)?
+            .ok_or_else(|| Error::not_found("entry at seqno", seqno))?;
+        let decoded = entry::decode_borrowed(&bytes)?;
+        let contents = decoded.contents_of(collection).ok_or_else(|| {
+            Error::not_found(
+                "collection entry",
+                format!("{collection}@{}", decoded.tx_id),
+            )
+        })?;
         Ok(Entry {
             tx_id: decoded.tx_id,
             collection: collection.to_owned(),
-            contents,
+            contents: contents.to_vec(),
         })
     }
 
@@ -681,7 +703,7 @@ impl Ledger {
             .store
             .collection_seqnos_rev(collection, 1..=last, 1)?;
         match found.first() {
-            Some(&seqno) => self.entry(collection, self.tx_id_of(seqno)?).map(Some),
+            Some(&seqno) => self.read_append(collection, seqno).map(Some),
             None => Ok(None),
         }
     }
@@ -746,8 +768,9 @@ impl Ledger {
                 .collection_seqnos(collection, from..=to, limit.saturating_add(1))?;
         let more = seqnos.len() > limit;
         let mut entries = Vec::with_capacity(seqnos.len().min(limit));
+        // Every indexed seqno up to `last` is written (waited for above) and in the ledger.
         for &seqno in seqnos.iter().take(limit) {
-            entries.push(self.entry(collection, self.tx_id_of(seqno)?)?);
+            entries.push(self.read_append(collection, seqno)?);
         }
         let next = if more {
             seqnos.get(limit).map(|s| Cursor::new(*s))
