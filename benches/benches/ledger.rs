@@ -27,13 +27,19 @@
 //!   receipts of the same ledger (`Ledger::cose_receipt`, `CoseReceipt::verify` against the
 //!   service certificate PEM, as `verify` is given it); neither side's figure includes
 //!   serialising or parsing the receipt.
-//! * `ledger_receipt_verify/curve=..`: verification of receipts of a ledger with P-256 and
-//!   with P-384 keys through one `ReceiptVerifier` (the service certificate parsed once, the
-//!   node certificate's path validated once and cached): the cost per receipt of each curve.
+//! * `ledger_receipt_verify/curve=..`: for a ledger with P-256 and one with P-384 keys, whose
+//!   last 1,000 transactions are signed by one signature, side by side: one bare ECDSA
+//!   prehash verification with the engine's backend (`ecdsa_prehash/aws-lc`, the floor),
+//!   `ReceiptVerifier::verify_at` of single receipts (`json/single`; the service certificate
+//!   parsed once, the node certificate's path cached) and `ReceiptVerifier::verify_batch` of
+//!   the 1,000 (`json/batch=1000`, throughput per receipt); for P-256 the same for COSE
+//!   receipts (`cose/single`: `ReceiptVerifier::verify_cose`, `cose/batch=1000`:
+//!   `verify_cose_batch`). The ratios of the medians are printed after the group.
 //!
 //! Run: `cargo bench -p ledger-benches --bench ledger`.
 
 use std::io::Write;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -377,49 +383,225 @@ fn bench_receipts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Per-iteration times of the samples of one benchmark (criterion's warm-up included), to
+/// print ratios of medians after a group.
+#[derive(Default)]
+struct Samples(Vec<f64>);
+
+impl Samples {
+    /// Runs `f` `iters` times, records the mean time per call and returns the total.
+    fn record(&mut self, iters: u64, mut f: impl FnMut()) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        let took = start.elapsed();
+        self.0.push(took.as_secs_f64() / iters.max(1) as f64);
+        took
+    }
+
+    fn median(&self) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// An in-memory ledger with `n` transactions appended after its opening ones, all signed by
+/// one signature (the signature intervals set far above their number and duration), and
+/// their ids.
+fn one_root_ledger(algorithm: KeyAlgorithm, n: u32) -> (Ledger, Vec<TxId>) {
+    // COSE roots are ES256: a P-384 ledger signs in JSON mode.
+    let mode = match algorithm {
+        KeyAlgorithm::EcdsaP384 => SigningMode::Json,
+        _ => SigningMode::Dual,
+    };
+    let ledger = Ledger::in_memory_with(
+        LedgerConfig::new("")
+            .key_algorithm(algorithm)
+            .signing_mode(mode)
+            .sig_tx_interval(NonZeroU64::new(1_000_000).unwrap_or(NonZeroU64::MIN))
+            .sig_interval(Duration::from_secs(3600)),
+    )
+    .unwrap_or_else(|e| panic!("in-memory ledger: {e}"));
+    ledger.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+    let ids = (0..n)
+        .map(|i| {
+            ledger
+                .append("r", &i.to_be_bytes())
+                .unwrap_or_else(|e| panic!("append: {e}"))
+        })
+        .collect();
+    ledger.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+    (ledger, ids)
+}
+
+/// One bare ECDSA prehash verification with the engine's backend (aws-lc-rs, key parsed
+/// once), over a 32-byte root: the floor of a receipt's verification.
+fn bare_prehash_verifier(algorithm: KeyAlgorithm) -> impl FnMut() {
+    use aws_lc_rs::digest::{Digest as LcDigest, SHA256, SHA384};
+    use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1};
+    use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+    use p256::pkcs8::EncodePublicKey as _;
+    let mut rng = ChaCha8Rng::seed_from_u64(0xec_d5a);
+    let root = [0x42u8; 32];
+    let (key, signature, digest) = match algorithm {
+        KeyAlgorithm::EcdsaP384 => {
+            let key = p384::ecdsa::SigningKey::random(&mut rng);
+            let signature: p384::ecdsa::DerSignature = key
+                .sign_prehash(&root)
+                .unwrap_or_else(|e| panic!("sign: {e}"));
+            let spki = key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap_or_else(|e| panic!("SPKI: {e}"));
+            let mut padded = [0u8; 48];
+            padded[16..].copy_from_slice(&root);
+            (
+                ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, spki.as_bytes()),
+                signature.as_bytes().to_vec(),
+                LcDigest::import_less_safe(&padded, &SHA384),
+            )
+        }
+        _ => {
+            let key = p256::ecdsa::SigningKey::random(&mut rng);
+            let signature: p256::ecdsa::DerSignature = key
+                .sign_prehash(&root)
+                .unwrap_or_else(|e| panic!("sign: {e}"));
+            let spki = key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap_or_else(|e| panic!("SPKI: {e}"));
+            (
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, spki.as_bytes()),
+                signature.as_bytes().to_vec(),
+                LcDigest::import_less_safe(&root, &SHA256),
+            )
+        }
+    };
+    let key = key.unwrap_or_else(|e| panic!("aws-lc key: {e}"));
+    let digest = digest.unwrap_or_else(|e| panic!("digest: {e}"));
+    move || {
+        key.verify_digest_sig(std::hint::black_box(&digest), &signature)
+            .unwrap_or_else(|e| panic!("bare verify: {e}"))
+    }
+}
+
 fn bench_receipt_curves(c: &mut Criterion) {
+    // 1,000 receipts under one signed root (100 in smoke mode).
+    let n: u32 = if measuring() { 1_000 } else { 100 };
     let mut group = c.benchmark_group("ledger_receipt_verify");
-    group.throughput(Throughput::Elements(1));
+    let mut ratios = Vec::new();
     for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
-        // COSE roots are ES256: a P-384 ledger signs in JSON mode.
-        let mode = match algorithm {
-            KeyAlgorithm::EcdsaP384 => ledger_core::SigningMode::Json,
-            _ => ledger_core::SigningMode::Dual,
-        };
-        let ledger = Ledger::in_memory_with(
-            LedgerConfig::new("")
-                .key_algorithm(algorithm)
-                .signing_mode(mode),
-        )
-        .unwrap_or_else(|e| panic!("in-memory ledger: {e}"));
-        let ids: Vec<TxId> = (0..1_000u32)
-            .map(|i| {
+        let curve = algorithm.curve_name();
+        let (ledger, ids) = one_root_ledger(algorithm, n);
+        let receipts: Vec<_> = ids
+            .iter()
+            .map(|&id| {
                 ledger
-                    .append("r", &i.to_be_bytes())
-                    .unwrap_or_else(|e| panic!("append: {e}"))
+                    .receipt(id)
+                    .unwrap_or_else(|e| panic!("receipt {id}: {e}"))
             })
             .collect();
-        ledger.flush().unwrap_or_else(|e| panic!("flush: {e}"));
-        let receipts: Vec<_> = (0..64)
-            .map(|i| {
-                ledger
-                    .receipt(ids[i * ids.len() / 64])
-                    .unwrap_or_else(|e| panic!("receipt: {e}"))
-            })
-            .collect();
+        assert!(
+            receipts
+                .iter()
+                .all(|r| r.signature == receipts[0].signature),
+            "the receipts are not all under one signed root"
+        );
         let verifier = ReceiptVerifier::new(ledger.service_certificate_pem())
             .unwrap_or_else(|e| panic!("verifier: {e}"));
+        let at = std::time::SystemTime::now();
+
+        let mut bare = Samples::default();
+        let mut verify_bare = bare_prehash_verifier(algorithm);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("curve={curve} ecdsa_prehash/aws-lc"), |b| {
+            b.iter_custom(|iters| bare.record(iters, &mut verify_bare))
+        });
+        let mut single = Samples::default();
         let mut i = 0;
-        group.bench_function(format!("curve={}", algorithm.curve_name()), |b| {
-            b.iter(|| {
-                i = (i + 1) % receipts.len();
-                verifier
-                    .verify(&receipts[i])
-                    .unwrap_or_else(|e| panic!("verify: {e}"))
+        group.bench_function(format!("curve={curve} json/single"), |b| {
+            b.iter_custom(|iters| {
+                single.record(iters, || {
+                    i = (i + 1) % receipts.len();
+                    verifier
+                        .verify_at(&receipts[i], at)
+                        .unwrap_or_else(|e| panic!("verify: {e}"))
+                })
             })
         });
+        let mut batch = Samples::default();
+        group.throughput(Throughput::Elements(u64::from(n)));
+        group.bench_function(format!("curve={curve} json/batch={n}"), |b| {
+            b.iter_custom(|iters| {
+                batch.record(iters, || {
+                    let results = verifier.verify_batch(&receipts, at);
+                    assert!(results.iter().all(Result::is_ok), "batch failed");
+                })
+            })
+        });
+        ratios.push(format!(
+            "curve={curve} json: bare ECDSA prehash {:.1} µs, single receipt {:.1} µs ({:.2}x the \
+             bare verification), batch of {n} {:.2} µs per receipt ({:.1}x the single-receipt rate)",
+            bare.median() * 1e6,
+            single.median() * 1e6,
+            single.median() / bare.median(),
+            batch.median() / f64::from(n) * 1e6,
+            single.median() / (batch.median() / f64::from(n)),
+        ));
+        if algorithm == KeyAlgorithm::EcdsaP384 {
+            continue;
+        }
+        let cose: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                ledger
+                    .cose_receipt(id)
+                    .unwrap_or_else(|e| panic!("COSE receipt {id}: {e}"))
+            })
+            .collect();
+        assert!(
+            cose.iter().all(|r| r.signature() == cose[0].signature()),
+            "the COSE receipts are not all under one signed root"
+        );
+        let mut cose_single = Samples::default();
+        let mut i = 0;
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("curve={curve} cose/single"), |b| {
+            b.iter_custom(|iters| {
+                cose_single.record(iters, || {
+                    i = (i + 1) % cose.len();
+                    verifier
+                        .verify_cose(&cose[i])
+                        .map(drop)
+                        .unwrap_or_else(|e| panic!("COSE verify: {e}"))
+                })
+            })
+        });
+        let mut cose_batch = Samples::default();
+        group.throughput(Throughput::Elements(u64::from(n)));
+        group.bench_function(format!("curve={curve} cose/batch={n}"), |b| {
+            b.iter_custom(|iters| {
+                cose_batch.record(iters, || {
+                    let results = verifier.verify_cose_batch(&cose);
+                    assert!(results.iter().all(Result::is_ok), "COSE batch failed");
+                })
+            })
+        });
+        ratios.push(format!(
+            "curve={curve} cose: single receipt {:.1} µs ({:.2}x the bare verification), batch \
+             of {n} {:.2} µs per receipt ({:.1}x the single-receipt rate)",
+            cose_single.median() * 1e6,
+            cose_single.median() / bare.median(),
+            cose_batch.median() / f64::from(n) * 1e6,
+            cose_single.median() / (cose_batch.median() / f64::from(n)),
+        ));
     }
     group.finish();
+    for line in ratios {
+        eprintln!("ledger_receipt_verify (medians of criterion's samples): {line}");
+    }
 }
 
 /// The offline audit of a RocksDB ledger written as `ledger_append` writes it (64-byte entries,

@@ -129,8 +129,12 @@
 //! pass `ledger_merkle::verify_consistency`; and the signature must verify over the newer root.
 //! The service certificate is used for its key only, as the `ccf` verifiers use a key: its
 //! validity period is not checked, so old receipts stay verifiable.
+//!
+//! To verify many receipts, [`crate::ReceiptVerifier::verify_cose`] keeps the service key
+//! parsed, and [`crate::ReceiptVerifier::verify_cose_batch`] verifies the receipts sharing a
+//! signed root (protected header, signature and recomputed root) with one signature check.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use ciborium::value::{Integer, Value};
@@ -145,10 +149,11 @@ use p256::pkcs8::EncodePublicKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::curves::VerifyKey;
 use crate::error::excerpt;
 use crate::identity::{node_id_of, ParsedCert, ServiceSigner};
 use crate::leaf::{is_lower_hex, parse_commit_evidence, Digest, LeafComponents};
-use crate::receipt::{fold_proof, ProofStep, MAX_PROOF_LEN};
+use crate::receipt::{fold_proof, Failure, ProofStep, ReceiptVerifier, MAX_PROOF_LEN};
 use crate::{Error, Problem, Result, TxId};
 
 /// Longest COSE receipt [`CoseReceipt::from_slice`] and [`CoseConsistencyReceipt::from_slice`]
@@ -472,13 +477,49 @@ pub(crate) fn es256_key(cert: &ParsedCert) -> Result<&VerifyingKey> {
 #[cfg_attr(not(any(test, feature = "test-util")), allow(dead_code))]
 pub(crate) fn verify_signed_root(
     signed_root: &[u8],
-    key: &VerifyingKey,
+    key: &CoseKey,
     root: &Digest,
 ) -> Result<(TxId, CwtClaims)> {
     let parsed = parse_signed_root(signed_root)?;
-    check_key_id(&parsed.header, &key_id_of(key)?)?;
+    check_key_id(&parsed.header, &key.kid)?;
     verify_signature(&parsed, key, root)?;
     Ok((parsed.header.tx_id, parsed.header.claims))
+}
+
+/// A service key as COSE verification uses it: on P-256, parsed once for the verification
+/// backend (see the `curves` module), with its `kid`.
+#[derive(Clone, Debug)]
+pub(crate) struct CoseKey {
+    key: VerifyKey,
+    /// Lowercase hex SHA-256 of the key's DER SubjectPublicKeyInfo, as `kid` carries it.
+    kid: String,
+}
+
+impl CoseKey {
+    /// The key of a service certificate.
+    ///
+    /// # Errors
+    ///
+    /// As [`es256_key`].
+    pub(crate) fn of_certificate(cert: &ParsedCert) -> Result<Self> {
+        es256_key(cert)?;
+        Ok(Self {
+            key: cert.verify_key.clone(),
+            kid: cert.node_id.clone(),
+        })
+    }
+
+    /// A P-256 key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if the key does not encode or the backend refuses it.
+    pub(crate) fn of_p256(key: &VerifyingKey) -> Result<Self> {
+        let kid = key_id_of(key)?;
+        let key = VerifyKey::new(crate::PublicKey::P256(*key))
+            .map_err(|e| Error::crypto("preparing the service key", e))?;
+        Ok(Self { key, kid })
+    }
 }
 
 /// A receipt that transactions are leaves of a tree whose root the service key signed (see
@@ -586,7 +627,7 @@ impl CoseReceipt {
     /// parse or hold a P-256 key; otherwise as [`CoseReceipt::verify_with_key`].
     pub fn verify(&self, service_certificate: impl AsRef<[u8]>) -> Result<VerifiedCoseReceipt> {
         let cert = parse_service_certificate(service_certificate.as_ref())?;
-        self.verify_with(es256_key(&cert)?, &cert.node_id)
+        self.verify_with(&CoseKey::of_certificate(&cert)?)
     }
 
     /// Verifies the receipt against the service public key.
@@ -598,12 +639,20 @@ impl CoseReceipt {
     /// transaction), `"proof"` (two proofs lead to different roots) or `"signature"`;
     /// [`Error::Crypto`] if the key does not encode.
     pub fn verify_with_key(&self, service_key: &VerifyingKey) -> Result<VerifiedCoseReceipt> {
-        self.verify_with(service_key, &key_id_of(service_key)?)
+        self.verify_with(&CoseKey::of_p256(service_key)?)
     }
 
-    fn verify_with(&self, key: &VerifyingKey, kid: &str) -> Result<VerifiedCoseReceipt> {
+    pub(crate) fn verify_with(&self, key: &CoseKey) -> Result<VerifiedCoseReceipt> {
+        let (root, verified) = self.check_proofs(key)?;
+        verify_signature(&self.root, key, &root)?;
+        Ok(verified)
+    }
+
+    /// Every check of [`CoseReceipt::verify_with`] but the signature's: the key id, each
+    /// proof's transaction and root; returns the root the signature must cover.
+    pub(crate) fn check_proofs(&self, key: &CoseKey) -> Result<(Digest, VerifiedCoseReceipt)> {
         let header = &self.root.header;
-        check_key_id(header, kid)?;
+        check_key_id(header, &key.kid)?;
         let mut transactions = Vec::with_capacity(self.proofs.len());
         let mut root: Option<Digest> = None;
         for (i, p) in self.proofs.iter().enumerate() {
@@ -630,15 +679,28 @@ impl CoseReceipt {
                 "the receipt carries no inclusion proof",
             ));
         };
-        verify_signature(&self.root, key, &root)?;
-        Ok(VerifiedCoseReceipt {
-            tx_id,
-            claims_digest,
-            transactions,
+        Ok((
             root,
-            signature_tx: header.tx_id,
-            claims: header.claims.clone(),
-        })
+            VerifiedCoseReceipt {
+                tx_id,
+                claims_digest,
+                transactions,
+                root,
+                signature_tx: header.tx_id,
+                claims: header.claims.clone(),
+            },
+        ))
+    }
+
+    /// What the signature covers besides the root: the protected header's bytes and the
+    /// signature (receipts sharing these and their root share one signature check).
+    pub(crate) fn signed_parts(&self) -> (&[u8], &[u8; 64]) {
+        (&self.root.protected, &self.root.signature)
+    }
+
+    /// Verifies the signature over `root` (see [`CoseReceipt::check_proofs`]).
+    pub(crate) fn verify_root_signature(&self, key: &CoseKey, root: &Digest) -> Result<()> {
+        verify_signature(&self.root, key, root)
     }
 
     /// The leaf components of the (first) inclusion proof.
@@ -831,7 +893,7 @@ impl CoseConsistencyReceipt {
         old_root: &Digest,
     ) -> Result<VerifiedCoseConsistency> {
         let cert = parse_service_certificate(service_certificate.as_ref())?;
-        self.verify_with(es256_key(&cert)?, &cert.node_id, old_size, old_root)
+        self.verify_with(&CoseKey::of_certificate(&cert)?, old_size, old_root)
     }
 
     /// Verifies the receipt against the service public key.
@@ -848,18 +910,17 @@ impl CoseConsistencyReceipt {
         old_size: u64,
         old_root: &Digest,
     ) -> Result<VerifiedCoseConsistency> {
-        self.verify_with(service_key, &key_id_of(service_key)?, old_size, old_root)
+        self.verify_with(&CoseKey::of_p256(service_key)?, old_size, old_root)
     }
 
-    fn verify_with(
+    pub(crate) fn verify_with(
         &self,
-        key: &VerifyingKey,
-        kid: &str,
+        key: &CoseKey,
         old_size: u64,
         old_root: &Digest,
     ) -> Result<VerifiedCoseConsistency> {
         let header = &self.root.header;
-        check_key_id(header, kid)?;
+        check_key_id(header, &key.kid)?;
         let new_size = header.tx_id.seqno();
         if old_size == 0 || old_size >= new_size {
             return Err(Error::receipt(
@@ -961,6 +1022,79 @@ impl fmt::Debug for CoseConsistencyReceipt {
     }
 }
 
+// ---- verification of many receipts ----
+
+/// What a COSE receipt's signature covers: its protected header, the signature and the root
+/// recomputed from its proofs.
+type CoseSigned<'a> = (&'a [u8], &'a [u8; 64], Digest);
+
+impl ReceiptVerifier {
+    /// Verifies a COSE receipt against the service certificate's key, parsed once for all
+    /// calls: [`CoseReceipt::verify`] without parsing the certificate again. As there, the
+    /// certificate is used for its key only (its validity period is not checked).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (`what = "service certificate"`) if the service key is not on
+    /// P-256 (COSE roots are ES256); otherwise as [`CoseReceipt::verify_with_key`].
+    pub fn verify_cose(&self, receipt: &CoseReceipt) -> Result<VerifiedCoseReceipt> {
+        receipt.verify_with(&CoseKey::of_certificate(self.service())?)
+    }
+
+    /// Verifies each of `receipts` as [`ReceiptVerifier::verify_cose`] would, verifying each
+    /// distinct signature (the same protected header and signature over the same recomputed
+    /// root) once. Each receipt's key id, transactions and proofs are checked on their own.
+    /// One result per receipt, in order.
+    ///
+    /// # Errors
+    ///
+    /// Each failed entry holds the error [`ReceiptVerifier::verify_cose`] gives that receipt.
+    pub fn verify_cose_batch(&self, receipts: &[CoseReceipt]) -> Vec<Result<VerifiedCoseReceipt>> {
+        let Ok(key) = CoseKey::of_certificate(self.service()) else {
+            return receipts
+                .iter()
+                .map(|_| Err(es256_key_error(self.service())))
+                .collect();
+        };
+        let key = &key;
+        // Signature verdicts by (protected header, signature, recomputed root).
+        let mut signatures: HashMap<CoseSigned<'_>, std::result::Result<(), Failure>> =
+            HashMap::new();
+        receipts
+            .iter()
+            .map(|receipt| {
+                let (root, verified) = receipt.check_proofs(key)?;
+                let (protected, signature) = receipt.signed_parts();
+                let verdict = match signatures.get(&(protected, signature, root)) {
+                    Some(verdict) => verdict.clone(),
+                    None => {
+                        #[cfg(test)]
+                        self.count_batch_signature_check();
+                        let verdict = match receipt.verify_root_signature(key, &root) {
+                            Ok(()) => Ok(()),
+                            Err(e) => match Failure::of(&e) {
+                                Some(failure) => Err(failure),
+                                None => return Err(e),
+                            },
+                        };
+                        signatures.insert((protected, signature, root), verdict.clone());
+                        verdict
+                    }
+                };
+                verdict.map(|()| verified).map_err(|f| f.error())
+            })
+            .collect()
+    }
+}
+
+/// Why `service`'s key cannot verify COSE receipts (see [`es256_key`]).
+fn es256_key_error(service: &ParsedCert) -> Error {
+    match CoseKey::of_certificate(service) {
+        Err(e) => e,
+        Ok(_) => Error::crypto("preparing the service key", "the key was refused"),
+    }
+}
+
 // ---- verification helpers ----
 
 fn parse_service_certificate(input: &[u8]) -> Result<ParsedCert> {
@@ -1009,7 +1143,7 @@ fn check_covered(tx: TxId, signature_tx: TxId) -> Result<()> {
 }
 
 /// Verifies the ES256 signature of `signed` with `root` as the detached payload.
-fn verify_signature(signed: &SignedRoot, key: &VerifyingKey, root: &Digest) -> Result<()> {
+fn verify_signature(signed: &SignedRoot, key: &CoseKey, root: &Digest) -> Result<()> {
     let protected = ProtectedHeader {
         original_data: Some(signed.protected.clone()),
         header: Header::default(),
@@ -1022,12 +1156,14 @@ fn verify_signature(signed: &SignedRoot, key: &VerifyingKey, root: &Digest) -> R
             "not an ES256 signature: r and s must both be in 1..n",
         )
     })?;
-    key.verify_prehash(&digest, &signature).map_err(|_| {
-        Error::receipt(
-            "signature",
-            "the ES256 signature over the recomputed root does not verify with the service key",
-        )
-    })
+    key.key
+        .verify_prehash(&digest, signature.to_der().as_bytes())
+        .map_err(|_| {
+            Error::receipt(
+                "signature",
+                "the ES256 signature over the recomputed root does not verify with the service key",
+            )
+        })
 }
 
 // ---- parsing ----
@@ -1828,12 +1964,21 @@ mod tests {
         );
         assert_eq!(signed.len(), 4 + want.len() + 4 + 64);
         assert_eq!(
-            verify_signed_root(&signed, service.verifying_key().as_p256().unwrap(), &root).unwrap(),
+            verify_signed_root(
+                &signed,
+                &CoseKey::of_p256(service.verifying_key().as_p256().unwrap()).unwrap(),
+                &root
+            )
+            .unwrap(),
             (tx(2, 15), claims())
         );
         let other = ServiceIdentity::generate("other").unwrap();
-        let e = verify_signed_root(&signed, other.verifying_key().as_p256().unwrap(), &root)
-            .unwrap_err();
+        let e = verify_signed_root(
+            &signed,
+            &CoseKey::of_p256(other.verifying_key().as_p256().unwrap()).unwrap(),
+            &root,
+        )
+        .unwrap_err();
         assert!(
             matches!(
                 e,
@@ -1846,7 +1991,7 @@ mod tests {
         );
         let e = verify_signed_root(
             &signed,
-            service.verifying_key().as_p256().unwrap(),
+            &CoseKey::of_p256(service.verifying_key().as_p256().unwrap()).unwrap(),
             &[0x43; 32],
         )
         .unwrap_err();

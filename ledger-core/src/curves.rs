@@ -20,6 +20,26 @@
 //!   key and ecdsa-with-SHA384 by a P-384 key, as CCF signs them.
 //!
 //! Signatures are DER-encoded ECDSA-Sig-Value structures.
+//!
+//! # Verification backend
+//!
+//! Keys are read, encoded and used for signing with the `p256`/`p384` crates. Verification
+//! ([`VerifyKey`], which every receipt, certificate, audit and COSE check goes through) uses
+//! AWS-LC (`aws-lc-rs`), about five times faster here (`benches/benches/ecdsa.rs`), on the
+//! key parsed once from its canonical SubjectPublicKeyInfo. It keeps the verdicts of
+//! `p256`/`p384`'s `verify_prehash` exactly:
+//!
+//! * the signature is first decoded as DER by the `p256`/`p384` crate of the key's curve, so
+//!   what was refused as "not a DER ECDSA signature on this curve" still is, with that reason;
+//! * a prehash shorter than half the curve's field size is refused, as `p256`/`p384` refuse
+//!   it; otherwise it becomes the field-size integer ECDSA reads (a longer one truncated to
+//!   its leftmost field-size bytes, a shorter one left-padded with zeros: the same integer),
+//!   handed to AWS-LC as a SHA-256 (P-256) or SHA-384 (P-384) sized digest, which AWS-LC
+//!   reads as that integer without further change;
+//! * high-S signatures (s above half the group order) are accepted, as `p256`/`p384`,
+//!   OpenSSL and so CCF accept them: ECDSA verification does not require low S, and a
+//!   receipt's signature is not used as an identifier anywhere, so malleability gains an
+//!   attacker nothing; r or s of zero or not below the order are refused by both.
 
 use std::fmt;
 
@@ -179,6 +199,74 @@ impl PublicKey {
                     .map_err(|_| Bad::Mismatch)
             }
         }
+    }
+}
+
+/// A public key parsed once for verification with the fast backend (see the module's
+/// `# Verification backend`): what certificates and verifiers keep beside their
+/// [`PublicKey`].
+#[derive(Clone)]
+pub(crate) struct VerifyKey {
+    key: PublicKey,
+    parsed: aws_lc_rs::signature::ParsedPublicKey,
+}
+
+impl VerifyKey {
+    /// Parses `key` for the fast backend, from its canonical DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    ///
+    /// A message if the key does not encode or AWS-LC refuses it (a key `p256`/`p384`
+    /// accepted is a valid point, which AWS-LC accepts too).
+    pub(crate) fn new(key: PublicKey) -> Result<Self, String> {
+        let spki = key.spki_der()?;
+        let algorithm = match key {
+            PublicKey::P256(_) => &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+            PublicKey::P384(_) => &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1,
+        };
+        let parsed = aws_lc_rs::signature::ParsedPublicKey::new(algorithm, &spki).map_err(|e| {
+            format!(
+                "{} public key is refused by the verification backend: {e}",
+                key.algorithm().curve_name()
+            )
+        })?;
+        Ok(Self { key, parsed })
+    }
+
+    /// Verifies a DER ECDSA signature over `prehash` (used as is, see the module's curve
+    /// rule), with the verdicts of [`PublicKey::verify_prehash`].
+    pub(crate) fn verify_prehash(&self, prehash: &[u8], der_signature: &[u8]) -> Result<(), Bad> {
+        // Decoded only to refuse, with the same reason, what the curve's crate refuses as DER.
+        let (field_len, digest_algorithm) = match self.key {
+            PublicKey::P256(_) => {
+                p256::ecdsa::DerSignature::from_bytes(der_signature)
+                    .map_err(|_| Bad::Encoding(KeyAlgorithm::EcdsaP256))?;
+                (32, &aws_lc_rs::digest::SHA256)
+            }
+            PublicKey::P384(_) => {
+                p384::ecdsa::DerSignature::from_bytes(der_signature)
+                    .map_err(|_| Bad::Encoding(KeyAlgorithm::EcdsaP384))?;
+                (48, &aws_lc_rs::digest::SHA384)
+            }
+        };
+        if prehash.len() < field_len / 2 {
+            return Err(Bad::Mismatch);
+        }
+        let mut field = [0u8; 48];
+        let field = &mut field[..field_len];
+        let taken = prehash.len().min(field_len);
+        field[field_len - taken..].copy_from_slice(&prehash[..taken]);
+        let digest = aws_lc_rs::digest::Digest::import_less_safe(field, digest_algorithm)
+            .map_err(|_| Bad::Mismatch)?;
+        self.parsed
+            .verify_digest_sig(&digest, der_signature)
+            .map_err(|_| Bad::Mismatch)
+    }
+}
+
+impl fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("VerifyKey").field(&self.key).finish()
     }
 }
 
@@ -384,6 +472,196 @@ mod tests {
             .public_key()
             .verify_prehash(&root, &p256.sign_prehash(&root).unwrap())
             .is_err());
+    }
+
+    /// Byte-level variants of a DER ECDSA signature: every single-bit flip, every
+    /// truncation, a trailing byte, a long-form length, and non-minimal and negative
+    /// integers.
+    fn der_variants(der: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for i in 0..der.len() {
+            for bit in 0..8 {
+                let mut v = der.to_vec();
+                v[i] ^= 1 << bit;
+                out.push(v);
+            }
+        }
+        out.extend((0..der.len()).map(|n| der[..n].to_vec()));
+        let mut longer = der.to_vec();
+        longer.push(0);
+        out.push(longer);
+        // SEQUENCE length in long form (BER, not DER), when it fits one byte.
+        if der[1] < 0x80 {
+            let mut v = vec![0x30, 0x81];
+            v.extend_from_slice(&der[1..]);
+            out.push(v);
+        }
+        // r with a superfluous leading zero byte, lengths adjusted.
+        if der[1] < 0x7f && der[2] == 0x02 {
+            let r_len = usize::from(der[3]);
+            let mut v = vec![0x30, der[1] + 1, 0x02, der[3] + 1, 0x00];
+            v.extend_from_slice(&der[4..]);
+            out.push(v);
+            // r without its sign byte (a negative integer) when it has one.
+            if der[4] == 0 {
+                let mut v = vec![0x30, der[1] - 1, 0x02, der[3] - 1];
+                v.extend_from_slice(&der[5..4 + r_len]);
+                v.extend_from_slice(&der[4 + r_len..]);
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    /// A DER ECDSA-Sig-Value of the big-endian unsigned integers `r` and `s`.
+    fn der_of(r: &[u8], s: &[u8]) -> Vec<u8> {
+        let int = |x: &[u8]| {
+            let x = match x.iter().position(|&b| b != 0) {
+                Some(at) => &x[at..],
+                None => &[0u8][..],
+            };
+            let mut out = vec![0x02];
+            if x[0] & 0x80 != 0 {
+                out.push(x.len() as u8 + 1);
+                out.push(0);
+            } else {
+                out.push(x.len() as u8);
+            }
+            out.extend_from_slice(x);
+            out
+        };
+        let body = [int(r), int(s)].concat();
+        let mut out = vec![0x30, body.len() as u8];
+        out.extend(body);
+        out
+    }
+
+    /// The fast backend gives every verdict the `p256`/`p384` crates give, on both curves:
+    /// for prehashes of every length (shorter than half the field refused, longer truncated
+    /// to the field, shorter read as the same integer), high-S signatures (accepted by both),
+    /// r or s out of range, and thousands of malformed DER encodings.
+    #[test]
+    fn the_fast_backend_gives_the_verdicts_of_p256_and_p384() {
+        use p256::elliptic_curve::PrimeField;
+        use rand::{RngCore as _, SeedableRng as _};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x005e_edec);
+        let p256_order =
+            hex::decode("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
+                .unwrap();
+        let p384_order = hex::decode(
+            "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf\
+             581a0db248b0a77aecec196accc52973",
+        )
+        .unwrap();
+        let keys = [
+            SigningKey::P256(p256::ecdsa::SigningKey::random(&mut rng)),
+            SigningKey::P384(p384::ecdsa::SigningKey::random(&mut rng)),
+        ];
+        let mut compared = 0usize;
+        let mut accepted = 0usize;
+        for key in &keys {
+            let public = key.public_key();
+            let fast = VerifyKey::new(public).unwrap();
+            let mut check = |prehash: &[u8], signature: &[u8]| {
+                let reference = public.verify_prehash(prehash, signature);
+                assert_eq!(
+                    fast.verify_prehash(prehash, signature),
+                    reference,
+                    "{} prehash {} signature {}",
+                    public.algorithm(),
+                    hex::encode(prehash),
+                    hex::encode(signature)
+                );
+                compared += 1;
+                accepted += usize::from(reference.is_ok());
+                reference
+            };
+            let (field, order) = match public.algorithm() {
+                KeyAlgorithm::EcdsaP256 => (32, &p256_order),
+                KeyAlgorithm::EcdsaP384 => (48, &p384_order),
+            };
+            for len in [
+                0usize, 1, 15, 16, 23, 24, 31, 32, 33, 47, 48, 49, 64, 65, 100,
+            ] {
+                let mut prehash = vec![0u8; len];
+                rng.fill_bytes(&mut prehash);
+                let Ok(signature) = key.sign_prehash(&prehash) else {
+                    // Too short to sign: refused by both.
+                    assert!(len < field / 2, "{len}");
+                    let other = key.sign_prehash(&[1u8; 32]).unwrap();
+                    assert_eq!(check(&prehash, &other), Err(Bad::Mismatch));
+                    continue;
+                };
+                assert_eq!(check(&prehash, &signature), Ok(()));
+                let mut changed = prehash.clone();
+                changed[0] ^= 0x80;
+                assert_eq!(check(&changed, &signature), Err(Bad::Mismatch));
+                // Bytes beyond the field's length are not part of what is signed.
+                let mut tail = prehash.clone();
+                tail[len - 1] ^= 1;
+                assert_eq!(check(&tail, &signature).is_ok(), len > field);
+                // A shorter prehash is the integer it reads as: zeros in front change nothing.
+                if len < field {
+                    let padded = [vec![0u8; field - len], prehash.clone()].concat();
+                    assert_eq!(check(&padded, &signature), Ok(()));
+                }
+            }
+            let root = [0x42u8; 32];
+            let signature = key.sign_prehash(&root).unwrap();
+            for variant in der_variants(&signature) {
+                let _verdict = check(&root, &variant);
+            }
+            // The same signature with s replaced by n - s (high-S if it was low, and the
+            // reverse): accepted, as by OpenSSL and CCF.
+            let (r, s) = match key {
+                SigningKey::P256(_) => {
+                    let sig = p256::ecdsa::DerSignature::from_bytes(&signature).unwrap();
+                    let sig = p256::ecdsa::Signature::try_from(sig).unwrap();
+                    let (r, s) = sig.split_scalars();
+                    (r.to_repr().to_vec(), (-*s).to_repr().to_vec())
+                }
+                SigningKey::P384(_) => {
+                    let sig = p384::ecdsa::DerSignature::from_bytes(&signature).unwrap();
+                    let sig = p384::ecdsa::Signature::try_from(sig).unwrap();
+                    let (r, s) = sig.split_scalars();
+                    (r.to_repr().to_vec(), (-*s).to_repr().to_vec())
+                }
+            };
+            let flipped = der_of(&r, &s);
+            assert_ne!(flipped, signature);
+            assert_eq!(check(&root, &flipped), Ok(()));
+            for variant in der_variants(&flipped) {
+                let _verdict = check(&root, &variant);
+            }
+            // r or s zero, equal to the order, or above it.
+            let zero = vec![0u8; field];
+            let mut above = order.clone();
+            above[field - 1] += 1;
+            for (r, s) in [
+                (&zero, &s),
+                (&r, &zero),
+                (order, &s),
+                (&r, order),
+                (&above, &s),
+                (&r, &above),
+            ] {
+                assert!(check(&root, &der_of(r, s)).is_err());
+            }
+        }
+        // A P-384 signature on a P-256 key and the reverse.
+        let [p256, p384] = &keys;
+        for (signer, verifier) in [(p256, p384), (p384, p256)] {
+            let signature = signer.sign_prehash(&[9u8; 32]).unwrap();
+            let public = verifier.public_key();
+            assert_eq!(
+                VerifyKey::new(public)
+                    .unwrap()
+                    .verify_prehash(&[9u8; 32], &signature),
+                public.verify_prehash(&[9u8; 32], &signature)
+            );
+        }
+        assert!(compared > 2_000, "{compared}");
+        assert!(accepted >= 20, "{accepted}");
     }
 
     #[test]

@@ -63,6 +63,7 @@ use x509_cert::Certificate;
 
 use crate::curves::{
     certificate_digest, oid_name, CertificateSignature, KeyAlgorithm, PublicKey, SigningKey,
+    VerifyKey,
 };
 use crate::error::{excerpt, CertificateRole, CertificateRule};
 use crate::{Error, Problem, Result};
@@ -1051,6 +1052,9 @@ pub(crate) struct ParsedCert {
     pub(crate) der: Vec<u8>,
     pub(crate) pem: String,
     pub(crate) key: PublicKey,
+    /// `key` parsed once for the verification backend: every signature this certificate's
+    /// key is checked against (roots, certificates it issued) goes through it.
+    pub(crate) verify_key: VerifyKey,
     /// Hex SHA-256 of the canonical DER SubjectPublicKeyInfo of `key`.
     pub(crate) node_id: String,
     pub(crate) not_before: SystemTime,
@@ -1097,6 +1101,7 @@ impl ParsedCert {
         let key = PublicKey::from_spki_der(&spki_der).map_err(|e| format!("certificate {e}"))?;
         let canonical_spki = key.spki_der().map_err(|e| format!("certificate {e}"))?;
         let node_id = node_id_of(&canonical_spki);
+        let verify_key = VerifyKey::new(key).map_err(|e| format!("certificate {e}"))?;
         let pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der)
             .map_err(|e| format!("certificate does not encode as PEM: {e}"))?;
         let validity = &cert.tbs_certificate.validity;
@@ -1107,6 +1112,7 @@ impl ParsedCert {
             der: der.to_vec(),
             pem,
             key,
+            verify_key,
             node_id,
             not_before,
             not_after,
@@ -1182,12 +1188,15 @@ impl ParsedCert {
             self.cert.signature.as_bytes().ok_or_else(|| {
                 bad("certificate signature is not a whole number of bytes".into())
             })?;
-        issuer.key.verify_prehash(&digest, signature).map_err(|e| {
-            bad(format!(
-                "certificate signature by the issuer's {} key: {e}",
-                issuer.key.algorithm().curve_name()
-            ))
-        })
+        issuer
+            .verify_key
+            .verify_prehash(&digest, signature)
+            .map_err(|e| {
+                bad(format!(
+                    "certificate signature by the issuer's {} key: {e}",
+                    issuer.key.algorithm().curve_name()
+                ))
+            })
     }
 
     /// Whether the certificate names itself as its issuer (RFC 5280 "self-issued").
@@ -1244,7 +1253,7 @@ impl ParsedCert {
         root: &[u8; 32],
         der_signature: &[u8],
     ) -> std::result::Result<(), String> {
-        self.key
+        self.verify_key
             .verify_prehash(root, der_signature)
             .map_err(|e| match e {
                 crate::curves::Bad::Mismatch => {

@@ -105,6 +105,7 @@ pub use crate::ledger::{
 };
 pub use crate::receipt::{
     fold_proof, proof_steps, ProofStep, Receipt, ReceiptVerifier, ServedReceipt, MAX_PROOF_LEN,
+    RECEIPT_VERIFIER_CACHE_LEN,
 };
 pub use crate::refusal::StatementRefusal;
 pub use crate::scitt::{

@@ -61,8 +61,14 @@
 //! validates the certificate path from the node certificate through the endorsements to the
 //! service certificate (below), and verifies the ECDSA signature over the root with the node
 //! key, on P-256 or P-384 (the curve rule of [`crate::KeyAlgorithm`]).
-//! [`ReceiptVerifier`] does the same while parsing the service certificate once and
-//! remembering the last node certificate it validated, for verifying many receipts.
+//! [`ReceiptVerifier`] does the same while parsing the service certificate once and keeping
+//! the certificate paths it validated in a bounded cache, for verifying many receipts; its
+//! [`ReceiptVerifier::verify_batch`] verifies the receipts sharing a signed root with one
+//! signature verification, and it verifies COSE receipts too
+//! ([`ReceiptVerifier::verify_cose`], [`ReceiptVerifier::verify_cose_batch`]). Signatures are
+//! verified with AWS-LC, with exactly the verdicts of the `p256`/`p384` crates (the source's
+//! `curves` module, `# Verification backend`: high-S signatures are accepted, as OpenSSL and
+//! CCF accept them).
 //! [`Receipt::verify_claims`] and [`ServedReceipt::verify`] also recompute the claims digest
 //! from application claims and compare it with the leaf's.
 //!
@@ -168,11 +174,14 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine as _;
+use lru::LruCache;
 use parking_lot::Mutex;
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::{SerializeMap, SerializeStruct};
@@ -870,16 +879,114 @@ impl ServedReceipt {
     }
 }
 
-/// Verifies receipts against one service certificate, parsing it once and remembering the
-/// last node certificate whose endorsement it checked (validity periods are still checked on
-/// every call). `Send + Sync`: share one across threads.
+/// How many validated certificate paths a [`ReceiptVerifier`] made with
+/// [`ReceiptVerifier::new`] keeps: more than the node certificates of any service's history
+/// that receipts are commonly verified from at once (one per node and view).
+pub const RECEIPT_VERIFIER_CACHE_LEN: usize = 64;
+
+/// Verifies receipts, JSON and COSE, against one service certificate, parsing it (and its key,
+/// for the verification backend) once.
+///
+/// It keeps the certificate paths it validated in a bounded cache, least recently used
+/// first out ([`RECEIPT_VERIFIER_CACHE_LEN`] entries, or the capacity given to
+/// [`ReceiptVerifier::with_cache_capacity`]), so that receipts from a ledger whose roots were
+/// signed by several nodes across views cost one signature verification each. The key of an
+/// entry is the SHA-256 of the receipt's node certificate and service endorsements exactly as
+/// given (each length-prefixed): a receipt is served from the cache only when its whole path
+/// is the one validated, and a path that failed is not kept. Of the path rules, only the
+/// validity periods depend on anything but the path and the service certificate, and they
+/// are checked again at the verification time on every call, in the path's order (node,
+/// endorsements, service), so a cached path gives the same verdict as a fresh validation.
+///
+/// `Send + Sync`: share one across threads.
 pub struct ReceiptVerifier {
     service: ParsedCert,
-    last_node: Mutex<Option<(Arc<str>, Arc<ParsedCert>)>>,
+    paths: Mutex<LruCache<Digest, Arc<ValidatedPath>>>,
+    /// Full path validations done (cache misses that validated), for tests.
+    #[cfg(test)]
+    validations: std::sync::atomic::AtomicUsize,
+    /// Signatures verified by the batch calls, for tests.
+    #[cfg(test)]
+    batch_signature_checks: std::sync::atomic::AtomicUsize,
+}
+
+/// A certificate path that passed every rule of the module's `# Certificate paths` (at some
+/// time): the node certificate and the endorsements, nearest the node first.
+struct ValidatedPath {
+    node: ParsedCert,
+    endorsements: Vec<ParsedCert>,
+}
+
+impl ValidatedPath {
+    /// Checks the path's validity periods at `at`, in the order a fresh validation reports
+    /// them: the node, the endorsements, the service.
+    fn valid_at(&self, service: &ParsedCert, at: SystemTime) -> Result<()> {
+        let rejected = |role, v: Violation| Error::certificate_rejected(role, v.rule, v.detail);
+        self.node
+            .validity_at(at)
+            .map_err(|v| rejected(CertificateRole::Node, v))?;
+        for (i, cert) in self.endorsements.iter().enumerate() {
+            cert.validity_at(at)
+                .map_err(|v| rejected(CertificateRole::Endorsement(i), v))?;
+        }
+        service
+            .validity_at(at)
+            .map_err(|v| rejected(CertificateRole::Service, v))
+    }
+}
+
+/// The cache key of a receipt's certificate path: SHA-256 over the number of endorsements,
+/// then the node certificate and each endorsement as given, each preceded by its length.
+fn path_key(receipt: &Receipt) -> Digest {
+    let mut hasher = Sha256::new();
+    hasher.update((receipt.service_endorsements.len() as u64).to_be_bytes());
+    for text in std::iter::once(&*receipt.cert)
+        .chain(receipt.service_endorsements.iter().map(String::as_str))
+    {
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    hasher.finalize().into()
+}
+
+/// An [`Error::ReceiptInvalid`] kept to be reported for every receipt of a batch it concerns.
+#[derive(Clone)]
+pub(crate) struct Failure {
+    check: &'static str,
+    detail: String,
+    rejected: Option<crate::RejectedCertificate>,
+}
+
+impl Failure {
+    /// The failure of `error`, if it is an [`Error::ReceiptInvalid`] (what the checks shared by
+    /// receipts of a batch fail with).
+    pub(crate) fn of(error: &Error) -> Option<Self> {
+        match error {
+            Error::ReceiptInvalid {
+                check,
+                detail,
+                rejected,
+            } => Some(Self {
+                check,
+                detail: detail.clone(),
+                rejected: rejected.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn error(&self) -> Error {
+        Error::ReceiptInvalid {
+            check: self.check,
+            detail: self.detail.clone(),
+            rejected: self.rejected.clone(),
+        }
+    }
 }
 
 impl ReceiptVerifier {
-    /// A verifier trusting `service_certificate` (PEM or DER).
+    /// A verifier trusting `service_certificate` (PEM or DER), keeping up to
+    /// [`RECEIPT_VERIFIER_CACHE_LEN`] validated certificate paths.
     ///
     /// # Errors
     ///
@@ -888,6 +995,22 @@ impl ReceiptVerifier {
     /// certificate may be followed by whitespace and one NUL byte, as services have served
     /// it, and by nothing else.
     pub fn new(service_certificate: impl AsRef<[u8]>) -> Result<Self> {
+        const DEFAULT: NonZeroUsize = match NonZeroUsize::new(RECEIPT_VERIFIER_CACHE_LEN) {
+            Some(n) => n,
+            None => NonZeroUsize::MIN,
+        };
+        Self::with_cache_capacity(service_certificate, DEFAULT)
+    }
+
+    /// [`ReceiptVerifier::new`], keeping up to `capacity` validated certificate paths.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReceiptVerifier::new`].
+    pub fn with_cache_capacity(
+        service_certificate: impl AsRef<[u8]>,
+        capacity: NonZeroUsize,
+    ) -> Result<Self> {
         let input = service_certificate.as_ref();
         let service = ParsedCert::parse(input).map_err(|e| {
             let shown = match std::str::from_utf8(input) {
@@ -898,7 +1021,11 @@ impl ReceiptVerifier {
         })?;
         Ok(Self {
             service,
-            last_node: Mutex::new(None),
+            paths: Mutex::new(LruCache::new(capacity)),
+            #[cfg(test)]
+            validations: std::sync::atomic::AtomicUsize::new(0),
+            #[cfg(test)]
+            batch_signature_checks: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -922,44 +1049,103 @@ impl ReceiptVerifier {
     ///
     /// As [`ReceiptVerifier::verify`].
     pub fn verify_at(&self, receipt: &Receipt, at: SystemTime) -> Result<()> {
-        let node = self.endorsed_node(receipt, at)?;
-        if !receipt.node_id.is_empty() && *receipt.node_id != *node.node_id {
-            return Err(Error::receipt(
-                "node id",
-                format_args!(
-                    "node_id {} is not the SHA-256 of the node certificate's public key ({})",
-                    receipt.node_id, node.node_id
-                ),
-            ));
-        }
+        let path = self.endorsed_path(receipt, at)?;
+        check_node_id(receipt, &path.node)?;
         let root = receipt.root()?;
-        node.verify_root_signature(&root, &receipt.signature)
+        path.node
+            .verify_root_signature(&root, &receipt.signature)
             .map_err(|e| Error::receipt("signature", e))
     }
 
-    /// Parses the receipt's node certificate and validates its path to the service
-    /// certificate at `at` (see the module's `# Certificate paths`).
-    fn endorsed_node(&self, receipt: &Receipt, at: SystemTime) -> Result<Arc<ParsedCert>> {
-        let rejected = |(role, v): (CertificateRole, Violation)| {
-            Error::certificate_rejected(role, v.rule, v.detail)
-        };
-        if receipt.service_endorsements.is_empty() {
-            let cached = {
-                let last = self.last_node.lock();
-                last.as_ref()
-                    .filter(|(pem, _)| **pem == *receipt.cert)
-                    .map(|(_, node)| Arc::clone(node))
-            };
-            if let Some(node) = cached {
-                // Every rule but validity was checked when the node was cached, and none of
-                // them depends on the time.
-                node.validity_at(at)
-                    .map_err(|v| rejected((CertificateRole::Node, v)))?;
-                self.service
-                    .validity_at(at)
-                    .map_err(|v| rejected((CertificateRole::Service, v)))?;
-                return Ok(node);
-            }
+    /// Verifies each of `receipts` as of time `at`, as [`ReceiptVerifier::verify_at`] would,
+    /// checking what receipts share once: each distinct certificate path is looked up (and
+    /// its validity at `at` checked) once per run of receipts that carry it, and each distinct
+    /// signature (by the same node certificate over the same root) is verified once. Each
+    /// receipt's own node id and proof are checked on their own, so a forged receipt fails
+    /// alone, with the error `verify_at` gives it.
+    ///
+    /// The result has one entry per receipt, in order; [`ReceiptVerifier::failures`] lists
+    /// the indices that failed.
+    ///
+    /// # Errors
+    ///
+    /// Each failed entry holds the error [`ReceiptVerifier::verify_at`] gives that receipt.
+    pub fn verify_batch(&self, receipts: &[Receipt], at: SystemTime) -> Vec<Result<()>> {
+        // The path of the previous receipt, reused while receipts carry the same one.
+        let mut last_path: Option<(&Receipt, std::result::Result<Arc<ValidatedPath>, Failure>)> =
+            None;
+        // Signature verdicts by (validated path, root, signature). The paths are kept alive
+        // by `held`, so their addresses are not reused during the batch.
+        let mut held: Vec<Arc<ValidatedPath>> = Vec::new();
+        let mut signatures: HashMap<(usize, Digest, &[u8]), std::result::Result<(), String>> =
+            HashMap::new();
+        receipts
+            .iter()
+            .map(|receipt| {
+                let path = match &last_path {
+                    Some((previous, verdict)) if same_path(previous, receipt) => verdict.clone(),
+                    _ => {
+                        let verdict = match self.endorsed_path(receipt, at) {
+                            Ok(path) => Ok(path),
+                            Err(e) => match Failure::of(&e) {
+                                Some(failure) => Err(failure),
+                                None => return Err(e),
+                            },
+                        };
+                        last_path = Some((receipt, verdict.clone()));
+                        verdict
+                    }
+                };
+                let path = path.map_err(|f| f.error())?;
+                check_node_id(receipt, &path.node)?;
+                let root = receipt.root()?;
+                let key = (Arc::as_ptr(&path) as usize, root, &*receipt.signature);
+                let verdict = match signatures.get(&key) {
+                    Some(verdict) => verdict.clone(),
+                    None => {
+                        #[cfg(test)]
+                        self.count_batch_signature_check();
+                        let verdict = path.node.verify_root_signature(&root, &receipt.signature);
+                        signatures.insert(key, verdict.clone());
+                        held.push(path);
+                        verdict
+                    }
+                };
+                verdict.map_err(|e| Error::receipt("signature", e))
+            })
+            .collect()
+    }
+
+    /// The indices of the failed entries of a [`ReceiptVerifier::verify_batch`] or
+    /// [`ReceiptVerifier::verify_cose_batch`] result, with their errors.
+    pub fn failures<T>(results: &[Result<T>]) -> Vec<(usize, &Error)> {
+        results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+            .collect()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn count_batch_signature_check(&self) {
+        self.batch_signature_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The trusted service certificate.
+    pub(crate) fn service(&self) -> &ParsedCert {
+        &self.service
+    }
+
+    /// The receipt's certificate path, validated to the service certificate at `at` (see the
+    /// module's `# Certificate paths`): from the cache, its validity periods checked at `at`,
+    /// or parsed, validated and cached.
+    fn endorsed_path(&self, receipt: &Receipt, at: SystemTime) -> Result<Arc<ValidatedPath>> {
+        let key = path_key(receipt);
+        let cached = self.paths.lock().get(&key).map(Arc::clone);
+        if let Some(path) = cached {
+            path.valid_at(&self.service, at)?;
+            return Ok(path);
         }
         let node = ParsedCert::parse(receipt.cert.as_bytes())
             .map_err(|e| Error::receipt("node certificate", e))?;
@@ -970,13 +1156,35 @@ impl ReceiptVerifier {
                     Error::receipt("service endorsement", format_args!("{i}: {e}"))
                 })?);
         }
-        validate_path(&node, &endorsements, &self.service, Some(at)).map_err(rejected)?;
-        let node = Arc::new(node);
-        if receipt.service_endorsements.is_empty() {
-            *self.last_node.lock() = Some((Arc::clone(&receipt.cert), Arc::clone(&node)));
-        }
-        Ok(node)
+        validate_path(&node, &endorsements, &self.service, Some(at))
+            .map_err(|(role, v)| Error::certificate_rejected(role, v.rule, v.detail))?;
+        #[cfg(test)]
+        self.validations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = Arc::new(ValidatedPath { node, endorsements });
+        self.paths.lock().put(key, Arc::clone(&path));
+        Ok(path)
     }
+}
+
+/// Whether two receipts carry the same certificate path, by the strings as given.
+fn same_path(a: &Receipt, b: &Receipt) -> bool {
+    (Arc::ptr_eq(&a.cert, &b.cert) || a.cert == b.cert)
+        && a.service_endorsements == b.service_endorsements
+}
+
+/// The receipt's node id, when it carries one, is the node certificate's.
+fn check_node_id(receipt: &Receipt, node: &ParsedCert) -> Result<()> {
+    if !receipt.node_id.is_empty() && *receipt.node_id != *node.node_id {
+        return Err(Error::receipt(
+            "node id",
+            format_args!(
+                "node_id {} is not the SHA-256 of the node certificate's public key ({})",
+                receipt.node_id, node.node_id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for ReceiptVerifier {
@@ -986,6 +1194,7 @@ impl fmt::Debug for ReceiptVerifier {
                 "service_subject",
                 &self.service.cert.tbs_certificate.subject.to_string(),
             )
+            .field("cached_paths", &self.paths.lock().len())
             .finish_non_exhaustive()
     }
 }
@@ -1072,6 +1281,146 @@ mod tests {
                 problem: Problem::Empty
             })
         ));
+    }
+
+    /// A service, `nodes` node identities under it, and one receipt per node over a
+    /// two-leaf tree (leaf 1 is transaction 1.1).
+    fn receipts_of_nodes(nodes: usize) -> (crate::ServiceIdentity, Vec<Receipt>) {
+        use crate::identity::NodeSigner as _;
+        let service = crate::ServiceIdentity::generate("cache test").unwrap();
+        let receipts = (0..nodes)
+            .map(|i| {
+                let node = crate::NodeIdentity::generate(&service, &format!("node{i}")).unwrap();
+                let tx = LeafComponents {
+                    write_set_digest: [i as u8; 32],
+                    commit_evidence: format!("ce:1.1:{}", "5c".repeat(32)),
+                    claims_digest: crate::NO_CLAIMS,
+                };
+                let leaf0 = [0u8; 32];
+                let root = fold_proof(&tx.leaf_hash(), &[ProofStep::Left(leaf0)]);
+                let signature = node.sign_root(&root).unwrap();
+                Receipt::build(
+                    node.certificate_pem(),
+                    node.node_id(),
+                    tx,
+                    1,
+                    2,
+                    &[leaf0],
+                    &signature,
+                )
+                .unwrap()
+            })
+            .collect();
+        (service, receipts)
+    }
+
+    fn validations(verifier: &ReceiptVerifier) -> usize {
+        verifier
+            .validations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[test]
+    fn paths_of_several_node_certificates_are_validated_once_each() {
+        let (service, receipts) = receipts_of_nodes(3);
+        let verifier = ReceiptVerifier::new(service.certificate_pem()).unwrap();
+        // Interleaved, as receipts of a ledger signed by several nodes across views come:
+        // remembering only the last node certificate would validate a path on every call.
+        for round in 0..10 {
+            for receipt in &receipts {
+                verifier.verify(receipt).unwrap();
+            }
+            assert_eq!(validations(&verifier), 3, "round {round}");
+        }
+        // A bounded cache: with room for two paths, cycling through three evicts the least
+        // recently used each time, and every receipt still verifies.
+        let small = ReceiptVerifier::with_cache_capacity(
+            service.certificate_pem(),
+            NonZeroUsize::new(2).unwrap(),
+        )
+        .unwrap();
+        for receipt in receipts.iter().cycle().take(9) {
+            small.verify(receipt).unwrap();
+        }
+        assert_eq!(validations(&small), 9);
+        assert_eq!(small.paths.lock().len(), 2);
+        // Two of the three fit: alternating between them validates nothing more.
+        for receipt in receipts[1..].iter().cycle().take(10) {
+            small.verify(receipt).unwrap();
+        }
+        assert_eq!(validations(&small), 9);
+        // A path that fails is not kept.
+        let mut unendorsed = receipts[0].clone();
+        unendorsed.cert = Arc::from(
+            crate::NodeIdentity::generate(
+                &crate::ServiceIdentity::generate("another service").unwrap(),
+                "stranger",
+            )
+            .unwrap()
+            .certificate_pem(),
+        );
+        for _ in 0..2 {
+            assert!(verifier.verify(&unendorsed).is_err());
+        }
+        assert_eq!(validations(&verifier), 3);
+        assert_eq!(verifier.paths.lock().len(), 3);
+    }
+
+    #[test]
+    fn a_batch_under_one_root_verifies_its_signature_once() {
+        use crate::identity::NodeSigner as _;
+        let service = crate::ServiceIdentity::generate("batch test").unwrap();
+        let node = crate::NodeIdentity::generate(&service, "node0").unwrap();
+        let leaves: Vec<LeafComponents> = (0..16u8)
+            .map(|i| LeafComponents {
+                write_set_digest: [i; 32],
+                commit_evidence: format!("ce:1.{}:{}", u32::from(i) + 1, "5c".repeat(32)),
+                claims_digest: crate::NO_CLAIMS,
+            })
+            .collect();
+        let hashes: Vec<Digest> = leaves.iter().map(LeafComponents::leaf_hash).collect();
+        let root = mth(&hashes);
+        let signature: Arc<[u8]> = Arc::from(node.sign_root(&root).unwrap());
+        let cert: Arc<str> = Arc::from(node.certificate_pem());
+        let node_id: Arc<str> = Arc::from(node.node_id());
+        let mut receipts: Vec<Receipt> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| {
+                Receipt::build_shared(
+                    Arc::clone(&cert),
+                    Arc::clone(&node_id),
+                    leaf.clone(),
+                    i as u64,
+                    16,
+                    &path(i, &hashes),
+                    Arc::clone(&signature),
+                )
+                .unwrap()
+            })
+            .collect();
+        let verifier = ReceiptVerifier::new(service.certificate_pem()).unwrap();
+        let checks = |v: &ReceiptVerifier| {
+            v.batch_signature_checks
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let at = SystemTime::now();
+        assert!(verifier
+            .verify_batch(&receipts, at)
+            .iter()
+            .all(Result::is_ok));
+        assert_eq!(checks(&verifier), 1);
+        assert_eq!(validations(&verifier), 1);
+        // A tampered proof leads to another root: one more check, for that receipt alone.
+        let (ProofStep::Left(d) | ProofStep::Right(d)) = &mut receipts[5].proof[0];
+        d[0] ^= 1;
+        let results = verifier.verify_batch(&receipts, at);
+        assert_eq!(checks(&verifier), 3);
+        let failed: Vec<usize> = ReceiptVerifier::failures(&results)
+            .iter()
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(failed, [5]);
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub fn cose_verify_signed_root(
     key: &VerifyingKey,
     root: &Digest,
 ) -> Result<(TxId, CwtClaims), Error> {
-    cose::verify_signed_root(signed_root, key, root)
+    cose::verify_signed_root(signed_root, &cose::CoseKey::of_p256(key)?, root)
 }
 
 /// A COSE receipt for one transaction: a signed root of [`cose_sign_root`] and the

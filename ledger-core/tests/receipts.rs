@@ -1573,3 +1573,99 @@ fn a_link_with_the_wrong_issuer_algorithm_or_signature_is_rejected() {
         CertificateRule::BadSignature,
     );
 }
+
+/// A verifier that has validated a path gives, for every receipt and time, the verdict a
+/// fresh verifier gives: a cached path is used only for a receipt carrying that very path
+/// (node certificate and every endorsement), and validity periods are checked at the time
+/// of each call.
+#[test]
+fn the_path_cache_never_changes_a_verdict() {
+    let day = Duration::from_secs(86_400);
+    let now = SystemTime::now();
+    let service = root_ca("svc", |_| {});
+    let int = sub_ca(&service, "int", None, |tbs| {
+        tbs.validity = certs::validity_between(now - day, now + 5 * day)
+    });
+    let node = node_of(&int, |tbs| {
+        tbs.validity = certs::validity_between(now - 2 * day, now + 10 * day)
+    });
+    // Another intermediate under the same name, by a key the service never certified.
+    let impostor_root = Issued {
+        key: fresh_key(),
+        pem: service.pem.clone(),
+        name: service.name.clone(),
+    };
+    let forged_int = sub_ca(&impostor_root, "int", None, |_| {});
+    // A second genuine intermediate: the node's issuer name but another key.
+    let other_int = sub_ca(&service, "int", None, |_| {});
+    let good = receipt_through(&node, &[&int]);
+    let variants: Vec<(&str, Receipt)> = vec![
+        ("the validated path", good.clone()),
+        ("no endorsement", receipt_through(&node, &[])),
+        (
+            "a forged endorsement",
+            receipt_through(&node, &[&forged_int]),
+        ),
+        (
+            "another key's endorsement",
+            receipt_through(&node, &[&other_int]),
+        ),
+        (
+            "the endorsement twice",
+            receipt_through(&node, &[&int, &int]),
+        ),
+        (
+            "the node as its own endorsement",
+            receipt_through(&node, &[&node]),
+        ),
+    ];
+    let times = [
+        now,
+        now - 3 * day,   // before the node certificate
+        now + 3 * day,   // inside both
+        now + 7 * day,   // after the endorsement, inside the node's
+        now + 11 * day,  // after both
+        now + 400 * day, // after the service certificate, too
+    ];
+    let cached = ReceiptVerifier::new(&service.pem).unwrap();
+    cached.verify(&good).unwrap();
+    let mut failures = 0;
+    for round in 0..2 {
+        for (what, receipt) in &variants {
+            for at in times {
+                let fresh = ReceiptVerifier::new(&service.pem).unwrap();
+                let want = fresh.verify_at(receipt, at);
+                let got = cached.verify_at(receipt, at);
+                assert_eq!(
+                    format!("{got:?}"),
+                    format!("{want:?}"),
+                    "{what} at {at:?} (round {round})"
+                );
+                // The cached path's own verdict, again after the others were tried.
+                assert_eq!(
+                    format!("{:?}", cached.verify_at(&good, at)),
+                    format!("{:?}", fresh.verify_at(&good, at)),
+                );
+                failures += usize::from(want.is_err());
+            }
+        }
+    }
+    // The variants are not all alike: most fail, the validated path at some times passes.
+    assert!(failures > 40, "{failures}");
+    cached.verify_at(&good, now + 3 * day).unwrap();
+    expect_rejected(
+        cached.verify_at(&good, now + 7 * day),
+        CertificateRole::Endorsement(0),
+        CertificateRule::Expired,
+    );
+    expect_rejected(
+        cached.verify_at(&receipt_through(&node, &[]), now),
+        CertificateRole::Node,
+        CertificateRule::IssuerMismatch,
+    );
+    expect_rejected(
+        cached.verify_at(&receipt_through(&node, &[&forged_int]), now),
+        CertificateRole::Node,
+        CertificateRule::BadSignature,
+    );
+}

@@ -310,13 +310,13 @@ impl Auditor<'_> {
                 format!("key {:?}", String::from_utf8_lossy(&write.key)),
             ));
         }
-        let Some(key) = self.service.key.as_p256() else {
+        let Ok(key) = cose::CoseKey::of_certificate(&self.service) else {
             return Err(finding(
                 "a P-256 service key, the only one COSE roots are signed with",
                 "another curve".into(),
             ));
         };
-        let (named, _) = cose::verify_signed_root(value, key, &payload.root).map_err(|e| {
+        let (named, _) = cose::verify_signed_root(value, &key, &payload.root).map_err(|e| {
             finding(
                 "a COSE signature by the service key over this root",
                 e.to_string(),
