@@ -134,5 +134,50 @@ fn p384_cases(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, p256_cases, p384_cases);
+/// Signing a 32-byte prehash (a Merkle root) with P-256: what the engine does for every
+/// signature transaction (the node's signature, and the service key's COSE signature).
+fn p256_signing(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(0xec_d5c);
+    let key = p256::ecdsa::SigningKey::random(&mut rng);
+    let prehash = [7u8; 32];
+    let public = key.verifying_key().to_encoded_point(false);
+    let lc_key = lc::EcdsaKeyPair::from_private_key_and_public_key(
+        &lc::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &key.to_bytes(),
+        public.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("aws-lc key: {e}"));
+    let digest = aws_lc_rs::digest::Digest::import_less_safe(&prehash, &aws_lc_rs::digest::SHA256)
+        .unwrap_or_else(|e| panic!("digest: {e}"));
+    // Both sign so that the other verifies.
+    let theirs = lc_key
+        .sign_digest(&digest)
+        .unwrap_or_else(|e| panic!("sign: {e}"));
+    let theirs =
+        p256::ecdsa::Signature::from_der(theirs.as_ref()).unwrap_or_else(|e| panic!("der: {e}"));
+    assert!(key
+        .verifying_key()
+        .verify_prehash(&prehash, &theirs)
+        .is_ok());
+
+    let mut group = c.benchmark_group("ecdsa_sign/p256");
+    group.bench_function("p256", |b| {
+        b.iter(|| {
+            let signature: p256::ecdsa::DerSignature = key
+                .sign_prehash(std::hint::black_box(&prehash))
+                .unwrap_or_else(|e| panic!("sign: {e}"));
+            signature
+        })
+    });
+    group.bench_function("aws-lc-rs", |b| {
+        b.iter(|| {
+            lc_key
+                .sign_digest(std::hint::black_box(&digest))
+                .unwrap_or_else(|e| panic!("sign: {e}"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, p256_cases, p384_cases, p256_signing);
 criterion_main!(benches);

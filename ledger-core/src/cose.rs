@@ -143,7 +143,6 @@ use coset::{
     ProtectedHeader, SignatureContext, TaggedCborSerializable,
 };
 use ledger_merkle::{CcfSha256, Side};
-use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::pkcs8::EncodePublicKey;
 use serde::{Deserialize, Serialize};
@@ -363,8 +362,9 @@ pub(crate) fn sign_root(
 pub(crate) struct RootSigner {
     /// `kid`: lowercase hex SHA-256 of the service key's SubjectPublicKeyInfo.
     kid: String,
-    /// The key that checks each signature the signer returns.
-    key: VerifyingKey,
+    /// The key that checks each signature the signer returns (the fast backend: this check
+    /// runs for every signature transaction, on the committer thread).
+    key: VerifyKey,
 }
 
 impl RootSigner {
@@ -378,10 +378,10 @@ impl RootSigner {
         let pem = signer.certificate_pem();
         let cert = ParsedCert::parse(pem.as_bytes())
             .map_err(|e| Error::malformed("service certificate", excerpt(pem), e))?;
-        let key = *es256_key(&cert)?;
+        es256_key(&cert)?;
         Ok(Self {
             kid: cert.node_id,
-            key,
+            key: cert.verify_key,
         })
     }
 
@@ -435,7 +435,7 @@ impl RootSigner {
                         format_args!("the signer returned no DER ECDSA P-256 signature: {e}"),
                     )
                 })?;
-                self.key.verify_prehash(&digest, &signature).map_err(|_| {
+                self.key.verify_prehash(&digest, &der).map_err(|_| {
                     Error::crypto(
                         SIGNING,
                         "the signer's signature does not verify with the service certificate's key",

@@ -441,7 +441,8 @@ impl ServiceIdentity {
         validity: CertificateValidity,
     ) -> Result<Self> {
         let subject = common_name_to_name(common_name)?;
-        let key = SigningKey::random(algorithm);
+        let key = SigningKey::random(algorithm)
+            .map_err(|e| Error::crypto("generating the service key", e))?;
         let spki = spki_of(&key.public_key())?;
         let sign = |prehash: &[u8]| {
             key.sign_prehash(prehash)
@@ -742,7 +743,8 @@ impl NodeIdentity {
         algorithm: KeyAlgorithm,
         validity: CertificateValidity,
     ) -> Result<Self> {
-        let key = SigningKey::random(algorithm);
+        let key =
+            SigningKey::random(algorithm).map_err(|e| Error::crypto("generating a node key", e))?;
         let der = match key.public_key() {
             PublicKey::P256(p256) => {
                 service.issue_node_certificate(&p256, common_name, validity)?
