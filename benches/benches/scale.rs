@@ -43,6 +43,7 @@
 //! A table of the figures is printed to stdout, with each cost's slope: its value at the
 //! largest size divided by its value at the smallest.
 
+use ledger_benches::rss_kib;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -286,19 +287,6 @@ fn settle() -> Duration {
         }
     }
     start.elapsed()
-}
-
-/// The resident set size of this process in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Total size of the files under `dir`.

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ledger_benches::rss_kib;
 use ledger_merkle::{Tile, TileId, TILE_HEIGHT};
 use ledger_store::{Durability, EntryRecord, Group, RocksStore, Store, StoreConfig};
 
@@ -154,19 +155,6 @@ fn cached_store(n: u64) -> PathBuf {
     std::fs::write(&done, b"").expect("marker");
     eprintln!("built in {:?}", started.elapsed());
     dir
-}
-
-/// The resident set size of this process in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn read_everything(store: &RocksStore) -> u64 {

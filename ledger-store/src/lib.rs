@@ -98,7 +98,9 @@ impl EntryRecord {
         }
     }
 
-    /// An entry whose `digest` the caller has just computed from `bytes`.
+    /// An entry whose `digest` the caller has just computed from `bytes` (the RocksDB backend
+    /// checking a stored entry).
+    #[cfg(feature = "rocksdb")]
     pub(crate) fn hashed(seqno: u64, digest: [u8; 32], bytes: Vec<u8>) -> Self {
         Self {
             seqno,
