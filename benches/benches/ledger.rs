@@ -87,19 +87,7 @@ fn open_signing(backend: &Backend, dir: &std::path::Path, signing: SigningMode) 
 
 fn append_batch(ledger: &Arc<Ledger>, threads: usize, n: u64, payload: &[u8]) -> Duration {
     let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let ledger = Arc::clone(ledger);
-            s.spawn(move || {
-                let collection = format!("c{t}");
-                for _ in 0..n / threads as u64 {
-                    if let Err(e) = ledger.append(&collection, payload) {
-                        panic!("append failed: {e}");
-                    }
-                }
-            });
-        }
-    });
+    floors::append_from_threads(ledger, threads, n, payload);
     if let Err(e) = ledger.flush() {
         panic!("flush failed: {e}");
     }

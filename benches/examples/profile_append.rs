@@ -39,21 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let payload = vec![0xabu8; size];
     let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let ledger = Arc::clone(&ledger);
-            let payload = &payload;
-            s.spawn(move || {
-                let collection = format!("c{t}");
-                for _ in 0..n / threads {
-                    if let Err(e) = ledger.append(&collection, payload) {
-                        eprintln!("append failed: {e}");
-                        return;
-                    }
-                }
-            });
-        }
-    });
+    ledger_benches::floors::append_from_threads(&ledger, threads as usize, n, &payload);
     ledger.flush()?;
     let elapsed = start.elapsed();
     println!(

@@ -46,11 +46,26 @@ pub fn generate(dir: &Path, n: u64, size: usize, threads: usize) -> PathBuf {
     )
     .unwrap_or_else(|e| panic!("cannot open ledger: {e}"));
     let ledger = Arc::new(ledger);
-    let payload = vec![0xabu8; size];
+    append_from_threads(&ledger, threads, n, &vec![0xabu8; size]);
+    match Arc::try_unwrap(ledger) {
+        Ok(ledger) => ledger
+            .close()
+            .unwrap_or_else(|e| panic!("close failed: {e}")),
+        Err(_) => panic!("ledger still shared"),
+    }
+    path
+}
+
+/// Appends `payload` `n / threads` times from each of `threads` threads, thread `t` to
+/// collection `c{t}`: the append workload of the benchmarks and profiling examples.
+///
+/// # Panics
+///
+/// If an append fails: a benchmark has nothing to measure then.
+pub fn append_from_threads(ledger: &Arc<Ledger>, threads: usize, n: u64, payload: &[u8]) {
     std::thread::scope(|s| {
         for t in 0..threads {
-            let ledger = Arc::clone(&ledger);
-            let payload = &payload;
+            let ledger = Arc::clone(ledger);
             s.spawn(move || {
                 let collection = format!("c{t}");
                 for _ in 0..n / threads as u64 {
@@ -61,13 +76,6 @@ pub fn generate(dir: &Path, n: u64, size: usize, threads: usize) -> PathBuf {
             });
         }
     });
-    match Arc::try_unwrap(ledger) {
-        Ok(ledger) => ledger
-            .close()
-            .unwrap_or_else(|e| panic!("close failed: {e}")),
-        Err(_) => panic!("ledger still shared"),
-    }
-    path
 }
 
 /// The per-transaction hashing the format requires, over the entries of a generated ledger.
