@@ -339,7 +339,8 @@ pub(crate) fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>,
 }
 
 /// [`encode_unsequenced`] of a body with one append and nothing else, without building the
-/// [`TxBody`] (the engine's hot path: the contents are copied once, into the entry).
+/// [`TxBody`] (the engine's hot path: the contents are copied once, into the entry). Returns
+/// the entry and where in it the collection's name is ([`collection_at`]).
 ///
 /// # Errors
 ///
@@ -348,7 +349,7 @@ pub(crate) fn encode_single_append_unsequenced(
     kind: TxKind,
     collection: &str,
     contents: &[u8],
-) -> Result<Vec<u8>, Error> {
+) -> Result<(Vec<u8>, Option<std::ops::Range<usize>>), Error> {
     let body = SingleAppendRef {
         claims_digest: None,
         appends: &[AppendRef {
@@ -359,7 +360,30 @@ pub(crate) fn encode_single_append_unsequenced(
         signature: None,
     };
     let capacity = HEADER_LEN + 4 + 3 * MAX_VARINT_LEN + collection.len() + contents.len();
-    encode_body(kind, &body, capacity)
+    let entry = encode_body(kind, &body, capacity)?;
+    // The body starts with the absent claims digest (one tag byte), the append count (one
+    // byte) and the name's length prefix; the name follows. Checked against the bytes, so
+    // that a different layout only costs the caller a decode ([`first_collection`]).
+    let start = HEADER_LEN + 2 + varint_len(collection.len() as u64);
+    let name = start..start + collection.len();
+    let found = entry.get(name.clone()) == Some(collection.as_bytes());
+    Ok((entry, found.then_some(name)))
+}
+
+/// The length of `n` in bincode's variable-length integer encoding.
+fn varint_len(n: u64) -> usize {
+    match n {
+        0..=250 => 1,
+        251..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// The collection name at `at` in `entry` (as [`encode_single_append_unsequenced`] found it),
+/// or `None` if those bytes are not a name.
+pub(crate) fn collection_at(entry: &[u8], at: std::ops::Range<usize>) -> Option<&str> {
+    std::str::from_utf8(entry.get(at)?).ok()
 }
 
 /// The collection of the first append of a well-formed entry with at least one append (the
@@ -935,6 +959,7 @@ mod tests {
             ("c", 0usize),
             ("audit", 64),
             ("x".repeat(255).as_str(), 70_000),
+            ("é".repeat(40_000).as_str(), 3),
         ] {
             let contents: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let body = TxBody {
@@ -945,11 +970,13 @@ mod tests {
                 ..TxBody::default()
             };
             let general = encode_unsequenced(TxKind::User, &body).unwrap();
-            let mut single =
+            let (mut single, at) =
                 encode_single_append_unsequenced(TxKind::User, collection, &contents).unwrap();
             assert_eq!(single, general);
             assert!(single.capacity() >= single.len());
             assert_eq!(first_collection(&single), Some(collection));
+            let at = at.expect("the name is where the layout puts it");
+            assert_eq!(collection_at(&single, at), Some(collection));
             write_header(&mut single, id, &CED);
             assert_eq!(decode(&single).unwrap().body, body);
         }

@@ -3,14 +3,18 @@
 //! Four kinds of thread take part, and no lock is held across hashing, signing or I/O:
 //!
 //! 1. **Appenders** (the callers of `submit`) encode the body outside any lock, take the
-//!    sequencer lock only to reserve the next seqno, then, outside the lock, patch the header,
-//!    hash the entry, compute its commit evidence and its leaf, and finally put the prepared
-//!    transaction into its reserved slot. Every hash of a transaction but the tree's interior
-//!    nodes is computed here, on as many threads as there are appenders.
-//! 2. **The committer** takes ready slots in seqno order (a slot still being prepared holds up
-//!    only the transactions after it), pushes their leaves into the Merkle tree, gathers the
-//!    transactions into groups, and decides when to sign. To sign it
-//!    reserves the next seqno `s` like any appender, waits until every slot before `s` is
+//!    sequencer lock once, only to reserve the next seqno, then, outside the lock, patch the
+//!    header, hash the entry, compute its commit evidence and its leaf, and send the prepared
+//!    transaction to the committer over a channel (no lock: appenders never wait for each
+//!    other after the reservation). Every hash of a transaction but the tree's interior nodes
+//!    is computed here, on as many threads as there are appenders.
+//! 2. **The committer** receives prepared transactions in whatever order they were finished,
+//!    puts them back in seqno order in its reorder buffer and takes the ready prefix (a
+//!    transaction still being prepared holds up only the ones after it), pushes their leaves
+//!    into the Merkle tree, gathers the transactions into groups, and decides when to sign. It
+//!    sleeps on the channel when there is nothing to do; whatever else must wake it (a commit
+//!    or a write asked for, shutdown) sends a wake-up on the same channel. To sign it
+//!    reserves the next seqno `s` like any appender, waits until every seqno before `s` is
 //!    processed, signs the root over leaves `0..s` with the node signer and records the
 //!    signature transaction at `s`.
 //! 3. **The writer** appends groups to the store in order. Groups without a signature are
@@ -21,8 +25,10 @@
 //!
 //! # Invariants
 //!
-//! * Seqnos are assigned once each, contiguously, under the sequencer lock; the slot ring holds
-//!   exactly the seqnos from `base` to the last reserved one.
+//! * Seqnos are assigned once each, contiguously, under the sequencer lock. Every reserved
+//!   seqno from `base` on is either a signature slot (listed in the sequencer, recorded by the
+//!   committer itself) or is sent to the committer exactly once; the committer's reorder
+//!   buffer holds the ones received, at their offset from `base`.
 //! * The tree's length is `processed + 1` (leaf 0 is the zero leaf), and the committer is its
 //!   only writer.
 //! * `written >= s` implies every entry up to `s` can be read from the store; a transaction
@@ -50,10 +56,9 @@ use crate::{Error, TxId};
 
 /// Most transactions the committer takes into one group before handing it to the writer.
 const MAX_GROUP_TXS: usize = 4096;
-/// How long the committer waits for more work while busy before checking again.
-const POLL_INTERVAL: Duration = Duration::from_micros(50);
-/// Empty polls after which the committer sleeps until an appender wakes it.
-const IDLE_POLLS: u32 = 40;
+/// Messages queued for the committer before senders wait: a preallocated ring, so that
+/// sending a transaction allocates nothing.
+const COMMITTER_QUEUE: usize = 4096;
 /// Groups queued between committer and writer before the committer waits.
 const WRITER_QUEUE: usize = 2;
 
@@ -70,9 +75,10 @@ pub(crate) struct Submission {
 
 /// The collections a transaction appends to.
 enum Collections {
-    /// Exactly one, named in the entry itself ([`entry::first_collection`]): the hot path of
-    /// single appends carries no copy of the name.
-    InEntry,
+    /// Exactly one, named in the entry itself, at the given bytes if known
+    /// ([`entry::collection_at`], else [`entry::first_collection`]): the hot path of single
+    /// appends carries no copy of the name.
+    InEntry(Option<std::ops::Range<usize>>),
     /// Any number, named here.
     Listed(Vec<String>),
 }
@@ -107,11 +113,13 @@ impl Submission {
     ///
     /// As [`Submission::new`].
     pub(crate) fn single_append(collection: &str, contents: &[u8]) -> Result<Self, Error> {
+        let (bytes, name_at) =
+            entry::encode_single_append_unsequenced(TxKind::User, collection, contents)?;
         Ok(Submission {
             kind: TxKind::User,
-            bytes: entry::encode_single_append_unsequenced(TxKind::User, collection, contents)?,
+            bytes,
             claims_digest: [0; 32],
-            collections: Collections::InEntry,
+            collections: Collections::InEntry(name_at),
             table_writes: Vec::new(),
         })
     }
@@ -131,24 +139,28 @@ struct Prepared {
     table_writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)>,
 }
 
-/// A seqno's place in the ring. A prepared transaction is kept inline (no allocation per
-/// transaction); the ring's capacity is trimmed back when a burst has drained
-/// ([`SLOT_RING_KEEP`]).
-enum Slot {
-    Reserved,
+/// What appenders and waiters send the committer.
+enum ToCommitter {
+    /// A sequenced transaction, hashed.
     Ready(Prepared),
-    Signature,
+    /// Something in the sequencer changed that the committer must look at (a commit or a
+    /// write asked for, shutdown).
+    Wake,
 }
 
-/// Slot ring capacity kept after a burst of pending transactions has drained.
-const SLOT_RING_KEEP: usize = 1 << 16;
+/// Reorder buffer capacity kept after a burst of pending transactions has drained.
+const REORDER_KEEP: usize = 1 << 16;
 
 /// Everything behind the sequencer lock.
 struct Sequencer {
     view: u64,
-    /// Seqno of `slots[0]`: the next transaction the committer will process.
+    /// The next transaction the committer will process: everything below it is in the tree.
+    /// Written by the committer once per round; appenders only compare against it for room.
     base: u64,
-    slots: VecDeque<Slot>,
+    /// The seqno the next reservation gets.
+    next: u64,
+    /// Reserved signature slots not yet signed, ascending.
+    signature_slots: VecDeque<u64>,
     /// The committer must sign so that every seqno up to this one is covered.
     commit_wanted: u64,
     /// Seqno of the newest transaction that a signature may still have to cover: the newest
@@ -159,13 +171,19 @@ struct Sequencer {
     write_wanted: u64,
     /// Seqno of the newest signature slot reserved.
     last_signature_slot: u64,
-    committer_waiting: bool,
+    /// Appenders are waiting for room (`next - base` reached `max_pending`).
+    appenders_waiting: bool,
     shutdown: bool,
 }
 
 impl Sequencer {
-    fn next_seqno(&self) -> u64 {
-        self.base + self.slots.len() as u64
+    /// Reserves the next seqno as a signature slot.
+    fn reserve_signature(&mut self) -> u64 {
+        let s = self.next;
+        self.next += 1;
+        self.signature_slots.push_back(s);
+        self.last_signature_slot = s;
+        s
     }
 }
 
@@ -222,9 +240,9 @@ pub(crate) struct Shared {
     pub(crate) tree: RwLock<MerkleTree<CcfSha256>>,
     pub(crate) views: RwLock<ViewHistory>,
     seq: Mutex<Sequencer>,
-    /// Wakes the committer (a slot became ready, a commit was asked for, shutdown).
-    seq_ready: Condvar,
-    /// Wakes appenders waiting for room in the slot ring.
+    /// Prepared transactions and wake-ups for the committer.
+    to_committer: Sender<ToCommitter>,
+    /// Wakes appenders waiting for room (see [`Sequencer::appenders_waiting`]).
     seq_space: Condvar,
     /// Highest seqno whose entry is in the store.
     pub(crate) written: AtomicU64,
@@ -321,7 +339,31 @@ impl Threads {
 impl Shared {
     pub(crate) fn start(init: PipelineInit) -> Result<(Arc<Shared>, Threads), Error> {
         let view = init.views.current();
-        let next = init.last_seqno + 1;
+        let first = init.last_seqno + 1;
+        let (to_committer, from_appenders) = crossbeam::channel::bounded(COMMITTER_QUEUE);
+        let mut sequencer = Sequencer {
+            view,
+            base: first,
+            next: first,
+            signature_slots: VecDeque::new(),
+            commit_wanted: 0,
+            // A store that ends with a signature has nothing left to sign.
+            last_recorded: if init.committed_sig == init.last_seqno {
+                init.last_seqno.saturating_sub(1)
+            } else {
+                init.last_seqno
+            },
+            write_wanted: 0,
+            last_signature_slot: init.last_seqno,
+            appenders_waiting: false,
+            shutdown: false,
+        };
+        // A new view begins with a signature: its slot is reserved before any appender can
+        // take a seqno.
+        if init.sign_now {
+            sequencer.reserve_signature();
+            sequencer.commit_wanted = init.last_seqno;
+        }
         let shared = Arc::new(Shared {
             store: init.store,
             secret: init.secret,
@@ -330,29 +372,8 @@ impl Shared {
             settings: init.settings,
             tree: RwLock::new(init.tree),
             views: RwLock::new(init.views),
-            seq: Mutex::new(Sequencer {
-                view,
-                base: next,
-                // A new view begins with a signature: its slot is reserved before any appender
-                // can take a seqno.
-                slots: if init.sign_now {
-                    VecDeque::from([Slot::Signature])
-                } else {
-                    VecDeque::new()
-                },
-                commit_wanted: if init.sign_now { init.last_seqno } else { 0 },
-                // A store that ends with a signature has nothing left to sign.
-                last_recorded: if init.committed_sig == init.last_seqno {
-                    init.last_seqno.saturating_sub(1)
-                } else {
-                    init.last_seqno
-                },
-                write_wanted: 0,
-                last_signature_slot: if init.sign_now { next } else { init.last_seqno },
-                committer_waiting: false,
-                shutdown: false,
-            }),
-            seq_ready: Condvar::new(),
+            seq: Mutex::new(sequencer),
+            to_committer,
             seq_space: Condvar::new(),
             written: AtomicU64::new(init.last_seqno),
             committed_sig: AtomicU64::new(init.committed_sig),
@@ -388,6 +409,9 @@ impl Shared {
             .spawn(move || {
                 let shared = Arc::clone(&committer_shared);
                 let mut state = CommitterState {
+                    from_appenders,
+                    reorder: VecDeque::new(),
+                    base: first,
                     to_writer: tx,
                     group: Group::default(),
                     group_last: 0,
@@ -468,46 +492,53 @@ impl Shared {
     /// Current view and the seqno the next transaction will get.
     pub(crate) fn head(&self) -> (u64, u64) {
         let seq = self.seq.lock();
-        (seq.view, seq.next_seqno())
+        (seq.view, seq.next)
     }
 
     /// Records a transaction: see the module documentation for the steps.
     pub(crate) fn submit(&self, submission: Submission) -> Result<TxId, Error> {
         self.check_poisoned()?;
-        let (view, seqno) = {
+        let tx_id = {
             let mut seq = self.seq.lock();
             loop {
                 if seq.shutdown {
                     return Err(Error::Closed);
                 }
                 self.check_poisoned()?;
-                if seq.slots.len() < self.settings.max_pending {
+                // Room for this seqno and a signature slot before it.
+                if seq.next - seq.base < self.settings.max_pending as u64 {
                     break;
                 }
+                seq.appenders_waiting = true;
                 self.seq_space.wait_for(&mut seq, Duration::from_millis(50));
             }
             // Signatures by count are placed by the sequencer itself, so that each covers
             // about `sig_tx_interval` transactions however far appenders run ahead.
-            if seq.next_seqno() - seq.last_signature_slot > self.settings.sig_tx_interval.get() {
-                seq.last_signature_slot = seq.next_seqno();
-                seq.slots.push_back(Slot::Signature);
+            if seq.next - seq.last_signature_slot > self.settings.sig_tx_interval.get() {
+                seq.reserve_signature();
             }
-            let seqno = seq.next_seqno();
-            seq.slots.push_back(Slot::Reserved);
-            seq.last_recorded = seqno;
-            (seq.view, seqno)
+            let tx_id = TxId::new(seq.view, seq.next)?;
+            seq.next += 1;
+            seq.last_recorded = tx_id.seqno();
+            tx_id
         };
-        let tx_id = TxId::new(view, seqno)?;
         let prepared = prepare(&self.secret, tx_id, submission);
-        let mut seq = self.seq.lock();
-        let index = (seqno - seq.base) as usize;
-        if let Some(slot) = seq.slots.get_mut(index) {
-            *slot = Slot::Ready(prepared);
-        }
-        if index == 0 && seq.committer_waiting {
-            self.seq_ready.notify_one();
+        if self
+            .to_committer
+            .send(ToCommitter::Ready(prepared))
+            .is_err()
+        {
+            // The committer has stopped, which poisons the ledger.
+            self.check_poisoned()?;
+            return Err(Error::Closed);
         }
         Ok(tx_id)
+    }
+
+    /// Wakes the committer to look at the sequencer.
+    fn wake_committer(&self) {
+        // Fails only once the committer has stopped, when there is nothing to wake.
+        let _ = self.to_committer.send(ToCommitter::Wake);
     }
 
     /// Asks the committer to sign so that `seqno` becomes committed.
@@ -520,13 +551,14 @@ impl Shared {
         let needed = seqno.min(seq.last_recorded);
         if seq.commit_wanted < needed {
             seq.commit_wanted = needed;
-            self.seq_ready.notify_one();
+            drop(seq);
+            self.wake_committer();
         }
     }
 
     /// The seqno of the last transaction reserved so far (0 if none).
     pub(crate) fn last_reserved(&self) -> u64 {
-        self.seq.lock().next_seqno() - 1
+        self.seq.lock().next - 1
     }
 
     /// The seqno of the newest transaction other than a signature (0 if none).
@@ -543,7 +575,8 @@ impl Shared {
             let mut seq = self.seq.lock();
             if seq.write_wanted < seqno {
                 seq.write_wanted = seqno;
-                self.seq_ready.notify_one();
+                drop(seq);
+                self.wake_committer();
             }
         }
         let mut guard = self.progress.lock();
@@ -580,9 +613,9 @@ impl Shared {
         {
             let mut seq = self.seq.lock();
             seq.shutdown = true;
-            self.seq_ready.notify_one();
             self.seq_space.notify_all();
         }
+        self.wake_committer();
         if let Some(handle) = threads.committer.take() {
             if handle.join().is_err() {
                 tracing::error!("ledger committer thread panicked");
@@ -670,29 +703,72 @@ impl Shared {
         }
     }
 
-    /// Waits for work, then takes the ready prefix of the slot ring and decides what to do
-    /// with it.
-    fn take_ready(&self, state: &mut CommitterState) -> Round {
-        let mut seq = self.seq.lock();
-        let mut idle_polls = 0;
-        loop {
-            let batch = &mut state.batch;
-            while batch.len() < MAX_GROUP_TXS {
-                match seq.slots.front() {
-                    Some(Slot::Ready(_)) => {
-                        if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                            batch.push(p);
-                        }
-                        seq.base += 1;
-                    }
-                    _ => break,
+    /// Puts a message from the channel into the reorder buffer.
+    fn accept(&self, state: &mut CommitterState, message: ToCommitter) {
+        let ToCommitter::Ready(prepared) = message else {
+            return;
+        };
+        let seqno = prepared.record.seqno;
+        // Every seqno sent was reserved at or after `base` and is sent once.
+        match seqno
+            .checked_sub(state.base)
+            .and_then(|offset| usize::try_from(offset).ok())
+        {
+            Some(offset) => {
+                if state.reorder.len() <= offset {
+                    state.reorder.resize_with(offset + 1, || None);
                 }
+                state.reorder[offset] = Some(prepared);
             }
-            if !batch.is_empty() {
-                trim_ring(&mut seq.slots);
+            None => self.poison_with(
+                "committer",
+                format!("internal error: seqno {seqno} arrived after it was processed"),
+            ),
+        }
+    }
+
+    /// Takes what the appenders have sent, then moves the ready prefix of the reorder buffer
+    /// (up to a transaction still being prepared or a signature slot, at most
+    /// [`MAX_GROUP_TXS`] in all) into `state.batch`.
+    fn receive(&self, state: &mut CommitterState) {
+        while let Ok(message) = state.from_appenders.try_recv() {
+            self.accept(state, message);
+        }
+        while state.batch.len() < MAX_GROUP_TXS {
+            match state.reorder.front_mut().and_then(Option::take) {
+                Some(prepared) => {
+                    state.reorder.pop_front();
+                    state.batch.push(prepared);
+                    state.base += 1;
+                }
+                None => break,
+            }
+        }
+        if state.reorder.capacity() > 4 * REORDER_KEEP && state.reorder.len() < REORDER_KEEP {
+            state.reorder.shrink_to(REORDER_KEEP);
+        }
+    }
+
+    /// Publishes the committer's progress to the sequencer (room for appenders).
+    fn publish_base(&self, seq: &mut Sequencer, base: u64) {
+        if seq.base != base {
+            seq.base = base;
+            if seq.appenders_waiting {
+                seq.appenders_waiting = false;
                 self.seq_space.notify_all();
             }
-            let processed_upto = seq.base - 1;
+        }
+    }
+
+    /// Waits for work, then takes the ready prefix of the reorder buffer and decides what to
+    /// do with it.
+    fn take_ready(&self, state: &mut CommitterState) -> Round {
+        loop {
+            self.receive(state);
+            let mut seq = self.seq.lock();
+            self.publish_base(&mut seq, state.base);
+            let batch = &state.batch;
+            let processed_upto = state.base - 1;
             let unsigned = state.unsigned
                 + batch.iter().filter(|p| p.kind != TxKind::Signature).count() as u64;
             let oldest = state.oldest_unsigned.or_else(|| {
@@ -702,10 +778,10 @@ impl Shared {
                     .then(Instant::now)
             });
             let due_by_count = unsigned >= self.settings.sig_tx_interval.get()
-                || matches!(seq.slots.front(), Some(Slot::Signature));
+                || seq.signature_slots.front() == Some(&state.base);
             let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.settings.sig_interval);
             let wanted = seq.commit_wanted > 0 && seq.commit_wanted >= state.last_signed;
-            let drained = seq.shutdown && seq.slots.is_empty();
+            let drained = seq.shutdown && seq.next == state.base;
             let sign = due_by_count
                 || due_by_time
                 || wanted
@@ -721,24 +797,18 @@ impl Shared {
             if !batch.is_empty() || sign || stop || write {
                 return Round { sign, write, stop };
             }
+            drop(seq);
             let timeout = match oldest {
                 Some(t) => self.settings.sig_interval.saturating_sub(t.elapsed()),
                 None => Duration::from_millis(100),
             };
-            // Under load, poll briefly without asking appenders to wake us: a wake-up per
-            // transaction would cost more than the transaction. Only an idle committer sleeps
-            // until the next appender signals it.
-            if idle_polls < IDLE_POLLS {
-                idle_polls += 1;
-                self.seq_ready.wait_for(
-                    &mut seq,
-                    timeout.clamp(Duration::from_micros(10), POLL_INTERVAL),
-                );
-            } else {
-                seq.committer_waiting = true;
-                self.seq_ready
-                    .wait_for(&mut seq, timeout.max(Duration::from_micros(50)));
-                seq.committer_waiting = false;
+            // Sleeps until an appender sends a transaction or a waiter a wake-up; under load
+            // the channel is never empty and the committer never sleeps.
+            if let Ok(message) = state
+                .from_appenders
+                .recv_timeout(timeout.max(Duration::from_micros(50)))
+            {
+                self.accept(state, message);
             }
         }
     }
@@ -759,7 +829,10 @@ impl Shared {
             }
             let seqno = p.record.seqno;
             match p.collections {
-                Collections::InEntry => match entry::first_collection(p.record.bytes()) {
+                Collections::InEntry(at) => match at
+                    .and_then(|at| entry::collection_at(p.record.bytes(), at))
+                    .or_else(|| entry::first_collection(p.record.bytes()))
+                {
                     Some(name) => {
                         let name = state.names.get(name);
                         state.group.collection_rows.push((name, seqno));
@@ -801,13 +874,10 @@ impl Shared {
     fn sign(&self, state: &mut CommitterState) -> Result<(), Error> {
         let target = {
             let mut seq = self.seq.lock();
-            if matches!(seq.slots.front(), Some(Slot::Signature)) {
-                seq.base
+            if seq.signature_slots.front() == Some(&state.base) {
+                state.base
             } else {
-                let s = seq.next_seqno();
-                seq.slots.push_back(Slot::Signature);
-                seq.last_signature_slot = s;
-                s
+                seq.reserve_signature()
             }
         };
         loop {
@@ -822,35 +892,22 @@ impl Shared {
     /// Processes every transaction before the next signature slot; returns its view and seqno.
     fn drain_to_signature_slot(&self, state: &mut CommitterState) -> (u64, u64) {
         loop {
-            let batch = &mut state.batch;
+            self.receive(state);
             let reached = {
                 let mut seq = self.seq.lock();
-                loop {
-                    match seq.slots.front() {
-                        Some(Slot::Ready(_)) => {
-                            if let Some(Slot::Ready(p)) = seq.slots.pop_front() {
-                                batch.push(p);
-                            }
-                            seq.base += 1;
-                        }
-                        Some(Slot::Signature) => break Some((seq.view, seq.base)),
-                        _ => {
-                            if !batch.is_empty() {
-                                break None;
-                            }
-                            seq.committer_waiting = true;
-                            self.seq_ready.wait_for(&mut seq, Duration::from_millis(5));
-                            seq.committer_waiting = false;
-                        }
-                    }
-                }
+                self.publish_base(&mut seq, state.base);
+                (seq.signature_slots.front() == Some(&state.base)).then_some((seq.view, state.base))
             };
             if !state.batch.is_empty() {
-                self.seq_space.notify_all();
                 self.process(state);
             }
             if let Some(found) = reached {
                 return found;
+            }
+            if state.reorder.front().is_none_or(Option::is_none) {
+                if let Ok(message) = state.from_appenders.recv_timeout(Duration::from_millis(5)) {
+                    self.accept(state, message);
+                }
             }
         }
     }
@@ -923,8 +980,15 @@ impl Shared {
         state.group_last = s;
         {
             let mut seq = self.seq.lock();
-            seq.slots.pop_front();
-            seq.base = s + 1;
+            seq.signature_slots.pop_front();
+            state.base = s + 1;
+            self.publish_base(&mut seq, state.base);
+        }
+        // The signature's own place in the reorder buffer, if the buffer reaches past it
+        // (nothing is ever sent for it).
+        if state.reorder.front().is_some() {
+            debug_assert!(state.reorder.front().is_some_and(Option::is_none));
+            state.reorder.pop_front();
         }
         state.last_signed = s;
         state.unsigned = 0;
@@ -1005,6 +1069,12 @@ struct Round {
 }
 
 struct CommitterState {
+    from_appenders: Receiver<ToCommitter>,
+    /// Transactions received but not yet processed, at their seqno's offset from `base`
+    /// (`None`: not received yet, or a signature slot).
+    reorder: VecDeque<Option<Prepared>>,
+    /// The next seqno to process.
+    base: u64,
     to_writer: Sender<WriteJob>,
     group: Group,
     group_last: u64,
@@ -1021,28 +1091,37 @@ struct CommitterState {
 /// Collection names the committer has handed to the store, so that the rows of one
 /// collection share one allocation of its name.
 #[derive(Default)]
-struct Names(std::collections::HashSet<Arc<str>>);
+struct Names {
+    all: std::collections::HashSet<Arc<str>>,
+    /// The names used most recently, compared before hashing: a busy ledger appends to a few
+    /// collections at a time.
+    recent: [Option<Arc<str>>; Names::RECENT],
+    next_recent: usize,
+}
 
 impl Names {
     /// Most names remembered; past that the set starts over, bounding its memory.
     const MAX: usize = 4096;
+    /// Names compared before the set is consulted.
+    const RECENT: usize = 8;
 
     fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(shared) = self.0.get(name) {
-            return Arc::clone(shared);
+        if let Some(hit) = self.recent.iter().flatten().find(|r| &***r == name) {
+            return Arc::clone(hit);
         }
-        if self.0.len() >= Self::MAX {
-            self.0.clear();
-        }
-        let shared: Arc<str> = Arc::from(name);
-        self.0.insert(Arc::clone(&shared));
+        let shared = match self.all.get(name) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                if self.all.len() >= Self::MAX {
+                    self.all.clear();
+                }
+                let shared: Arc<str> = Arc::from(name);
+                self.all.insert(Arc::clone(&shared));
+                shared
+            }
+        };
+        self.recent[self.next_recent] = Some(Arc::clone(&shared));
+        self.next_recent = (self.next_recent + 1) % Self::RECENT;
         shared
-    }
-}
-
-/// Gives back the memory of a slot ring that a burst grew far beyond what it now holds.
-fn trim_ring(slots: &mut VecDeque<Slot>) {
-    if slots.capacity() > 4 * SLOT_RING_KEEP && slots.len() < SLOT_RING_KEEP {
-        slots.shrink_to(SLOT_RING_KEEP);
     }
 }
