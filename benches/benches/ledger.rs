@@ -154,28 +154,30 @@ fn bench_append(c: &mut Criterion) {
                 }
                 let case = format!("backend={name} threads={threads} size={size}");
                 for (signing, suffix) in modes {
-                    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-                    // Opened on first use, so that a filtered-out benchmark leaves no ledger
-                    // (and no pipeline threads) running beside the measured one.
-                    let mut ledger: Option<Arc<Ledger>> = None;
                     let payload = vec![0xabu8; size];
                     let id = format!("{case}{suffix}");
                     group.throughput(Throughput::Elements(batch));
+                    // Each iteration appends `batch` transactions to a new ledger, opened and
+                    // closed outside the timing, as the raw RocksDB peer writes into a new
+                    // database: every iteration measures the same work, however many
+                    // criterion runs (one ledger for all of them would grow by the run's
+                    // length, to gigabytes in memory for the fastest cases).
                     group.bench_function(BenchmarkId::from_parameter(&id), |b| {
-                        let ledger = ledger.get_or_insert_with(|| {
-                            Arc::new(open_signing(&backend, dir.path(), signing))
-                        });
                         b.iter_custom(|iters| {
                             (0..iters)
                                 .map(|_| {
-                                    let t = append_batch(ledger, threads, batch, &payload);
+                                    let dir = tempfile::tempdir_in(scratch.path())
+                                        .unwrap_or_else(|e| panic!("tempdir: {e}"));
+                                    let ledger =
+                                        Arc::new(open_signing(&backend, dir.path(), signing));
+                                    let t = append_batch(&ledger, threads, batch, &payload);
                                     tally(&id, t, batch);
+                                    drop(ledger);
                                     t
                                 })
                                 .sum()
                         })
                     });
-                    drop(ledger);
                 }
                 // The hashing floor on as many threads, over the entries of a ledger the
                 // engine wrote with the same sizes.

@@ -340,7 +340,8 @@ pub(crate) fn encode_unsequenced(kind: TxKind, body: &TxBody) -> Result<Vec<u8>,
 
 /// [`encode_unsequenced`] of a body with one append and nothing else, without building the
 /// [`TxBody`] (the engine's hot path: the contents are copied once, into the entry). Returns
-/// the entry and where in it the collection's name is ([`collection_at`]).
+/// the entry, written into `buffer` (whatever it held is dropped; its allocation is reused),
+/// and where in it the collection's name is ([`collection_at`]).
 ///
 /// # Errors
 ///
@@ -349,6 +350,7 @@ pub(crate) fn encode_single_append_unsequenced(
     kind: TxKind,
     collection: &str,
     contents: &[u8],
+    buffer: Vec<u8>,
 ) -> Result<(Vec<u8>, Option<std::ops::Range<usize>>), Error> {
     let body = SingleAppendRef {
         claims_digest: None,
@@ -360,7 +362,7 @@ pub(crate) fn encode_single_append_unsequenced(
         signature: None,
     };
     let capacity = HEADER_LEN + 4 + 3 * MAX_VARINT_LEN + collection.len() + contents.len();
-    let entry = encode_body(kind, &body, capacity)?;
+    let entry = encode_body_into(buffer, kind, &body, capacity)?;
     // The body starts with the absent claims digest (one tag byte), the append count (one
     // byte) and the name's length prefix; the name follows. Checked against the bytes, so
     // that a different layout only costs the caller a decode ([`first_collection`]).
@@ -398,7 +400,18 @@ pub(crate) fn first_collection(entry: &[u8]) -> Option<&str> {
 
 /// A zeroed header of `kind` followed by `body`, in a buffer of `capacity` bytes.
 fn encode_body(kind: TxKind, body: &impl Encode, capacity: usize) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(capacity);
+    encode_body_into(Vec::new(), kind, body, capacity)
+}
+
+/// [`encode_body`] into `out`'s allocation.
+fn encode_body_into(
+    mut out: Vec<u8>,
+    kind: TxKind,
+    body: &impl Encode,
+    capacity: usize,
+) -> Result<Vec<u8>, Error> {
+    out.clear();
+    out.reserve(capacity);
     out.resize(HEADER_LEN, 0);
     out[0] = ENTRY_FORMAT_VERSION;
     out[1] = kind.code();
@@ -971,7 +984,8 @@ mod tests {
             };
             let general = encode_unsequenced(TxKind::User, &body).unwrap();
             let (mut single, at) =
-                encode_single_append_unsequenced(TxKind::User, collection, &contents).unwrap();
+                encode_single_append_unsequenced(TxKind::User, collection, &contents, vec![9; 300])
+                    .unwrap();
             assert_eq!(single, general);
             assert!(single.capacity() >= single.len());
             assert_eq!(first_collection(&single), Some(collection));

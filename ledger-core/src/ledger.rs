@@ -526,8 +526,11 @@ impl Ledger {
             contents,
             &self.shared.settings.limits,
         )?;
-        self.shared
-            .submit(Submission::single_append(collection, contents)?)
+        self.shared.submit(Submission::single_append(
+            collection,
+            contents,
+            self.shared.entry_buffer(),
+        )?)
     }
 
     /// Records a transaction atomically and returns its id. The transaction is Pending until

@@ -369,9 +369,13 @@ impl Store for SnapshotOnSync {
         self.inner.append_group(group)
     }
 
-    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+    fn append_group_owned(
+        &self,
+        group: Group,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<GroupTicket, StoreError> {
         let _writes = self.writes.lock().unwrap();
-        self.inner.append_group_owned(group)
+        self.inner.append_group_owned(group, spare)
     }
 
     /// Makes nothing durable in `Buffered` mode.

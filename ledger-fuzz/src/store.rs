@@ -626,7 +626,16 @@ impl<B: Backend> Runner<B> {
         let result = if spec.append_only {
             self.appends += 1;
             if self.appends % 2 == 0 {
-                store.append_group_owned(group.clone()).map(|_| ())
+                let mut spare = Vec::new();
+                let result = store.append_group_owned(group.clone(), &mut spare);
+                // Every entry's buffer comes back once the group is in, none on a refusal.
+                let returned = if result.is_ok() {
+                    group.entries.len()
+                } else {
+                    0
+                };
+                assert_eq!(spare.len(), returned, "buffers handed back");
+                result.map(|_| ())
             } else {
                 store.append_group(&group).map(|_| ())
             }

@@ -269,14 +269,22 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError>;
 
     /// [`Store::append_group`] for a caller that no longer needs the group: a backend that
-    /// keeps what it is given in memory takes the bytes instead of copying them. The default
-    /// borrows.
+    /// keeps parts of it in memory takes them instead of copying them, and once the group is
+    /// appended the byte buffers of its entries are pushed onto `spare`, for the caller to
+    /// fill again (an appending program then allocates nothing per entry in the steady
+    /// state). The default borrows.
     ///
     /// # Errors
     ///
-    /// As [`Store::append_group`].
-    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
-        self.append_group(&group)
+    /// As [`Store::append_group`]; nothing is pushed onto `spare` then.
+    fn append_group_owned(
+        &self,
+        group: Group,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<GroupTicket, StoreError> {
+        let ticket = self.append_group(&group)?;
+        spare.extend(group.entries.into_iter().map(|e| e.into_parts().1));
+        Ok(ticket)
     }
 
     /// Completes the commit of an appended group: in [`Durability::Fsync`] mode returns once

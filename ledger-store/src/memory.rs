@@ -300,10 +300,14 @@ impl TileStore for MemoryStore {
 
 impl Store for MemoryStore {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
-        self.append_group_owned(group.clone())
+        self.append_group_owned(group.clone(), &mut Vec::new())
     }
 
-    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+    fn append_group_owned(
+        &self,
+        group: Group,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<GroupTicket, StoreError> {
         validate::check_self(&group)?;
         let mut g = self.inner.write();
         let inner = &mut *g;
@@ -379,9 +383,8 @@ impl Store for MemoryStore {
         }
         inner.ticket += 1;
         let ticket = GroupTicket(inner.ticket);
-        // The records' buffers are freed after the lock is released, not inside it.
         drop(g);
-        drop(entries);
+        spare.extend(entries.into_iter().map(|e| e.into_parts().1));
         Ok(ticket)
     }
 

@@ -250,10 +250,14 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.append_group(group)
     }
 
-    fn append_group_owned(&self, group: Group) -> Result<GroupTicket, StoreError> {
+    fn append_group_owned(
+        &self,
+        group: Group,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<GroupTicket, StoreError> {
         self.count(Counted::Write)?;
         self.record(&group);
-        self.inner.append_group_owned(group)
+        self.inner.append_group_owned(group, spare)
     }
 
     fn await_commit(&self, ticket: GroupTicket) -> Result<(), StoreError> {
