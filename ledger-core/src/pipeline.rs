@@ -65,6 +65,10 @@ const COMMITTER_QUEUE: usize = 4096;
 /// such cross-thread pairs cost more than the hashing of a small entry.
 const SPARE_BUFFERS: usize = 4096;
 const SPARE_BUFFER_MAX: usize = 2048;
+/// How long a committer that has caught up naps before looking for work again.
+const POLL_INTERVAL: Duration = Duration::from_micros(50);
+/// Naps without work after which the committer blocks on its channel until woken.
+const IDLE_POLLS: u32 = 40;
 /// Groups queued between committer and writer before the committer waits.
 const WRITER_QUEUE: usize = 2;
 
@@ -445,6 +449,7 @@ impl Shared {
         });
         let (tx, rx) = crossbeam::channel::bounded::<WriteJob>(WRITER_QUEUE);
         let (sync_tx, sync_rx) = crossbeam::channel::bounded::<SyncJob>(WRITER_QUEUE);
+        let (recycle_tx, recycled) = crossbeam::channel::bounded::<Group>(WRITER_QUEUE + 1);
         let syncer_shared = Arc::clone(&shared);
         let syncer = std::thread::Builder::new()
             .name("ledger-syncer".into())
@@ -456,7 +461,7 @@ impl Shared {
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || writer_shared.writer_loop(&rx, &sync_tx))
+            .spawn(move || writer_shared.writer_loop(&rx, &sync_tx, &recycle_tx))
             .map_err(|source| Error::Io {
                 operation: "starting the writer thread",
                 source,
@@ -471,7 +476,9 @@ impl Shared {
                     from_appenders,
                     reorder: VecDeque::new(),
                     base: first,
+                    idle_polls: 0,
                     to_writer: tx,
+                    recycled,
                     group: Group::default(),
                     group_last: 0,
                     last_signed,
@@ -701,14 +708,25 @@ impl Shared {
     /// Appends groups to the store in order. A commit group is passed on to the syncer, so
     /// that the next groups are appended while its sync is in flight (one sync then covers
     /// all of them).
-    fn writer_loop(&self, rx: &Receiver<WriteJob>, to_syncer: &Sender<SyncJob>) {
+    ///
+    /// Each appended group, left empty by the store, goes back to the committer to be filled
+    /// again, and its entries' buffers to the appenders: in the steady state nothing the
+    /// pipeline hands from thread to thread is allocated by one thread and freed by another.
+    fn writer_loop(
+        &self,
+        rx: &Receiver<WriteJob>,
+        to_syncer: &Sender<SyncJob>,
+        recycle: &Sender<Group>,
+    ) {
         let mut spare = Vec::new();
-        while let Ok(job) = rx.recv() {
+        while let Ok(mut job) = rx.recv() {
             if self.poisoned.load(Ordering::Acquire) {
                 continue;
             }
-            match self.store.append_group_owned(job.group, &mut spare) {
+            match self.store.append_group_owned(&mut job.group, &mut spare) {
                 Ok(ticket) => {
+                    // Full (the committer has groups enough): this one is freed here.
+                    let _ = recycle.try_send(std::mem::take(&mut job.group));
                     for buffer in spare.drain(..) {
                         if buffer.capacity() <= SPARE_BUFFER_MAX
                             && self.spare_buffers.push(buffer).is_err()
@@ -874,6 +892,9 @@ impl Shared {
                         .first()
                         .is_some_and(|p| seq.write_wanted >= p.record.seqno));
             if !batch.is_empty() || sign || stop || write {
+                if !batch.is_empty() {
+                    state.idle_polls = 0;
+                }
                 return Round { sign, write, stop };
             }
             drop(seq);
@@ -881,9 +902,14 @@ impl Shared {
                 Some(t) => self.settings.sig_interval.saturating_sub(t.elapsed()),
                 None => Duration::from_millis(100),
             };
-            // Sleeps until an appender sends a transaction or a waiter a wake-up; under load
-            // the channel is never empty and the committer never sleeps.
-            if let Ok(message) = state
+            // Caught up with busy appenders: nap briefly and look again. A blocking receive
+            // would spin before it sleeps and have each next send wake it, which under load
+            // costs more CPU than the transactions it waits for. Only an idle committer blocks
+            // on the channel, to be woken by the next message.
+            if state.idle_polls < IDLE_POLLS {
+                state.idle_polls += 1;
+                std::thread::sleep(timeout.clamp(Duration::from_micros(10), POLL_INTERVAL));
+            } else if let Ok(message) = state
                 .from_appenders
                 .recv_timeout(timeout.max(Duration::from_micros(50)))
             {
@@ -1079,7 +1105,9 @@ impl Shared {
     }
 
     fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<RootSignature>>) {
-        let mut group = std::mem::take(&mut state.group);
+        let mut next = state.recycled.try_recv().unwrap_or_default();
+        next.clear();
+        let mut group = std::mem::replace(&mut state.group, next);
         // The next group will likely be as large: sized now, it never grows by copying.
         state.group.entries.reserve(group.entries.len());
         state
@@ -1154,7 +1182,11 @@ struct CommitterState {
     reorder: VecDeque<Option<Prepared>>,
     /// The next seqno to process.
     base: u64,
+    /// Rounds in a row that found nothing to do (see [`IDLE_POLLS`]).
+    idle_polls: u32,
     to_writer: Sender<WriteJob>,
+    /// Groups the writer has appended and emptied, to fill again.
+    recycled: Receiver<Group>,
     group: Group,
     group_last: u64,
     /// Seqno of the newest signature the committer has produced.

@@ -371,7 +371,7 @@ impl Store for SnapshotOnSync {
 
     fn append_group_owned(
         &self,
-        group: Group,
+        group: &mut Group,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<GroupTicket, StoreError> {
         let _writes = self.writes.lock().unwrap();

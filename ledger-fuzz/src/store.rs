@@ -627,14 +627,17 @@ impl<B: Backend> Runner<B> {
             self.appends += 1;
             if self.appends % 2 == 0 {
                 let mut spare = Vec::new();
-                let result = store.append_group_owned(group.clone(), &mut spare);
-                // Every entry's buffer comes back once the group is in, none on a refusal.
-                let returned = if result.is_ok() {
-                    group.entries.len()
+                let mut owned = group.clone();
+                let result = store.append_group_owned(&mut owned, &mut spare);
+                // Once the group is in it is left empty and every entry's buffer comes back;
+                // a refused group is left as it was.
+                if result.is_ok() {
+                    assert!(owned.is_empty(), "group left empty");
+                    assert_eq!(spare.len(), group.entries.len(), "buffers handed back");
                 } else {
-                    0
-                };
-                assert_eq!(spare.len(), returned, "buffers handed back");
+                    assert_eq!(owned, group, "refused group left as it was");
+                    assert!(spare.is_empty());
+                }
                 result.map(|_| ())
             } else {
                 store.append_group(&group).map(|_| ())

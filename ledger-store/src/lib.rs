@@ -204,6 +204,48 @@ pub struct Recovery {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GroupTicket(pub(crate) u64);
 
+impl Group {
+    /// Whether the group holds nothing (and is not a commit group).
+    pub fn is_empty(&self) -> bool {
+        let Group {
+            entries,
+            collection_rows,
+            table_writes,
+            tiles,
+            signatures,
+            meta,
+            commit,
+        } = self;
+        entries.is_empty()
+            && collection_rows.is_empty()
+            && table_writes.is_empty()
+            && tiles.is_empty()
+            && signatures.is_empty()
+            && meta.is_empty()
+            && !commit
+    }
+
+    /// Empties the group, keeping its vectors' capacity.
+    pub fn clear(&mut self) {
+        let Group {
+            entries,
+            collection_rows,
+            table_writes,
+            tiles,
+            signatures,
+            meta,
+            commit,
+        } = self;
+        entries.clear();
+        collection_rows.clear();
+        table_writes.clear();
+        tiles.clear();
+        signatures.clear();
+        meta.clear();
+        *commit = false;
+    }
+}
+
 impl GroupTicket {
     /// The group's position in this handle's append order (1 for the first group).
     pub fn get(self) -> u64 {
@@ -268,22 +310,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + ledger_merkle::TileStore {
     /// for a read-only handle; any storage failure, which poisons the handle.
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError>;
 
-    /// [`Store::append_group`] for a caller that no longer needs the group: a backend that
-    /// keeps parts of it in memory takes them instead of copying them, and once the group is
-    /// appended the byte buffers of its entries are pushed onto `spare`, for the caller to
-    /// fill again (an appending program then allocates nothing per entry in the steady
-    /// state). The default borrows.
+    /// [`Store::append_group`] for a caller that no longer needs the group's contents: a
+    /// backend that keeps parts of them in memory takes them instead of copying them. Once the
+    /// group is appended it is left empty ([`Group::is_empty`], with its vectors' capacity, to
+    /// be filled again) and the byte buffers of its entries are pushed onto `spare`, for the
+    /// caller to encode into again: an appending program then allocates nothing per group or
+    /// per entry in the steady state. The default borrows, then empties the group.
     ///
     /// # Errors
     ///
-    /// As [`Store::append_group`]; nothing is pushed onto `spare` then.
+    /// As [`Store::append_group`]; the group is left as it was and nothing is pushed onto
+    /// `spare`.
     fn append_group_owned(
         &self,
-        group: Group,
+        group: &mut Group,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<GroupTicket, StoreError> {
-        let ticket = self.append_group(&group)?;
-        spare.extend(group.entries.into_iter().map(|e| e.into_parts().1));
+        let ticket = self.append_group(group)?;
+        spare.extend(group.entries.drain(..).map(|e| e.into_parts().1));
+        group.clear();
         Ok(ticket)
     }
 

@@ -300,34 +300,26 @@ impl TileStore for MemoryStore {
 
 impl Store for MemoryStore {
     fn append_group(&self, group: &Group) -> Result<GroupTicket, StoreError> {
-        self.append_group_owned(group.clone(), &mut Vec::new())
+        self.append_group_owned(&mut group.clone(), &mut Vec::new())
     }
 
     fn append_group_owned(
         &self,
-        group: Group,
+        group: &mut Group,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<GroupTicket, StoreError> {
-        validate::check_self(&group)?;
+        validate::check_self(group)?;
         let mut g = self.inner.write();
         let inner = &mut *g;
-        let (_, _, new_last) = validate::check_against(&group, inner.state.last_seqno)?;
+        let (_, _, new_last) = validate::check_against(group, inner.state.last_seqno)?;
         let committed = inner.state.committed_seqno;
         let record = !group.commit;
-        let Group {
-            entries,
-            collection_rows,
-            table_writes,
-            tiles,
-            signatures,
-            meta,
-            commit,
-        } = group;
-        inner.entries.reserve(entries.len());
-        for record in &entries {
+        let commit = group.commit;
+        inner.entries.reserve(group.entries.len());
+        for record in &group.entries {
             inner.entries.push(record.bytes());
         }
-        for (c, s) in collection_rows {
+        for (c, s) in group.collection_rows.drain(..) {
             let rows = match inner.collections.get_mut(&*c) {
                 Some(rows) => rows,
                 None => inner.collections.entry(c.to_string()).or_default(),
@@ -339,7 +331,7 @@ impl Store for MemoryStore {
                     .push(Undo::Collection(c.to_string(), s, was));
             }
         }
-        for w in table_writes {
+        for w in group.table_writes.drain(..) {
             let undo = (record && w.seqno <= committed).then(|| (w.table.clone(), w.key.clone()));
             let prior = inner
                 .tables
@@ -354,19 +346,19 @@ impl Store for MemoryStore {
                     .push(Undo::Table(table, key, w.seqno, prior));
             }
         }
-        for t in tiles {
+        for t in group.tiles.drain(..) {
             if record {
                 inner.pending_tiles.insert(t.id());
             }
             inner.tiles.insert(t.id(), t);
         }
-        for (s, sig) in signatures {
+        for (s, sig) in group.signatures.drain(..) {
             let prior = inner.signatures.insert(s, sig);
             if record && s <= committed {
                 inner.pending_undo.push(Undo::Signature(s, prior));
             }
         }
-        for (k, v) in meta {
+        for (k, v) in group.meta.drain(..) {
             let prior = match v {
                 Some(v) => inner.meta.insert(k.clone(), v),
                 None => inner.meta.remove(&k),
@@ -384,7 +376,8 @@ impl Store for MemoryStore {
         inner.ticket += 1;
         let ticket = GroupTicket(inner.ticket);
         drop(g);
-        spare.extend(entries.into_iter().map(|e| e.into_parts().1));
+        spare.extend(group.entries.drain(..).map(|e| e.into_parts().1));
+        group.commit = false;
         Ok(ticket)
     }
 

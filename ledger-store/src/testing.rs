@@ -252,11 +252,11 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn append_group_owned(
         &self,
-        group: Group,
+        group: &mut Group,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<GroupTicket, StoreError> {
         self.count(Counted::Write)?;
-        self.record(&group);
+        self.record(group);
         self.inner.append_group_owned(group, spare)
     }
 
