@@ -64,6 +64,7 @@ use crate::state::{
     EntryLeaf, LedgerInstance, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY, ENGINE_META,
     INSTANCE_KEY, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
 };
+use crate::tiles::{StoreTiles, TileCache};
 use crate::transaction::{check_name, Limits, Transaction};
 use crate::txid::{TxId, TxStatus};
 
@@ -238,6 +239,8 @@ pub struct Ledger {
     /// The service key, when this process holds it or a signer for it; it issues TLS server
     /// certificates ([`Ledger::issue_server_certificate`]).
     service_signer: Option<Arc<dyn ServiceSigner>>,
+    /// Upper tree tiles read back for proofs over pruned leaves.
+    tiles: TileCache,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -434,7 +437,7 @@ impl Ledger {
             tree.push([0u8; 32]);
             tree
         } else {
-            MerkleTree::<CcfSha256>::open(&StoreTiles(&*store), state.last_seqno + 1)?
+            MerkleTree::<CcfSha256>::open(&StoreTiles::uncached(&*store), state.last_seqno + 1)?
         };
         let committed_sig = match store.signature_at_or_before(state.last_seqno)? {
             Some((s, _)) => s,
@@ -464,6 +467,7 @@ impl Ledger {
             extensions: Mutex::new(Vec::new()),
             signs_cose,
             service_signer: service,
+            tiles: TileCache::new(),
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
@@ -958,7 +962,7 @@ impl Ledger {
         }
         let leaf = self.committed_leaf(tx)?;
         let path = self.shared.tree.read().inclusion_proof_with(
-            &StoreTiles(&**store),
+            &StoreTiles::cached(&**store, &self.tiles),
             seqno,
             signed.seqno,
         )?;
@@ -1011,11 +1015,11 @@ impl Ledger {
                 .ok_or_else(|| Error::not_found("COSE signed root", tx))?,
         };
         let leaf = self.committed_leaf(tx)?;
-        let path =
-            self.shared
-                .tree
-                .read()
-                .inclusion_proof_with(&StoreTiles(&**store), seqno, signed.0)?;
+        let path = self.shared.tree.read().inclusion_proof_with(
+            &StoreTiles::cached(&**store, &self.tiles),
+            seqno,
+            signed.0,
+        )?;
         let steps = proof_steps(seqno, signed.0, &path)?;
         CoseReceipt::new(&signed.1, &leaf.components(&self.shared.secret, tx), &steps)
     }
@@ -1094,7 +1098,7 @@ impl Ledger {
             ));
         }
         let proof = self.shared.tree.read().consistency_proof_with(
-            &StoreTiles(&*self.shared.store),
+            &StoreTiles::cached(&*self.shared.store, &self.tiles),
             a.seqno,
             b.seqno,
         )?;
@@ -1346,18 +1350,6 @@ impl Ledger {
 impl Drop for Ledger {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// Lends a `dyn Store` to the Merkle layer's tile seam.
-struct StoreTiles<'a>(&'a dyn Store);
-
-impl ledger_merkle::TileStore for StoreTiles<'_> {
-    fn load_tile(
-        &self,
-        id: ledger_merkle::TileId,
-    ) -> Result<Option<ledger_merkle::Tile>, ledger_merkle::TileStoreError> {
-        self.0.load_tile(id)
     }
 }
 

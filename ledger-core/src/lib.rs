@@ -62,6 +62,7 @@ mod refusal;
 mod scitt;
 mod sealing;
 mod state;
+mod tiles;
 mod transaction;
 mod txid;
 
