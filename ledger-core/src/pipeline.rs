@@ -11,9 +11,10 @@
 //! 2. **The committer** receives prepared transactions in whatever order they were finished,
 //!    puts them back in seqno order in its reorder buffer and takes the ready prefix (a
 //!    transaction still being prepared holds up only the ones after it), pushes their leaves
-//!    into the Merkle tree, gathers the transactions into groups, and decides when to sign. It
-//!    sleeps on the channel when there is nothing to do; whatever else must wake it (a commit
-//!    or a write asked for, shutdown) sends a wake-up on the same channel. To sign it
+//!    into the Merkle tree, gathers the transactions into groups, and decides when to sign.
+//!    Caught up with busy appenders, it naps for [`POLL_INTERVAL`] and looks again; idle for
+//!    longer, it blocks on the channel, and whatever else must wake it (a commit or a write
+//!    asked for, shutdown) sends a wake-up on the same channel. To sign it
 //!    reserves the next seqno `s` like any appender, waits until every seqno before `s` is
 //!    processed, signs the root over leaves `0..s` with the node signer and records the
 //!    signature transaction at `s`.
