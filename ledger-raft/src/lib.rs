@@ -11,6 +11,8 @@
 //!   membership, a table of applied payloads) and snapshot build and install of that state.
 //! * [`Backend`]: the key-value seam both are written against, with [`MemoryBackend`] and the
 //!   durable [`RocksBackend`]; [`open_memory`], [`open_rocks`] and [`open`] make a pair.
+//! * [`sim`]: an in-process simulated network (seeded loss, delay, duplication, partitions,
+//!   crash and restart, an event trace) for testing clusters of these nodes.
 //!
 //! openraft is used with the features `storage-v2` (the `RaftLogStorage`/`RaftStateMachine`
 //! traits; without it they cannot be implemented), `serde` (its stored types are encoded with
@@ -122,6 +124,7 @@ mod codec;
 mod error;
 mod log_store;
 mod rocks;
+pub mod sim;
 mod state_machine;
 mod types;
 
