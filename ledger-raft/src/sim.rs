@@ -20,10 +20,15 @@
 //!   openraft's [`Unreachable`] (which makes openraft back off).
 //! * **Crash and restart** ([`Router::crash`], [`Router::restart`]): the node's [`Raft`] is
 //!   shut down and its storage is kept. A memory node keeps its [`MemoryBackend`] (everything
-//!   written to it survives, including unsynced writes); a RocksDB node closes its database
-//!   and reopens it from its directory. A request to a crashed node is [`Unreachable`].
+//!   written to it survives, including unsynced writes), as does a node over any other
+//!   backend the test keeps a handle to ([`NodeStorage::Shared`]); a RocksDB node closes its
+//!   database and reopens it from its directory. A request to a crashed node is [`Unreachable`].
 //!
-//! Requests in flight when a node crashes are still delivered to the target if it runs.
+//! Requests in flight when a node crashes are still delivered to the target if it runs. A
+//! crashed incarnation sends and hears nothing more, as a crashed process would: tasks of a
+//! shut-down [`Raft`] can outlive `Raft::shutdown` for a moment (a replication task in the
+//! middle of an RPC or a back-off), so the router drops every request from an incarnation that
+//! is no longer running, and every reply to one ([`DropReason::SenderDown`]).
 //!
 //! # The trace
 //!
@@ -54,8 +59,9 @@
 //! Under those conditions the same seed gives the same trace, event for event and at the same
 //! simulated times: `tests/sim_cluster.rs` checks it for a 3-node schedule of 15 steps, and
 //! 12 seeds of 3- and 5-node schedules of 25 steps each gave identical traces over 4 runs in
-//! one process and across two processes. That is what makes `LEDGER_SIM_SEED=<seed>` replay a
-//! failure. It is a measured property, not a guaranteed one:
+//! one process and across two processes, as did 3 runs of a RocksDB schedule; a failing seed
+//! found in a 3,000-seed sweep failed again at the same event when rerun alone. That is what
+//! makes `LEDGER_SIM_SEED=<seed>` replay a failure. It is a measured property, not a guaranteed one:
 //!
 //! * openraft's core loop chooses between ready inputs with `futures::select!`, whose fairness
 //!   draws from a per-thread random seed that cannot be fixed from outside. On a
@@ -307,8 +313,12 @@ impl fmt::Display for MsgId {
 /// Which RPC a message carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RpcKind {
-    /// `append_entries` (also heartbeats), with the number of entries it carries.
+    /// `append_entries` (also heartbeats).
     AppendEntries {
+        /// The index of the log id the entries follow (`prev_log_id`), if any.
+        prev: Option<u64>,
+        /// The index of the first entry, if any.
+        first: Option<u64>,
         /// Entries in the request.
         entries: usize,
     },
@@ -327,6 +337,10 @@ pub enum DropReason {
     Partition,
     /// The target is crashed.
     Down,
+    /// The sender is crashed: a task of a crashed incarnation that outlived its shutdown
+    /// sent, or a reply came back after the crash. A crashed process sends and hears
+    /// nothing, so the router drops these.
+    SenderDown,
 }
 
 impl fmt::Display for DropReason {
@@ -335,6 +349,7 @@ impl fmt::Display for DropReason {
             DropReason::Loss => "lost",
             DropReason::Partition => "partitioned",
             DropReason::Down => "target down",
+            DropReason::SenderDown => "sender down",
         })
     }
 }
@@ -429,8 +444,20 @@ impl fmt::Display for TraceEvent {
         write!(f, "{:>8}ms ", self.at.as_millis())?;
         match &self.kind {
             EventKind::Sent { msg, rpc } => match rpc {
-                RpcKind::AppendEntries { entries } => {
-                    write!(f, "sent {msg} append_entries({entries})")
+                RpcKind::AppendEntries {
+                    prev,
+                    first,
+                    entries,
+                } => {
+                    write!(f, "sent {msg} append_entries(prev ")?;
+                    match prev {
+                        Some(index) => write!(f, "{index}")?,
+                        None => write!(f, "-")?,
+                    }
+                    match first {
+                        Some(first) => write!(f, ", {entries} from {first})"),
+                        None => write!(f, ", none)"),
+                    }
                 }
                 RpcKind::Vote => write!(f, "sent {msg} vote"),
                 RpcKind::InstallSnapshot => write!(f, "sent {msg} install_snapshot"),
@@ -517,6 +544,9 @@ impl fmt::Display for Trace {
 pub enum NodeStorage {
     /// A memory backend, kept by this handle across crashes.
     Memory(Arc<MemoryBackend>),
+    /// Any backend, kept by this handle across crashes (e.g. a wrapper that observes the
+    /// writes of a memory backend).
+    Shared(Arc<dyn Backend>),
     /// A RocksDB database in this directory, closed on crash and reopened on restart.
     Rocks(PathBuf),
 }
@@ -530,6 +560,7 @@ impl NodeStorage {
     fn open(&self) -> Result<Arc<dyn Backend>, RaftStoreError> {
         Ok(match self {
             NodeStorage::Memory(backend) => backend.clone(),
+            NodeStorage::Shared(backend) => backend.clone(),
             NodeStorage::Rocks(dir) => Arc::new(RocksBackend::open(dir)?),
         })
     }
@@ -568,10 +599,28 @@ impl Inner {
         self.trace.push(TraceEvent { at, kind });
     }
 
+    fn leader_seen(&mut self, term: u64, node: NodeId) {
+        if self.leaders.entry(term).or_default().insert(node) {
+            self.record(EventKind::Leader { node, term });
+        }
+    }
+
     fn connected(&self, a: NodeId, b: NodeId) -> bool {
         match &self.groups {
             None => true,
             Some(groups) => groups.get(&a) == groups.get(&b),
+        }
+    }
+
+    /// Whether `incarnation` of node `id` is the one running (always, for a sender the
+    /// router does not run).
+    fn sender_up(&self, id: NodeId, incarnation: Option<u64>) -> bool {
+        match incarnation {
+            None => true,
+            Some(incarnation) => self
+                .nodes
+                .get(&id)
+                .is_some_and(|slot| slot.incarnation == incarnation && slot.raft.is_some()),
         }
     }
 
@@ -630,6 +679,8 @@ impl Request {
     fn kind(&self) -> RpcKind {
         match self {
             Request::Append(rpc) => RpcKind::AppendEntries {
+                prev: rpc.prev_log_id.map(|id| id.index),
+                first: rpc.entries.first().map(|e| e.log_id.index),
                 entries: rpc.entries.len(),
             },
             Request::Vote(_) => RpcKind::Vote,
@@ -681,7 +732,7 @@ impl Refusal {
         };
         match self.reason {
             DropReason::Loss => RPCError::Network(NetworkError::new(&err)),
-            DropReason::Partition | DropReason::Down => {
+            DropReason::Partition | DropReason::Down | DropReason::SenderDown => {
                 RPCError::Unreachable(Unreachable::new(&err))
             }
         }
@@ -921,6 +972,7 @@ impl Router {
         let network = SimNetwork {
             router: self.clone(),
             from: id,
+            incarnation: Some(incarnation),
         };
         let raft = Raft::new(id, Arc::new(config), network, log, state_machine)
             .await
@@ -962,9 +1014,7 @@ impl Router {
                         .get(&id)
                         .is_some_and(|slot| slot.incarnation == incarnation && slot.raft.is_some());
                     if let (true, Some(term)) = (current, leader_term) {
-                        if inner.leaders.entry(term).or_default().insert(id) {
-                            inner.record(EventKind::Leader { node: id, term });
-                        }
+                        inner.leader_seen(term, id);
                     }
                     if let (true, Some(error)) = (current, failure) {
                         inner.failures.push((id, error.clone()));
@@ -995,15 +1045,17 @@ impl Router {
         self.inner.lock().failures.clone()
     }
 
-    /// Every term in which some node reported itself leader, with the nodes that did. Raft
-    /// (with `single-term-leader`) allows one per term. Observed from each node's metrics, so
-    /// a leadership that lasted less than one metrics update may be missed.
+    /// Every term in which some node was seen leading, with the nodes that were. Raft (with
+    /// `single-term-leader`) allows one per term. Seen in two places: every `append_entries`
+    /// request sent (only a leader sends one, under its committed vote, which names it and its
+    /// term), and each node's metrics reporting it leader (sampled: a leadership shorter than
+    /// one metrics update that sent nothing may be missed).
     pub fn leaders_by_term(&self) -> BTreeMap<u64, BTreeSet<NodeId>> {
         self.inner.lock().leaders.clone()
     }
 
-    /// Node `id`'s storage backend: the running incarnation's, or a crashed memory node's kept
-    /// backend; none for a crashed RocksDB node.
+    /// Node `id`'s storage backend: the running incarnation's, or a crashed node's kept
+    /// backend (memory, shared); none for a crashed RocksDB node.
     ///
     /// # Errors
     ///
@@ -1016,6 +1068,7 @@ impl Router {
         }
         match &slot.storage {
             NodeStorage::Memory(backend) => Ok(backend.clone()),
+            NodeStorage::Shared(backend) => Ok(backend.clone()),
             NodeStorage::Rocks(_) => Err(SimError::NodeDown(id)),
         }
     }
@@ -1064,8 +1117,24 @@ impl Router {
     }
 
     /// Draws request `msg`'s fate and records it; `Err` if it is not sent at all.
-    fn send(&self, from: NodeId, to: NodeId, rpc: RpcKind) -> Result<Fate, Refusal> {
+    fn send(
+        &self,
+        from: (NodeId, Option<u64>),
+        to: NodeId,
+        request: &Request,
+    ) -> Result<Fate, Refusal> {
+        let (from, incarnation) = from;
         let mut inner = self.inner.lock();
+        let rpc = request.kind();
+        if let Request::Append(append) = request {
+            // Only a leader sends append_entries, under its committed vote (a crashed
+            // incarnation's too: it led that term).
+            if append.vote.is_committed() {
+                if let Some(leader) = append.vote.leader_id().voted_for() {
+                    inner.leader_seen(append.vote.leader_id().get_term(), leader);
+                }
+            }
+        }
         let seed = inner.seed;
         let faults = inner.faults;
         let link = inner.links.entry((from, to)).or_insert_with(|| Link {
@@ -1086,7 +1155,12 @@ impl Router {
         let copy_delay = delay + faults.draw_delay(&mut link.rng) + Duration::from_millis(1);
         let reply_lost = faults.loss.hit(link.rng.gen_range(0..1000));
         inner.record(EventKind::Sent { msg, rpc });
-        if let Some(reason) = inner.blocked(from, to) {
+        let blocked = if inner.sender_up(from, incarnation) {
+            inner.blocked(from, to)
+        } else {
+            Some(DropReason::SenderDown)
+        };
+        if let Some(reason) = blocked {
             inner.record(EventKind::Dropped { msg, reason });
             return Err(Refusal { msg, reason });
         }
@@ -1122,8 +1196,13 @@ impl Router {
     }
 
     /// Carries `request` from `from` to `to` under the faults in force.
-    async fn transmit(&self, from: NodeId, to: NodeId, request: Request) -> Result<Reply, Refusal> {
-        let fate = self.send(from, to, request.kind())?;
+    async fn transmit(
+        &self,
+        (from, incarnation): (NodeId, Option<u64>),
+        to: NodeId,
+        request: Request,
+    ) -> Result<Reply, Refusal> {
+        let fate = self.send((from, incarnation), to, &request)?;
         let msg = fate.msg;
         if let Some(copy_after) = fate.duplicate {
             self.inner
@@ -1155,6 +1234,8 @@ impl Router {
         let mut inner = self.inner.lock();
         let reason = if reply.target_stopped() {
             Some(DropReason::Down)
+        } else if !inner.sender_up(from, incarnation) {
+            Some(DropReason::SenderDown)
         } else if !inner.connected(from, to) {
             Some(DropReason::Partition)
         } else if fate.reply_lost {
@@ -1186,13 +1267,21 @@ pub struct AppliedState {
 pub struct SimNetwork {
     router: Router,
     from: NodeId,
+    /// The sender's incarnation, for nodes the router runs: requests from an incarnation that
+    /// is no longer running are dropped.
+    incarnation: Option<u64>,
 }
 
 impl SimNetwork {
     /// Node `from`'s network through `router`. [`Router::add_node`] makes it; build one only
-    /// to run a [`Raft`] of your own through the router.
+    /// to send as a node the router does not run (e.g. a test's client): its requests are
+    /// never fenced off as a crashed sender's.
     pub fn new(router: Router, from: NodeId) -> Self {
-        Self { router, from }
+        Self {
+            router,
+            from,
+            incarnation: None,
+        }
     }
 }
 
@@ -1203,6 +1292,7 @@ impl RaftNetworkFactory<TypeConfig> for SimNetwork {
         SimConnection {
             router: self.router.clone(),
             from: self.from,
+            incarnation: self.incarnation,
             to: target,
         }
     }
@@ -1213,7 +1303,8 @@ impl RaftNetworkFactory<TypeConfig> for SimNetwork {
 /// # Errors
 ///
 /// Each RPC fails with [`RPCError::Unreachable`] when the target is crashed or in another
-/// partition (when sent, on arrival, or when its reply would cross back), with
+/// partition (when sent, on arrival, or when its reply would cross back) or the sender's
+/// incarnation is crashed, with
 /// [`RPCError::Network`] when the request or its reply is lost, and with
 /// [`RPCError::RemoteError`] when the target's Raft answers with an error. The source of the
 /// first two is a [`SimError::Dropped`].
@@ -1221,6 +1312,7 @@ impl RaftNetworkFactory<TypeConfig> for SimNetwork {
 pub struct SimConnection {
     router: Router,
     from: NodeId,
+    incarnation: Option<u64>,
     to: NodeId,
 }
 
@@ -1247,7 +1339,7 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         match self
             .router
-            .transmit(self.from, self.to, Request::Append(rpc))
+            .transmit((self.from, self.incarnation), self.to, Request::Append(rpc))
             .await
         {
             Ok(Reply::Append(Ok(resp))) => Ok(resp),
@@ -1267,7 +1359,11 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     > {
         match self
             .router
-            .transmit(self.from, self.to, Request::Snapshot(rpc))
+            .transmit(
+                (self.from, self.incarnation),
+                self.to,
+                Request::Snapshot(rpc),
+            )
             .await
         {
             Ok(Reply::Snapshot(Ok(resp))) => Ok(resp),
@@ -1284,7 +1380,7 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         match self
             .router
-            .transmit(self.from, self.to, Request::Vote(rpc))
+            .transmit((self.from, self.incarnation), self.to, Request::Vote(rpc))
             .await
         {
             Ok(Reply::Vote(Ok(resp))) => Ok(resp),

@@ -273,3 +273,40 @@ fn state_machine_reports_what_it_applied() {
     assert_eq!(sm.last_applied(), None);
     assert!(sm.payloads().unwrap().is_empty());
 }
+
+/// Replication's reads (`limited_get_log_entries`) start at their start or return nothing:
+/// never entries from the middle of the range, which would not follow the `prev_log_id` an
+/// `AppendEntries` is built with. `try_get_log_entries` still skips missing entries.
+#[test]
+fn replication_reads_never_skip_purged_entries() {
+    let rt = runtime();
+    rt.block_on(async {
+        let (mut log, _sm) = ledger_raft::open_memory();
+        let entries = (1..=10).map(|i| payload(1, i, b"x")).collect();
+        append(&mut log, entries).await;
+        log.purge(log_id(1, 5)).await.unwrap();
+        let read = |log: &mut LogStore, start, end| {
+            let mut log = log.clone();
+            async move {
+                log.limited_get_log_entries(start, end)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.log_id.index)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(read(&mut log, 3, 9).await, Vec::<u64>::new());
+        assert_eq!(read(&mut log, 6, 9).await, vec![6, 7, 8]);
+        assert_eq!(read(&mut log, 9, 20).await, vec![9, 10]);
+        assert_eq!(read(&mut log, 11, 20).await, Vec::<u64>::new());
+        let skipped: Vec<u64> = log
+            .try_get_log_entries(3..9)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.log_id.index)
+            .collect();
+        assert_eq!(skipped, vec![6, 7, 8]);
+    });
+}
