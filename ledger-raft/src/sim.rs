@@ -10,7 +10,9 @@
 //!
 //! * **Loss, delay, duplication** ([`Faults`]): each request is dropped with a probability
 //!   (the caller sees a network error after the drawn delay, as a timeout would look), delayed
-//!   by a duration drawn from a range (so messages on a link overtake each other), and
+//!   by a duration drawn from a range (so messages on a link overtake each other; a request
+//!   is delivered even if the caller stopped waiting for it, as openraft does when an RPC
+//!   outlasts its timeout), and
 //!   duplicated with a probability: the copy is delivered a second time, later, on its own,
 //!   and its reply is discarded; the caller gets one reply. A reply is lost with the same
 //!   probability as a request (the target applied the request; the caller sees a network
@@ -1218,6 +1220,24 @@ impl Router {
                 }
             });
         }
+        // The flight runs in a task of its own: a request that was sent is delivered even if
+        // the caller stops waiting (openraft times RPCs out), as on a real network.
+        let router = self.clone();
+        let flight = tokio::spawn(async move { router.fly(fate, incarnation, request).await });
+        flight.await.unwrap_or(Err(Refusal {
+            msg,
+            reason: DropReason::Loss,
+        }))
+    }
+
+    /// A sent request's flight: its delay, loss, delivery and the way back.
+    async fn fly(
+        &self,
+        fate: Fate,
+        incarnation: Option<u64>,
+        request: Request,
+    ) -> Result<Reply, Refusal> {
+        let msg = fate.msg;
         tokio::time::sleep(fate.delay).await;
         if fate.lost {
             self.inner.lock().record(EventKind::Dropped {
@@ -1234,9 +1254,9 @@ impl Router {
         let mut inner = self.inner.lock();
         let reason = if reply.target_stopped() {
             Some(DropReason::Down)
-        } else if !inner.sender_up(from, incarnation) {
+        } else if !inner.sender_up(msg.from, incarnation) {
             Some(DropReason::SenderDown)
-        } else if !inner.connected(from, to) {
+        } else if !inner.connected(msg.from, msg.to) {
             Some(DropReason::Partition)
         } else if fate.reply_lost {
             Some(DropReason::Loss)

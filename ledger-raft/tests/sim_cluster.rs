@@ -44,6 +44,13 @@ fn config() -> Config {
     }
 }
 
+/// The schedules' fault settings are drawn up to these: loss and duplication in thousandths,
+/// delays in milliseconds (heartbeats every 50, so the longest delays outlast openraft's RPC
+/// timeouts).
+const MAX_LOSS: u16 = 150;
+const MAX_DUPLICATES: u16 = 200;
+const MAX_DELAY_MS: u64 = 60;
+
 /// Runs `scenario` for `seed` in a fresh current-thread runtime with a paused clock.
 fn run<F, Fut, T>(seed: u64, scenario: F) -> T
 where
@@ -388,9 +395,9 @@ impl Cluster {
         let n = self.ids.len();
         match self.rng.gen_range(0..8) {
             0 | 1 => {
-                let loss = self.rng.gen_range(0..=150);
-                let dup = self.rng.gen_range(0..=200);
-                let delay = self.rng.gen_range(0..=40);
+                let loss = self.rng.gen_range(0..=MAX_LOSS);
+                let dup = self.rng.gen_range(0..=MAX_DUPLICATES);
+                let delay = self.rng.gen_range(0..=MAX_DELAY_MS);
                 self.router.set_faults(
                     Faults::none()
                         .with_loss(PerMille::new(loss))
