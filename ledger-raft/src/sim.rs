@@ -10,13 +10,12 @@
 //!
 //! * **Loss, delay, duplication** ([`Faults`]): each request is dropped with a probability
 //!   (the caller sees a network error after the drawn delay, as a timeout would look), delayed
-//!   by a duration drawn from a range (so messages on a link overtake each other; a request
-//!   is delivered even if the caller stopped waiting for it, as openraft does when an RPC
-//!   outlasts its timeout), and
+//!   by a duration drawn from a range (so messages on a link overtake each other), and
 //!   duplicated with a probability: the copy is delivered a second time, later, on its own,
 //!   and its reply is discarded; the caller gets one reply. A reply is lost with the same
 //!   probability as a request (the target applied the request; the caller sees a network
-//!   error).
+//!   error). A sent request is delivered even if the caller stopped waiting for it (openraft
+//!   drops an RPC that outlasts its timeout).
 //! * **Partitions** ([`Router::partition`], [`Router::isolate`], [`Router::heal`]): nodes are
 //!   split into groups; a request or a reply between groups is dropped, and the caller sees
 //!   openraft's [`Unreachable`] (which makes openraft back off).
@@ -36,8 +35,9 @@
 //!
 //! The router records every event ([`TraceEvent`]): each RPC sent (with its link and its
 //! sequence number on that link), dropped (and why), delayed, duplicated, delivered, its reply
-//! lost; fault settings, partitions, heals, crashes, restarts, and each (term, leader) pair
-//! observed in a node's metrics. [`Trace`] prints one event per line. A failing test prints its
+//! lost; fault settings, partitions, heals, crashes, restarts, each (term, leader) pair seen
+//! (in a node's metrics or in an `append_entries` on the wire), and a node whose Raft stopped
+//! by itself. [`Trace`] prints one event per line. A failing test prints its
 //! seed and the trace; [`seed_from_env`] lets a test rerun with `LEDGER_SIM_SEED=<seed>`.
 //!
 //! # Determinism
@@ -63,15 +63,15 @@
 //! 12 seeds of 3- and 5-node schedules of 25 steps each gave identical traces over 4 runs in
 //! one process and across two processes, as did 3 runs of a RocksDB schedule; a failing seed
 //! found in a 3,000-seed sweep failed again at the same event when rerun alone. That is what
-//! makes `LEDGER_SIM_SEED=<seed>` replay a failure. It is a measured property, not a guaranteed one:
+//! makes `LEDGER_SIM_SEED=<seed>` replay a failure. It is a measured property, not a
+//! guaranteed one:
 //!
 //! * openraft's core loop chooses between ready inputs with `futures::select!`, whose fairness
 //!   draws from a per-thread random seed that cannot be fixed from outside. On a
 //!   current-thread runtime with a paused clock the inputs have so far never been ready
 //!   together in a way that changed the outcome, but nothing rules it out.
-//! * A multi-threaded runtime, a clock that is not paused, or real I/O timings (RocksDB is
-//!   synchronous and does not move the paused clock, so it is deterministic in this sense too)
-//!   break it.
+//! * A multi-threaded runtime or a clock that is not paused breaks it. RocksDB nodes keep it:
+//!   RocksDB calls are synchronous and do not move the paused clock.
 //!
 //! What holds regardless: the fate of the `n`-th request on each link and each node
 //! incarnation's election timeout depend only on the seed, and so do a test's own draws from
