@@ -178,7 +178,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     /// The entries from `start` on, consecutive, before `end`; none if `start` is missing.
-    /// See the [module documentation](self), # Reads.
+    /// Why: `src/log_store.rs`, # Reads.
     async fn limited_get_log_entries(
         &mut self,
         start: u64,
