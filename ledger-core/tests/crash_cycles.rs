@@ -17,7 +17,9 @@
 //! fsync mode: four threads submit and wait for each commit, two submit batches of ten and
 //! wait for the last, one submits without waiting, one reads. It reports each submitted id
 //! (`P`) and each id `wait_for_commit` confirmed (`C`) as one line each, written with a single
-//! `write` to a report file, so a kill never leaves half a line that parses. The signing
+//! `write` to a report file; only the last line can be cut short by the kill (the kernel copies
+//! a write a page of the file at a time and stops between pages for SIGKILL), and the parent
+//! reads whole lines only. The signing
 //! cadence varies by cycle; in *tail mode* (a third of the cycles) the ledger signs rarely
 //! and the reads make it write unsigned transactions, so that kills leave uncommitted tails
 //! that recovery discards. One cycle in four the parent skips its own reopen, so that the
@@ -134,7 +136,7 @@ fn child(dir: &str, report: &str, cycle: u64, sig_ms: u64) {
             .unwrap(),
     ));
     let emit = |out: &Mutex<std::fs::File>, line: &str| {
-        // One write per line: a kill leaves whole lines only.
+        // One write per line: a kill can cut only the line being written, the last one.
         out.lock().write_all(line.as_bytes()).unwrap();
     };
     // A reader: reads make the engine write transactions before they are signed, so that
@@ -258,8 +260,13 @@ struct Totals {
 
 fn read_report(path: &Path, promises: &mut Promises, totals: &mut Totals) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    // A report ends with a whole line, or the kill came mid-write of none.
-    for line in text.lines() {
+    // Whole lines only: a kill during the last write can leave it cut short (a write that
+    // crosses a page boundary of the file is copied a page at a time, and SIGKILL stops it
+    // between pages); a cut line in the middle of the report would still fail to parse.
+    let whole = text
+        .split_inclusive('\n')
+        .filter_map(|line| line.strip_suffix('\n'));
+    for line in whole {
         let fields: Vec<&str> = line.split(' ').collect();
         match fields.first() {
             Some(&"P") => {
