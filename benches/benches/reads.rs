@@ -56,7 +56,7 @@ use ledger_store::{RocksStore, StoreConfig};
 use rand::seq::SliceRandom as _;
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
-use rocksdb::{BlockBasedOptions, Cache, ColumnFamilyDescriptor, Options, DB};
+use rocksdb::{Cache, ColumnFamilyDescriptor, Options, DB};
 
 /// Whether criterion runs for measurement (`cargo bench`) rather than as a smoke test
 /// (`cargo test --benches`), where sizes shrink so the run stays short.
@@ -170,11 +170,7 @@ impl Raw {
         let cache = Cache::new_lru_cache(cache_bytes);
         let names = DB::list_cf(&Options::default(), path).expect("list column families");
         let descriptors = names.iter().map(|name| {
-            let mut table = BlockBasedOptions::default();
-            table.set_block_cache(&cache);
-            table.set_block_size(16 * 1024);
-            table.set_cache_index_and_filter_blocks(true);
-            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            let table = ledger_store::rocks::table_options(&cache);
             let mut o = Options::default();
             o.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(name, o)

@@ -326,11 +326,7 @@ fn open_raw(path: &Path, cache_bytes: usize) -> rocksdb::DB {
         names
             .into_iter()
             .map(|name| {
-                let mut table = rocksdb::BlockBasedOptions::default();
-                table.set_block_cache(&cache);
-                table.set_block_size(16 * 1024);
-                table.set_cache_index_and_filter_blocks(true);
-                table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+                let table = ledger_store::rocks::table_options(&cache);
                 let mut o = rocksdb::Options::default();
                 o.set_block_based_table_factory(&table);
                 rocksdb::ColumnFamilyDescriptor::new(name, o)
