@@ -15,6 +15,7 @@ pub use ledger_store::Durability;
 use crate::curves::KeyAlgorithm;
 use crate::error::{Error, Problem};
 use crate::identity::{NodeSigner, ServiceIdentity, ServiceSigner};
+use crate::replication::{Replication, Replicator};
 use crate::sealing::KeyEncryptionKey;
 use crate::transaction::{Limits, Transaction, MAX_TX_SIZE_CEILING};
 
@@ -98,6 +99,7 @@ pub struct LedgerConfig {
     pub(crate) instance_records: bool,
     pub(crate) signing_mode: SigningMode,
     pub(crate) cose_subject: String,
+    pub(crate) replication: Replication,
 }
 
 /// Records a new ledger's genesis transaction holds beyond the engine's own (the service
@@ -163,6 +165,7 @@ impl LedgerConfig {
             instance_records: true,
             signing_mode: SigningMode::default(),
             cose_subject: "ledger.signature".to_owned(),
+            replication: Replication::Standalone,
         }
     }
 
@@ -311,8 +314,36 @@ impl LedgerConfig {
         self
     }
 
+    /// Opens the ledger as a replicated **primary** in view `view` (the consensus term): it
+    /// sequences and signs, hands each group to `replicator`, and stores and commits a group
+    /// only when [`crate::Ledger::apply_group`] applies it (see [`crate::Role`] and the
+    /// replication documentation on [`crate::ReplicatedGroup`]). The store must already hold
+    /// a ledger (a replicated service is founded from one genesis store), `view` must be
+    /// later than every view in it, and the new view begins with a signature.
+    pub fn primary(mut self, view: u64, replicator: Arc<dyn Replicator>) -> Self {
+        self.replication = Replication::Primary { view, replicator };
+        self
+    }
+
+    /// Opens the ledger as a replicated **backup**: writes are refused with
+    /// [`Error::NotPrimary`], and [`crate::Ledger::apply_group`] checks and stores the
+    /// primary's groups. The store must already hold a ledger.
+    pub fn backup(mut self) -> Self {
+        self.replication = Replication::Backup;
+        self
+    }
+
     /// Checks the settings before anything is opened or created.
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if let Replication::Primary { view: 0, .. } = self.replication {
+            return Err(Error::invalid(
+                "primary view",
+                Problem::TooSmall {
+                    size: 0,
+                    minimum: 2,
+                },
+            ));
+        }
         if let Some(genesis) = &self.genesis {
             genesis.validate()?;
         }

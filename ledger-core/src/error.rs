@@ -139,6 +139,23 @@ pub enum Error {
         /// The rule that refused it.
         refusal: StatementRefusal,
     },
+    /// A write was sent to a replicated ledger that is not the primary (see
+    /// [`crate::Role::Backup`]).
+    #[error("not the primary{}", primary.as_ref().map(|p| format!(": the primary is {p}")).unwrap_or_default())]
+    NotPrimary {
+        /// The primary, where the layer that knows it (consensus) names it.
+        primary: Option<String>,
+    },
+    /// A backup refused a replicated group (or a primary one that is not the group it
+    /// proposed next): nothing of it was applied.
+    #[error("replicated group refused at seqno {seqno}: expected {reason}")]
+    GroupRejected {
+        /// The seqno of the entry that failed a check (the group's first for a group-wide
+        /// check; 0 for an empty group).
+        seqno: u64,
+        /// What was expected there instead.
+        reason: String,
+    },
     /// The storage layer failed (other than by corruption or poisoning, which convert to
     /// [`Error::Corruption`] and [`Error::Poisoned`]).
     #[error(transparent)]

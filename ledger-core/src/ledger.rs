@@ -60,6 +60,7 @@ use crate::error::{Error, Problem};
 use crate::identity::{CertificateValidity, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::{proof_steps, Receipt};
+use crate::replication::{ReplicatedGroup, Replication, Role};
 use crate::state::{
     EntryLeaf, LedgerInstance, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY, ENGINE_META,
     INSTANCE_KEY, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
@@ -321,6 +322,18 @@ impl Ledger {
             Ok::<_, Error>(found || store.meta(key)?.is_some())
         })?;
         let state = store.state();
+        let role = config.replication.role();
+        if role != Role::Standalone && (!created || state.last_seqno == 0) {
+            return Err(Error::invalid(
+                "replicated ledger store",
+                Problem::Mismatch {
+                    expected: "a store that holds a ledger (a replicated service is founded \
+                               from copies of one genesis store)"
+                        .into(),
+                    found: "an empty store".into(),
+                },
+            ));
+        }
         let (custody, meta, fresh) = if created {
             let (custody, sealing) = custody::open(&*store, config)?;
             (custody, sealing, false)
@@ -406,7 +419,26 @@ impl Ledger {
         let unclean = !fresh && store.meta(META_RUNNING)?.is_some();
         // A store restored from a backup begins a new view and a new instance epoch (below).
         let restored = !fresh && store.meta(META_RESTORED)?.is_some();
-        let new_view = discarded_tail || unclean || restored;
+        // A replicated ledger's views are consensus terms: a primary begins the one it was
+        // given; a backup begins none (it takes the primary's views as its groups apply).
+        let new_view = match &config.replication {
+            Replication::Standalone => discarded_tail || unclean || restored,
+            Replication::Primary { view, .. } => {
+                if *view <= views.current() {
+                    return Err(Error::invalid(
+                        "primary view",
+                        Problem::TooSmall {
+                            size: *view,
+                            minimum: views.current() + 1,
+                        },
+                    ));
+                }
+                views.begin_at(*view, state.last_seqno + 1);
+                false
+            }
+            Replication::Backup => false,
+        };
+        let sign_now = new_view || matches!(config.replication, Replication::Primary { .. });
         if new_view {
             let view = views.begin(state.last_seqno + 1);
             tracing::info!(
@@ -456,7 +488,9 @@ impl Ledger {
             views,
             last_seqno: state.last_seqno,
             committed_sig,
-            sign_now: new_view && state.last_seqno > 0,
+            sign_now: sign_now && state.last_seqno > 0,
+            replication: config.replication.clone(),
+            service_cert,
         })?;
         let ledger = Ledger {
             shared,
@@ -471,6 +505,9 @@ impl Ledger {
         };
         // Genesis records the service certificate; every node that signs is recorded too,
         // so the ledger alone names the certificates its signatures verify against.
+        if role == Role::Backup {
+            return Ok(ledger);
+        }
         let mut record = Transaction::new();
         if state.last_seqno == 0 {
             record.put(SERVICE_TABLE, SERVICE_CERT_KEY, service_cert_pem.as_bytes());
@@ -501,6 +538,10 @@ impl Ledger {
             let id = ledger
                 .shared
                 .submit(Submission::new(TxKind::Governance, body)?)?;
+            if role == Role::Primary {
+                // It commits when consensus applies it, which the caller drives.
+                return Ok(ledger);
+            }
             let status = ledger.wait_for_commit(id, Duration::from_secs(60))?;
             // The restore is acted on once the new epoch is committed. The marker's deletion
             // is not a commit group (which would commit whatever the pipeline appended
@@ -1203,6 +1244,26 @@ impl Ledger {
     /// [`Ledger::cose_receipt`] can answer.
     pub(crate) fn signs_cose(&self) -> bool {
         self.signs_cose
+    }
+
+    /// This ledger's part in replication: [`Role::Standalone`] unless it was opened with
+    /// [`LedgerConfig::primary`] or [`LedgerConfig::backup`].
+    pub fn role(&self) -> Role {
+        self.shared.role
+    }
+
+    /// Applies a group that consensus has committed (held by a majority), in log order:
+    /// on a backup the group is checked (see [`ReplicatedGroup`]'s documentation) and
+    /// stored; on a primary it must be the next group this primary proposed. A signed group
+    /// is durable in the store before its transactions become Committed here.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::GroupRejected`] for a group that fails a check (nothing of it is applied);
+    /// [`Error::InvalidInput`] on a standalone ledger; [`Error::Poisoned`] after a store
+    /// failure (this one included).
+    pub fn apply_group(&self, group: &ReplicatedGroup) -> Result<(), Error> {
+        self.shared.apply_group(group)
     }
 
     /// The newest committed transaction: the one just before the newest durable signature

@@ -45,6 +45,7 @@
 //!   commit secret). Never enable it outside tests.
 
 mod audit;
+mod backup;
 mod claims;
 mod config;
 mod cose;
@@ -59,6 +60,7 @@ mod ledger;
 mod pipeline;
 mod receipt;
 mod refusal;
+mod replication;
 mod scitt;
 mod sealing;
 mod state;
@@ -109,6 +111,7 @@ pub use crate::receipt::{
     RECEIPT_VERIFIER_CACHE_LEN,
 };
 pub use crate::refusal::StatementRefusal;
+pub use crate::replication::{ReplicatedEntry, ReplicatedGroup, Replicator, Role};
 pub use crate::scitt::{
     IssuerKey, ScittPolicy, SignedStatement, TransparentStatement, VerifiedStatement,
     DEFAULT_COMMIT_TIMEOUT, MAX_STATEMENT_LEN, MAX_TRANSPARENT_RECEIPTS, SCITT_COLLECTION,

@@ -50,10 +50,12 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::config::PipelineSettings;
 use crate::cose::{self, CwtClaims};
 use crate::entry::{self, SignaturePayload, TableOp, TxBody, TxKind};
+use crate::identity::ParsedCert;
 use crate::identity::{NodeSigner, ServiceSigner};
 use crate::leaf::CommitSecret;
-use crate::state::{EntryLeaf, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY};
-use crate::{Error, TxId};
+use crate::replication::{ReplicatedEntry, ReplicatedGroup, Replication, Replicator, Role};
+use crate::state::{EntryLeaf, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY, META_VIEWS};
+use crate::{Error, Problem, TxId};
 
 /// Most transactions the committer takes into one group before handing it to the writer.
 const MAX_GROUP_TXS: usize = 4096;
@@ -142,19 +144,31 @@ impl Submission {
 
 /// A sequenced transaction with its entry and leaf hashed, waiting to be processed in seqno
 /// order.
-struct Prepared {
+pub(crate) struct Prepared {
     kind: TxKind,
     /// The entry with its final header, and its digest (the write set digest of the leaf).
-    record: EntryRecord,
+    pub(crate) record: EntryRecord,
     /// The transaction's Merkle leaf (SPEC section 3), hashed by the appender so that the
     /// committer, the one thread every transaction passes through, hashes only the tree's
     /// interior nodes.
-    leaf: [u8; 32],
+    pub(crate) leaf: [u8; 32],
     rest: Rest,
+}
+
+impl Prepared {
+    /// The transaction's table writes (none for a single append).
+    pub(crate) fn table_writes(&self) -> &TableWrites {
+        match &self.rest {
+            Rest::SingleAppend(_) => &NO_TABLE_WRITES,
+            Rest::Other(boxed) => &boxed.1,
+        }
+    }
 }
 
 /// The table writes of a user transaction: `(table, key, value or None for a removal)`.
 type TableWrites = Vec<(String, Vec<u8>, Option<Vec<u8>>)>;
+
+static NO_TABLE_WRITES: TableWrites = Vec::new();
 
 /// What a prepared transaction adds to the store besides its entry: kept inline for a single
 /// append, boxed otherwise, so that a prepared transaction (moved several times between the
@@ -248,7 +262,7 @@ impl Sequencer {
 }
 
 /// A group handed from the committer to the writer.
-struct WriteJob {
+pub(crate) struct WriteJob {
     group: Group,
     last_seqno: u64,
     signature: Option<Arc<RootSignature>>,
@@ -318,6 +332,17 @@ pub(crate) struct Shared {
     poison: Mutex<Option<(&'static str, String)>>,
     poisoned: AtomicBool,
     wakers: Mutex<Vec<(u64, Waker)>>,
+    /// This ledger's part in replication (fixed when it was opened).
+    pub(crate) role: Role,
+    /// A primary's consensus layer, which its writer hands each group to.
+    replicator: Option<Arc<dyn Replicator>>,
+    /// A primary's groups handed to the replicator and not yet applied, in order.
+    proposed: Mutex<VecDeque<WriteJob>>,
+    /// A backup's checking state. Held by `apply_group` throughout, so that groups are
+    /// applied one at a time.
+    applying: Mutex<BackupState>,
+    /// The service certificate, which endorses every node certificate a backup accepts.
+    service_cert: ParsedCert,
 }
 
 impl std::fmt::Debug for Shared {
@@ -382,6 +407,10 @@ pub(crate) struct PipelineInit {
     pub(crate) committed_sig: u64,
     /// Sign at once (a new view must begin with a signature).
     pub(crate) sign_now: bool,
+    /// Standalone, primary or backup.
+    pub(crate) replication: Replication,
+    /// The service certificate.
+    pub(crate) service_cert: ParsedCert,
 }
 
 /// Join handles of the pipeline's threads.
@@ -447,6 +476,14 @@ impl Shared {
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
+            role: init.replication.role(),
+            replicator: match init.replication {
+                Replication::Primary { replicator, .. } => Some(replicator),
+                Replication::Standalone | Replication::Backup => None,
+            },
+            proposed: Mutex::new(VecDeque::new()),
+            applying: Mutex::new(BackupState::default()),
+            service_cert: init.service_cert,
         });
         let (tx, rx) = crossbeam::channel::bounded::<WriteJob>(WRITER_QUEUE);
         let (sync_tx, sync_rx) = crossbeam::channel::bounded::<SyncJob>(WRITER_QUEUE);
@@ -486,7 +523,7 @@ impl Shared {
                     unsigned: 0,
                     oldest_unsigned: None,
                     batch: Vec::new(),
-                    names: Names::default(),
+                    rows: GroupRows::default(),
                 };
                 let run = std::panic::AssertUnwindSafe(|| shared.committer_loop(&mut state));
                 if std::panic::catch_unwind(run).is_err() {
@@ -565,6 +602,9 @@ impl Shared {
     /// Records a transaction: see the module documentation for the steps.
     pub(crate) fn submit(&self, submission: Submission) -> Result<TxId, Error> {
         self.check_poisoned()?;
+        if self.role == Role::Backup {
+            return Err(Error::NotPrimary { primary: None });
+        }
         let tx_id = {
             let mut seq = self.seq.lock();
             loop {
@@ -619,6 +659,10 @@ impl Shared {
     /// signature transaction, or for anything a signature already covers, asks for nothing,
     /// so no caller can make the ledger sign (and grow) when nothing needs signing.
     pub(crate) fn want_commit(&self, seqno: u64) {
+        if self.role == Role::Backup {
+            // A backup signs nothing: its transactions commit as the primary's groups apply.
+            return;
+        }
         let mut seq = self.seq.lock();
         let needed = seqno.min(seq.last_recorded);
         if seq.commit_wanted < needed {
@@ -724,6 +768,10 @@ impl Shared {
             if self.poisoned.load(Ordering::Acquire) {
                 continue;
             }
+            if let Some(replicator) = &self.replicator {
+                self.propose(replicator.as_ref(), job);
+                continue;
+            }
             match self.store.append_group_owned(&mut job.group, &mut spare) {
                 Ok(ticket) => {
                     // Full (the committer has groups enough): this one is freed here.
@@ -747,6 +795,138 @@ impl Shared {
                 Err(e) => self.poison_with("write", e.to_string()),
             }
         }
+    }
+
+    /// A primary's writer: hands the group to the replicator and keeps it until it is applied.
+    fn propose(&self, replicator: &dyn Replicator, job: WriteJob) {
+        if job.group.entries.is_empty() {
+            return;
+        }
+        let group = ReplicatedGroup {
+            entries: job
+                .group
+                .entries
+                .iter()
+                .map(|e| ReplicatedEntry {
+                    seqno: e.seqno,
+                    bytes: e.bytes().to_vec(),
+                })
+                .collect(),
+        };
+        // Queued before the proposal, so that an apply racing the proposal finds it.
+        self.proposed.lock().push_back(job);
+        if let Err(e) = replicator.propose(group) {
+            self.poison_with("replicate", e.to_string());
+        }
+    }
+
+    /// Stores a group that consensus has committed, and marks it Committed if it is signed.
+    /// On a primary the group must be the oldest it proposed and has not applied; on a
+    /// backup it is checked first (see `replication.rs`).
+    pub(crate) fn apply_group(&self, replicated: &ReplicatedGroup) -> Result<(), Error> {
+        self.check_poisoned()?;
+        let mut applying = self.applying.lock();
+        let (mut groups, signature, new_views) = match self.role {
+            Role::Standalone => {
+                return Err(Error::invalid(
+                    "replicated group",
+                    Problem::Mismatch {
+                        expected: "a primary or a backup (LedgerConfig::primary or ::backup)"
+                            .into(),
+                        found: "a standalone ledger".into(),
+                    },
+                ))
+            }
+            Role::Primary => {
+                let mut proposed = self.proposed.lock();
+                let first = replicated.first_seqno().unwrap_or(0);
+                let matches = proposed.front().is_some_and(|job| {
+                    job.group.entries.len() == replicated.entries.len()
+                        && job.group.entries.iter().zip(&replicated.entries).all(
+                            |(mine, theirs)| {
+                                mine.seqno == theirs.seqno && mine.bytes() == theirs.bytes
+                            },
+                        )
+                });
+                let job = match proposed.pop_front() {
+                    Some(job) if matches => job,
+                    other => {
+                        let reason = match &other {
+                            Some(job) => format!(
+                                "the group this primary proposed next, from seqno {}",
+                                job.group.entries.first().map_or(0, |e| e.seqno)
+                            ),
+                            None => "none: this primary has no group waiting to apply".into(),
+                        };
+                        if let Some(job) = other {
+                            proposed.push_front(job);
+                        }
+                        return Err(Error::GroupRejected {
+                            seqno: first,
+                            reason,
+                        });
+                    }
+                };
+                (vec![job.group], job.signature, Vec::new())
+            }
+            Role::Backup => {
+                match self.check_backup_group(&mut applying, &self.service_cert, replicated)? {
+                    // Held until the signature that covers it checks.
+                    None => return Ok(()),
+                    Some((run, signature, views)) => (run, Some(signature), views),
+                }
+            }
+        };
+        let last = groups
+            .last()
+            .and_then(|g| g.entries.last())
+            .map_or(0, |e| e.seqno);
+        if !new_views.is_empty() {
+            let mut views = self.views.write();
+            for (view, first) in &new_views {
+                views.begin_at(*view, *first);
+            }
+            if let Some(group) = groups.last_mut() {
+                group.meta.push((META_VIEWS.into(), Some(views.encode())));
+            }
+        }
+        let mut spare = Vec::new();
+        let mut ticket = None;
+        for group in &mut groups {
+            match self.store.append_group_owned(group, &mut spare) {
+                Ok(t) => ticket = Some(t),
+                Err(e) => {
+                    self.poison_with("write", e.to_string());
+                    return Err(e.into());
+                }
+            }
+        }
+        if self.role == Role::Backup {
+            let mut seq = self.seq.lock();
+            seq.view = self.views.read().current();
+            seq.base = last + 1;
+            seq.next = last + 1;
+            seq.last_signature_slot = last;
+        }
+        self.written.store(last, Ordering::Release);
+        if let (Some(signature), Some(ticket)) = (signature, ticket) {
+            if let Err(e) = self.store.await_commit(ticket) {
+                self.poison_with("sync", e.to_string());
+                return Err(e.into());
+            }
+            let seqno = signature.seqno;
+            {
+                let mut recent = self.recent_signatures.write();
+                recent.insert(seqno, signature);
+                while recent.len() > RECENT_SIGNATURES {
+                    recent.pop_first();
+                }
+            }
+            self.committed_sig.store(seqno, Ordering::Release);
+        }
+        drop(applying);
+        self.notify_progress();
+        Ok(())
     }
 
     /// Waits for each commit group to be durable, then advances the committed watermark.
@@ -879,11 +1059,15 @@ impl Shared {
                 || seq.signature_slots.front() == Some(&state.base);
             let due_by_time = oldest.is_some_and(|t| t.elapsed() >= self.settings.sig_interval);
             let wanted = seq.commit_wanted > 0 && seq.commit_wanted >= state.last_signed;
-            let drained = seq.shutdown && seq.next == state.base;
-            let sign = due_by_count
-                || due_by_time
-                || wanted
-                || (drained && processed_upto > state.last_signed);
+            // A backup's committer has nothing to do but stop: its transactions arrive by
+            // `apply_group`, already signed.
+            let backup = self.role == Role::Backup;
+            let drained = seq.shutdown && (backup || seq.next == state.base);
+            let sign = !backup
+                && (due_by_count
+                    || due_by_time
+                    || wanted
+                    || (drained && processed_upto > state.last_signed));
             let stop = drained && !sign;
             // A reader waits for the buffered group: hand it to the writer without signing.
             let group_first = state.group.entries.first().map(|e| e.seqno);
@@ -934,39 +1118,11 @@ impl Shared {
                 state.oldest_unsigned.get_or_insert_with(Instant::now);
             }
             let seqno = p.record.seqno;
-            let (collections, table_writes) = p.rest.into_parts();
-            match collections {
-                Collections::InEntry(at) => match at
-                    .and_then(|at| entry::collection_at(p.record.bytes(), at))
-                    .or_else(|| entry::first_collection(p.record.bytes()))
-                {
-                    Some(name) => {
-                        let name = state.names.get(name);
-                        state.group.collection_rows.push((name, seqno));
-                    }
-                    // Unreachable: `Submission::single_append` encoded this entry. Were it
-                    // reached, writing on without the index row would lose it.
-                    None => self.poison_with(
-                        "committer",
-                        format!("internal error: entry {seqno} does not name its collection"),
-                    ),
-                },
-                Collections::Listed(collections) => {
-                    for name in collections {
-                        let name = state.names.get(&name);
-                        state.group.collection_rows.push((name, seqno));
-                    }
-                }
+            if let Err(e) = state.rows.add(&mut state.group, p) {
+                // Unreachable: `Submission::single_append` encoded this entry. Were it
+                // reached, writing on without the index row would lose it.
+                self.poison_with("committer", e.to_string());
             }
-            for (table, key, value) in table_writes {
-                state.group.table_writes.push(TableWrite {
-                    table,
-                    key,
-                    seqno,
-                    value,
-                });
-            }
-            state.group.entries.push(p.record);
             state.group_last = seqno;
             if state.group.entries.len() >= MAX_GROUP_TXS {
                 self.send_group(state, None);
@@ -1141,7 +1297,7 @@ impl Shared {
 /// Computes the transaction's commit evidence and its digest, patches `tx_id` and the digest
 /// into the entry's header, hashes the entry and computes the leaf. The tree's interior nodes
 /// are left to the committer.
-fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepared {
+pub(crate) fn prepare(secret: &CommitSecret, tx_id: TxId, submission: Submission) -> Prepared {
     let Submission {
         kind,
         mut bytes,
@@ -1197,7 +1353,77 @@ struct CommitterState {
     /// Ready transactions taken from the ring, in seqno order, not yet processed; kept
     /// between rounds with its capacity.
     batch: Vec<Prepared>,
+    rows: GroupRows,
+}
+
+/// What a backup keeps between groups (see `backup.rs`).
+#[derive(Default)]
+pub(crate) struct BackupState {
+    /// Node certificates already checked against the service certificate, by PEM (bounded).
+    pub(crate) endorsed: std::collections::HashMap<String, Arc<ParsedCert>>,
+    pub(crate) rows: GroupRows,
+    /// Groups checked but not yet covered by a signature, in order: held here, their leaves
+    /// in the tree, until the signature that covers them checks.
+    pub(crate) pending: Vec<Group>,
+    /// Where the pending run begins (the tree's length before it).
+    pub(crate) pending_from: Option<u64>,
+    /// Views the pending run begins.
+    pub(crate) pending_views: Vec<(u64, u64)>,
+    /// Entry bytes held in `pending`.
+    pub(crate) pending_bytes: usize,
+}
+
+/// Adds prepared transactions to a group: the entry, its collection index rows and its
+/// table versions. Used by the committer and by a backup storing a primary's group.
+#[derive(Default)]
+pub(crate) struct GroupRows {
     names: Names,
+}
+
+impl GroupRows {
+    /// Adds `p` to `group`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] if a single append's entry does not name its collection (only
+    /// an entry the engine did not encode could); the group is then unchanged.
+    pub(crate) fn add(&mut self, group: &mut Group, p: Prepared) -> Result<(), Error> {
+        let seqno = p.record.seqno;
+        let (collections, table_writes) = p.rest.into_parts();
+        match collections {
+            Collections::InEntry(at) => match at
+                .and_then(|at| entry::collection_at(p.record.bytes(), at))
+                .or_else(|| entry::first_collection(p.record.bytes()))
+            {
+                Some(name) => {
+                    let name = self.names.get(name);
+                    group.collection_rows.push((name, seqno));
+                }
+                None => {
+                    return Err(Error::corruption(
+                        "entry",
+                        format!("internal error: entry {seqno} does not name its collection"),
+                    ))
+                }
+            },
+            Collections::Listed(collections) => {
+                for name in collections {
+                    let name = self.names.get(&name);
+                    group.collection_rows.push((name, seqno));
+                }
+            }
+        }
+        for (table, key, value) in table_writes {
+            group.table_writes.push(TableWrite {
+                table,
+                key,
+                seqno,
+                value,
+            });
+        }
+        group.entries.push(p.record);
+        Ok(())
+    }
 }
 
 /// Collection names the committer has handed to the store, so that the rows of one

@@ -226,6 +226,15 @@ impl ViewHistory {
         view
     }
 
+    /// Begins view `view` at `first_seqno`, for a view number chosen outside the engine (a
+    /// consensus term). Views strictly ascend and may skip numbers; a `view` not above the
+    /// current one is ignored (the caller checked it).
+    pub(crate) fn begin_at(&mut self, view: u64, first_seqno: u64) {
+        if view > self.current() {
+            self.0.push((view, first_seqno));
+        }
+    }
+
     /// The `(view, first seqno)` pairs.
     pub(crate) fn as_slice(&self) -> &[(u64, u64)] {
         &self.0

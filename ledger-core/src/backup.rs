@@ -1,0 +1,271 @@
+//! A backup's checks of the primary's groups (`Shared::check_backup_group`), as the
+//! replication documentation (`replication.rs`, "What a backup checks") states them: every
+//! entry decodes, follows the last one and re-encodes to its own bytes with the evidence
+//! derived here; every signature signs this node's own root, by a node the service endorses.
+//! Groups without a signature are held, their leaves in the tree, until the signature that
+//! covers them checks; a refused group discards that pending run and leaves the tree where
+//! the last signature left it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ledger_store::Group;
+
+use crate::cose;
+use crate::entry::{self, TxKind};
+use crate::identity::{validate_path, ParsedCert};
+use crate::pipeline::{prepare, BackupState, RootSignature, Shared, Submission};
+use crate::replication::ReplicatedGroup;
+use crate::state::{COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY};
+use crate::{Error, TxId};
+
+/// What a checked group leaves to store: every group of the run its signature covers, the
+/// signature, and the views the run begins.
+pub(crate) type SignedRun = (Vec<Group>, Arc<RootSignature>, Vec<(u64, u64)>);
+
+/// Most node certificates a backup remembers as endorsed.
+const MAX_ENDORSED: usize = 256;
+/// Most entry bytes a backup holds waiting for a signature; a primary signs far more often
+/// (every `sig_tx_interval` transactions or `sig_interval`).
+const MAX_PENDING_BYTES: usize = 1 << 28;
+
+fn rejected(seqno: u64, reason: impl Into<String>) -> Error {
+    Error::GroupRejected {
+        seqno,
+        reason: reason.into(),
+    }
+}
+
+impl Shared {
+    /// Checks a group on a backup (see the module documentation). A group without a
+    /// signature is held (`None`); a signed one returns the run it completes, to store. A
+    /// refused group discards the pending run too, leaving the tree where the last signature
+    /// left it.
+    pub(crate) fn check_backup_group(
+        &self,
+        state: &mut BackupState,
+        service: &ParsedCert,
+        replicated: &ReplicatedGroup,
+    ) -> Result<Option<SignedRun>, Error> {
+        let Some(first) = replicated.first_seqno() else {
+            return Err(rejected(0, "an empty group"));
+        };
+        let mut tree = self.tree.write();
+        let expected_first = tree.len();
+        if first != expected_first {
+            return Err(rejected(
+                first,
+                format!("a group beginning at seqno {expected_first}, the next one here"),
+            ));
+        }
+        let mut current_view = state
+            .pending_views
+            .last()
+            .map_or_else(|| self.views.read().current(), |v| v.0);
+        let mut new_views = Vec::new();
+        let mut rows = std::mem::take(&mut state.rows);
+        let mut group = Group::default();
+        let mut signed = None;
+        // Leaves go into the tree as the entries check, so that a signature's root is the
+        // tree's; a refused group truncates the tree back to where it began.
+        let checked = (|| {
+            for (i, e) in replicated.entries.iter().enumerate() {
+                let seqno = expected_first + i as u64;
+                if e.seqno != seqno {
+                    return Err(rejected(e.seqno, format!("seqno {seqno} next")));
+                }
+                if signed.is_some() {
+                    return Err(rejected(
+                        seqno,
+                        "a group that ends at its signature transaction",
+                    ));
+                }
+                let decoded = entry::decode(&e.bytes)
+                    .map_err(|err| rejected(seqno, format!("an entry that decodes: {err}")))?;
+                let tx_id = decoded.tx_id;
+                if tx_id.seqno() != seqno {
+                    return Err(rejected(
+                        seqno,
+                        format!("an entry for seqno {seqno}, not {tx_id}"),
+                    ));
+                }
+                if tx_id.view() < current_view {
+                    return Err(rejected(
+                        seqno,
+                        format!("view {current_view} or later, not {}", tx_id.view()),
+                    ));
+                }
+                if tx_id.view() > current_view {
+                    current_view = tx_id.view();
+                    new_views.push((current_view, seqno));
+                }
+                let payload = decoded.body.signature.clone();
+                let kind = decoded.kind;
+                let prepared = prepare(&self.secret, tx_id, Submission::new(kind, decoded.body)?);
+                if prepared.record.bytes() != e.bytes.as_slice() {
+                    return Err(rejected(
+                        seqno,
+                        "an entry that re-encodes to the same bytes with the commit evidence \
+                         derived here (its header's digest, its evidence or its encoding differ)",
+                    ));
+                }
+                if kind == TxKind::Signature {
+                    let payload = payload
+                        .ok_or_else(|| rejected(seqno, "a signature transaction with a payload"))?;
+                    if payload.seqno != seqno || payload.view != tx_id.view() {
+                        return Err(rejected(
+                            seqno,
+                            format!(
+                                "a signature payload for {tx_id}, not view {} seqno {}",
+                                payload.view, payload.seqno
+                            ),
+                        ));
+                    }
+                    let root = tree.root();
+                    if root != payload.root {
+                        return Err(rejected(
+                            seqno,
+                            format!(
+                                "a signature over root {} of the leaves here, not {}",
+                                hex::encode(root),
+                                hex::encode(payload.root)
+                            ),
+                        ));
+                    }
+                    self.check_root_signature(state, service, seqno, &payload, &prepared)?;
+                    signed = Some(Arc::new(RootSignature::from_payload(&payload)));
+                    group
+                        .signatures
+                        .push((seqno, entry::encode_signature(&payload)));
+                }
+                tree.push(prepared.leaf);
+                rows.add(&mut group, prepared)?;
+            }
+            Ok(())
+        })();
+        state.rows = rows;
+        if let Err(e) = checked {
+            let back_to = state.pending_from.take().unwrap_or(expected_first);
+            state.pending.clear();
+            state.pending_views.clear();
+            state.pending_bytes = 0;
+            tree.truncate(back_to).map_err(|m| {
+                Error::corruption("Merkle tree", format!("undoing a refused group: {m}"))
+            })?;
+            return Err(e);
+        }
+        let Some(signed) = signed else {
+            state.pending_bytes += replicated.bytes();
+            state.pending_from.get_or_insert(expected_first);
+            state.pending_views.extend(new_views);
+            state.pending.push(group);
+            if state.pending_bytes > MAX_PENDING_BYTES {
+                let back_to = state.pending_from.take().unwrap_or(expected_first);
+                state.pending.clear();
+                state.pending_views.clear();
+                state.pending_bytes = 0;
+                tree.truncate(back_to).map_err(|m| {
+                    Error::corruption("Merkle tree", format!("undoing a refused group: {m}"))
+                })?;
+                return Err(rejected(
+                    first,
+                    format!("a signature within {MAX_PENDING_BYTES} bytes of entries"),
+                ));
+            }
+            return Ok(None);
+        };
+        group.tiles = tree.take_dirty_tiles();
+        let keep_from = tree
+            .len()
+            .saturating_sub(self.settings.tree_memory_leaves)
+            .min(self.written.load(Ordering::Acquire));
+        if keep_from > 0 {
+            tree.prune(keep_from);
+        }
+        group.commit = true;
+        let mut run = std::mem::take(&mut state.pending);
+        run.push(group);
+        let mut views = std::mem::take(&mut state.pending_views);
+        views.extend(new_views);
+        state.pending_from = None;
+        state.pending_bytes = 0;
+        Ok(Some((run, signed, views)))
+    }
+
+    /// The node signature over the root, or the COSE signature where the node signature is
+    /// empty.
+    fn check_root_signature(
+        &self,
+        state: &mut BackupState,
+        service: &ParsedCert,
+        seqno: u64,
+        payload: &entry::SignaturePayload,
+        prepared: &crate::pipeline::Prepared,
+    ) -> Result<(), Error> {
+        let cert = match state.endorsed.get(&payload.node_cert_pem) {
+            Some(cert) => Arc::clone(cert),
+            None => {
+                let cert = ParsedCert::parse(payload.node_cert_pem.as_bytes())
+                    .map_err(|e| rejected(seqno, format!("a node certificate that parses: {e}")))?;
+                validate_path(&cert, &[], service, None).map_err(|(role, violation)| {
+                    rejected(
+                        seqno,
+                        format!(
+                            "a node certificate the service certificate endorses: {role}: {} \
+                             ({:?})",
+                            violation.detail, violation.rule
+                        ),
+                    )
+                })?;
+                if state.endorsed.len() >= MAX_ENDORSED {
+                    state.endorsed.clear();
+                }
+                let cert = Arc::new(cert);
+                state
+                    .endorsed
+                    .insert(payload.node_cert_pem.clone(), Arc::clone(&cert));
+                cert
+            }
+        };
+        if cert.node_id != payload.node_id {
+            return Err(rejected(
+                seqno,
+                format!(
+                    "node id {} of the signing certificate, not {:?}",
+                    cert.node_id, payload.node_id
+                ),
+            ));
+        }
+        if !payload.signature.is_empty() {
+            return cert
+                .verify_root_signature(&payload.root, &payload.signature)
+                .map_err(|e| rejected(seqno, format!("a node signature over the root: {e}")));
+        }
+        let cose_signed = prepared
+            .table_writes()
+            .iter()
+            .find(|(table, key, _)| table == COSE_SIGNATURES_TABLE && key == COSE_SIGNATURE_KEY)
+            .and_then(|(_, _, value)| value.as_ref())
+            .ok_or_else(|| {
+                rejected(
+                    seqno,
+                    "a node signature, or a COSE signature where the node signature is empty",
+                )
+            })?;
+        let key = cose::CoseKey::of_certificate(service).map_err(|e| {
+            rejected(
+                seqno,
+                format!("a P-256 service key to check a COSE root: {e}"),
+            )
+        })?;
+        let (named, _) = cose::verify_signed_root(cose_signed, &key, &payload.root)
+            .map_err(|e| rejected(seqno, format!("a COSE signature over the root: {e}")))?;
+        if named != TxId::new(payload.view, seqno)? {
+            return Err(rejected(
+                seqno,
+                format!("a COSE signature naming this transaction, not {named}"),
+            ));
+        }
+        Ok(())
+    }
+}
