@@ -30,8 +30,8 @@
 //!
 //! | layer | modules | what |
 //! | --- | --- | --- |
-//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `cose`, `transaction`, `state`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts (JSON and COSE), what the engine persists about itself |
-//! | engine | `ledger`, `pipeline` | the [`Ledger`] handle and its commit pipeline |
+//! | formats and state | `error`, `refusal`, `txid`, `entry`, `leaf`, `curves`, `identity`, `claims`, `receipt`, `cose`, `transaction`, `state`, `replication`, `config` | the error type, ids, the entry and leaf formats, keys and certificates, receipts (JSON and COSE), what the engine persists about itself |
+//! | engine | `ledger`, `pipeline`, `backup` | the [`Ledger`] handle and its commit pipeline; a replicated primary's and backup's part ([`Role`], [`Ledger::apply_group`]) |
 //! | clients of the engine | [`governance`], `audit`, `scitt` | members, proposals, users and roles; the offline audit; the SCITT transparency service ([`Ledger::register_statement`]) |
 //!
 //! Arrows point down only: the engine knows nothing of governance (a new ledger's genesis
