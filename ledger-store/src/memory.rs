@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// A prior value to put back if the group that overwrote it is discarded.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Undo {
     Meta(String, Option<Vec<u8>>),
     Collection(String, u64, bool),
@@ -35,7 +35,7 @@ enum Undo {
 /// The versions of one table key by seqno (`None` = tombstone).
 type Versions = BTreeMap<u64, Option<Vec<u8>>>;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Inner {
     state: StoreState,
     /// Entry `i` is seqno `i + 1`.
@@ -57,7 +57,7 @@ struct Inner {
 /// Invariant: spans are in seqno order and lie in order within the blocks; the last block
 /// ends where the last span ends (after [`EntryLog::truncate`] too), so appending continues
 /// right after it.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct EntryLog {
     blocks: Vec<Vec<u8>>,
     spans: Vec<Span>,
@@ -126,7 +126,7 @@ impl EntryLog {
 
 /// The seqnos of one collection, ascending: a sorted vector, since rows nearly always
 /// arrive in seqno order (a push) and range reads are two binary searches.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Seqnos(Vec<u64>);
 
 impl Seqnos {
@@ -181,6 +181,15 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An independent copy of everything the store holds now, uncommitted groups included:
+    /// what copying a closed RocksDB store's directory gives. Replicated nodes are founded
+    /// from copies of one genesis store; this is how in-memory nodes get theirs.
+    pub fn copy(&self) -> MemoryStore {
+        MemoryStore {
+            inner: RwLock::new(self.inner.read().clone()),
+        }
     }
 
     /// `pick` applied to the seqnos of `collection`'s rows in `seqnos` (with the limit).
@@ -584,7 +593,44 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::EntryLog;
+    use super::{EntryLog, MemoryStore};
+    use crate::{EntryRecord, Group, Store};
+
+    /// A copy holds what the store held, committed or not, and the two change apart.
+    #[test]
+    fn a_copy_is_equal_then_independent() {
+        let store = MemoryStore::new();
+        let group = |first: u64, commit: bool| Group {
+            entries: (first..first + 3)
+                .map(|s| EntryRecord::new(s, format!("entry {s}").into_bytes()))
+                .collect(),
+            meta: vec![(format!("m{first}"), Some(vec![1]))],
+            commit,
+            ..Group::default()
+        };
+        store.write_group(&group(1, true)).unwrap();
+        store.write_group(&group(4, false)).unwrap();
+        let copy = store.copy();
+        assert_eq!(copy.state(), store.state());
+        for s in 1..=6 {
+            assert_eq!(copy.entry(s).unwrap(), store.entry(s).unwrap());
+        }
+        assert_eq!(copy.meta("m4").unwrap(), Some(vec![1]));
+        // Apart: each goes on from the same point, and a crash of the copy discards its
+        // own uncommitted tail only.
+        store.write_group(&group(7, true)).unwrap();
+        copy.write_group(&Group {
+            entries: vec![EntryRecord::new(7, b"other".to_vec())],
+            ..Group::default()
+        })
+        .unwrap();
+        assert_eq!(store.entry(7).unwrap(), Some(b"entry 7".to_vec()));
+        assert_eq!(copy.entry(7).unwrap(), Some(b"other".to_vec()));
+        copy.simulate_crash();
+        assert_eq!(copy.state().last_seqno, 3);
+        assert_eq!(store.state().last_seqno, 9);
+        assert_eq!(store.entry(5).unwrap(), Some(b"entry 5".to_vec()));
+    }
 
     /// Entries of seeded sizes, some larger than a block, read back, truncated at every kind
     /// of boundary, and appended again, against a vector of vectors.
