@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ledger_store::Group;
 
 use crate::cose;
+use crate::curves::canonical_signature;
 use crate::entry::{self, TxKind};
 use crate::identity::{validate_path, ParsedCert};
 use crate::pipeline::{prepare, BackupState, RootSignature, Shared, Submission};
@@ -38,26 +39,32 @@ fn rejected(seqno: u64, reason: impl Into<String>) -> Error {
 
 impl Shared {
     /// Checks a group on a backup (see the module documentation). A group without a
-    /// signature is held (`None`); a signed one returns the run it completes, to store. A
-    /// refused group discards the pending run too, leaving the tree where the last signature
-    /// left it.
+    /// signature is held (`None`); a signed one returns the run it completes, to store. Any
+    /// refusal discards the held run too, leaving the backup (its tree included) where its
+    /// last stored signature left it: the run must be given again from there.
     pub(crate) fn check_backup_group(
         &self,
         state: &mut BackupState,
         service: &ParsedCert,
         replicated: &ReplicatedGroup,
     ) -> Result<Option<SignedRun>, Error> {
-        let Some(first) = replicated.first_seqno() else {
-            return Err(rejected(0, "an empty group"));
-        };
         let mut tree = self.tree.write();
         let expected_first = tree.len();
-        if first != expected_first {
-            return Err(rejected(
+        let follows = match replicated.first_seqno() {
+            None => Err(rejected(0, "an empty group")),
+            Some(first) if first != expected_first => Err(rejected(
                 first,
                 format!("a group beginning at seqno {expected_first}, the next one here"),
-            ));
-        }
+            )),
+            Some(first) => Ok(first),
+        };
+        let first = match follows {
+            Ok(first) => first,
+            Err(e) => {
+                discard_run(state, &mut tree, expected_first)?;
+                return Err(e);
+            }
+        };
         let mut current_view = state
             .pending_views
             .last()
@@ -101,6 +108,14 @@ impl Shared {
                 }
                 let payload = decoded.body.signature.clone();
                 let kind = decoded.kind;
+                if kind == TxKind::Signature
+                    && (!decoded.body.appends.is_empty() || decoded.body.claims_digest != [0; 32])
+                {
+                    return Err(rejected(
+                        seqno,
+                        "a signature transaction that appends nothing and claims nothing",
+                    ));
+                }
                 let prepared = prepare(&self.secret, tx_id, Submission::new(kind, decoded.body)?);
                 if prepared.record.bytes() != e.bytes.as_slice() {
                     return Err(rejected(
@@ -145,13 +160,7 @@ impl Shared {
         })();
         state.rows = rows;
         if let Err(e) = checked {
-            let back_to = state.pending_from.take().unwrap_or(expected_first);
-            state.pending.clear();
-            state.pending_views.clear();
-            state.pending_bytes = 0;
-            tree.truncate(back_to).map_err(|m| {
-                Error::corruption("Merkle tree", format!("undoing a refused group: {m}"))
-            })?;
+            discard_run(state, &mut tree, expected_first)?;
             return Err(e);
         }
         let Some(signed) = signed else {
@@ -160,13 +169,7 @@ impl Shared {
             state.pending_views.extend(new_views);
             state.pending.push(group);
             if state.pending_bytes > MAX_PENDING_BYTES {
-                let back_to = state.pending_from.take().unwrap_or(expected_first);
-                state.pending.clear();
-                state.pending_views.clear();
-                state.pending_bytes = 0;
-                tree.truncate(back_to).map_err(|m| {
-                    Error::corruption("Merkle tree", format!("undoing a refused group: {m}"))
-                })?;
+                discard_run(state, &mut tree, expected_first)?;
                 return Err(rejected(
                     first,
                     format!("a signature within {MAX_PENDING_BYTES} bytes of entries"),
@@ -227,6 +230,15 @@ impl Shared {
                 cert
             }
         };
+        // Every byte of a signature transaction must be the one form an honest primary
+        // writes: its own root does not cover it (the next one does), so any other form that
+        // still verified would give this backup's copy of the transaction other bytes.
+        if cert.pem != payload.node_cert_pem {
+            return Err(rejected(
+                seqno,
+                "the node certificate in canonical PEM (LF line endings, nothing around it)",
+            ));
+        }
         if cert.node_id != payload.node_id {
             return Err(rejected(
                 seqno,
@@ -237,21 +249,43 @@ impl Shared {
             ));
         }
         if !payload.signature.is_empty() {
-            return cert
-                .verify_root_signature(&payload.root, &payload.signature)
-                .map_err(|e| rejected(seqno, format!("a node signature over the root: {e}")));
+            let canonical = canonical_signature(cert.key.algorithm(), &payload.signature)
+                .map_err(|e| rejected(seqno, format!("a node signature: {e}")))?;
+            if canonical != payload.signature {
+                return Err(rejected(
+                    seqno,
+                    "a node signature in canonical form (minimal DER, low s)",
+                ));
+            }
+            cert.verify_root_signature(&payload.root, &payload.signature)
+                .map_err(|e| rejected(seqno, format!("a node signature over the root: {e}")))?;
         }
-        let cose_signed = prepared
-            .table_writes()
-            .iter()
-            .find(|(table, key, _)| table == COSE_SIGNATURES_TABLE && key == COSE_SIGNATURE_KEY)
-            .and_then(|(_, _, value)| value.as_ref())
-            .ok_or_else(|| {
-                rejected(
+        // A signature transaction writes its COSE signed root and nothing else, and appends
+        // nothing (what `sign_at` records).
+        let writes = prepared.table_writes();
+        let cose_signed = match writes.as_slice() {
+            [] => None,
+            [(table, key, Some(value))]
+                if table == COSE_SIGNATURES_TABLE && key == COSE_SIGNATURE_KEY =>
+            {
+                Some(value)
+            }
+            _ => {
+                return Err(rejected(
+                    seqno,
+                    "a signature transaction that writes its COSE signed root and nothing else",
+                ))
+            }
+        };
+        let Some(cose_signed) = cose_signed else {
+            if payload.signature.is_empty() {
+                return Err(rejected(
                     seqno,
                     "a node signature, or a COSE signature where the node signature is empty",
-                )
-            })?;
+                ));
+            }
+            return Ok(());
+        };
         let key = cose::CoseKey::of_certificate(service).map_err(|e| {
             rejected(
                 seqno,
@@ -266,6 +300,24 @@ impl Shared {
                 format!("a COSE signature naming this transaction, not {named}"),
             ));
         }
+        if !cose::signed_root_is_low_s(cose_signed)? {
+            return Err(rejected(seqno, "a COSE signature in low-s form"));
+        }
         Ok(())
     }
+}
+
+/// Drops the held run and truncates the tree back to where it began (or to `current`, the
+/// tree's length, when nothing is held).
+fn discard_run(
+    state: &mut BackupState,
+    tree: &mut ledger_merkle::MerkleTree<ledger_merkle::CcfSha256>,
+    current: u64,
+) -> Result<(), Error> {
+    let back_to = state.pending_from.take().unwrap_or(current);
+    state.pending.clear();
+    state.pending_views.clear();
+    state.pending_bytes = 0;
+    tree.truncate(back_to)
+        .map_err(|m| Error::corruption("Merkle tree", format!("undoing a refused group: {m}")))
 }

@@ -441,7 +441,13 @@ impl RootSigner {
                         "the signer's signature does not verify with the service certificate's key",
                     )
                 })?;
-                Ok(signature.to_bytes().to_vec())
+                // The low-s form: of the two signatures that verify, the one a backup
+                // accepts (see `curves::canonical_signature`).
+                Ok(signature
+                    .normalize_s()
+                    .unwrap_or(signature)
+                    .to_bytes()
+                    .to_vec())
             })?
             .build();
         sign1
@@ -484,6 +490,24 @@ pub(crate) fn verify_signed_root(
     check_key_id(&parsed.header, &key.kid)?;
     verify_signature(&parsed, key, root)?;
     Ok((parsed.header.tx_id, parsed.header.claims))
+}
+
+/// Whether a signed root (already verified with [`verify_signed_root`]) carries its
+/// signature in low-s form, the form the engine signs in: the other form verifies too, and
+/// would give a signature transaction other bytes (see `curves::canonical_signature`).
+///
+/// # Errors
+///
+/// As [`verify_signed_root`] for bytes that do not parse.
+pub(crate) fn signed_root_is_low_s(signed_root: &[u8]) -> Result<bool> {
+    let parsed = parse_signed_root(signed_root)?;
+    let signature = Signature::from_slice(&parsed.signature).map_err(|_| {
+        Error::receipt(
+            "signature",
+            "not an ES256 signature: r and s must both be in 1..n",
+        )
+    })?;
+    Ok(signature.normalize_s().is_none())
 }
 
 /// A service key as COSE verification uses it: on P-256, parsed once for the verification

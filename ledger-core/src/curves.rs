@@ -305,6 +305,43 @@ impl EncodePublicKey for PublicKey {
     }
 }
 
+/// `der_signature` (an ECDSA signature on `algorithm`'s curve) in its one canonical form:
+/// minimal DER with the low `s` of the two values that verify (`s` and `n - s`). A signature
+/// transaction's bytes are not covered by the root it signs, so a backup accepts its node
+/// signature only in this form, and the engine signs in it: otherwise `n - s` would give the
+/// same transaction other bytes that still verify.
+///
+/// # Errors
+///
+/// [`Bad::Encoding`] if `der_signature` is not a DER ECDSA signature on that curve.
+pub(crate) fn canonical_signature(
+    algorithm: KeyAlgorithm,
+    der_signature: &[u8],
+) -> Result<Vec<u8>, Bad> {
+    match algorithm {
+        KeyAlgorithm::EcdsaP256 => {
+            let sig = p256::ecdsa::Signature::from_der(der_signature)
+                .map_err(|_| Bad::Encoding(algorithm))?;
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
+        }
+        KeyAlgorithm::EcdsaP384 => {
+            let sig = p384::ecdsa::Signature::from_der(der_signature)
+                .map_err(|_| Bad::Encoding(algorithm))?;
+            Ok(sig
+                .normalize_s()
+                .unwrap_or(sig)
+                .to_der()
+                .as_bytes()
+                .to_vec())
+        }
+    }
+}
+
 /// The digest a certificate signature algorithm computes, for those this crate verifies:
 /// ecdsa-with-SHA256, -SHA384 and -SHA512.
 pub(crate) fn certificate_digest(algorithm: &ObjectIdentifier, tbs: &[u8]) -> Option<Vec<u8>> {

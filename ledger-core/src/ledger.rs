@@ -57,7 +57,7 @@ use crate::curves::PublicKey;
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
-use crate::identity::{CertificateValidity, ServiceSigner};
+use crate::identity::{CertificateValidity, ParsedCert, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::{proof_steps, Receipt};
 use crate::replication::{ReplicatedGroup, Replication, Role};
@@ -477,7 +477,11 @@ impl Ledger {
         };
         let service_cert_pem = service_cert.pem.clone();
         let node_id = signer.node_id().to_owned();
-        let node_cert = signer.certificate_pem().to_owned();
+        // Parsed for its canonical PEM, which signature transactions record (custody has
+        // checked it parses and that the service endorses it).
+        let node_cert_text = signer.certificate_pem().to_owned();
+        let node_cert = ParsedCert::parse(node_cert_text.as_bytes())
+            .map_err(|e| Error::crypto("parsing the node certificate", e))?;
         let (shared, threads) = Shared::start(PipelineInit {
             store,
             secret,
@@ -491,6 +495,8 @@ impl Ledger {
             sign_now: sign_now && state.last_seqno > 0,
             replication: config.replication.clone(),
             service_cert,
+            node_cert_pem: node_cert.pem.clone(),
+            node_key: node_cert.key.algorithm(),
         })?;
         let ledger = Ledger {
             shared,
@@ -520,8 +526,8 @@ impl Ledger {
             .store
             .table_get(NODES_TABLE, node_id.as_bytes(), state.last_seqno)?
             .and_then(|v| v.value);
-        if known.as_deref() != Some(node_cert.as_bytes()) {
-            record.put(NODES_TABLE, node_id.as_bytes(), node_cert.as_bytes());
+        if known.as_deref() != Some(node_cert_text.as_bytes()) {
+            record.put(NODES_TABLE, node_id.as_bytes(), node_cert_text.as_bytes());
         }
         // The instance record: epoch 1 at genesis (or on the first open of a ledger that has
         // none), the next epoch after a restore (see `state.rs`, `# Invariants`).
@@ -1252,14 +1258,27 @@ impl Ledger {
         self.shared.role
     }
 
-    /// Applies a group that consensus has committed (held by a majority), in log order:
-    /// on a backup the group is checked (see [`ReplicatedGroup`]'s documentation) and
-    /// stored; on a primary it must be the next group this primary proposed. A signed group
-    /// is durable in the store before its transactions become Committed here.
+    /// Applies a group that consensus has committed (held by a majority), in log order, on
+    /// every node.
+    ///
+    /// On a primary the group must be the next one it proposed; it is stored, and if it ends
+    /// with a signature transaction, synced and its transactions marked Committed.
+    ///
+    /// On a backup the group is checked: every entry decodes, has the next seqno, a view no
+    /// earlier than the one before it (views strictly ascend and may skip numbers), and
+    /// re-encodes to the same bytes with the commit evidence this node derives; its leaves
+    /// go into this node's own tree. A group without a signature is held (nothing stored,
+    /// its transactions Unknown here) until the signed group that ends its run arrives; that
+    /// signature must sign this node's own root, by a node certificate the service
+    /// certificate endorses (or, with an empty node signature, carry a COSE signature by the
+    /// service key). Then the whole run is stored, synced and Committed. A backup never
+    /// re-signs or re-executes.
     ///
     /// # Errors
     ///
-    /// [`Error::GroupRejected`] for a group that fails a check (nothing of it is applied);
+    /// [`Error::GroupRejected`] for a group that fails a check or does not follow on: the
+    /// refusal also drops the run held since the last signature, so the backup is exactly as
+    /// its last stored signature left it and the run must be given again from there;
     /// [`Error::InvalidInput`] on a standalone ledger; [`Error::Poisoned`] after a store
     /// failure (this one included).
     pub fn apply_group(&self, group: &ReplicatedGroup) -> Result<(), Error> {

@@ -49,6 +49,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::config::PipelineSettings;
 use crate::cose::{self, CwtClaims};
+use crate::curves::{canonical_signature, KeyAlgorithm};
 use crate::entry::{self, SignaturePayload, TableOp, TxBody, TxKind};
 use crate::identity::ParsedCert;
 use crate::identity::{NodeSigner, ServiceSigner};
@@ -343,6 +344,9 @@ pub(crate) struct Shared {
     applying: Mutex<BackupState>,
     /// The service certificate, which endorses every node certificate a backup accepts.
     service_cert: ParsedCert,
+    /// See [`PipelineInit::node_cert_pem`].
+    node_cert_pem: String,
+    node_key: KeyAlgorithm,
 }
 
 impl std::fmt::Debug for Shared {
@@ -411,6 +415,10 @@ pub(crate) struct PipelineInit {
     pub(crate) replication: Replication,
     /// The service certificate.
     pub(crate) service_cert: ParsedCert,
+    /// The node certificate as signature transactions record it (canonical PEM), and its
+    /// key's algorithm.
+    pub(crate) node_cert_pem: String,
+    pub(crate) node_key: KeyAlgorithm,
 }
 
 /// Join handles of the pipeline's threads.
@@ -484,6 +492,8 @@ impl Shared {
             proposed: Mutex::new(VecDeque::new()),
             applying: Mutex::new(BackupState::default()),
             service_cert: init.service_cert,
+            node_cert_pem: init.node_cert_pem,
+            node_key: init.node_key,
         });
         let (tx, rx) = crossbeam::channel::bounded::<WriteJob>(WRITER_QUEUE);
         let (sync_tx, sync_rx) = crossbeam::channel::bounded::<SyncJob>(WRITER_QUEUE);
@@ -1186,7 +1196,14 @@ impl Shared {
         // signature; the payload still names the node and its certificate.
         let signature = match &self.cose {
             Some(cose) if !cose.node_signs => Vec::new(),
-            _ => self.signer.sign_root(&root)?,
+            _ => {
+                canonical_signature(self.node_key, &self.signer.sign_root(&root)?).map_err(|e| {
+                    Error::crypto(
+                        "signing a root",
+                        format_args!("the node signer's signature: {e}"),
+                    )
+                })?
+            }
         };
         let payload = SignaturePayload {
             view,
@@ -1194,7 +1211,7 @@ impl Shared {
             root,
             node_id: self.signer.node_id().to_owned(),
             signature,
-            node_cert_pem: self.signer.certificate_pem().to_owned(),
+            node_cert_pem: self.node_cert_pem.clone(),
         };
         let record = entry::encode_signature(&payload);
         let mut signed = RootSignature::from_payload(&payload);

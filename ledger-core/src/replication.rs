@@ -33,8 +33,19 @@
 //! group, name its own view and seqno, sign the root of the backup's own tree over every
 //! earlier leaf, with a node certificate the service certificate endorses by the path rules
 //! receipts are held to, or, when its node signature is empty (COSE-only signing), carry a
-//! COSE signature by the service key over that root. A group that fails any check is refused
-//! with [`crate::Error::GroupRejected`] and changes nothing: not the tree, not the store.
+//! COSE signature by the service key over that root.
+//!
+//! A group without a signature cannot be judged until the signature that covers it arrives:
+//! the backup checks what it can (decoding, sequence, re-encoding), pushes its leaves and
+//! holds it, storing nothing and reporting none of its transactions. The signed group that
+//! ends the run checks the whole run, which is then stored at once. A group that fails any
+//! check, or does not follow on (empty, or not at the next seqno), is refused with
+//! [`crate::Error::GroupRejected`], and the refusal also drops the run held so far: the backup
+//! is left exactly where its last stored signature left it (tree, store, statuses), and the
+//! run must be given to it again from there. For a consensus layer that applies each
+//! committed entry once, in order, a refusal therefore means the committed log and this
+//! backup disagree; it stops applying (a restart re-applies the log from the last signed
+//! group it recorded as applied).
 //!
 //! # Commit and durability
 //!

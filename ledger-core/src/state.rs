@@ -32,7 +32,10 @@
 //!
 //! The view history is non-empty, begins with view 1 at seqno 1, has strictly ascending
 //! views with non-decreasing first seqnos, and no view begins beyond `last_seqno + 1`
-//! ([`ViewHistory::decode`]). Entry 1 is the genesis transaction, which records the service
+//! ([`ViewHistory::decode`]). A standalone ledger's next view is the current one plus 1
+//! ([`ViewHistory::begin`]); a replicated ledger's views come from consensus (a primary's
+//! view is given when it opens, a backup takes the views of the groups it applies:
+//! [`ViewHistory::begin_at`]), so they may skip numbers. Entry 1 is the genesis transaction, which records the service
 //! certificate; that record never changes afterwards ([`check_service_record`]).
 //!
 //! The instance record names this copy of the ledger: a random ledger id, and an epoch that

@@ -541,3 +541,83 @@ fn a_backup_holds_unsigned_groups_until_a_signature_covers_them() {
     close(backup);
     audit_clean(&service.dirs[1], &service.identity);
 }
+
+/// A signature transaction's bytes are not covered by the root it signs, so a backup takes it
+/// only in the one form the primary writes: each other form below still verifies (or carries
+/// nothing a verifier checks) and is refused.
+#[test]
+fn a_backup_takes_a_signature_transaction_in_one_form_only() {
+    use p256::ecdsa::Signature;
+
+    let service = Service::found(2);
+    let (replicator, rx) = proposals();
+    let primary = service.primary(0, 2, replicator.clone());
+    let backup = service.backup(1);
+    let applier = apply_all(rx, vec![primary.clone()]);
+    for i in 0..60u32 {
+        primary
+            .append("c", format!("entry {i}").as_bytes())
+            .unwrap();
+    }
+    primary.flush().unwrap();
+    let groups = applier.finish();
+    drop(replicator);
+    close(primary);
+    let signed = groups.iter().position(|g| g.signed_at().is_some()).unwrap();
+    for group in &groups[..signed] {
+        backup.apply_group(group).unwrap();
+    }
+    let genuine = &groups[signed];
+    let last = genuine.entries.len() - 1;
+    let entry = ledger_core::decode_entry(&genuine.entries[last].bytes).unwrap();
+    let with = |change: &dyn Fn(&mut ledger_core::LedgerEntry)| {
+        let mut entry = entry.clone();
+        change(&mut entry);
+        let mut group = genuine.clone();
+        group.entries[last].bytes = ledger_core::testing::encode_ledger_entry(&entry).unwrap();
+        assert_ne!(&group, genuine);
+        group
+    };
+    let refused_for = |group: &ReplicatedGroup, expected: &str| match backup.apply_group(group) {
+        Err(Error::GroupRejected { reason, .. }) => {
+            assert!(
+                reason.contains(expected),
+                "{reason:?} does not say {expected:?}"
+            )
+        }
+        other => panic!("{expected}: {other:?}"),
+    };
+
+    // The node signature with s replaced by n - s: it verifies as well.
+    let high_s = with(&|e| {
+        let payload = e.body.signature.as_mut().unwrap();
+        let sig = Signature::from_der(&payload.signature).unwrap();
+        let (r, s) = sig.split_scalars();
+        let flipped = Signature::from_scalars(r, -*s).unwrap();
+        assert!(
+            flipped.normalize_s().is_some(),
+            "the engine signs in low-s form"
+        );
+        payload.signature = flipped.to_der().as_bytes().to_vec();
+    });
+    refused_for(&high_s, "canonical form");
+    // The node certificate with CRLF line endings: it parses to the same certificate.
+    let crlf = with(&|e| {
+        let payload = e.body.signature.as_mut().unwrap();
+        payload.node_cert_pem = payload.node_cert_pem.replace('\n', "\r\n");
+    });
+    refused_for(&crlf, "canonical PEM");
+    // A table write beside the COSE signed root.
+    let extra = with(&|e| {
+        e.body.writes.push(ledger_core::TableOp {
+            table: "t".into(),
+            key: b"k".to_vec(),
+            value: Some(b"v".to_vec()),
+        });
+    });
+    refused_for(&extra, "nothing else");
+
+    backup.apply_group(genuine).unwrap();
+    close(backup);
+    audit_clean(&service.dirs[1], &service.identity);
+}

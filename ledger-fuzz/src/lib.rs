@@ -21,6 +21,7 @@
 //! | [`store_crash_recovery`] | the same with injected write and sync failures | the same; exactly the committed prefix survives |
 //! | [`ledger_operations`] | the `Ledger` API, clean reopen, twin ledgers sharing its identity, backups and restored copies | a model of the transactions, their reads and statuses; governance requests refused across ledger instances |
 //! | [`ledger_crash_recovery`] | the same with injected store failures and crashes | committed transactions survive, nothing else is reported committed |
+//! | [`replicated_group`] | a backup's `Ledger::apply_group` given a primary's groups with altered, garbage, repeated and out-of-order groups among them | every altered group refused and nothing changed; the genuine groups apply; the backup ends with the primary's committed transactions, verifying receipts and a clean audit |
 //!
 //! The store and engine targets run over the memory backend and, with the `rocksdb` feature
 //! (default; off in the libFuzzer build), over `RocksStore` in a temporary directory too.
@@ -30,6 +31,7 @@
 mod ledger;
 mod merkle;
 mod parse;
+mod replication;
 mod scitt;
 mod store;
 
@@ -39,6 +41,7 @@ pub use parse::{
     cose_receipt_cbor, cose_receipt_seeds, entry_decode, governance_request_json, receipt_json,
     receipt_seeds, served_receipt_json, served_receipt_seeds, txid_parse,
 };
+pub use replication::replicated_group;
 pub use scitt::{scitt_register, scitt_statement_seeds};
 pub use store::{store_crash_recovery, store_operations};
 
@@ -47,7 +50,7 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name, as `fuzz/fuzz_targets/<name>.rs`, `corpus/<name>/` and
 /// `artifacts/<name>/` name them.
-pub const TARGETS: [(&str, Target); 13] = [
+pub const TARGETS: [(&str, Target); 14] = [
     ("merkle_operations", merkle_operations),
     ("merkle_proof_verifiers", merkle_proof_verifiers),
     ("txid_parse", txid_parse),
@@ -61,6 +64,7 @@ pub const TARGETS: [(&str, Target); 13] = [
     ("store_crash_recovery", store_crash_recovery),
     ("ledger_operations", ledger_operations),
     ("ledger_crash_recovery", ledger_crash_recovery),
+    ("replicated_group", replicated_group),
 ];
 
 /// Maps a fuzzed `raw` value onto `0..=len` most of the time, and a little past `len` when

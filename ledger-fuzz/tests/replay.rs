@@ -108,6 +108,7 @@ replay_tests! {
     store_crash_recovery: 200, 800;
     ledger_operations: 40, 400;
     ledger_crash_recovery: 40, 400;
+    replicated_group: 40, 500;
 }
 
 /// Writes the hand-made seeds of the parsing targets, and of the engine targets
