@@ -15,8 +15,9 @@ use crate::cose;
 use crate::curves::canonical_signature;
 use crate::entry::{self, TxKind};
 use crate::identity::{validate_path, ParsedCert};
-use crate::pipeline::{prepare, BackupState, RootSignature, Shared, Submission};
-use crate::replication::ReplicatedGroup;
+use crate::leaf::CommitSecret;
+use crate::pipeline::{prepare, BackupState, Prepared, RootSignature, Shared, Submission};
+use crate::replication::{ReplicatedEntry, ReplicatedGroup};
 use crate::state::{COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY};
 use crate::{Error, TxId};
 
@@ -75,25 +76,22 @@ impl Shared {
         let mut signed = None;
         // Leaves go into the tree as the entries check, so that a signature's root is the
         // tree's; a refused group truncates the tree back to where it began.
+        // Each entry is decoded, re-encoded and hashed on its own (in parallel for a large
+        // group); the sequence, views, roots and signatures are then checked in order.
+        let entries = self.check_entries(expected_first, &replicated.entries);
         let checked = (|| {
-            for (i, e) in replicated.entries.iter().enumerate() {
+            for (i, entry) in entries.into_iter().enumerate() {
                 let seqno = expected_first + i as u64;
-                if e.seqno != seqno {
-                    return Err(rejected(e.seqno, format!("seqno {seqno} next")));
-                }
+                let CheckedEntry {
+                    tx_id,
+                    kind,
+                    payload,
+                    prepared,
+                } = entry?;
                 if signed.is_some() {
                     return Err(rejected(
                         seqno,
                         "a group that ends at its signature transaction",
-                    ));
-                }
-                let decoded = entry::decode(&e.bytes)
-                    .map_err(|err| rejected(seqno, format!("an entry that decodes: {err}")))?;
-                let tx_id = decoded.tx_id;
-                if tx_id.seqno() != seqno {
-                    return Err(rejected(
-                        seqno,
-                        format!("an entry for seqno {seqno}, not {tx_id}"),
                     ));
                 }
                 if tx_id.view() < current_view {
@@ -105,24 +103,6 @@ impl Shared {
                 if tx_id.view() > current_view {
                     current_view = tx_id.view();
                     new_views.push((current_view, seqno));
-                }
-                let payload = decoded.body.signature.clone();
-                let kind = decoded.kind;
-                if kind == TxKind::Signature
-                    && (!decoded.body.appends.is_empty() || decoded.body.claims_digest != [0; 32])
-                {
-                    return Err(rejected(
-                        seqno,
-                        "a signature transaction that appends nothing and claims nothing",
-                    ));
-                }
-                let prepared = prepare(&self.secret, tx_id, Submission::new(kind, decoded.body)?);
-                if prepared.record.bytes() != e.bytes.as_slice() {
-                    return Err(rejected(
-                        seqno,
-                        "an entry that re-encodes to the same bytes with the commit evidence \
-                         derived here (its header's digest, its evidence or its encoding differ)",
-                    ));
                 }
                 if kind == TxKind::Signature {
                     let payload = payload
@@ -193,6 +173,57 @@ impl Shared {
         state.pending_from = None;
         state.pending_bytes = 0;
         Ok(Some((run, signed, views)))
+    }
+
+    /// The checks of each entry that need no other entry (see [`check_entry`]), over several
+    /// threads when the group is large enough to pay for them.
+    fn check_entries(
+        &self,
+        first: u64,
+        entries: &[ReplicatedEntry],
+    ) -> Vec<Result<CheckedEntry, Error>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_CHECK_THREADS);
+        if threads < 2 || entries.len() < PARALLEL_CHECK_MIN {
+            return entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| check_entry(&self.secret, first + i as u64, e))
+                .collect();
+        }
+        let chunk = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    let secret = &self.secret;
+                    let base = first + (c * chunk) as u64;
+                    scope.spawn(move || {
+                        part.iter()
+                            .enumerate()
+                            .map(|(i, e)| check_entry(secret, base + i as u64, e))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .flat_map(|(c, handle)| {
+                    handle.join().unwrap_or_else(|_| {
+                        vec![Err(Error::corruption(
+                            "replicated group",
+                            format!(
+                                "checking entries from {} stopped",
+                                first + (c * chunk) as u64
+                            ),
+                        ))]
+                    })
+                })
+                .collect()
+        })
     }
 
     /// The node signature over the root, or the COSE signature where the node signature is
@@ -320,4 +351,64 @@ fn discard_run(
     state.pending_bytes = 0;
     tree.truncate(back_to)
         .map_err(|m| Error::corruption("Merkle tree", format!("undoing a refused group: {m}")))
+}
+
+/// Most threads a backup checks one group's entries on.
+const MAX_CHECK_THREADS: usize = 4;
+/// Smallest group whose entries are checked on several threads.
+const PARALLEL_CHECK_MIN: usize = 256;
+
+/// An entry that passed the checks [`check_entry`] makes.
+struct CheckedEntry {
+    tx_id: TxId,
+    kind: TxKind,
+    payload: Option<entry::SignaturePayload>,
+    prepared: Prepared,
+}
+
+/// The checks of one entry that need no other entry: it is at `seqno`, decodes, names that
+/// seqno, re-encodes to the same bytes with the commit evidence derived from `secret` (so its
+/// header and encoding are right), and, for a signature transaction, appends and claims
+/// nothing. Hashes its leaf.
+fn check_entry(
+    secret: &CommitSecret,
+    seqno: u64,
+    e: &ReplicatedEntry,
+) -> Result<CheckedEntry, Error> {
+    if e.seqno != seqno {
+        return Err(rejected(e.seqno, format!("seqno {seqno} next")));
+    }
+    let decoded = entry::decode(&e.bytes)
+        .map_err(|err| rejected(seqno, format!("an entry that decodes: {err}")))?;
+    let tx_id = decoded.tx_id;
+    if tx_id.seqno() != seqno {
+        return Err(rejected(
+            seqno,
+            format!("an entry for seqno {seqno}, not {tx_id}"),
+        ));
+    }
+    let payload = decoded.body.signature.clone();
+    let kind = decoded.kind;
+    if kind == TxKind::Signature
+        && (!decoded.body.appends.is_empty() || decoded.body.claims_digest != [0; 32])
+    {
+        return Err(rejected(
+            seqno,
+            "a signature transaction that appends nothing and claims nothing",
+        ));
+    }
+    let prepared = prepare(secret, tx_id, Submission::new(kind, decoded.body)?);
+    if prepared.record.bytes() != e.bytes.as_slice() {
+        return Err(rejected(
+            seqno,
+            "an entry that re-encodes to the same bytes with the commit evidence derived here \
+             (its header's digest, its evidence or its encoding differ)",
+        ));
+    }
+    Ok(CheckedEntry {
+        tx_id,
+        kind,
+        payload,
+        prepared,
+    })
 }
