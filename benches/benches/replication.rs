@@ -20,15 +20,13 @@
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ledger_core::{
-    Error, Ledger, LedgerConfig, NodeIdentity, ReplicatedGroup, Replicator, ServiceIdentity,
-};
-use ledger_store::{MemoryStore, Recovery, Store};
+use ledger_core::testing::{ChannelReplicator, MemoryService};
+use ledger_core::{Ledger, ReplicatedGroup};
+use ledger_core::LedgerConfig;
 
 fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
@@ -45,69 +43,19 @@ fn transactions() -> u64 {
 const THREADS: usize = 4;
 const CONTENTS: [u8; 64] = [0xab; 64];
 
-#[derive(Debug)]
-struct Proposals(Mutex<Sender<ReplicatedGroup>>);
-
-impl Replicator for Proposals {
-    fn propose(&self, group: ReplicatedGroup) -> Result<(), Error> {
-        self.0
-            .lock()
-            .map_err(|_| Error::Closed)?
-            .send(group)
-            .map_err(|_| Error::Closed)
-    }
-}
-
-struct Founded {
-    primary: Arc<NodeIdentity>,
-    backup: Arc<NodeIdentity>,
-    genesis: MemoryStore,
-}
-
-fn recovery() -> Recovery {
-    Recovery {
-        committed_seqno: 0,
-        discarded: None,
-    }
-}
-
-fn founded() -> &'static Founded {
-    static FOUNDED: OnceLock<Founded> = OnceLock::new();
-    FOUNDED.get_or_init(|| {
-        let identity = ServiceIdentity::generate("bench service").expect("identity");
-        let genesis = Arc::new(MemoryStore::new());
-        let store: Arc<dyn Store> = genesis.clone();
-        Ledger::with_store(
-            store,
-            &recovery(),
-            &LedgerConfig::new("").service_identity(identity.clone()),
-        )
-        .and_then(Ledger::close)
-        .expect("genesis");
-        Founded {
-            primary: Arc::new(NodeIdentity::generate(&identity, "primary").expect("node")),
-            backup: Arc::new(NodeIdentity::generate(&identity, "backup").expect("node")),
-            genesis: genesis.copy(),
-        }
-    })
+fn founded() -> &'static MemoryService {
+    static FOUNDED: OnceLock<MemoryService> = OnceLock::new();
+    FOUNDED.get_or_init(|| MemoryService::found(2).expect("founding the service"))
 }
 
 /// Appends `transactions()` entries to a new replicated primary, applying its groups as
 /// they come; returns the time from the first append to the flush's return, and the groups.
 fn run_primary() -> (Duration, Vec<ReplicatedGroup>) {
-    let founded = founded();
-    let (tx, rx) = channel();
-    let store: Arc<dyn Store> = Arc::new(founded.genesis.copy());
-    let primary = Arc::new(
-        Ledger::with_store(
-            store,
-            &recovery(),
-            &LedgerConfig::new("")
-                .node_signer(founded.primary.clone())
-                .primary(2, Arc::new(Proposals(Mutex::new(tx)))),
-        )
-        .expect("primary"),
-    );
+    let (replicator, rx) = ChannelReplicator::new();
+    let (primary, _) = founded()
+        .open(0, LedgerConfig::new("").primary(2, replicator))
+        .expect("primary");
+    let primary = Arc::new(primary);
     let stop = Arc::new(AtomicBool::new(false));
     let applier = {
         let primary = primary.clone();
@@ -148,15 +96,10 @@ fn run_standalone() -> Duration {
 }
 
 fn backup() -> Ledger {
-    let founded = founded();
-    Ledger::with_store(
-        Arc::new(founded.genesis.copy()),
-        &recovery(),
-        &LedgerConfig::new("")
-            .node_signer(founded.backup.clone())
-            .backup(),
-    )
-    .expect("backup")
+    founded()
+        .open(1, LedgerConfig::new("").backup())
+        .expect("backup")
+        .0
 }
 
 fn per_second(d: Duration, n: u64) -> f64 {

@@ -6,7 +6,6 @@
 //! covers them checks; a refused group discards that pending run and leaves the tree where
 //! the last signature left it.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ledger_store::Group;
@@ -157,14 +156,7 @@ impl Shared {
             }
             return Ok(None);
         };
-        group.tiles = tree.take_dirty_tiles();
-        let keep_from = tree
-            .len()
-            .saturating_sub(self.settings.tree_memory_leaves)
-            .min(self.written.load(Ordering::Acquire));
-        if keep_from > 0 {
-            tree.prune(keep_from);
-        }
+        group.tiles = self.take_tiles(&mut tree);
         group.commit = true;
         let mut run = std::mem::take(&mut state.pending);
         run.push(group);

@@ -660,14 +660,17 @@ impl Ledger {
     }
 
     /// Signs now and waits until everything recorded before this call is committed (except
-    /// signature transactions, which only a later signature can cover).
+    /// signature transactions, which only a later signature can cover). On a replicated
+    /// primary that means applied by consensus ([`Ledger::apply_group`]); a backup, which
+    /// records nothing of its own, returns at once.
     ///
     /// # Errors
     ///
     /// [`Error::Poisoned`] after a store failure.
     pub fn flush(&self) -> Result<(), Error> {
         let last = self.shared.last_recorded();
-        if last == 0 {
+        // A backup records nothing of its own: its transactions commit as groups apply.
+        if last == 0 || self.shared.role == Role::Backup {
             return Ok(());
         }
         while !self
@@ -680,7 +683,8 @@ impl Ledger {
     fn checked_seqno(&self, tx: TxId) -> Result<u64, Error> {
         // An entry in the store is Pending or Committed exactly when its view is `tx`'s:
         // answered from the written mark and the view history, without the sequencer's lock
-        // that appenders take. (Views are fixed while the ledger runs and `written` only grows.)
+        // that appenders take. (The view of a written seqno never changes, on a backup too,
+        // whose views begin only at seqnos it has not written yet; and `written` only grows.)
         let seqno = tx.seqno();
         if seqno <= self.shared.written.load(Ordering::Acquire) {
             return if self.view_of(seqno) == tx.view() {

@@ -1278,6 +1278,21 @@ impl Shared {
         Ok(())
     }
 
+    /// The tree's tiles changed since the last group (for the store), after which the tree
+    /// keeps in memory only its newest `tree_memory_leaves` leaves (and nothing not yet
+    /// readable from the store).
+    pub(crate) fn take_tiles(&self, tree: &mut MerkleTree<CcfSha256>) -> Vec<ledger_merkle::Tile> {
+        let tiles = tree.take_dirty_tiles();
+        let keep_from = tree
+            .len()
+            .saturating_sub(self.settings.tree_memory_leaves)
+            .min(self.written.load(Ordering::Acquire));
+        if keep_from > 0 {
+            tree.prune(keep_from);
+        }
+        tiles
+    }
+
     fn send_group(&self, state: &mut CommitterState, signature: Option<Arc<RootSignature>>) {
         let mut next = state.recycled.try_recv().unwrap_or_default();
         next.clear();
@@ -1288,17 +1303,7 @@ impl Shared {
             .group
             .collection_rows
             .reserve(group.collection_rows.len());
-        {
-            let mut tree = self.tree.write();
-            group.tiles = tree.take_dirty_tiles();
-            let keep_from = tree
-                .len()
-                .saturating_sub(self.settings.tree_memory_leaves)
-                .min(self.written.load(Ordering::Acquire));
-            if keep_from > 0 {
-                tree.prune(keep_from);
-            }
-        }
+        group.tiles = self.take_tiles(&mut self.tree.write());
         group.commit = signature.is_some();
         let job = WriteJob {
             group,

@@ -1,10 +1,15 @@
 //! Internals that tests need and applications must not use: the entry encoders (to build
 //! damaged or hand-made entries), the commit-secret arithmetic (to build receipts by hand),
-//! the COSE signing and receipt builders (to make COSE receipts without the engine), and
-//! ledgers as older code wrote them (without an instance record).
+//! the COSE signing and receipt builders (to make COSE receipts without the engine),
+//! ledgers as older code wrote them (without an instance record), and a replicated service
+//! founded in memory with consensus played by a channel.
 //! Compiled only with the `test-util` feature, hidden from the documentation, and never part
 //! of a default build.
 
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use ledger_store::{MemoryStore, Recovery, Store};
 use p256::ecdsa::VerifyingKey;
 
 use crate::config::LedgerConfig;
@@ -12,10 +17,12 @@ use crate::cose::{
     self, CoseConsistencyProof, CoseConsistencyReceipt, CoseInclusionProof, CoseReceipt, CwtClaims,
 };
 use crate::entry::{self, LedgerEntry, SignaturePayload, TxBody, TxKind};
-use crate::error::Error;
-use crate::identity::ServiceSigner;
+use crate::error::{Error, Problem};
+use crate::identity::{NodeIdentity, ServiceIdentity, ServiceSigner};
 use crate::leaf::{CommitSecret, Digest, LeafComponents};
+use crate::ledger::Ledger;
 use crate::receipt::ProofStep;
+use crate::replication::{ReplicatedGroup, Replicator};
 use crate::txid::TxId;
 
 /// Encodes a complete entry (header and body) in the current format, with 32 zero bytes in
@@ -184,4 +191,103 @@ pub fn cose_consistency_receipt_with_proofs(
     proofs: Vec<CoseConsistencyProof>,
 ) -> Result<CoseConsistencyReceipt, Error> {
     CoseConsistencyReceipt::with_proofs(signed_root, proofs)
+}
+
+/// A [`Replicator`] that sends each proposed group on a channel: consensus played by a
+/// test, which applies what it receives with [`Ledger::apply_group`].
+#[derive(Debug)]
+pub struct ChannelReplicator(Mutex<Sender<ReplicatedGroup>>);
+
+impl ChannelReplicator {
+    /// A replicator and the receiving end of its proposals.
+    pub fn new() -> (Arc<Self>, Receiver<ReplicatedGroup>) {
+        let (tx, rx) = channel();
+        (Arc::new(Self(Mutex::new(tx))), rx)
+    }
+}
+
+impl Replicator for ChannelReplicator {
+    fn propose(&self, group: ReplicatedGroup) -> Result<(), Error> {
+        self.0
+            .lock()
+            .map_err(|_| Error::Closed)?
+            .send(group)
+            .map_err(|_| Error::Closed)
+    }
+}
+
+/// A replicated service founded in memory: a service identity, `nodes` node identities it
+/// endorses, and a closed genesis store to copy for each node ([`MemoryStore::copy`]).
+#[derive(Debug)]
+pub struct MemoryService {
+    /// The service identity.
+    pub identity: ServiceIdentity,
+    /// One node identity per node.
+    pub nodes: Vec<Arc<NodeIdentity>>,
+    /// The genesis store.
+    pub genesis: MemoryStore,
+}
+
+/// What opening a copy of a closed store reports.
+pub fn clean_recovery() -> Recovery {
+    Recovery {
+        committed_seqno: 0,
+        discarded: None,
+    }
+}
+
+impl MemoryService {
+    /// Creates the service identity, the genesis ledger (closed) and the node identities.
+    ///
+    /// # Errors
+    ///
+    /// Key generation or the genesis ledger failing.
+    pub fn found(nodes: usize) -> Result<Self, Error> {
+        let identity = ServiceIdentity::generate("replicated service")?;
+        let genesis = Arc::new(MemoryStore::new());
+        let store: Arc<dyn Store> = genesis.clone();
+        Ledger::with_store(
+            store,
+            &clean_recovery(),
+            &LedgerConfig::new("").service_identity(identity.clone()),
+        )?
+        .close()?;
+        let nodes = (1..=nodes)
+            .map(|i| NodeIdentity::generate(&identity, &format!("node {i}")).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            genesis: genesis.copy(),
+            identity,
+            nodes,
+        })
+    }
+
+    /// Opens node `i` over a fresh copy of the genesis store with `config` (its node signer
+    /// set to node `i`'s identity); returns the ledger and its store.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::with_store`]; [`Error::InvalidInput`] for a node that does not exist.
+    pub fn open(
+        &self,
+        i: usize,
+        config: LedgerConfig,
+    ) -> Result<(Ledger, Arc<MemoryStore>), Error> {
+        let node = self.nodes.get(i).ok_or_else(|| {
+            Error::invalid(
+                "node",
+                Problem::TooLarge {
+                    size: i as u64,
+                    limit: self.nodes.len().saturating_sub(1) as u64,
+                },
+            )
+        })?;
+        let store = Arc::new(self.genesis.copy());
+        let ledger = Ledger::with_store(
+            store.clone(),
+            &clean_recovery(),
+            &config.node_signer(node.clone()),
+        )?;
+        Ok((ledger, store))
+    }
 }

@@ -11,31 +11,20 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ledger_core::testing::ChannelReplicator;
 use ledger_core::{
-    audit_path, AuditOptions, Error, Ledger, LedgerConfig, NodeIdentity, ReplicatedGroup,
-    Replicator, Role, ServiceIdentity, Transaction, TxId, TxStatus,
+    audit_path, AuditOptions, Error, Ledger, LedgerConfig, NodeIdentity, ReplicatedGroup, Role,
+    ServiceIdentity, Transaction, TxId, TxStatus,
 };
-use parking_lot::Mutex;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The primary's proposals, as a channel.
-#[derive(Debug)]
-struct Proposals(Mutex<Sender<ReplicatedGroup>>);
-
-impl Replicator for Proposals {
-    fn propose(&self, group: ReplicatedGroup) -> Result<(), Error> {
-        self.0.lock().send(group).map_err(|_| Error::Closed)
-    }
-}
-
-fn proposals() -> (Arc<Proposals>, Receiver<ReplicatedGroup>) {
-    let (tx, rx) = channel();
-    (Arc::new(Proposals(Mutex::new(tx))), rx)
+fn proposals() -> (Arc<ChannelReplicator>, Receiver<ReplicatedGroup>) {
+    ChannelReplicator::new()
 }
 
 /// A founded service: a genesis store copied to every node, one node identity each.
@@ -84,7 +73,7 @@ impl Service {
         &self,
         i: usize,
         view: u64,
-        replicator: Arc<Proposals>,
+        replicator: Arc<ChannelReplicator>,
     ) -> Arc<Ledger> {
         Arc::new(
             Ledger::open(
@@ -97,7 +86,7 @@ impl Service {
         )
     }
 
-    fn primary(&self, i: usize, view: u64, replicator: Arc<Proposals>) -> Arc<Ledger> {
+    fn primary(&self, i: usize, view: u64, replicator: Arc<ChannelReplicator>) -> Arc<Ledger> {
         Arc::new(Ledger::open(self.config(i).primary(view, replicator)).unwrap())
     }
 

@@ -17,73 +17,23 @@
 //!   Committed with the primary's contents, its receipts verify against the service
 //!   certificate and its store passes the audit.
 
-use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
+use ledger_core::testing::{ChannelReplicator, MemoryService};
 use ledger_core::{
-    audit_store, AuditOptions, Error, Ledger, LedgerConfig, NodeIdentity, ReplicatedEntry,
-    ReplicatedGroup, Replicator, ServiceIdentity, TxId, TxStatus,
+    audit_store, AuditOptions, Error, Ledger, LedgerConfig, ReplicatedEntry, ReplicatedGroup, TxId,
+    TxStatus,
 };
-use ledger_store::{MemoryStore, Recovery, Store};
 
-/// The primary's proposals.
-#[derive(Debug)]
-struct Proposals(Mutex<Sender<ReplicatedGroup>>);
-
-impl Replicator for Proposals {
-    fn propose(&self, group: ReplicatedGroup) -> Result<(), Error> {
-        self.0
-            .lock()
-            .map_err(|_| Error::Closed)?
-            .send(group)
-            .map_err(|_| Error::Closed)
-    }
-}
-
-/// One service for every input: its identity, two endorsed nodes and a closed genesis store.
-struct Founded {
-    identity: ServiceIdentity,
-    primary: Arc<NodeIdentity>,
-    backup: Arc<NodeIdentity>,
-    genesis: MemoryStore,
-}
-
-fn founded() -> &'static Founded {
-    static FOUNDED: OnceLock<Founded> = OnceLock::new();
+/// One service for every input (key generation is the slow part): node 0 is the primary,
+/// node 1 the backup.
+fn founded() -> &'static MemoryService {
+    static FOUNDED: OnceLock<MemoryService> = OnceLock::new();
     FOUNDED.get_or_init(|| {
-        let identity = ServiceIdentity::generate("fuzzed service")
-            .unwrap_or_else(|e| panic!("service identity: {e}"));
-        let genesis = Arc::new(MemoryStore::new());
-        let store: Arc<dyn Store> = genesis.clone();
-        Ledger::with_store(
-            store,
-            &recovery(),
-            &LedgerConfig::new("").service_identity(identity.clone()),
-        )
-        .and_then(Ledger::close)
-        .unwrap_or_else(|e| panic!("genesis: {e}"));
-        let node = |name: &str| {
-            Arc::new(
-                NodeIdentity::generate(&identity, name)
-                    .unwrap_or_else(|e| panic!("node identity: {e}")),
-            )
-        };
-        Founded {
-            primary: node("primary"),
-            backup: node("backup"),
-            genesis: genesis.copy(),
-            identity,
-        }
+        MemoryService::found(2).unwrap_or_else(|e| panic!("founding the service: {e}"))
     })
-}
-
-fn recovery() -> Recovery {
-    Recovery {
-        committed_seqno: 0,
-        discarded: None,
-    }
 }
 
 #[derive(Arbitrary, Debug)]
@@ -186,15 +136,9 @@ pub fn replicated_group(data: &[u8]) {
     if groups.is_empty() {
         return;
     }
-    let store = Arc::new(founded.genesis.copy());
-    let backup = Ledger::with_store(
-        store.clone(),
-        &recovery(),
-        &LedgerConfig::new("")
-            .node_signer(founded.backup.clone())
-            .backup(),
-    )
-    .unwrap_or_else(|e| panic!("open the backup: {e}"));
+    let (backup, store) = founded
+        .open(1, LedgerConfig::new("").backup())
+        .unwrap_or_else(|e| panic!("open the backup: {e}"));
     // Groups given since the last signed group applied: a refusal drops them.
     let mut run_start = 0;
     for i in 0..groups.len() {
@@ -296,21 +240,18 @@ fn refused_result(_backup: &Ledger, result: Result<(), Error>, what: &str) {
 type Written = (TxId, &'static str, Vec<u8>);
 
 /// The primary's groups for `input`'s transactions, and what it wrote.
-fn primary_groups(founded: &Founded, input: &Input) -> (Vec<ReplicatedGroup>, Vec<Written>) {
-    let (tx, rx) = channel();
-    let replicator = Arc::new(Proposals(Mutex::new(tx)));
-    let store: Arc<dyn Store> = Arc::new(founded.genesis.copy());
+fn primary_groups(founded: &MemoryService, input: &Input) -> (Vec<ReplicatedGroup>, Vec<Written>) {
+    let (replicator, rx) = ChannelReplicator::new();
     let every = std::num::NonZeroU64::MIN.saturating_add(u64::from(input.sign_every % 8));
-    let primary = Ledger::with_store(
-        store,
-        &recovery(),
-        &LedgerConfig::new("")
-            .node_signer(founded.primary.clone())
-            .sig_tx_interval(every)
-            .sig_interval(Duration::from_secs(3600))
-            .primary(2, replicator),
-    )
-    .unwrap_or_else(|e| panic!("open the primary: {e}"));
+    let (primary, _) = founded
+        .open(
+            0,
+            LedgerConfig::new("")
+                .sig_tx_interval(every)
+                .sig_interval(Duration::from_secs(3600))
+                .primary(2, replicator),
+        )
+        .unwrap_or_else(|e| panic!("open the primary: {e}"));
     let mut groups = Vec::new();
     let mut written = Vec::new();
     let apply = |groups: &mut Vec<ReplicatedGroup>| {
