@@ -122,7 +122,9 @@
 mod backend;
 mod codec;
 mod error;
+pub mod ledger_machine;
 mod log_store;
+pub mod replicated;
 mod rocks;
 pub mod sim;
 mod state_machine;
@@ -133,7 +135,14 @@ use std::sync::Arc;
 
 pub use backend::{Backend, Keyspace, MemoryBackend, Pair, WriteOp};
 pub use error::RaftStoreError;
+pub use ledger_machine::{
+    decode_group, encode_group, LedgerSlot, LedgerSnapshotBuilder, LedgerStateMachine, SlotError,
+};
 pub use log_store::LogStore;
+pub use replicated::{
+    found_service, ClusterStatus, FoundedNode, FoundedService, LedgerRole, ReplicaError,
+    ReplicatedLedger,
+};
 pub use rocks::{RocksBackend, FORMAT_VERSION};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{

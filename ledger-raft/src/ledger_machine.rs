@@ -1,0 +1,467 @@
+//! [`LedgerStateMachine`]: the Raft state machine whose applied state is the node's
+//! [`ledger_core::Ledger`], held in a [`LedgerSlot`] that a role change swaps.
+//!
+//! # Format
+//!
+//! The application data of a Raft entry is a [`Payload`] whose bytes are one
+//! [`ledger_core::ReplicatedGroup`] encoded as a record of [`crate::codec`] (version byte `1`,
+//! then the group's serde form in bincode 2's standard configuration): see
+//! [`encode_group`] and [`decode_group`]. `TypeConfig`'s `D` stays [`Payload`], so that the
+//! log store, the simulated network and the placeholder [`crate::StateMachine`] (and their
+//! tests) are unchanged; the group's encoding is this module's concern alone.
+//!
+//! The Raft bookkeeping is stored as the placeholder's: [`Keyspace::Machine`] holds
+//! `"applied"` (an encoded `Option<LogId>`) and `"membership"` (a `StoredMembership`).
+//! Nothing is written to [`Keyspace::Table`]: the applied state is the ledger's own store.
+//!
+//! # Applying
+//!
+//! Entries are applied in log order. A blank entry changes nothing; a membership entry
+//! becomes the membership; a group is handed to [`ledger_core::Ledger::apply_group`] on the
+//! ledger the slot holds at that moment (a backup checks and stores it; a primary stores the
+//! group it proposed next). A group the ledger refuses, or a ledger failure, is a fatal
+//! storage error ([`RaftStoreError::Ledger`]): the node's ledger cannot follow the log past
+//! it, and openraft stops the node.
+//!
+//! Re-applying a group the ledger already stored is harmless: a group whose last seqno is at
+//! or below the ledger's newest stored signature is skipped. The ledger's store ends at a
+//! signature (a backup stores a run only when its signature checks; a primary's store is cut
+//! back to its last commit group on recovery), and groups end at signatures, so a group is
+//! either wholly stored or wholly not.
+//!
+//! # Durability rule
+//!
+//! A backup holds groups without a signature in memory until the signed group that covers them
+//! arrives, and a primary's unsigned groups are discarded by recovery. So the `"applied"` log
+//! id is persisted only at a point where the ledger holds no such pending run: after a signed
+//! group, or after a blank or membership entry (or a skipped group) when nothing is pending.
+//! The in-memory last applied log id (what openraft is told) runs ahead of it. After a
+//! restart openraft re-applies the committed entries above the persisted point from the Raft
+//! log: the pending run is rebuilt, and the groups the ledger stored meanwhile are skipped (see
+//! above).
+//!
+//! The write of `"applied"` is unsynced, as the placeholder's: the backend's batches reach
+//! stable storage in order, and a lost write only makes openraft re-apply more, which is
+//! harmless. The ledger's store syncs each signed group before its transactions become
+//! Committed ([`ledger_core::Ledger::apply_group`]).
+//!
+//! # Snapshots: not implemented
+//!
+//! A ledger snapshot (the ledger store at a committed signature) is a later step.
+//! [`LedgerSnapshotBuilder::build_snapshot`] and [`LedgerStateMachine::install_snapshot`]
+//! return [`RaftStoreError::SnapshotsNotImplemented`] (a fatal storage error to openraft), and
+//! [`LedgerStateMachine::get_current_snapshot`] reports none. A cluster of ledger machines must
+//! run with `SnapshotPolicy::Never` and never purge its logs, so that no snapshot is built and
+//! every lagging follower is caught up from the log;
+//! [`ReplicatedLedger::start`](crate::ReplicatedLedger::start) refuses any other policy.
+//!
+//! # The slot
+//!
+//! [`LedgerSlot`] holds the node's current ledger. Applying reads it under its read lock for
+//! the whole `apply_group` call, so a swap ([`LedgerSlot::replace`], under the write lock)
+//! never closes a ledger in the middle of an apply, and every group goes to the instance that
+//! is current when it is applied. Readers take a clone of the `Arc` and let go of the lock; a
+//! swap waits (boundedly) for those clones to be dropped, because a ledger can only be closed,
+//! and its store reopened, once nothing else holds it.
+
+use std::fmt;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger_core::{Ledger, ReplicatedGroup};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use parking_lot::RwLock;
+
+use crate::backend::{Backend, Keyspace, WriteOp};
+use crate::codec::{decode, encode};
+use crate::error::RaftStoreError;
+use crate::log_store::storage_error;
+use crate::types::{
+    Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
+
+const APPLIED: &[u8] = b"applied";
+const MEMBERSHIP: &[u8] = b"membership";
+
+/// `group` as the bytes of a Raft entry's [`Payload`] (see the [module documentation](self),
+/// Format).
+///
+/// # Errors
+///
+/// [`RaftStoreError::Encode`] if the encoder fails.
+pub fn encode_group(group: &ReplicatedGroup) -> Result<Payload, RaftStoreError> {
+    Ok(Payload(encode("replicated group", group)?))
+}
+
+/// The group a [`Payload`] made by [`encode_group`] carries.
+///
+/// # Errors
+///
+/// [`RaftStoreError::Corruption`] for bytes that are not such a record.
+pub fn decode_group(payload: &Payload) -> Result<ReplicatedGroup, RaftStoreError> {
+    decode(|| "replicated group".to_string(), &payload.0)
+}
+
+/// Why [`LedgerSlot::replace`] or [`LedgerSlot::take`] did not swap the ledger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlotError {
+    /// Other holders of the current ledger did not let go of it in time; the slot still
+    /// holds it.
+    #[error("the ledger is still in use after {waited:?}; not closed")]
+    Busy {
+        /// How long the swap waited.
+        waited: Duration,
+    },
+    /// The new ledger could not be opened; the slot is empty (applies fail with
+    /// [`RaftStoreError::LedgerClosed`] until a later replace succeeds).
+    #[error("reopening the ledger: {source}")]
+    Reopen {
+        /// The ledger's error.
+        source: ledger_core::Error,
+    },
+}
+
+/// The node's current ledger, swapped when its role changes. See the
+/// [module documentation](self), The slot.
+pub struct LedgerSlot {
+    ledger: RwLock<Option<Arc<Ledger>>>,
+}
+
+impl fmt::Debug for LedgerSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ledger = self.ledger.read();
+        f.debug_struct("LedgerSlot")
+            .field("role", &ledger.as_ref().map(|l| l.role()))
+            .field(
+                "last_committed",
+                &ledger.as_ref().map(|l| l.last_committed()),
+            )
+            .finish()
+    }
+}
+
+impl LedgerSlot {
+    /// A slot holding `ledger`.
+    pub fn new(ledger: Ledger) -> Arc<Self> {
+        Arc::new(Self {
+            ledger: RwLock::new(Some(Arc::new(ledger))),
+        })
+    }
+
+    /// The current ledger, if the slot holds one. Drop the clone promptly: a role change
+    /// waits for every clone before it closes the ledger.
+    pub fn current(&self) -> Option<Arc<Ledger>> {
+        self.ledger.read().clone()
+    }
+
+    /// Runs `f` on the current ledger under the read lock, so that no swap happens during it.
+    fn with_current<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Option<R> {
+        let guard = self.ledger.read();
+        guard.as_deref().map(f)
+    }
+
+    /// Closes the current ledger and puts the one `reopen` opens in its place, all under the
+    /// write lock (no group is applied meanwhile). Blocks: call it off the async runtime
+    /// (`spawn_blocking`).
+    ///
+    /// A failure to close cleanly (a poisoned ledger) is logged, not returned: reopening over
+    /// the same store is the recovery for it.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::Busy`] if clones of the current ledger are still held after `wait` (the
+    /// slot keeps it); [`SlotError::Reopen`] if `reopen` fails (the slot is left empty).
+    pub fn replace(
+        &self,
+        wait: Duration,
+        reopen: impl FnOnce() -> Result<Ledger, ledger_core::Error>,
+    ) -> Result<(), SlotError> {
+        let mut guard = self.ledger.write();
+        if let Some(current) = guard.take() {
+            match unwrap_within(current, wait) {
+                Ok(ledger) => close_logged(ledger),
+                Err(current) => {
+                    *guard = Some(current);
+                    return Err(SlotError::Busy { waited: wait });
+                }
+            }
+        }
+        let ledger = reopen().map_err(|source| SlotError::Reopen { source })?;
+        *guard = Some(Arc::new(ledger));
+        Ok(())
+    }
+
+    /// Takes the current ledger out of the slot (for closing it at shutdown); applies fail
+    /// with [`RaftStoreError::LedgerClosed`] afterwards. Blocks up to `wait`.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::Busy`] if clones are still held after `wait` (the slot keeps it).
+    pub fn take(&self, wait: Duration) -> Result<Option<Ledger>, SlotError> {
+        let mut guard = self.ledger.write();
+        let Some(current) = guard.take() else {
+            return Ok(None);
+        };
+        match unwrap_within(current, wait) {
+            Ok(ledger) => Ok(Some(ledger)),
+            Err(current) => {
+                *guard = Some(current);
+                Err(SlotError::Busy { waited: wait })
+            }
+        }
+    }
+}
+
+/// The ledger itself once every other clone is dropped, or the `Arc` back after `wait`.
+fn unwrap_within(mut ledger: Arc<Ledger>, wait: Duration) -> Result<Ledger, Arc<Ledger>> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match Arc::try_unwrap(ledger) {
+            Ok(ledger) => return Ok(ledger),
+            Err(shared) if Instant::now() < deadline => {
+                ledger = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(shared) => return Err(shared),
+        }
+    }
+}
+
+fn close_logged(ledger: Ledger) {
+    let role = ledger.role();
+    if let Err(e) = ledger.close() {
+        tracing::warn!(?role, error = %e, "ledger did not close cleanly; reopening recovers it");
+    }
+}
+
+fn sm_error(verb: ErrorVerb, err: RaftStoreError) -> StorageError {
+    storage_error(ErrorSubject::StateMachine, verb, err)
+}
+
+fn snapshot_error(
+    meta: Option<&SnapshotMeta>,
+    verb: ErrorVerb,
+    err: RaftStoreError,
+) -> StorageError {
+    storage_error(
+        ErrorSubject::Snapshot(meta.map(|m| m.signature())),
+        verb,
+        err,
+    )
+}
+
+/// The seqno of the newest signature the ledger has stored (0 before any): every group whose
+/// last seqno is at or below it is stored.
+fn stored_through(ledger: &Ledger) -> u64 {
+    // A signature commits what precedes it: the newest committed transaction is the one just
+    // before the newest durable signature.
+    ledger
+        .last_committed()
+        .map_or(0, |tx| tx.seqno().saturating_add(1))
+}
+
+/// The Raft state machine over the node's ledger. See the [module documentation](self).
+#[derive(Debug)]
+pub struct LedgerStateMachine {
+    backend: Arc<dyn Backend>,
+    slot: Arc<LedgerSlot>,
+    /// The last applied log id (what openraft is told; may run ahead of the persisted one).
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    /// Whether the ledger holds groups without a signature applied since the last signed one
+    /// (then `"applied"` is not advanced).
+    pending: bool,
+    /// The log id and membership last persisted.
+    persisted: (Option<LogId>, StoredMembership),
+}
+
+impl LedgerStateMachine {
+    /// The state machine over `backend` (its Raft bookkeeping) and the ledger in `slot`,
+    /// with the bookkeeping the backend holds.
+    ///
+    /// # Errors
+    ///
+    /// [`RaftStoreError::Corruption`] for an undecodable record; backend failures.
+    pub fn open(backend: Arc<dyn Backend>, slot: Arc<LedgerSlot>) -> Result<Self, RaftStoreError> {
+        let last_applied: Option<LogId> = match backend.get(Keyspace::Machine, APPLIED)? {
+            Some(bytes) => decode(|| "last applied log id".to_string(), &bytes)?,
+            None => None,
+        };
+        let membership = match backend.get(Keyspace::Machine, MEMBERSHIP)? {
+            Some(bytes) => decode(|| "membership".to_string(), &bytes)?,
+            None => StoredMembership::default(),
+        };
+        Ok(Self {
+            backend,
+            slot,
+            last_applied,
+            membership: membership.clone(),
+            pending: false,
+            persisted: (last_applied, membership),
+        })
+    }
+
+    /// The last applied log id (in memory; see the [module documentation](self), Durability
+    /// rule).
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.last_applied
+    }
+
+    /// The last applied log id as persisted: where openraft resumes applying after a restart.
+    pub fn persisted_applied(&self) -> Option<LogId> {
+        self.persisted.0
+    }
+
+    /// The slot whose ledger this machine applies to.
+    pub fn slot(&self) -> &Arc<LedgerSlot> {
+        &self.slot
+    }
+
+    /// Applies the group carried by `payload` at `log_id` to the current ledger.
+    fn apply_group(&mut self, log_id: LogId, payload: &Payload) -> Result<(), RaftStoreError> {
+        let group = decode_group(payload)?;
+        let Some(last) = group.last_seqno() else {
+            // A primary never proposes an empty group; the ledger would refuse it.
+            return Err(RaftStoreError::Ledger {
+                index: log_id.index,
+                source: ledger_core::Error::GroupRejected {
+                    seqno: 0,
+                    reason: "a group with entries".into(),
+                },
+            });
+        };
+        let signed = group.signed_at().is_some();
+        let applied = self
+            .slot
+            .with_current(|ledger| {
+                if last <= stored_through(ledger) {
+                    tracing::debug!(index = log_id.index, last, "group already stored; skipped");
+                    return Ok(false);
+                }
+                ledger.apply_group(&group).map(|()| true)
+            })
+            .ok_or(RaftStoreError::LedgerClosed)?
+            .map_err(|source| RaftStoreError::Ledger {
+                index: log_id.index,
+                source,
+            })?;
+        // A stored (skipped) group leaves nothing pending; an applied one leaves its run
+        // pending until a signature covers it.
+        self.pending = applied && !signed;
+        Ok(())
+    }
+}
+
+/// The ledger machine's snapshot builder: ledger snapshots are not implemented (see the
+/// [module documentation](self)), so building one fails.
+#[derive(Debug)]
+pub struct LedgerSnapshotBuilder {
+    last_applied: Option<LogId>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        tracing::error!(last_applied = ?self.last_applied, "ledger snapshots are not implemented");
+        Err(snapshot_error(
+            None,
+            ErrorVerb::Write,
+            RaftStoreError::SnapshotsNotImplemented { operation: "build" },
+        ))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
+    type SnapshotBuilder = LedgerSnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let mut replies = Vec::new();
+        let mut persist = None;
+        for entry in entries {
+            let log_id = entry.log_id;
+            match &entry.payload {
+                EntryPayload::Blank => replies.push(Applied::Blank),
+                EntryPayload::Normal(payload) => {
+                    self.apply_group(log_id, payload)
+                        .map_err(|e| sm_error(ErrorVerb::Write, e))?;
+                    replies.push(Applied::Payload {
+                        index: log_id.index,
+                    });
+                }
+                EntryPayload::Membership(membership) => {
+                    self.membership = StoredMembership::new(Some(log_id), membership.clone());
+                    replies.push(Applied::Membership);
+                }
+            }
+            self.last_applied = Some(log_id);
+            if !self.pending {
+                persist = Some((self.last_applied, self.membership.clone()));
+            }
+        }
+        if let Some(point) = persist {
+            let ops = vec![
+                WriteOp::Put(
+                    Keyspace::Machine,
+                    APPLIED.to_vec(),
+                    encode("last applied log id", &point.0)
+                        .map_err(|e| sm_error(ErrorVerb::Write, e))?,
+                ),
+                WriteOp::Put(
+                    Keyspace::Machine,
+                    MEMBERSHIP.to_vec(),
+                    encode("membership", &point.1).map_err(|e| sm_error(ErrorVerb::Write, e))?,
+                ),
+            ];
+            // Unsynced: see the module documentation, Durability rule.
+            self.backend
+                .write(ops, false)
+                .map_err(|e| sm_error(ErrorVerb::Write, e))?;
+            self.persisted = point;
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        LedgerSnapshotBuilder {
+            last_applied: self.last_applied,
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Err(snapshot_error(
+            None,
+            ErrorVerb::Write,
+            RaftStoreError::SnapshotsNotImplemented {
+                operation: "install",
+            },
+        ))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        _snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        Err(snapshot_error(
+            Some(meta),
+            ErrorVerb::Write,
+            RaftStoreError::SnapshotsNotImplemented {
+                operation: "install",
+            },
+        ))
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        Ok(None)
+    }
+}
