@@ -838,15 +838,17 @@ impl Router {
     /// [`SimNetwork::new`]`(router, id)`: the router carries RPCs to and from it, partitions,
     /// isolates and crashes it (shuts its Raft down), and watches its metrics, like any node.
     /// It cannot be restarted by the router ([`SimError::Attached`]): its owner restarts it
-    /// (and may attach the new incarnation under a new id only). `backend` is its Raft
-    /// storage, returned by [`Router::backend`].
+    /// and attaches the new incarnation under the same id, once the router has crashed the
+    /// old one ([`Router::crash`]). `backend` is its Raft storage, returned by
+    /// [`Router::backend`].
     ///
     /// Its requests are never fenced off as a crashed incarnation's (its network has no
     /// incarnation); after [`Router::crash`], requests to it are [`Unreachable`].
     ///
     /// # Errors
     ///
-    /// [`SimError::NoRuntime`] outside a tokio runtime; [`SimError::DuplicateNode`].
+    /// [`SimError::NoRuntime`] outside a tokio runtime; [`SimError::DuplicateNode`] if a node
+    /// with this id is running, or was started by the router.
     pub fn attach(
         &self,
         id: NodeId,
@@ -854,23 +856,35 @@ impl Router {
         backend: Arc<dyn Backend>,
     ) -> Result<(), SimError> {
         in_runtime()?;
-        {
+        let incarnation = {
             let mut inner = self.inner.lock();
-            if inner.nodes.contains_key(&id) {
-                return Err(SimError::DuplicateNode(id));
+            match inner.nodes.get_mut(&id) {
+                // A new incarnation of an attached node the router crashed.
+                Some(slot) if slot.storage.is_none() && slot.raft.is_none() => {
+                    slot.raft = Some(raft.clone());
+                    slot.backend = Some(backend);
+                    slot.incarnation += 1;
+                    let incarnation = slot.incarnation;
+                    inner.record(EventKind::Restarted(id));
+                    incarnation
+                }
+                Some(_) => return Err(SimError::DuplicateNode(id)),
+                None => {
+                    inner.nodes.insert(
+                        id,
+                        Slot {
+                            storage: None,
+                            raft: Some(raft.clone()),
+                            backend: Some(backend),
+                            incarnation: 0,
+                        },
+                    );
+                    inner.record(EventKind::Started(id));
+                    0
+                }
             }
-            inner.nodes.insert(
-                id,
-                Slot {
-                    storage: None,
-                    raft: Some(raft.clone()),
-                    backend: Some(backend),
-                    incarnation: 0,
-                },
-            );
-            inner.record(EventKind::Started(id));
-        }
-        self.watch_metrics(id, 0, raft);
+        };
+        self.watch_metrics(id, incarnation, raft);
         Ok(())
     }
 

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
 use ledger_raft::sim::{Router, SimNetwork};
-use ledger_raft::{found_service, Backend, LedgerRole, ReplicatedLedger, RocksBackend};
+use ledger_raft::{
+    found_service, Backend, LedgerRole, ReplicaError, ReplicatedLedger, RocksBackend,
+};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -196,6 +198,60 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
             );
         }
     }
+    // The old leader restarts: crashed in the simulated network, its node stopped (ledger
+    // closed cleanly), more written meanwhile, then started again over the same directories:
+    // openraft re-applies from its persisted applied log id, and it catches up.
+    drop(primary);
+    drop(others);
+    drop(refs);
+    router.crash(leader).await.unwrap();
+    let index = leader as usize - 1;
+    let stopped = Arc::try_unwrap(nodes.remove(index)).expect("the only handle");
+    stopped.shutdown().await.unwrap();
+    let mut more = Vec::new();
+    for i in 0..50u32 {
+        let contents = format!("while node {leader} was down, entry {i}").into_bytes();
+        more.push((new_primary.append("odd", &contents).unwrap(), contents));
+    }
+    let last = more.last().unwrap().0;
+    committed_everywhere(&nodes, last);
+    let founded = &service.nodes[index];
+    let backend: Arc<dyn Backend> = wait_for("the raft store to be released", || {
+        RocksBackend::open(&founded.raft_dir)
+            .ok()
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+    });
+    let restarted = ReplicatedLedger::start(
+        leader,
+        config.clone(),
+        SimNetwork::new(router.clone(), leader),
+        backend.clone(),
+        founded
+            .ledger_config()
+            .sig_interval(Duration::from_millis(5)),
+    )
+    .await
+    .unwrap();
+    router
+        .attach(leader, restarted.raft().clone(), backend)
+        .unwrap();
+    nodes.insert(index, Arc::new(restarted));
+    committed_everywhere(&nodes, last);
+    let restarted = &nodes[index];
+    assert_eq!(restarted.role(), LedgerRole::Backup);
+    for (id, contents) in &more {
+        assert_eq!(&restarted.entry("odd", *id).unwrap().contents, contents);
+        restarted.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    for (id, collection, contents) in written.iter().chain(&later) {
+        assert_eq!(
+            &restarted.entry(collection, *id).unwrap().contents,
+            contents
+        );
+    }
+    for id in &tail {
+        assert_eq!(restarted.status(*id), TxStatus::Invalid);
+    }
     assert!(
         router.failures().is_empty(),
         "raft stopped: {:?}",
@@ -204,9 +260,6 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
 
     // Closed, every node's ledger directory audits clean.
     drop(new_primary);
-    drop(primary);
-    drop(others);
-    drop(refs);
     for node in nodes {
         let node = Arc::try_unwrap(node).expect("the only handle");
         node.shutdown().await.unwrap();
@@ -221,4 +274,29 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
         );
     }
     eprintln!("ledger cluster scenario took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_node_refuses_a_raft_config_that_builds_snapshots() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "snapshots", 1).unwrap();
+    let config = Config {
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(100),
+        ..raft_config()
+    };
+    let router = Router::new(1, config.clone()).unwrap();
+    let backend: Arc<dyn Backend> =
+        Arc::new(RocksBackend::open(&service.nodes[0].raft_dir).unwrap());
+    let refused = ReplicatedLedger::start(
+        1,
+        Arc::new(config),
+        SimNetwork::new(router, 1),
+        backend,
+        service.nodes[0].ledger_config(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(ReplicaError::Config { .. })),
+        "{refused:?}"
+    );
 }

@@ -1,0 +1,223 @@
+//! The ledger state machine alone, driven as openraft drives it (no Raft): groups applied to
+//! a backup ledger in log order; the applied log id persisted only where no unsigned run is
+//! pending; the whole log re-applied over lost bookkeeping without harm; a held run rebuilt
+//! after a restart from the persisted point; snapshots refused with a typed error.
+//!
+//! The groups come from a primary ledger whose proposals a channel collects, applied back to
+//! it as consensus would (see `ledger-core/tests/replication.rs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::num::NonZeroU64;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ledger_core::{Error, Ledger, ReplicatedGroup, Replicator, TxId, TxStatus};
+use ledger_raft::{
+    encode_group, found_service, Backend, Entry, FoundedService, LedgerSlot, LedgerStateMachine,
+    LogId, MemoryBackend, TypeConfig,
+};
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
+use parking_lot::Mutex;
+
+#[derive(Debug)]
+struct Proposals(Mutex<Sender<ReplicatedGroup>>);
+
+impl Replicator for Proposals {
+    fn propose(&self, group: ReplicatedGroup) -> Result<(), Error> {
+        self.0.lock().send(group).map_err(|_| Error::Closed)
+    }
+}
+
+/// Writes `count` entries on a primary of node 1 (view 2), applies each proposed group back to
+/// it as consensus would, and returns the groups in order with the ids written.
+fn primary_groups(
+    service: &FoundedService,
+    count: u32,
+    sig_tx_interval: u64,
+) -> (Vec<ReplicatedGroup>, Vec<TxId>) {
+    let (tx, rx): (Sender<ReplicatedGroup>, Receiver<ReplicatedGroup>) = channel();
+    let replicator = Arc::new(Proposals(Mutex::new(tx)));
+    let primary = Arc::new(
+        Ledger::open(
+            service.nodes[0]
+                .ledger_config()
+                .sig_tx_interval(NonZeroU64::new(sig_tx_interval).unwrap())
+                .sig_interval(Duration::from_secs(3600))
+                .primary(2, replicator.clone()),
+        )
+        .unwrap(),
+    );
+    let applier = {
+        let primary = primary.clone();
+        std::thread::spawn(move || {
+            let mut groups = Vec::new();
+            while let Ok(group) = rx.recv_timeout(Duration::from_millis(500)) {
+                primary.apply_group(&group).unwrap();
+                groups.push(group);
+            }
+            groups
+        })
+    };
+    let ids: Vec<TxId> = (0..count)
+        .map(|i| {
+            primary
+                .append("c", format!("entry {i}").as_bytes())
+                .unwrap()
+        })
+        .collect();
+    primary.flush().unwrap();
+    drop(replicator);
+    let groups = applier.join().unwrap();
+    Arc::try_unwrap(primary).unwrap().close().unwrap();
+    (groups, ids)
+}
+
+fn log_id(index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(1, 1), index)
+}
+
+/// The Raft log: a blank entry at index 1, then one entry per group.
+fn entries(groups: &[ReplicatedGroup]) -> Vec<Entry> {
+    let mut log = vec![Entry {
+        log_id: log_id(1),
+        payload: EntryPayload::<TypeConfig>::Blank,
+    }];
+    for (i, group) in groups.iter().enumerate() {
+        log.push(Entry {
+            log_id: log_id(i as u64 + 2),
+            payload: EntryPayload::Normal(encode_group(group).unwrap()),
+        });
+    }
+    log
+}
+
+fn backup(service: &FoundedService) -> Arc<LedgerSlot> {
+    LedgerSlot::new(Ledger::open(service.nodes[1].ledger_config().backup()).unwrap())
+}
+
+fn close(slot: &LedgerSlot) {
+    slot.take(Duration::from_secs(5))
+        .unwrap()
+        .unwrap()
+        .close()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn groups_apply_in_order_and_reapplying_is_harmless() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    let (groups, ids) = primary_groups(&service, 300, 50);
+    assert!(groups.iter().all(|g| g.signed_at().is_some()));
+    let log = entries(&groups);
+    let last_index = log.len() as u64;
+
+    let slot = backup(&service);
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let mut machine = LedgerStateMachine::open(backend.clone(), slot.clone()).unwrap();
+    let replies = machine.apply(log.clone()).await.unwrap();
+    assert_eq!(replies.len(), log.len());
+    assert_eq!(machine.last_applied(), Some(log_id(last_index)));
+    assert_eq!(machine.persisted_applied(), Some(log_id(last_index)));
+    let ledger = slot.current().unwrap();
+    let committed = ledger.last_committed();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed);
+    }
+    drop(ledger);
+
+    // The bookkeeping reopens where it was persisted.
+    let reopened = LedgerStateMachine::open(backend, slot.clone()).unwrap();
+    assert_eq!(reopened.last_applied(), Some(log_id(last_index)));
+
+    // Bookkeeping lost (a fresh backend): openraft would re-apply the whole log. Every group
+    // is already stored, so each is skipped and the ledger is unchanged.
+    let mut fresh = LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    fresh.apply(log).await.unwrap();
+    assert_eq!(fresh.last_applied(), Some(log_id(last_index)));
+    assert_eq!(slot.current().unwrap().last_committed(), committed);
+
+    // Snapshots are refused with the typed error, not faked.
+    let mut builder = fresh.get_snapshot_builder().await;
+    let err = builder.build_snapshot().await.unwrap_err();
+    assert!(err.to_string().contains("not implemented"), "{err}");
+    assert!(fresh.get_current_snapshot().await.unwrap().is_none());
+    assert!(fresh.begin_receiving_snapshot().await.is_err());
+
+    close(&slot);
+}
+
+#[tokio::test]
+async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    // A primary that signs rarely hands over groups of 4,096 transactions without a signature
+    // before the signed one.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    let log = entries(&groups);
+    // Log index of group g is g + 2.
+    let unsigned_index = unsigned as u64 + 2;
+
+    let slot = backup(&service);
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let mut machine = LedgerStateMachine::open(backend.clone(), slot.clone()).unwrap();
+    let upto = unsigned_index as usize; // entries[..upto] ends with the unsigned group
+    machine.apply(log[..upto].to_vec()).await.unwrap();
+    assert_eq!(machine.last_applied(), Some(log_id(unsigned_index)));
+    assert_eq!(
+        machine.persisted_applied(),
+        Some(log_id(unsigned_index - 1)),
+        "the applied log id stays before the held run"
+    );
+    let held = *ids
+        .iter()
+        .find(|id| {
+            (groups[unsigned].first_seqno().unwrap()..=groups[unsigned].last_seqno().unwrap())
+                .contains(&id.seqno())
+        })
+        .expect("a user entry in the held run");
+    assert_eq!(slot.current().unwrap().status(held), TxStatus::Unknown);
+
+    // A restart: the ledger reopens without the held run, the bookkeeping at the persisted
+    // point; openraft re-applies from there, and the run is rebuilt and signed.
+    close(&slot);
+    let slot = backup(&service);
+    let mut machine = LedgerStateMachine::open(backend, slot.clone()).unwrap();
+    assert_eq!(machine.last_applied(), Some(log_id(unsigned_index - 1)));
+    machine.apply(log[upto - 1..].to_vec()).await.unwrap();
+    let ledger = slot.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    assert_eq!(machine.persisted_applied(), Some(log_id(log.len() as u64)));
+    close(&slot);
+}
+
+#[tokio::test]
+async fn a_refused_group_is_a_fatal_storage_error() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    let (groups, _) = primary_groups(&service, 100, 50);
+    assert!(groups.len() >= 2);
+    let slot = backup(&service);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    // The second group first: out of order.
+    let log = entries(&groups[1..]);
+    let err = machine.apply(log).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("applying the group of log index 2"),
+        "{err}"
+    );
+    assert_eq!(machine.persisted_applied(), None);
+    close(&slot);
+}
