@@ -39,6 +39,15 @@ pub enum RaftStoreError {
         /// The ledger's error.
         source: ledger_core::Error,
     },
+    /// A primary made stale by a later leader's group could not be reopened as a backup (see
+    /// [`LedgerStateMachine`](crate::LedgerStateMachine)).
+    #[error("reopening the node's stale primary as a backup, at log index {index}: {source}")]
+    Demote {
+        /// The Raft log index of the later leader's group.
+        index: u64,
+        /// Why the slot was not swapped.
+        source: Box<crate::ledger_machine::SlotError>,
+    },
     /// The ledger slot is empty: the node's ledger was closed (the node is shutting down, or
     /// a role change failed to reopen it).
     #[error("the node's ledger is closed")]

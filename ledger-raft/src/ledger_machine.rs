@@ -69,7 +69,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger_core::{Ledger, ReplicatedGroup};
+use ledger_core::{Ledger, LedgerConfig, ReplicatedGroup};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
 use parking_lot::RwLock;
@@ -84,6 +84,9 @@ use crate::types::{
 
 const APPLIED: &[u8] = b"applied";
 const MEMBERSHIP: &[u8] = b"membership";
+
+/// How long a demotion waits for readers to let go of the stale primary.
+const DEMOTE_WAIT: Duration = Duration::from_secs(10);
 
 /// `group` as the bytes of a Raft entry's [`Payload`] (see the [module documentation](self),
 /// Format).
@@ -104,10 +107,45 @@ pub fn decode_group(payload: &Payload) -> Result<ReplicatedGroup, RaftStoreError
     decode(|| "replicated group".to_string(), &payload.0)
 }
 
-/// Why [`LedgerSlot::replace`] or [`LedgerSlot::take`] did not swap the ledger.
+/// A ledger's role in the cluster, as the slot holding it records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedgerRole {
+    /// Checks and stores the primary's groups ([`ledger_core::LedgerConfig::backup`]).
+    Backup,
+    /// Sequences and signs, as the Raft leader of `term`, in view `term + 1`
+    /// ([`ledger_core::LedgerConfig::primary`]; see [`crate::replicated`], Roles, for why the
+    /// view is the term plus one).
+    Primary {
+        /// The Raft term it leads.
+        term: u64,
+    },
+}
+
+impl LedgerRole {
+    /// The view a primary writes in (`term + 1`).
+    pub fn view(&self) -> Option<u64> {
+        match self {
+            LedgerRole::Backup => None,
+            LedgerRole::Primary { term } => Some(term.saturating_add(1)),
+        }
+    }
+}
+
+/// Why [`LedgerSlot::replace`], [`LedgerSlot::demote`] or [`LedgerSlot::take`] did not swap
+/// the ledger.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SlotError {
+    /// The slot's role was no longer the one the caller expected (another swap came first);
+    /// nothing was changed.
+    #[error("the ledger's role changed to {found:?} meanwhile (expected {expected:?})")]
+    Changed {
+        /// The role the caller expected (`None`: an empty slot).
+        expected: Option<LedgerRole>,
+        /// The role found.
+        found: Option<LedgerRole>,
+    },
     /// Other holders of the current ledger did not let go of it in time; the slot still
     /// holds it.
     #[error("the ledger is still in use after {waited:?}; not closed")]
@@ -124,74 +162,124 @@ pub enum SlotError {
     },
 }
 
+/// The ledger a slot holds and its role.
+struct Held {
+    ledger: Arc<Ledger>,
+    role: LedgerRole,
+}
+
 /// The node's current ledger, swapped when its role changes. See the
 /// [module documentation](self), The slot.
 pub struct LedgerSlot {
-    ledger: RwLock<Option<Arc<Ledger>>>,
+    ledger: RwLock<Option<Held>>,
+    /// The node's ledger configuration, without a role: a demotion reopens it as a backup.
+    config: LedgerConfig,
 }
 
 impl fmt::Debug for LedgerSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ledger = self.ledger.read();
+        let held = self.ledger.read();
         f.debug_struct("LedgerSlot")
-            .field("role", &ledger.as_ref().map(|l| l.role()))
+            .field("path", &self.config.path())
+            .field("role", &held.as_ref().map(|h| h.role))
             .field(
                 "last_committed",
-                &ledger.as_ref().map(|l| l.last_committed()),
+                &held.as_ref().map(|h| h.ledger.last_committed()),
             )
             .finish()
     }
 }
 
 impl LedgerSlot {
-    /// A slot holding `ledger`.
-    pub fn new(ledger: Ledger) -> Arc<Self> {
+    /// A slot holding `ledger` in `role`; `config` is the node's ledger configuration, which
+    /// the slot reopens as a backup when it demotes a stale primary (see
+    /// [`LedgerStateMachine`]).
+    pub fn new(ledger: Ledger, role: LedgerRole, config: LedgerConfig) -> Arc<Self> {
         Arc::new(Self {
-            ledger: RwLock::new(Some(Arc::new(ledger))),
+            ledger: RwLock::new(Some(Held {
+                ledger: Arc::new(ledger),
+                role,
+            })),
+            config,
         })
+    }
+
+    /// The node's ledger configuration (without a role).
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
     }
 
     /// The current ledger, if the slot holds one. Drop the clone promptly: a role change
     /// waits for every clone before it closes the ledger.
     pub fn current(&self) -> Option<Arc<Ledger>> {
-        self.ledger.read().clone()
+        self.ledger.read().as_ref().map(|h| h.ledger.clone())
+    }
+
+    /// The current ledger's role (`None` if the slot is empty).
+    pub fn role(&self) -> Option<LedgerRole> {
+        self.ledger.read().as_ref().map(|h| h.role)
     }
 
     /// Runs `f` on the current ledger under the read lock, so that no swap happens during it.
     fn with_current<R>(&self, f: impl FnOnce(&Ledger) -> R) -> Option<R> {
         let guard = self.ledger.read();
-        guard.as_deref().map(f)
+        guard.as_ref().map(|h| f(&h.ledger))
     }
 
-    /// Closes the current ledger and puts the one `reopen` opens in its place, all under the
-    /// write lock (no group is applied meanwhile). Blocks: call it off the async runtime
-    /// (`spawn_blocking`).
+    /// If the slot's role is still `expected` (`None`: empty), closes the current ledger and
+    /// puts the one `reopen` opens in its place, in `role`, all under the write lock (no
+    /// group is applied meanwhile). Blocks: call it off the async runtime (`spawn_blocking`).
     ///
     /// A failure to close cleanly (a poisoned ledger) is logged, not returned: reopening over
     /// the same store is the recovery for it.
     ///
     /// # Errors
     ///
+    /// [`SlotError::Changed`] if the role is not `expected` (nothing changed);
     /// [`SlotError::Busy`] if clones of the current ledger are still held after `wait` (the
     /// slot keeps it); [`SlotError::Reopen`] if `reopen` fails (the slot is left empty).
     pub fn replace(
         &self,
+        expected: Option<LedgerRole>,
+        role: LedgerRole,
         wait: Duration,
         reopen: impl FnOnce() -> Result<Ledger, ledger_core::Error>,
     ) -> Result<(), SlotError> {
         let mut guard = self.ledger.write();
+        let found = guard.as_ref().map(|h| h.role);
+        if found != expected {
+            return Err(SlotError::Changed { expected, found });
+        }
         if let Some(current) = guard.take() {
-            match unwrap_within(current, wait) {
+            match unwrap_within(current.ledger, wait) {
                 Ok(ledger) => close_logged(ledger),
-                Err(current) => {
-                    *guard = Some(current);
+                Err(ledger) => {
+                    *guard = Some(Held {
+                        ledger,
+                        role: current.role,
+                    });
                     return Err(SlotError::Busy { waited: wait });
                 }
             }
         }
         let ledger = reopen().map_err(|source| SlotError::Reopen { source })?;
-        *guard = Some(Arc::new(ledger));
+        *guard = Some(Held {
+            ledger: Arc::new(ledger),
+            role,
+        });
         Ok(())
+    }
+
+    /// If the slot's role is still `expected`, closes the current ledger and reopens it as a
+    /// backup. Blocks.
+    ///
+    /// # Errors
+    ///
+    /// As [`LedgerSlot::replace`].
+    pub fn demote(&self, expected: Option<LedgerRole>, wait: Duration) -> Result<(), SlotError> {
+        self.replace(expected, LedgerRole::Backup, wait, || {
+            Ledger::open(self.config.clone().backup())
+        })
     }
 
     /// Takes the current ledger out of the slot (for closing it at shutdown); applies fail
@@ -205,10 +293,13 @@ impl LedgerSlot {
         let Some(current) = guard.take() else {
             return Ok(None);
         };
-        match unwrap_within(current, wait) {
+        match unwrap_within(current.ledger, wait) {
             Ok(ledger) => Ok(Some(ledger)),
-            Err(current) => {
-                *guard = Some(current);
+            Err(ledger) => {
+                *guard = Some(Held {
+                    ledger,
+                    role: current.role,
+                });
                 Err(SlotError::Busy { waited: wait })
             }
         }
@@ -334,6 +425,32 @@ impl LedgerStateMachine {
             });
         };
         let signed = group.signed_at().is_some();
+        // A primary opens only once its node has applied an entry of its own term (and so
+        // every entry before it), so every group it is handed next is in an entry of its
+        // term, proposed by it. A group in an entry of another (later) term is a later
+        // leader's: this node's primary is stale (its role task has not reacted yet), and must
+        // be a backup to check and store that group.
+        let term = log_id.leader_id.term;
+        if let Some(role @ LedgerRole::Primary { term: primary_term }) = self.slot.role() {
+            if primary_term != term {
+                tracing::info!(
+                    index = log_id.index,
+                    term,
+                    primary_term,
+                    "a later leader's group reached this node's primary; reopening as a backup"
+                );
+                match self.slot.demote(Some(role), DEMOTE_WAIT) {
+                    // Changed: the role task swapped it meanwhile.
+                    Ok(()) | Err(SlotError::Changed { .. }) => {}
+                    Err(source) => {
+                        return Err(RaftStoreError::Demote {
+                            index: log_id.index,
+                            source: Box::new(source),
+                        })
+                    }
+                }
+            }
+        }
         let applied = self
             .slot
             .with_current(|ledger| {

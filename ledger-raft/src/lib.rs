@@ -136,12 +136,12 @@ use std::sync::Arc;
 pub use backend::{Backend, Keyspace, MemoryBackend, Pair, WriteOp};
 pub use error::RaftStoreError;
 pub use ledger_machine::{
-    decode_group, encode_group, LedgerSlot, LedgerSnapshotBuilder, LedgerStateMachine, SlotError,
+    decode_group, encode_group, LedgerRole, LedgerSlot, LedgerSnapshotBuilder, LedgerStateMachine,
+    SlotError,
 };
 pub use log_store::LogStore;
 pub use replicated::{
-    found_service, ClusterStatus, FoundedNode, FoundedService, LedgerRole, ReplicaError,
-    ReplicatedLedger,
+    found_service, ClusterStatus, FoundedNode, FoundedService, ReplicaError, ReplicatedLedger,
 };
 pub use rocks::{RocksBackend, FORMAT_VERSION};
 pub use state_machine::{SnapshotBuilder, StateMachine};

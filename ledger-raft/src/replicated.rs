@@ -72,12 +72,11 @@ use ledger_core::{
 };
 use openraft::network::RaftNetworkFactory;
 use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
-use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::error::RaftStoreError;
-use crate::ledger_machine::{encode_group, LedgerSlot, LedgerStateMachine, SlotError};
+use crate::ledger_machine::{encode_group, LedgerRole, LedgerSlot, LedgerStateMachine, SlotError};
 use crate::log_store::LogStore;
 use crate::types::{LogId, NodeId, TypeConfig};
 
@@ -134,29 +133,6 @@ pub enum ReplicaError {
     },
 }
 
-/// The ledger's role as this node last set it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LedgerRole {
-    /// Checks and stores the primary's groups.
-    Backup,
-    /// Sequences and signs, as the Raft leader of `term`, in view `term + 1`.
-    Primary {
-        /// The Raft term it leads.
-        term: u64,
-    },
-}
-
-impl LedgerRole {
-    /// The view a primary writes in (`term + 1`, see the [module documentation](self)).
-    pub fn view(&self) -> Option<u64> {
-        match self {
-            LedgerRole::Backup => None,
-            LedgerRole::Primary { term } => Some(term + 1),
-        }
-    }
-}
-
 /// A node's view of the cluster ([`ReplicatedLedger::cluster_status`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -167,8 +143,8 @@ pub struct ClusterStatus {
     pub leader: Option<NodeId>,
     /// This node's current Raft term.
     pub term: u64,
-    /// This node's ledger role.
-    pub role: LedgerRole,
+    /// This node's ledger role (`None` while its ledger is closed).
+    pub role: Option<LedgerRole>,
     /// The view of this node's ledger's newest committed transaction.
     pub view: Option<u64>,
     /// This node's newest committed transaction.
@@ -195,8 +171,6 @@ struct Node {
     id: NodeId,
     raft: Raft<TypeConfig>,
     slot: Arc<LedgerSlot>,
-    config: LedgerConfig,
-    role: Mutex<LedgerRole>,
     stopping: AtomicBool,
 }
 
@@ -226,21 +200,19 @@ impl Node {
         let Some(wanted) = self.wanted(&m) else {
             return;
         };
-        let current = *self.role.lock();
-        if wanted == current {
+        let current = self.slot.role();
+        if current == Some(wanted) {
             return;
         }
         let result = match wanted {
-            LedgerRole::Backup => self
-                .slot
-                .replace(SWAP_WAIT, || Ledger::open(self.config.clone().backup())),
+            LedgerRole::Backup => self.slot.demote(current, SWAP_WAIT),
             LedgerRole::Primary { term } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let replicator = Arc::new(ChannelReplicator { tx });
-                let view = term + 1;
-                let result = self.slot.replace(SWAP_WAIT, || {
-                    Ledger::open(self.config.clone().primary(view, replicator))
-                });
+                let config = self.slot.config().clone().primary(term + 1, replicator);
+                let result = self
+                    .slot
+                    .replace(current, wanted, SWAP_WAIT, || Ledger::open(config));
                 if result.is_ok() {
                     runtime.spawn(forward(self.clone(), term, rx));
                 }
@@ -250,7 +222,10 @@ impl Node {
         match result {
             Ok(()) => {
                 tracing::info!(node = self.id, from = ?current, to = ?wanted, "ledger role changed");
-                *self.role.lock() = wanted;
+            }
+            Err(SlotError::Changed { found, .. }) => {
+                // The state machine demoted a stale primary meanwhile: look again next tick.
+                tracing::debug!(node = self.id, ?found, "ledger role changed meanwhile");
             }
             Err(SlotError::Busy { .. }) => {
                 tracing::warn!(node = self.id, to = ?wanted, "ledger busy; role change retried");
@@ -259,14 +234,8 @@ impl Node {
                 // The slot is empty: fall back to a backup, the role that needs nothing of
                 // the cluster. Retried on the next tick if this fails too.
                 tracing::error!(node = self.id, to = ?wanted, error = %e, "role change failed");
-                match self
-                    .slot
-                    .replace(SWAP_WAIT, || Ledger::open(self.config.clone().backup()))
-                {
-                    Ok(()) => *self.role.lock() = LedgerRole::Backup,
-                    Err(e) => {
-                        tracing::error!(node = self.id, error = %e, "reopening as a backup failed")
-                    }
+                if let Err(e) = self.slot.demote(None, SWAP_WAIT) {
+                    tracing::error!(node = self.id, error = %e, "reopening as a backup failed");
                 }
             }
         }
@@ -338,8 +307,7 @@ impl fmt::Debug for ReplicatedLedger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplicatedLedger")
             .field("node", &self.node.id)
-            .field("role", &*self.node.role.lock())
-            .field("ledger", &self.node.config.path())
+            .field("slot", &self.node.slot)
             .finish()
     }
 }
@@ -374,7 +342,7 @@ impl ReplicatedLedger {
         }
         let backup = ledger_config.clone().backup();
         let ledger = blocking(move || Ledger::open(backup)).await??;
-        let slot = LedgerSlot::new(ledger);
+        let slot = LedgerSlot::new(ledger, LedgerRole::Backup, ledger_config);
         let machine = LedgerStateMachine::open(raft_backend.clone(), slot.clone())?;
         let log = LogStore::new(raft_backend);
         let raft = Raft::new(id, raft_config, network, log, machine)
@@ -386,8 +354,6 @@ impl ReplicatedLedger {
             id,
             raft,
             slot,
-            config: ledger_config,
-            role: Mutex::new(LedgerRole::Backup),
             stopping: AtomicBool::new(false),
         });
         let role_task = tokio::spawn(role_task(node.clone()));
@@ -404,9 +370,9 @@ impl ReplicatedLedger {
         &self.node.raft
     }
 
-    /// This node's ledger role, as last set by its role task.
-    pub fn role(&self) -> LedgerRole {
-        *self.node.role.lock()
+    /// This node's ledger role (`None` while its ledger is closed).
+    pub fn role(&self) -> Option<LedgerRole> {
+        self.node.slot.role()
     }
 
     /// The node's current ledger. Drop it promptly: a role change waits for it.

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use ledger_core::{Error, Ledger, ReplicatedGroup, Replicator, TxId, TxStatus};
 use ledger_raft::{
-    encode_group, found_service, Backend, Entry, FoundedService, LedgerSlot, LedgerStateMachine,
-    LogId, MemoryBackend, TypeConfig,
+    encode_group, found_service, Backend, Entry, FoundedService, LedgerRole, LedgerSlot,
+    LedgerStateMachine, LogId, MemoryBackend, TypeConfig,
 };
 use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
@@ -31,12 +31,13 @@ impl Replicator for Proposals {
     }
 }
 
-/// Writes `count` entries on a primary of node 1 (view 2), applies each proposed group back to
+/// Writes `count` entries on a primary of node 1 in `view`, applies each proposed group back to
 /// it as consensus would, and returns the groups in order with the ids written.
 fn primary_groups(
     service: &FoundedService,
     count: u32,
     sig_tx_interval: u64,
+    view: u64,
 ) -> (Vec<ReplicatedGroup>, Vec<TxId>) {
     let (tx, rx): (Sender<ReplicatedGroup>, Receiver<ReplicatedGroup>) = channel();
     let replicator = Arc::new(Proposals(Mutex::new(tx)));
@@ -46,7 +47,7 @@ fn primary_groups(
                 .ledger_config()
                 .sig_tx_interval(NonZeroU64::new(sig_tx_interval).unwrap())
                 .sig_interval(Duration::from_secs(3600))
-                .primary(2, replicator.clone()),
+                .primary(view, replicator.clone()),
         )
         .unwrap(),
     );
@@ -76,18 +77,27 @@ fn primary_groups(
 }
 
 fn log_id(index: u64) -> LogId {
-    LogId::new(CommittedLeaderId::new(1, 1), index)
+    term_log_id(1, index)
 }
 
-/// The Raft log: a blank entry at index 1, then one entry per group.
+fn term_log_id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+/// The Raft log in term 1: a blank entry at index 1, then one entry per group.
 fn entries(groups: &[ReplicatedGroup]) -> Vec<Entry> {
+    entries_in_term(groups, 1)
+}
+
+/// The Raft log in `term`: a blank entry at index 1, then one entry per group.
+fn entries_in_term(groups: &[ReplicatedGroup], term: u64) -> Vec<Entry> {
     let mut log = vec![Entry {
-        log_id: log_id(1),
+        log_id: term_log_id(term, 1),
         payload: EntryPayload::<TypeConfig>::Blank,
     }];
     for (i, group) in groups.iter().enumerate() {
         log.push(Entry {
-            log_id: log_id(i as u64 + 2),
+            log_id: term_log_id(term, i as u64 + 2),
             payload: EntryPayload::Normal(encode_group(group).unwrap()),
         });
     }
@@ -95,7 +105,12 @@ fn entries(groups: &[ReplicatedGroup]) -> Vec<Entry> {
 }
 
 fn backup(service: &FoundedService) -> Arc<LedgerSlot> {
-    LedgerSlot::new(Ledger::open(service.nodes[1].ledger_config().backup()).unwrap())
+    let config = service.nodes[1].ledger_config();
+    LedgerSlot::new(
+        Ledger::open(config.clone().backup()).unwrap(),
+        LedgerRole::Backup,
+        config,
+    )
 }
 
 fn close(slot: &LedgerSlot) {
@@ -110,7 +125,7 @@ fn close(slot: &LedgerSlot) {
 async fn groups_apply_in_order_and_reapplying_is_harmless() {
     let root = tempfile::tempdir().unwrap();
     let service = found_service(root.path(), "machine", 2).unwrap();
-    let (groups, ids) = primary_groups(&service, 300, 50);
+    let (groups, ids) = primary_groups(&service, 300, 50, 2);
     assert!(groups.iter().all(|g| g.signed_at().is_some()));
     let log = entries(&groups);
     let last_index = log.len() as u64;
@@ -156,7 +171,7 @@ async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_rest
     let service = found_service(root.path(), "machine", 2).unwrap();
     // A primary that signs rarely hands over groups of 4,096 transactions without a signature
     // before the signed one.
-    let (groups, ids) = primary_groups(&service, 5000, 100_000);
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
     let unsigned = groups
         .iter()
         .position(|g| g.signed_at().is_none())
@@ -205,7 +220,7 @@ async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_rest
 async fn a_refused_group_is_a_fatal_storage_error() {
     let root = tempfile::tempdir().unwrap();
     let service = found_service(root.path(), "machine", 2).unwrap();
-    let (groups, _) = primary_groups(&service, 100, 50);
+    let (groups, _) = primary_groups(&service, 100, 50, 2);
     assert!(groups.len() >= 2);
     let slot = backup(&service);
     let mut machine =
@@ -220,4 +235,39 @@ async fn a_refused_group_is_a_fatal_storage_error() {
     );
     assert_eq!(machine.persisted_applied(), None);
     close(&slot);
+}
+
+#[tokio::test]
+async fn a_later_leaders_group_demotes_a_stale_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    // Node 1 leads term 2 (view 3); its groups reach node 2, whose ledger is still the
+    // primary it opened as the leader of term 1 (view 2), its role task not having reacted.
+    let (groups, ids) = primary_groups(&service, 100, 50, 3);
+    let config = service.nodes[1].ledger_config();
+    let (tx, _proposals) = channel();
+    let stale = Ledger::open(
+        config
+            .clone()
+            .primary(2, Arc::new(Proposals(Mutex::new(tx)))),
+    )
+    .unwrap();
+    let slot = LedgerSlot::new(stale, LedgerRole::Primary { term: 1 }, config);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    machine.apply(entries_in_term(&groups, 2)).await.unwrap();
+    assert_eq!(slot.role(), Some(LedgerRole::Backup));
+    let ledger = slot.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&slot);
+    // Node 2's store records view 2 (opened, never applied) and view 3 beginning at the same
+    // seqno; the audit accepts it.
+    let options = ledger_core::AuditOptions::default()
+        .service_certificate(service.identity.certificate_pem())
+        .unwrap();
+    let report = ledger_core::audit_path(&service.nodes[1].ledger_dir, &options).unwrap();
+    assert!(report.is_clean(), "{report:?}");
 }
