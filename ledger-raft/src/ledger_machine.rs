@@ -362,9 +362,9 @@ pub struct LedgerStateMachine {
     /// The last applied log id (what openraft is told; may run ahead of the persisted one).
     last_applied: Option<LogId>,
     membership: StoredMembership,
-    /// Whether the ledger holds groups without a signature applied since the last signed one
-    /// (then `"applied"` is not advanced).
-    pending: bool,
+    /// Groups without a signature committed since the last signed one, not yet handed to the
+    /// ledger (then `"applied"` is not advanced).
+    run: Option<PendingRun>,
     /// The log id and membership last persisted.
     persisted: (Option<LogId>, StoredMembership),
 }
@@ -390,7 +390,7 @@ impl LedgerStateMachine {
             slot,
             last_applied,
             membership: membership.clone(),
-            pending: false,
+            run: None,
             persisted: (last_applied, membership),
         })
     }
@@ -424,6 +424,7 @@ impl LedgerStateMachine {
                 },
             });
         };
+        let first = group.first_seqno().unwrap_or(last);
         let signed = group.signed_at().is_some();
         // A primary opens only once its node has applied an entry of its own term (and so
         // every entry before it), so every group it is handed next is in an entry of its
@@ -451,25 +452,72 @@ impl LedgerStateMachine {
                 }
             }
         }
-        let applied = self
-            .slot
-            .with_current(|ledger| {
-                if last <= stored_through(ledger) {
-                    tracing::debug!(index = log_id.index, last, "group already stored; skipped");
-                    return Ok(false);
+        let index = log_id.index;
+        let ledger_error = |source| RaftStoreError::Ledger { index, source };
+        // A primary that begins a later view restarts at the pending run's first seqno (it
+        // reopened over a store ending at the last signature): the run will never be signed,
+        // and its transactions become Invalid as the later view is applied.
+        if self.run.as_ref().is_some_and(|run| run.first == first) {
+            tracing::info!(
+                index,
+                first,
+                "a later view restarts at the pending run; discarded"
+            );
+            self.run = None;
+        }
+        if !signed {
+            match &mut self.run {
+                Some(run) if run.last.checked_add(1) == Some(first) => {
+                    run.last = last;
+                    run.groups.push(group);
+                    return Ok(());
                 }
-                ledger.apply_group(&group).map(|()| true)
+                // Not a continuation: handed to the ledger with the run, which refuses it.
+                Some(_) => {}
+                None => {
+                    let stored = self
+                        .slot
+                        .with_current(|ledger| last <= stored_through(ledger))
+                        .ok_or(RaftStoreError::LedgerClosed)?;
+                    if !stored {
+                        self.run = Some(PendingRun {
+                            first,
+                            last,
+                            groups: vec![group],
+                        });
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        // A signed group (or a group that does not continue the run): the run and the group,
+        // in order, under one read lock of the slot.
+        let run = self.run.take();
+        self.slot
+            .with_current(|ledger| {
+                if run.is_none() && last <= stored_through(ledger) {
+                    tracing::debug!(index, last, "group already stored; skipped");
+                    return Ok(());
+                }
+                for held in run.iter().flat_map(|run| &run.groups) {
+                    ledger.apply_group(held)?;
+                }
+                ledger.apply_group(&group)
             })
             .ok_or(RaftStoreError::LedgerClosed)?
-            .map_err(|source| RaftStoreError::Ledger {
-                index: log_id.index,
-                source,
-            })?;
-        // A stored (skipped) group leaves nothing pending; an applied one leaves its run
-        // pending until a signature covers it.
-        self.pending = applied && !signed;
-        Ok(())
+            .map_err(ledger_error)
     }
+}
+
+/// Consecutive groups without a signature, committed by Raft, waiting for the signed group
+/// that covers them.
+#[derive(Debug)]
+struct PendingRun {
+    /// The seqno of the run's first entry.
+    first: u64,
+    /// The seqno of its last entry.
+    last: u64,
+    groups: Vec<ReplicatedGroup>,
 }
 
 /// The ledger machine's snapshot builder: ledger snapshots are not implemented (see the
@@ -521,7 +569,7 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
                 }
             }
             self.last_applied = Some(log_id);
-            if !self.pending {
+            if self.run.is_none() {
                 persist = Some((self.last_applied, self.membership.clone()));
             }
         }

@@ -113,6 +113,17 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
         let id = primary.append(collection, &contents).unwrap();
         assert_eq!(id.view(), term + 1, "the primary writes in view term + 1");
         written.push((id, collection, contents));
+        if i % 40 == 39 {
+            // A read of the newest entry waits for it to be written: the primary hands its
+            // group over before signing, so unsigned groups go through Raft too.
+            let latest = primary
+                .ledger()
+                .unwrap()
+                .latest(collection)
+                .unwrap()
+                .unwrap();
+            assert_eq!(latest.tx_id, id);
+        }
     }
     let last = written.last().unwrap().0;
     assert_eq!(

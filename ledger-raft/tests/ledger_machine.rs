@@ -271,3 +271,94 @@ async fn a_later_leaders_group_demotes_a_stale_primary() {
     let report = ledger_core::audit_path(&service.nodes[1].ledger_dir, &options).unwrap();
     assert!(report.is_clean(), "{report:?}");
 }
+
+#[tokio::test]
+async fn a_later_view_restarting_at_a_pending_run_discards_it() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // Node 1, primary of view 2, hands over an unsigned group before its signed one.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    let run_first = groups[unsigned].first_seqno().unwrap();
+
+    // Node 3 applies the signed groups before the run, then (the run lost with node 1)
+    // becomes primary of view 3, which begins at the run's first seqno.
+    let config3 = service.nodes[2].ledger_config();
+    let backup3 = Ledger::open(config3.clone().backup()).unwrap();
+    for group in &groups[..unsigned] {
+        backup3.apply_group(group).unwrap();
+    }
+    backup3.close().unwrap();
+    let (tx, rx) = channel();
+    let replicator = Arc::new(Proposals(Mutex::new(tx)));
+    let primary3 = Arc::new(
+        Ledger::open(
+            config3
+                .sig_interval(Duration::from_millis(5))
+                .primary(3, replicator.clone()),
+        )
+        .unwrap(),
+    );
+    let applier = {
+        let primary3 = primary3.clone();
+        std::thread::spawn(move || {
+            let mut later = Vec::new();
+            while let Ok(group) = rx.recv_timeout(Duration::from_millis(500)) {
+                primary3.apply_group(&group).unwrap();
+                later.push(group);
+            }
+            later
+        })
+    };
+    let later_ids: Vec<TxId> = (0..50u32)
+        .map(|i| {
+            primary3
+                .append("c", format!("view 3, entry {i}").as_bytes())
+                .unwrap()
+        })
+        .collect();
+    primary3.flush().unwrap();
+    drop(replicator);
+    let later = applier.join().unwrap();
+    Arc::try_unwrap(primary3).unwrap().close().unwrap();
+    assert_eq!(later[0].first_seqno(), Some(run_first));
+
+    // Node 2's log: node 1's groups up to the run (term 1), then node 3's (term 2).
+    let slot = backup(&service);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    let mut log = entries(&groups[..=unsigned]);
+    let mut index = log.len() as u64;
+    for group in &later {
+        index += 1;
+        log.push(Entry {
+            log_id: term_log_id(2, index),
+            payload: EntryPayload::Normal(encode_group(group).unwrap()),
+        });
+    }
+    machine.apply(log).await.unwrap();
+    assert_eq!(machine.persisted_applied(), Some(term_log_id(2, index)));
+    let ledger = slot.current().unwrap();
+    for id in &later_ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    for id in ids.iter().filter(|id| id.seqno() >= run_first) {
+        assert_eq!(
+            ledger.status(*id),
+            TxStatus::Invalid,
+            "{id}, of the discarded run"
+        );
+    }
+    drop(ledger);
+    close(&slot);
+    let options = ledger_core::AuditOptions::default()
+        .service_certificate(service.identity.certificate_pem())
+        .unwrap();
+    for node in &service.nodes[1..] {
+        let report = ledger_core::audit_path(&node.ledger_dir, &options).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+}
