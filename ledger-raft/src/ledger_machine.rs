@@ -4,7 +4,7 @@
 //! # Format
 //!
 //! The application data of a Raft entry is a [`Payload`] whose bytes are one
-//! [`ledger_core::ReplicatedGroup`] encoded as a record of [`crate::codec`] (version byte `1`,
+//! [`ledger_core::ReplicatedGroup`] encoded as a stored record of this crate (version byte `1`,
 //! then the group's serde form in bincode 2's standard configuration): see
 //! [`encode_group`] and [`decode_group`]. `TypeConfig`'s `D` stays [`Payload`], so that the
 //! log store, the simulated network and the placeholder [`crate::StateMachine`] (and their
@@ -17,28 +17,46 @@
 //! # Applying
 //!
 //! Entries are applied in log order. A blank entry changes nothing; a membership entry
-//! becomes the membership; a group is handed to [`ledger_core::Ledger::apply_group`] on the
-//! ledger the slot holds at that moment (a backup checks and stores it; a primary stores the
+//! becomes the membership; a group goes to the ledger the slot holds at that moment, through
+//! [`ledger_core::Ledger::apply_group`] (a backup checks and stores it; a primary stores the
 //! group it proposed next). A group the ledger refuses, or a ledger failure, is a fatal
 //! storage error ([`RaftStoreError::Ledger`]): the node's ledger cannot follow the log past
 //! it, and openraft stops the node.
 //!
-//! Re-applying a group the ledger already stored is harmless: a group whose last seqno is at
-//! or below the ledger's newest stored signature is skipped. The ledger's store ends at a
-//! signature (a backup stores a run only when its signature checks; a primary's store is cut
-//! back to its last commit group on recovery), and groups end at signatures, so a group is
-//! either wholly stored or wholly not.
+//! **Runs without a signature are held here, not in the ledger.** A primary hands a group to
+//! consensus before signing it when a reader waits for it or 4,096 transactions are unsigned.
+//! The machine keeps such groups (a *pending run*, consecutive seqnos) in memory and hands
+//! the whole run to the ledger, in order and under one read lock of the slot, together with
+//! the signed group that covers it. So no ledger, primary or backup, ever stores or holds an
+//! unsigned run: a primary that stored one would commit it with its clean close and could
+//! then not follow a later primary as a backup, and a backup holding one would refuse the
+//! later primary's first group. When a group begins at the pending run's first seqno, a later
+//! primary has begun its view there (it reopened over a store ending at the last signature):
+//! the run will never be signed, and is discarded; its transactions are Invalid once the
+//! later view's groups are applied. A reader on a primary that waits for an entry to be
+//! written (say `Ledger::latest`) therefore waits for the signature that covers it (the
+//! primary signs every `sig_interval`).
+//!
+//! **A stale primary is demoted before it is handed a later leader's group.** A primary opens
+//! only once its node has applied an entry of its own term, so every group it is handed after
+//! that is in an entry of its term. A group in an entry of another term comes from a later
+//! leader: the role task has not yet reopened the ledger as a backup, and the machine does it
+//! itself ([`LedgerSlot::demote`]) before applying the group.
+//!
+//! **Re-applying a group the ledger already stored is harmless**: a group whose last seqno is
+//! at or below the ledger's newest stored signature is skipped. The ledger's store ends at a
+//! signature (runs reach it whole with their signature; recovery cuts a store back to its
+//! last commit group), and runs end at signatures, so a group is either wholly stored or
+//! wholly not.
 //!
 //! # Durability rule
 //!
-//! A backup holds groups without a signature in memory until the signed group that covers them
-//! arrives, and a primary's unsigned groups are discarded by recovery. So the `"applied"` log
-//! id is persisted only at a point where the ledger holds no such pending run: after a signed
-//! group, or after a blank or membership entry (or a skipped group) when nothing is pending.
-//! The in-memory last applied log id (what openraft is told) runs ahead of it. After a
-//! restart openraft re-applies the committed entries above the persisted point from the Raft
-//! log: the pending run is rebuilt, and the groups the ledger stored meanwhile are skipped (see
-//! above).
+//! The `"applied"` log id is persisted only where no run is pending: after a signed group, or
+//! after a blank or membership entry (or a skipped group) when nothing is pending. The
+//! in-memory last applied log id (what openraft is told) runs ahead of it. After a restart
+//! openraft re-applies the committed entries above the persisted point from the Raft log: the
+//! pending run is rebuilt, and the groups the ledger stored meanwhile are skipped (see
+//! above). The membership is persisted with the log id, as of the same point.
 //!
 //! The write of `"applied"` is unsynced, as the placeholder's: the backend's batches reach
 //! stable storage in order, and a lost write only makes openraft re-apply more, which is

@@ -22,7 +22,10 @@
 //!   is applied.
 //!
 //! A swap happens under the slot's write lock ([`LedgerSlot::replace`]), so no group is
-//! applied to a ledger that is being closed.
+//! applied to a ledger that is being closed, and only from the role the task saw: the state
+//! machine itself demotes a primary that is handed a later leader's group before the role
+//! task notices (see [`crate::ledger_machine`]), and the slot records the role of the ledger
+//! it holds ([`LedgerSlot::role`], [`ReplicatedLedger::role`]).
 //!
 //! # Proposals
 //!
@@ -45,15 +48,10 @@
 //!
 //! # Known gaps
 //!
+//! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
+//!   copy of the ledger) is not covered yet, nor is retiring one.
 //! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
 //!   must have `SnapshotPolicy::Never`, and logs are never purged.
-//! * A group without a signature held by backups when the primary changes is discarded by the
-//!   new primary (it reopens at its last stored signature), but the other backups still hold
-//!   it in memory and would refuse the new primary's first group. Primaries only make such
-//!   groups when more than 4,096 transactions are unsigned, so every ledger of a cluster must
-//!   be configured with a `sig_tx_interval` of at most 4,096 (as [`FoundedNode::ledger_config`]
-//!   is). Lifting this needs `ledger-core` to let a backup drop its held run when a later view
-//!   begins at its first seqno.
 //! * The fence between a forwarder and a later term is a check of the metrics before each
 //!   submission, not an atomic "append only in term T" (openraft 0.9 has none): a node that
 //!   loses and regains leadership between two submissions of one primary could propose a
@@ -214,7 +212,7 @@ impl Node {
                     .slot
                     .replace(current, wanted, SWAP_WAIT, || Ledger::open(config));
                 if result.is_ok() {
-                    runtime.spawn(forward(self.clone(), term, rx));
+                    runtime.spawn(forward(self.id, self.raft.clone(), term, rx));
                 }
                 result
             }
@@ -247,12 +245,24 @@ impl Node {
 }
 
 /// Hands the groups of the primary of `term` to Raft, in order, while this node leads `term`.
-async fn forward(node: Arc<Node>, term: u64, mut rx: mpsc::UnboundedReceiver<ReplicatedGroup>) {
+///
+/// It holds the Raft, not the node: the channel closes when the primary is closed, which ends
+/// the task, and nothing it holds keeps that primary open.
+async fn forward(
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    term: u64,
+    mut rx: mpsc::UnboundedReceiver<ReplicatedGroup>,
+) {
     while let Some(group) = rx.recv().await {
-        let m = node.metrics();
-        if !(m.state == ServerState::Leader && m.current_term == term) {
+        let leads_term = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            m.state == ServerState::Leader && m.current_term == term
+        };
+        if !leads_term {
             tracing::info!(
-                node = node.id,
+                node = id,
                 term,
                 "no longer the leader of the term; proposals stop"
             );
@@ -261,14 +271,14 @@ async fn forward(node: Arc<Node>, term: u64, mut rx: mpsc::UnboundedReceiver<Rep
         let payload = match encode_group(&group) {
             Ok(payload) => payload,
             Err(e) => {
-                tracing::error!(node = node.id, error = %e, "cannot encode a group; proposals stop");
+                tracing::error!(node = id, error = %e, "cannot encode a group; proposals stop");
                 break;
             }
         };
         // Fire and forget: the outcome reaches this node as an apply (committed) or as a
         // term change (not committed); the response itself is not needed.
-        if let Err(e) = node.raft.client_write_ff(payload).await {
-            tracing::warn!(node = node.id, error = %e, "raft stopped; proposals stop");
+        if let Err(e) = raft.client_write_ff(payload).await {
+            tracing::warn!(node = id, error = %e, "raft stopped; proposals stop");
             break;
         }
     }
@@ -300,7 +310,8 @@ async fn role_task(node: Arc<Node>) {
 /// One node of a replicated ledger. See the [module documentation](self).
 pub struct ReplicatedLedger {
     node: Arc<Node>,
-    role_task: tokio::task::JoinHandle<()>,
+    /// `None` once [`ReplicatedLedger::shutdown`] has awaited it.
+    role_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl fmt::Debug for ReplicatedLedger {
@@ -357,7 +368,10 @@ impl ReplicatedLedger {
             stopping: AtomicBool::new(false),
         });
         let role_task = tokio::spawn(role_task(node.clone()));
-        Ok(Self { node, role_task })
+        Ok(Self {
+            node,
+            role_task: Some(role_task),
+        })
     }
 
     /// This node's id.
@@ -492,11 +506,13 @@ impl ReplicatedLedger {
     ///
     /// openraft's failure to shut down; [`ReplicaError::Slot`] if the ledger is still held
     /// elsewhere after 10 s; the ledger's close failure.
-    pub async fn shutdown(self) -> Result<(), ReplicaError> {
+    pub async fn shutdown(mut self) -> Result<(), ReplicaError> {
         self.node.stopping.store(true, Ordering::Release);
         let raft_result = self.node.raft.shutdown().await;
-        if let Err(e) = self.role_task.await {
-            tracing::warn!(node = self.node.id, error = %e, "role task ended abnormally");
+        if let Some(task) = self.role_task.take() {
+            if let Err(e) = task.await {
+                tracing::warn!(node = self.node.id, error = %e, "role task ended abnormally");
+            }
         }
         let slot = self.node.slot.clone();
         let ledger = blocking(move || slot.take(SWAP_WAIT)).await??;
@@ -506,6 +522,16 @@ impl ReplicatedLedger {
         raft_result.map_err(|e| ReplicaError::Raft {
             detail: e.to_string(),
         })
+    }
+}
+
+/// Without [`ReplicatedLedger::shutdown`]: the role task stops within [`ROLE_TICK`] and lets
+/// go of the node, whose ledger is then closed by its own `Drop` (on whichever thread drops
+/// the last reference). The Raft is not shut down: call `shutdown`, which does it and reports
+/// failures.
+impl Drop for ReplicatedLedger {
+    fn drop(&mut self) {
+        self.node.stopping.store(true, Ordering::Release);
     }
 }
 
@@ -533,14 +559,11 @@ pub struct FoundedNode {
 }
 
 impl FoundedNode {
-    /// The node's ledger configuration: its directory, signing with its node identity, and a
-    /// `sig_tx_interval` of 1,000, under the 4,096 transactions a primary puts in one group,
-    /// so that every group it replicates is signed (see the [module documentation](self),
-    /// Known gaps). Add settings (say `sig_interval`) to it before starting the node.
+    /// The node's ledger configuration: its directory, signing with its node identity. Add
+    /// settings (say `sig_interval`) to it before starting the node; the role is set by
+    /// [`ReplicatedLedger`].
     pub fn ledger_config(&self) -> LedgerConfig {
-        LedgerConfig::new(&self.ledger_dir)
-            .node_signer(self.identity.clone())
-            .sig_tx_interval(std::num::NonZeroU64::MIN.saturating_add(999))
+        LedgerConfig::new(&self.ledger_dir).node_signer(self.identity.clone())
     }
 }
 
