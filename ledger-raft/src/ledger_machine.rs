@@ -41,7 +41,10 @@
 //! only once its node has applied an entry of its own term, so every group it is handed after
 //! that is in an entry of its term. A group in an entry of another term comes from a later
 //! leader: the role task has not yet reopened the ledger as a backup, and the machine does it
-//! itself ([`LedgerSlot::demote`]) before applying the group.
+//! itself ([`LedgerSlot::demote`]) before applying the group. Likewise a primary that cannot
+//! apply a committed group at all (poisoned because its proposals stopped when its node lost
+//! the lead, or handed a group it did not propose) is reopened as a backup, which checks the
+//! group itself and stores it if it is sound; only a backup's refusal is fatal.
 //!
 //! **Re-applying a group the ledger already stored is harmless**: a group whose last seqno is
 //! at or below the ledger's newest stored signature is skipped. The ledger's store ends at a
@@ -511,19 +514,52 @@ impl LedgerStateMachine {
         // A signed group (or a group that does not continue the run): the run and the group,
         // in order, under one read lock of the slot.
         let run = self.run.take();
-        self.slot
-            .with_current(|ledger| {
-                if run.is_none() && last <= stored_through(ledger) {
-                    tracing::debug!(index, last, "group already stored; skipped");
-                    return Ok(());
-                }
-                for held in run.iter().flat_map(|run| &run.groups) {
-                    ledger.apply_group(held)?;
-                }
-                ledger.apply_group(&group)
-            })
+        let groups: Vec<&ReplicatedGroup> = run
+            .iter()
+            .flat_map(|run| &run.groups)
+            .chain([&group])
+            .collect();
+        let skip = run.is_none();
+        let apply = |ledger: &Ledger| -> Result<(), (usize, ledger_core::Error)> {
+            if skip && last <= stored_through(ledger) {
+                tracing::debug!(index, last, "group already stored; skipped");
+                return Ok(());
+            }
+            for (applied, g) in groups.iter().enumerate() {
+                ledger.apply_group(g).map_err(|e| (applied, e))?;
+            }
+            Ok(())
+        };
+        let role = self.slot.role();
+        match self
+            .slot
+            .with_current(apply)
             .ok_or(RaftStoreError::LedgerClosed)?
-            .map_err(ledger_error)
+        {
+            Ok(()) => Ok(()),
+            // A primary that could apply none of it (poisoned when its proposals stopped, or
+            // handed groups it did not propose) is stale: reopened as a backup, which checks
+            // the groups itself, it stores them if they are sound. Had it applied some, its
+            // store would hold groups the backup's tree would have to continue from; that is
+            // left fatal.
+            Err((0, e)) if matches!(role, Some(LedgerRole::Primary { .. })) => {
+                tracing::warn!(index, error = %e, "the primary cannot apply a committed group; reopening as a backup");
+                match self.slot.demote(role, DEMOTE_WAIT) {
+                    Ok(()) | Err(SlotError::Changed { .. }) => {}
+                    Err(source) => {
+                        return Err(RaftStoreError::Demote {
+                            index,
+                            source: Box::new(source),
+                        })
+                    }
+                }
+                self.slot
+                    .with_current(apply)
+                    .ok_or(RaftStoreError::LedgerClosed)?
+                    .map_err(|(_, e)| ledger_error(e))
+            }
+            Err((_, e)) => Err(ledger_error(e)),
+        }
     }
 }
 

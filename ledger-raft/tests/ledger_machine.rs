@@ -362,3 +362,41 @@ async fn a_later_view_restarting_at_a_pending_run_discards_it() {
         assert!(report.is_clean(), "{report:?}");
     }
 }
+
+#[tokio::test]
+async fn a_primary_that_cannot_apply_a_committed_group_is_reopened_as_a_backup() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    let (groups, ids) = primary_groups(&service, 100, 50, 3);
+    // Node 2's primary of term 1 (view 2) whose proposals have stopped: its next proposal
+    // fails, which poisons it.
+    let config = service.nodes[1].ledger_config();
+    let (tx, proposals) = channel::<ReplicatedGroup>();
+    let poisoned = Ledger::open(
+        config
+            .clone()
+            .primary(2, Arc::new(Proposals(Mutex::new(tx)))),
+    )
+    .unwrap();
+    drop(proposals);
+    let _ = poisoned.append("c", b"never proposed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // `flush` reports the poisoning once the writer has tried to propose.
+    while poisoned.flush().is_ok() {
+        assert!(std::time::Instant::now() < deadline, "never poisoned");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let slot = LedgerSlot::new(poisoned, LedgerRole::Primary { term: 1 }, config);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    // Entries of its own term, so no demotion by term: the apply fails, and the fallback
+    // reopens it as a backup, which checks and stores the groups.
+    machine.apply(entries(&groups)).await.unwrap();
+    assert_eq!(slot.role(), Some(LedgerRole::Backup));
+    let ledger = slot.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&slot);
+}
