@@ -52,6 +52,11 @@
 //!   copy of the ledger) is not covered yet, nor is retiring one.
 //! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
 //!   must have `SnapshotPolicy::Never`, and logs are never purged.
+//! * A clone of a stale primary held by a reader blocked in a read that waits for an entry
+//!   to be written (which will never be) keeps it from being closed: the role task retries,
+//!   and a demotion by the state machine fails as a fatal storage error after 10 s.
+//!   `ledger-core` offers no way to close a ledger, or to wake such readers, through a shared
+//!   handle.
 //! * The fence between a forwarder and a later term is a check of the metrics before each
 //!   submission, not an atomic "append only in term T" (openraft 0.9 has none): a node that
 //!   loses and regains leadership between two submissions of one primary could propose a
@@ -389,7 +394,13 @@ impl ReplicatedLedger {
         self.node.slot.role()
     }
 
-    /// The node's current ledger. Drop it promptly: a role change waits for it.
+    /// The node's current ledger, for the reads this handle does not wrap. Drop it promptly:
+    /// a role change waits for it (up to 10 s, under the slot's write lock, so applying waits
+    /// too). Beware of reads that wait for the ledger to have written an entry (say
+    /// [`Ledger::latest`] or [`Ledger::table_get`]): on a primary they wait until consensus
+    /// applies the entry's signed group, which never happens on a primary that has lost the
+    /// lead; held meanwhile, the clone makes its demotion fail (see the
+    /// [module documentation](self), Known gaps).
     ///
     /// # Errors
     ///
