@@ -329,7 +329,7 @@ impl LedgerSlot {
 
 /// The ledger itself once every other clone is dropped, or the `Arc` back after `wait`.
 fn unwrap_within(mut ledger: Arc<Ledger>, wait: Duration) -> Result<Ledger, Arc<Ledger>> {
-    let deadline = Instant::now() + wait;
+    let deadline = deadline_after(wait);
     loop {
         match Arc::try_unwrap(ledger) {
             Ok(ledger) => return Ok(ledger),
@@ -340,6 +340,16 @@ fn unwrap_within(mut ledger: Arc<Ledger>, wait: Duration) -> Result<Ledger, Arc<
             Err(shared) => return Err(shared),
         }
     }
+}
+
+/// The instant `wait` from now, or about a century from now for a `wait` the clock cannot
+/// express (say `Duration::MAX`), instead of overflowing.
+pub(crate) fn deadline_after(wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 fn close_logged(ledger: Ledger) {

@@ -79,7 +79,9 @@ use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::error::RaftStoreError;
-use crate::ledger_machine::{encode_group, LedgerRole, LedgerSlot, LedgerStateMachine, SlotError};
+use crate::ledger_machine::{
+    deadline_after, encode_group, LedgerRole, LedgerSlot, LedgerStateMachine, SlotError,
+};
 use crate::log_store::LogStore;
 use crate::types::{LogId, NodeId, TypeConfig};
 
@@ -212,7 +214,11 @@ impl Node {
             LedgerRole::Primary { term } => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let replicator = Arc::new(ChannelReplicator { tx });
-                let config = self.slot.config().clone().primary(term + 1, replicator);
+                let config = self
+                    .slot
+                    .config()
+                    .clone()
+                    .primary(term.saturating_add(1), replicator);
                 let result = self
                     .slot
                     .replace(current, wanted, SWAP_WAIT, || Ledger::open(config));
@@ -479,7 +485,7 @@ impl ReplicatedLedger {
         tx: TxId,
         timeout: Duration,
     ) -> Result<TxStatus, ledger_core::Error> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let status = match self.node.slot.current() {
