@@ -3,7 +3,9 @@
 //! every node serves the same committed history with receipts that verify against the
 //! service certificate; a follower refuses writes naming the leader; an isolated leader is
 //! replaced by one in a later view, the old leader's uncommitted tail becomes Invalid
-//! everywhere once it catches up, and every node's ledger directory passes the offline audit.
+//! everywhere once it catches up; the old leader, stopped and restarted over its directories,
+//! catches up with what was written meanwhile; every node's ledger directory passes the
+//! offline audit. A node refuses a Raft config that would build snapshots.
 //!
 //! The ledger's pipeline runs on OS threads in real time, so this runs on a multi-thread
 //! tokio runtime with the real clock (not the paused clock of `sim_cluster.rs`), with
