@@ -28,6 +28,37 @@ pub enum RaftStoreError {
         /// The encoder's message.
         detail: String,
     },
+    /// The ledger refused or failed to apply a committed group (see
+    /// [`LedgerStateMachine`](crate::LedgerStateMachine)): a group that does not check against
+    /// this node's ledger ([`ledger_core::Error::GroupRejected`]), or a ledger store failure.
+    /// openraft stops the node: its ledger cannot follow the log any further.
+    #[error("ledger state machine, applying the group of log index {index}: {source}")]
+    Ledger {
+        /// The Raft log index of the entry carrying the group.
+        index: u64,
+        /// The ledger's error.
+        source: ledger_core::Error,
+    },
+    /// A primary made stale by a later leader's group could not be reopened as a backup (see
+    /// [`LedgerStateMachine`](crate::LedgerStateMachine)).
+    #[error("reopening the node's stale primary as a backup, at log index {index}: {source}")]
+    Demote {
+        /// The Raft log index of the later leader's group.
+        index: u64,
+        /// Why the slot was not swapped.
+        source: Box<crate::ledger_machine::SlotError>,
+    },
+    /// The ledger slot is empty: the node's ledger was closed (the node is shutting down, or
+    /// a role change failed to reopen it).
+    #[error("the node's ledger is closed")]
+    LedgerClosed,
+    /// Ledger snapshots are not implemented yet: the ledger state machine neither builds nor
+    /// installs snapshots (run it with `SnapshotPolicy::Never` and never purge the log).
+    #[error("ledger snapshots are not implemented: cannot {operation} a snapshot")]
+    SnapshotsNotImplemented {
+        /// `"build"` or `"install"`.
+        operation: &'static str,
+    },
     /// The directory holds a Raft store of a format version this build does not read.
     #[error(
         "raft store format version {found} is not supported (this build reads version {supported})"

@@ -1,18 +1,30 @@
 //! The ledger replicated on [openraft](https://docs.rs/openraft/0.9) 0.9: storage for the Raft
-//! log, the vote and a state machine, checked by openraft's own storage test suite.
+//! log and the vote (checked by openraft's own storage test suite), the ledger as the Raft
+//! state machine, and a replicated ledger node.
 //!
-//! This crate is the first slice of the replicated engine. What is here:
+//! What is here:
 //!
+//! * [`ReplicatedLedger`] ([`replicated`]): one node of a replicated ledger: its Raft, its
+//!   `ledger_core::Ledger` (the primary on the Raft leader, a backup elsewhere), the task that
+//!   reopens the ledger in the right role as leadership changes, reads and writes;
+//!   [`found_service`] founds a cluster (one genesis ledger copied to every node, one node
+//!   identity each, endorsed by the service identity).
+//! * [`LedgerStateMachine`] ([`ledger_machine`]): openraft's `RaftStateMachine` whose applied
+//!   state is the node's ledger, held in a [`LedgerSlot`] that role changes swap; it applies
+//!   the primary's groups ([`ledger_core::ReplicatedGroup`], carried in [`Payload`] by
+//!   [`encode_group`]). Ledger snapshots are not implemented yet (see below).
 //! * [`TypeConfig`]: the openraft type configuration (`u64` node ids, [`openraft::BasicNode`],
 //!   [`Payload`] requests, [`Applied`] responses, snapshots as bytes, tokio).
 //! * [`LogStore`]: openraft's `RaftLogStorage` and `RaftLogReader` (the log and the vote).
-//! * [`StateMachine`] and [`SnapshotBuilder`]: openraft's `RaftStateMachine` and
-//!   `RaftSnapshotBuilder`, with this slice's minimal applied state (last applied log id,
-//!   membership, a table of applied payloads) and snapshot build and install of that state.
+//! * [`StateMachine`] and [`SnapshotBuilder`]: the first slice's state machine over opaque
+//!   payloads (last applied log id, membership, a table of applied payloads, snapshot build
+//!   and install of that state). It stays as the state machine the log store, the simulated
+//!   network and openraft's suite are tested with, independent of the ledger.
 //! * [`Backend`]: the key-value seam both are written against, with [`MemoryBackend`] and the
 //!   durable [`RocksBackend`]; [`open_memory`], [`open_rocks`] and [`open`] make a pair.
 //! * [`sim`]: an in-process simulated network (seeded loss, delay, duplication, partitions,
-//!   crash and restart, an event trace) for testing clusters of these nodes.
+//!   crash and restart, an event trace) for testing clusters of these nodes; nodes over the
+//!   ledger state machine join it with [`sim::Router::attach`].
 //!
 //! openraft is used with the features `storage-v2` (the `RaftLogStorage`/`RaftStateMachine`
 //! traits; without it they cannot be implemented), `serde` (its stored types are encoded with
@@ -67,62 +79,56 @@
 //! re-apply what a machine crash lost (openraft re-applies committed entries above the
 //! recovered last applied index on restart), which brings it back to one fsync per batch.
 //!
-//! # Design for the next slice: the ledger on Raft
+//! # The ledger on Raft
 //!
-//! This follows CCF's model (a primary orders and signs, backups check and store).
+//! This follows CCF's model: a primary orders and signs, backups check and store; the engine's
+//! side is `ledger-core`'s `replication.rs` (roles, the replicated group) and `backup.rs` (what
+//! a backup checks).
 //!
-//! * **Entries.** The Raft leader is the primary. Its pipeline runs as on a single node
-//!   (appenders, committer building the Merkle tree and signing), but the writer stage, instead
-//!   of appending a `ledger_store::Group`, proposes it with `Raft::client_write` as one Raft
-//!   entry: `D` becomes a *ledger group*, `{ view, first_seqno, entries: Vec<entry bytes>,
-//!   signature: Option<signature transaction bytes> }`, every entry already carrying its
-//!   `view.seqno` and commit-evidence digest. A group ends at a signature transaction or is a
-//!   run of entries before one. Raft indexes and seqnos differ (blank and membership entries
-//!   take Raft indexes), so the state machine keeps the last applied seqno beside the last
-//!   applied log id, and a snapshot records both.
-//! * **Views are terms.** With `single-term-leader` a term has at most one leader, so the
-//!   primary uses its Raft term as the view of every transaction it sequences: `view.seqno`
-//!   is unique across failovers. A new primary records a signature transaction in its new view
-//!   before accepting writes (as a reopened single node does). Views may skip numbers (terms
-//!   that elected no leader, or whose leader never sequenced); the view-history rule in
-//!   `ledger-core/src/state.rs` ("views ascend by 1") must become "views strictly ascend",
-//!   with the audit changed the same way.
-//! * **Followers check and store, never re-sign.** Applying a ledger group on a follower
-//!   decodes each entry, recomputes its digest and leaf with `EntryLeaf` and the commit
-//!   secret, pushes the leaves into its own Merkle tree, and for a signature transaction checks
-//!   the root it names against its own root and the signature against the primary's node
-//!   certificate recorded in `internal.nodes`. Then it writes the group to its ledger store
-//!   with the signature's group as a commit group. A mismatch is a fatal storage error.
-//! * **Commit.** A transaction is Committed when a signature transaction covering it has been
-//!   applied, i.e. committed by Raft (durable on a majority). Entries in the Raft log but not
-//!   applied are Pending; a suffix that a new leader truncates is Invalid on every node, and
-//!   the new view's first seqno is where it began.
-//! * **Snapshots.** A snapshot is taken at a committed signature: the ledger store's state at
-//!   that seqno plus the signature's receipt, so a lagging follower installs it and continues
-//!   from the next group without the whole log.
+//! * **Entries.** The Raft leader's ledger is the primary. Its pipeline runs as on a single
+//!   node, but its writer hands each group to a `Replicator`, which queues it for
+//!   `Raft::client_write_ff` in order: one Raft entry per [`ledger_core::ReplicatedGroup`],
+//!   bincoded in the entry's [`Payload`] ([`encode_group`]). `TypeConfig`'s `D` stays
+//!   [`Payload`] rather than becoming the group type, so that the log store, its on-disk
+//!   format, the simulated network and the first slice's state machine, all tested against
+//!   opaque payloads, are unchanged; the ledger machine alone decodes payloads as groups, and a
+//!   payload that is not a group is a corruption error there.
+//! * **Views are terms plus one.** View 1 is the genesis ledger's, made before Raft existed;
+//!   the leader of term `T` writes in view `T + 1` (`single-term-leader`: one leader per term,
+//!   so one primary per view). It reopens its ledger as the primary only once it has applied
+//!   an entry of term `T`, so every group of earlier primaries that Raft commits is applied
+//!   first. Views skip numbers for terms that elected no primary.
+//! * **Commit.** A transaction is Committed on a node once the signed group covering it has
+//!   been committed by Raft (held by a majority) and applied there (stored and synced by the
+//!   ledger). The state machine holds runs of unsigned groups itself until their signature's
+//!   group comes; a primary's groups that Raft never commits are never applied, and once a
+//!   later primary's view is applied those transactions are Invalid on every node.
+//! * **Raft bookkeeping** (last applied log id, membership) is in the Raft store, persisted
+//!   only where no unsigned run is pending, so a restart re-applies the run from the Raft log;
+//!   groups the ledger already stored are skipped ([`ledger_machine`], Durability rule).
 //!
-//! What the next slice needs from `ledger-core` (none of it exists yet):
+//! Known gaps ([`replicated`] and [`ledger_machine`] say more):
 //!
-//! 1. On the primary, a pipeline whose writer hands each group to a caller-supplied sink
-//!    (the Raft proposal) instead of the store, and a commit notification driven from outside
-//!    (Raft's apply) instead of the store's sync.
-//! 2. On a follower, `append_signed_group(group)`: take a pre-built, pre-signed group (entries
-//!    with their view and seqno, the signature transaction), check it as above, and write it,
-//!    without sequencing, evidence generation or signing.
-//! 3. Beginning a view at a given number (the term) rather than "previous + 1", and
-//!    discarding an uncommitted tail to a given seqno on request (Raft truncation above the
-//!    last committed signature).
-//! 4. Snapshot export and import of the ledger store at a committed signature.
-//!
-//! Open questions: whether one commit secret shared by the first nodes (created together at
-//! cluster creation) is acceptable before the governed-nodes issue; how a follower learns the
-//! primary's node certificate before the first group it signs (a membership entry carrying
-//! it, or a governance transaction in genesis naming every founding node).
+//! 1. **Snapshots.** Ledger snapshots (the ledger store at a committed signature, so that a
+//!    lagging or new node installs it instead of replaying the log) are not implemented:
+//!    [`LedgerSnapshotBuilder`] (building) and installing fail with
+//!    [`RaftStoreError::SnapshotsNotImplemented`], a cluster must run with
+//!    `SnapshotPolicy::Never` ([`ReplicatedLedger::start`] refuses anything else), and logs
+//!    are never purged, so the Raft log grows without bound. `ledger-core` has no snapshot
+//!    export or import at a committed signature yet.
+//! 2. **Membership.** Only the founding nodes: adding a node (its endorsed identity, a copy of
+//!    the ledger) or retiring one is not covered.
+//! 3. **Two fsyncs per signature per node** (the Raft log's, then the ledger store's); see the
+//!    storage decision above. Not measured yet.
+//! 4. The founding nodes share the genesis ledger's commit secret (a copy of its store);
+//!    governed node admission is a later issue.
 
 mod backend;
 mod codec;
 mod error;
+pub mod ledger_machine;
 mod log_store;
+pub mod replicated;
 mod rocks;
 pub mod sim;
 mod state_machine;
@@ -133,7 +139,14 @@ use std::sync::Arc;
 
 pub use backend::{Backend, Keyspace, MemoryBackend, Pair, WriteOp};
 pub use error::RaftStoreError;
+pub use ledger_machine::{
+    decode_group, encode_group, LedgerRole, LedgerSlot, LedgerSnapshotBuilder, LedgerStateMachine,
+    SlotError,
+};
 pub use log_store::LogStore;
+pub use replicated::{
+    found_service, ClusterStatus, FoundedNode, FoundedService, ReplicaError, ReplicatedLedger,
+};
 pub use rocks::{RocksBackend, FORMAT_VERSION};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{

@@ -153,6 +153,10 @@ pub enum SimError {
     /// The node is crashed (not running).
     #[error("node {0} is down")]
     NodeDown(NodeId),
+    /// The node was started outside the router ([`Router::attach`]): only its owner can
+    /// restart it.
+    #[error("node {0} was attached, not started by the router")]
+    Attached(NodeId),
     /// The node is running, so it cannot be restarted.
     #[error("node {0} is running")]
     NodeRunning(NodeId),
@@ -569,7 +573,8 @@ impl NodeStorage {
 }
 
 struct Slot {
-    storage: NodeStorage,
+    /// `None` for a node started outside the router ([`Router::attach`]).
+    storage: Option<NodeStorage>,
     raft: Option<Raft>,
     /// The running incarnation's backend (none while crashed, so a RocksDB database closes).
     backend: Option<Arc<dyn Backend>>,
@@ -817,7 +822,7 @@ impl Router {
             inner.nodes.insert(
                 id,
                 Slot {
-                    storage,
+                    storage: Some(storage),
                     raft: None,
                     backend: None,
                     incarnation: 0,
@@ -826,6 +831,61 @@ impl Router {
             inner.record(EventKind::Started(id));
         }
         self.start(id).await
+    }
+
+    /// Adds node `id`, started outside the router over a state machine of the caller's (e.g.
+    /// a [`crate::ReplicatedLedger`] over the ledger state machine), built with
+    /// [`SimNetwork::new`]`(router, id)`: the router carries RPCs to and from it, partitions,
+    /// isolates and crashes it (shuts its Raft down), and watches its metrics, like any node.
+    /// It cannot be restarted by the router ([`SimError::Attached`]): its owner restarts it
+    /// and attaches the new incarnation under the same id, once the router has crashed the
+    /// old one ([`Router::crash`]). `backend` is its Raft storage, returned by
+    /// [`Router::backend`].
+    ///
+    /// Its requests are never fenced off as a crashed incarnation's (its network has no
+    /// incarnation); after [`Router::crash`], requests to it are [`Unreachable`].
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::NoRuntime`] outside a tokio runtime; [`SimError::DuplicateNode`] if a node
+    /// with this id is running, or was started by the router.
+    pub fn attach(
+        &self,
+        id: NodeId,
+        raft: Raft,
+        backend: Arc<dyn Backend>,
+    ) -> Result<(), SimError> {
+        in_runtime()?;
+        let incarnation = {
+            let mut inner = self.inner.lock();
+            match inner.nodes.get_mut(&id) {
+                // A new incarnation of an attached node the router crashed.
+                Some(slot) if slot.storage.is_none() && slot.raft.is_none() => {
+                    slot.raft = Some(raft.clone());
+                    slot.backend = Some(backend);
+                    slot.incarnation += 1;
+                    let incarnation = slot.incarnation;
+                    inner.record(EventKind::Restarted(id));
+                    incarnation
+                }
+                Some(_) => return Err(SimError::DuplicateNode(id)),
+                None => {
+                    inner.nodes.insert(
+                        id,
+                        Slot {
+                            storage: None,
+                            raft: Some(raft.clone()),
+                            backend: Some(backend),
+                            incarnation: 0,
+                        },
+                    );
+                    inner.record(EventKind::Started(id));
+                    0
+                }
+            }
+        };
+        self.watch_metrics(id, incarnation, raft);
+        Ok(())
     }
 
     /// The ids of every node added, running or not.
@@ -939,6 +999,9 @@ impl Router {
             if slot.raft.is_some() {
                 return Err(SimError::NodeRunning(id));
             }
+            if slot.storage.is_none() {
+                return Err(SimError::Attached(id));
+            }
             slot.incarnation += 1;
             inner.record(EventKind::Restarted(id));
         }
@@ -955,7 +1018,8 @@ impl Router {
             let hi = config.election_timeout_max.max(lo + 1);
             config.election_timeout_min = rng.gen_range(lo..hi);
             config.election_timeout_max = config.election_timeout_min + 1;
-            (slot.storage.clone(), config, slot.incarnation)
+            let storage = slot.storage.clone().ok_or(SimError::Attached(id))?;
+            (storage, config, slot.incarnation)
         };
         let mut attempts = 0;
         let backend = loop {
@@ -1069,9 +1133,9 @@ impl Router {
             return Ok(backend.clone());
         }
         match &slot.storage {
-            NodeStorage::Memory(backend) => Ok(backend.clone()),
-            NodeStorage::Shared(backend) => Ok(backend.clone()),
-            NodeStorage::Rocks(_) => Err(SimError::NodeDown(id)),
+            Some(NodeStorage::Memory(backend)) => Ok(backend.clone()),
+            Some(NodeStorage::Shared(backend)) => Ok(backend.clone()),
+            Some(NodeStorage::Rocks(_)) | None => Err(SimError::NodeDown(id)),
         }
     }
 

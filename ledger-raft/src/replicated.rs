@@ -1,0 +1,661 @@
+//! [`ReplicatedLedger`]: one node of a replicated ledger: its [`Raft`], its ledger (in a
+//! [`LedgerSlot`] applied to by a [`LedgerStateMachine`]), and the task that keeps the
+//! ledger's role in step with the node's Raft role. [`found_service`] founds a cluster.
+//!
+//! # Roles
+//!
+//! A node starts with its ledger opened as a backup ([`LedgerConfig::backup`]). A role task
+//! follows the node's Raft metrics (on every change, and every [`ROLE_TICK`]):
+//!
+//! * When the node is the Raft leader of term `T` and its state machine has applied an entry
+//!   of term `T` (the blank entry a new leader appends first, and so everything before it,
+//!   including every group of earlier primaries that Raft commits), the ledger is closed and
+//!   reopened as `LedgerConfig::primary(T + 1, replicator)`. **The view is the term plus
+//!   one**: view 1 is the genesis ledger's view, made before Raft existed, and the first
+//!   Raft term is 1, so `T + 1` is later than every view in the store, as a primary's view
+//!   must be, and (with `single-term-leader`) no two primaries ever share a view. A node
+//!   re-elected in a later term reopens again in that term's view: its earlier proposals may
+//!   have been truncated meanwhile.
+//! * When the node is no longer the leader of the term its primary was opened for, the
+//!   ledger is closed and reopened as a backup. Its store holds only applied groups; what it
+//!   sequenced beyond them is gone, and those transactions become Invalid once a later view
+//!   is applied.
+//!
+//! A swap happens under the slot's write lock ([`LedgerSlot::replace`]), so no group is
+//! applied to a ledger that is being closed, and only from the role the task saw: the state
+//! machine itself demotes a primary that is handed a later leader's group before the role
+//! task notices (see [`crate::ledger_machine`]), and the slot records the role of the ledger
+//! it holds ([`LedgerSlot::role`], [`ReplicatedLedger::role`]).
+//!
+//! # Proposals
+//!
+//! The primary's writer thread calls [`Replicator::propose`] (sync) for each group in order.
+//! The replicator queues the group on an unbounded tokio channel; a forwarder task, one per
+//! primary, encodes it ([`crate::encode_group`]) and hands it to `Raft::client_write_ff` in
+//! the same order (openraft appends entries in the order it receives them). The forwarder
+//! submits only while the node is still the leader of the primary's term; at the first
+//! failure, or once the node is not that leader, it stops and drops the channel, so the
+//! primary's next proposal fails (poisoning it, which is harmless: it is about to be reopened
+//! as a backup) rather than leaving a gap in the log.
+//!
+//! # Reads and writes
+//!
+//! [`ReplicatedLedger::append`] and [`ReplicatedLedger::submit`] go to the ledger when it is
+//! the primary, and otherwise fail with [`ledger_core::Error::NotPrimary`] naming the Raft
+//! leader (its node id in decimal) when it is known. Reads go to the current ledger. These
+//! methods block (the ledger's calls do): call them from a thread of your own or
+//! `spawn_blocking`, not from an async task.
+//!
+//! # Known gaps
+//!
+//! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
+//!   copy of the ledger) is not covered yet, nor is retiring one.
+//! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
+//!   must have `SnapshotPolicy::Never`, and logs are never purged.
+//! * A clone of a stale primary held by a reader blocked in a read that waits for an entry
+//!   to be written (which will never be) keeps it from being closed: the role task retries,
+//!   and a demotion by the state machine fails as a fatal storage error after 10 s.
+//!   `ledger-core` offers no way to close a ledger, or to wake such readers, through a shared
+//!   handle.
+//! * The fence between a forwarder and a later term is a check of the metrics before each
+//!   submission, not an atomic "append only in term T" (openraft 0.9 has none): a node that
+//!   loses and regains leadership between two submissions of one primary could propose a
+//!   group after a truncated one; the primary then refuses it at apply and the node stops
+//!   (fatal storage error) instead of storing anything wrong.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger_core::{
+    Entry as LedgerEntry, Ledger, LedgerConfig, NodeIdentity, Receipt, ReplicatedGroup, Replicator,
+    Role, ServiceIdentity, Transaction, TxId, TxStatus,
+};
+use openraft::network::RaftNetworkFactory;
+use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use tokio::sync::mpsc;
+
+use crate::backend::Backend;
+use crate::error::RaftStoreError;
+use crate::ledger_machine::{
+    deadline_after, encode_group, LedgerRole, LedgerSlot, LedgerStateMachine, SlotError,
+};
+use crate::log_store::LogStore;
+use crate::types::{LogId, NodeId, TypeConfig};
+
+/// How often the role task re-checks the node's role without a metrics change.
+pub const ROLE_TICK: Duration = Duration::from_millis(50);
+
+/// How long a role change waits for readers to let go of the old ledger.
+const SWAP_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest single wait [`ReplicatedLedger::wait_for_commit`] makes on one ledger
+/// instance before it looks at the slot again (the ledger may be swapped meanwhile).
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// Why a replicated node could not be started, founded or shut down.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// The node's ledger failed (opening, closing).
+    #[error("ledger: {0}")]
+    Ledger(#[from] ledger_core::Error),
+    /// The Raft storage failed.
+    #[error("raft storage: {0}")]
+    Storage(#[from] RaftStoreError),
+    /// openraft refused to start, or failed.
+    #[error("raft: {detail}")]
+    Raft {
+        /// openraft's message.
+        detail: String,
+    },
+    /// The Raft configuration cannot run a ledger state machine.
+    #[error("raft config: {detail}")]
+    Config {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The ledger slot could not be swapped or emptied.
+    #[error("ledger slot: {0}")]
+    Slot(#[from] SlotError),
+    /// A file operation while founding a service failed.
+    #[error("{operation} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The path it was done to.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A blocking task of the node panicked or was cancelled.
+    #[error("node task: {detail}")]
+    Task {
+        /// The join error's message.
+        detail: String,
+    },
+}
+
+/// A node's view of the cluster ([`ReplicatedLedger::cluster_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClusterStatus {
+    /// This node.
+    pub node: NodeId,
+    /// The Raft leader this node knows of.
+    pub leader: Option<NodeId>,
+    /// This node's current Raft term.
+    pub term: u64,
+    /// This node's ledger role (`None` while its ledger is closed).
+    pub role: Option<LedgerRole>,
+    /// The view of this node's ledger's newest committed transaction.
+    pub view: Option<u64>,
+    /// This node's newest committed transaction.
+    pub last_committed: Option<TxId>,
+    /// The last Raft log id this node's state machine applied.
+    pub last_applied: Option<LogId>,
+}
+
+/// The primary's [`Replicator`]: queues each group for the forwarder task.
+#[derive(Debug)]
+struct ChannelReplicator {
+    tx: mpsc::UnboundedSender<ReplicatedGroup>,
+}
+
+impl Replicator for ChannelReplicator {
+    fn propose(&self, group: ReplicatedGroup) -> Result<(), ledger_core::Error> {
+        // A closed channel: the forwarder stopped (this node no longer leads the term).
+        self.tx.send(group).map_err(|_| ledger_core::Error::Closed)
+    }
+}
+
+/// What the handle and its role task share.
+struct Node {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    slot: Arc<LedgerSlot>,
+    stopping: AtomicBool,
+}
+
+impl Node {
+    fn metrics(&self) -> RaftMetrics<NodeId, openraft::BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// The role the metrics call for, or `None` to leave it as it is (a new leader that has
+    /// not applied an entry of its term yet).
+    fn wanted(&self, m: &RaftMetrics<NodeId, openraft::BasicNode>) -> Option<LedgerRole> {
+        if m.state == ServerState::Leader && m.current_leader == Some(self.id) {
+            let applied_term = m.last_applied.map(|l| l.leader_id.term);
+            return (applied_term == Some(m.current_term)).then_some(LedgerRole::Primary {
+                term: m.current_term,
+            });
+        }
+        Some(LedgerRole::Backup)
+    }
+
+    /// Brings the ledger's role in line with the metrics. Blocks (closes and opens ledgers).
+    fn reconcile(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let m = self.metrics();
+        let Some(wanted) = self.wanted(&m) else {
+            return;
+        };
+        let current = self.slot.role();
+        if current == Some(wanted) {
+            return;
+        }
+        let result = match wanted {
+            LedgerRole::Backup => self.slot.demote(current, SWAP_WAIT),
+            LedgerRole::Primary { term } => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let replicator = Arc::new(ChannelReplicator { tx });
+                let config = self
+                    .slot
+                    .config()
+                    .clone()
+                    .primary(term.saturating_add(1), replicator);
+                let result = self
+                    .slot
+                    .replace(current, wanted, SWAP_WAIT, || Ledger::open(config));
+                if result.is_ok() {
+                    runtime.spawn(forward(self.id, self.raft.clone(), term, rx));
+                }
+                result
+            }
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(node = self.id, from = ?current, to = ?wanted, "ledger role changed");
+            }
+            Err(SlotError::Changed { found, .. }) => {
+                // The state machine demoted a stale primary meanwhile: look again next tick.
+                tracing::debug!(node = self.id, ?found, "ledger role changed meanwhile");
+            }
+            Err(SlotError::Busy { .. }) => {
+                tracing::warn!(node = self.id, to = ?wanted, "ledger busy; role change retried");
+            }
+            Err(e) => {
+                // The slot is empty: fall back to a backup, the role that needs nothing of
+                // the cluster. Retried on the next tick if this fails too.
+                tracing::error!(node = self.id, to = ?wanted, error = %e, "role change failed");
+                if let Err(e) = self.slot.demote(None, SWAP_WAIT) {
+                    tracing::error!(node = self.id, error = %e, "reopening as a backup failed");
+                }
+            }
+        }
+    }
+
+    fn leader_hint(&self) -> Option<String> {
+        self.metrics().current_leader.map(|id| id.to_string())
+    }
+}
+
+/// Hands the groups of the primary of `term` to Raft, in order, while this node leads `term`.
+///
+/// It holds the Raft, not the node: the channel closes when the primary is closed, which ends
+/// the task, and nothing it holds keeps that primary open.
+async fn forward(
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    term: u64,
+    mut rx: mpsc::UnboundedReceiver<ReplicatedGroup>,
+) {
+    while let Some(group) = rx.recv().await {
+        let leads_term = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            m.state == ServerState::Leader && m.current_term == term
+        };
+        if !leads_term {
+            tracing::info!(
+                node = id,
+                term,
+                "no longer the leader of the term; proposals stop"
+            );
+            break;
+        }
+        let payload = match encode_group(&group) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(node = id, error = %e, "cannot encode a group; proposals stop");
+                break;
+            }
+        };
+        // Fire and forget: the outcome reaches this node as an apply (committed) or as a
+        // term change (not committed); the response itself is not needed.
+        if let Err(e) = raft.client_write_ff(payload).await {
+            tracing::warn!(node = id, error = %e, "raft stopped; proposals stop");
+            break;
+        }
+    }
+}
+
+/// Follows the node's metrics and reconciles its ledger role until the Raft stops.
+async fn role_task(node: Arc<Node>) {
+    let runtime = tokio::runtime::Handle::current();
+    let mut metrics = node.raft.metrics();
+    loop {
+        if node.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let reconciling = node.clone();
+        let handle = runtime.clone();
+        if tokio::task::spawn_blocking(move || reconciling.reconcile(&handle))
+            .await
+            .is_err()
+        {
+            tracing::error!(node = node.id, "role reconciliation panicked");
+        }
+        // A change or a tick: reconcile again. An error: the Raft stopped.
+        if let Ok(Err(_)) = tokio::time::timeout(ROLE_TICK, metrics.changed()).await {
+            return;
+        }
+    }
+}
+
+/// One node of a replicated ledger. See the [module documentation](self).
+pub struct ReplicatedLedger {
+    node: Arc<Node>,
+    /// `None` once [`ReplicatedLedger::shutdown`] has awaited it.
+    role_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl fmt::Debug for ReplicatedLedger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplicatedLedger")
+            .field("node", &self.node.id)
+            .field("slot", &self.node.slot)
+            .finish()
+    }
+}
+
+impl ReplicatedLedger {
+    /// Starts node `id`: opens its ledger (`ledger_config`, as a backup), its Raft storage
+    /// over `raft_backend`, and its Raft with `raft_config` over `network`, and spawns its role
+    /// task on the current tokio runtime. The cluster still has to be initialized
+    /// (`raft().initialize(..)`) once, on one node.
+    ///
+    /// # Errors
+    ///
+    /// [`ReplicaError::Config`] unless `raft_config.snapshot_policy` is
+    /// `SnapshotPolicy::Never` (ledger snapshots are not implemented); ledger, storage and
+    /// openraft failures.
+    pub async fn start<N>(
+        id: NodeId,
+        raft_config: Arc<openraft::Config>,
+        network: N,
+        raft_backend: Arc<dyn Backend>,
+        ledger_config: LedgerConfig,
+    ) -> Result<Self, ReplicaError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        if !matches!(raft_config.snapshot_policy, SnapshotPolicy::Never) {
+            return Err(ReplicaError::Config {
+                detail: "snapshot_policy must be SnapshotPolicy::Never: ledger snapshots are \
+                         not implemented"
+                    .into(),
+            });
+        }
+        let backup = ledger_config.clone().backup();
+        let ledger = blocking(move || Ledger::open(backup)).await??;
+        let slot = LedgerSlot::new(ledger, LedgerRole::Backup, ledger_config);
+        let machine = LedgerStateMachine::open(raft_backend.clone(), slot.clone())?;
+        let log = LogStore::new(raft_backend);
+        let raft = Raft::new(id, raft_config, network, log, machine)
+            .await
+            .map_err(|e| ReplicaError::Raft {
+                detail: e.to_string(),
+            })?;
+        let node = Arc::new(Node {
+            id,
+            raft,
+            slot,
+            stopping: AtomicBool::new(false),
+        });
+        let role_task = tokio::spawn(role_task(node.clone()));
+        Ok(Self {
+            node,
+            role_task: Some(role_task),
+        })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.node.id
+    }
+
+    /// This node's Raft (to initialize the cluster, change membership, read metrics).
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.node.raft
+    }
+
+    /// This node's ledger role (`None` while its ledger is closed).
+    pub fn role(&self) -> Option<LedgerRole> {
+        self.node.slot.role()
+    }
+
+    /// The node's current ledger, for the reads this handle does not wrap. Drop it promptly:
+    /// a role change waits for it (up to 10 s, under the slot's write lock, so applying waits
+    /// too). Beware of reads that wait for the ledger to have written an entry (say
+    /// [`Ledger::latest`] or [`Ledger::table_get`]): on a primary they wait until consensus
+    /// applies the entry's signed group, which never happens on a primary that has lost the
+    /// lead; held meanwhile, the clone makes its demotion fail (see the
+    /// [module documentation](self), Known gaps).
+    ///
+    /// # Errors
+    ///
+    /// [`ledger_core::Error::Closed`] if the node's ledger is closed.
+    pub fn ledger(&self) -> Result<Arc<Ledger>, ledger_core::Error> {
+        self.node.slot.current().ok_or(ledger_core::Error::Closed)
+    }
+
+    /// The current ledger if it is the primary; otherwise `NotPrimary` naming the leader.
+    fn primary(&self) -> Result<Arc<Ledger>, ledger_core::Error> {
+        let ledger = self.ledger()?;
+        if ledger.role() == Role::Primary {
+            return Ok(ledger);
+        }
+        Err(ledger_core::Error::NotPrimary {
+            primary: self.node.leader_hint(),
+        })
+    }
+
+    /// Appends `contents` to `collection` on this node if it is the primary.
+    ///
+    /// # Errors
+    ///
+    /// [`ledger_core::Error::NotPrimary`] with the Raft leader's id (when known) on any other
+    /// node; as [`Ledger::append`].
+    pub fn append(&self, collection: &str, contents: &[u8]) -> Result<TxId, ledger_core::Error> {
+        self.primary()?.append(collection, contents)
+    }
+
+    /// Submits `tx` on this node if it is the primary.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReplicatedLedger::append`] and [`Ledger::submit`].
+    pub fn submit(&self, tx: Transaction) -> Result<TxId, ledger_core::Error> {
+        self.primary()?.submit(tx)
+    }
+
+    /// The status of `tx` on this node.
+    pub fn status(&self, tx: TxId) -> TxStatus {
+        self.ledger().map_or(TxStatus::Unknown, |l| l.status(tx))
+    }
+
+    /// The entry of `tx` in `collection`, as this node stores it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::entry`]; [`ledger_core::Error::Closed`] if the ledger is closed.
+    pub fn entry(&self, collection: &str, tx: TxId) -> Result<LedgerEntry, ledger_core::Error> {
+        self.ledger()?.entry(collection, tx)
+    }
+
+    /// A receipt for committed `tx` from this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::receipt`]; [`ledger_core::Error::Closed`] if the ledger is closed.
+    pub fn receipt(&self, tx: TxId) -> Result<Receipt, ledger_core::Error> {
+        self.ledger()?.receipt(tx)
+    }
+
+    /// This node's newest committed transaction.
+    pub fn last_committed(&self) -> Option<TxId> {
+        self.ledger().ok().and_then(|l| l.last_committed())
+    }
+
+    /// Waits up to `timeout` for `tx` to become Committed or Invalid on this node, and returns
+    /// its status then. Unlike [`Ledger::wait_for_commit`], an id this node does not know yet
+    /// (its group not applied here) is waited for too, and the wait follows role changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::wait_for_commit`].
+    pub fn wait_for_commit(
+        &self,
+        tx: TxId,
+        timeout: Duration,
+    ) -> Result<TxStatus, ledger_core::Error> {
+        let deadline = deadline_after(timeout);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let status = match self.node.slot.current() {
+                Some(ledger) => ledger.wait_for_commit(tx, remaining.min(WAIT_SLICE))?,
+                None => TxStatus::Unknown,
+            };
+            if matches!(status, TxStatus::Committed | TxStatus::Invalid) || remaining.is_zero() {
+                return Ok(status);
+            }
+            if status == TxStatus::Unknown {
+                // Unknown returns at once: poll, gently.
+                std::thread::sleep(Duration::from_millis(5).min(remaining));
+            }
+        }
+    }
+
+    /// The leader, term and this node's role, view and last committed transaction.
+    pub fn cluster_status(&self) -> ClusterStatus {
+        let m = self.node.metrics();
+        let last_committed = self.last_committed();
+        ClusterStatus {
+            node: self.node.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            role: self.role(),
+            view: last_committed.map(|tx| tx.view()),
+            last_committed,
+            last_applied: m.last_applied,
+        }
+    }
+
+    /// Stops the node: its role task, its Raft, and its ledger (closed cleanly).
+    ///
+    /// # Errors
+    ///
+    /// openraft's failure to shut down; [`ReplicaError::Slot`] if the ledger is still held
+    /// elsewhere after 10 s; the ledger's close failure.
+    pub async fn shutdown(mut self) -> Result<(), ReplicaError> {
+        self.node.stopping.store(true, Ordering::Release);
+        let raft_result = self.node.raft.shutdown().await;
+        if let Some(task) = self.role_task.take() {
+            if let Err(e) = task.await {
+                tracing::warn!(node = self.node.id, error = %e, "role task ended abnormally");
+            }
+        }
+        let slot = self.node.slot.clone();
+        let ledger = blocking(move || slot.take(SWAP_WAIT)).await??;
+        if let Some(ledger) = ledger {
+            blocking(move || ledger.close()).await??;
+        }
+        raft_result.map_err(|e| ReplicaError::Raft {
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// Without [`ReplicatedLedger::shutdown`]: the role task stops within [`ROLE_TICK`] and lets
+/// go of the node, whose ledger is then closed by its own `Drop` (on whichever thread drops
+/// the last reference). The Raft is not shut down: call `shutdown`, which does it and reports
+/// failures.
+impl Drop for ReplicatedLedger {
+    fn drop(&mut self) {
+        self.node.stopping.store(true, Ordering::Release);
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ReplicaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ReplicaError::Task {
+            detail: e.to_string(),
+        })
+}
+
+/// One founding node of a service ([`found_service`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FoundedNode {
+    /// The node's ledger directory (a copy of the genesis ledger).
+    pub ledger_dir: PathBuf,
+    /// A directory for the node's Raft storage (empty; [`crate::RocksBackend::open`] creates
+    /// the database).
+    pub raft_dir: PathBuf,
+    /// The node's identity, endorsed by the service identity.
+    pub identity: Arc<NodeIdentity>,
+}
+
+impl FoundedNode {
+    /// The node's ledger configuration: its directory, signing with its node identity. Add
+    /// settings (say `sig_interval`) to it before starting the node; the role is set by
+    /// [`ReplicatedLedger`].
+    pub fn ledger_config(&self) -> LedgerConfig {
+        LedgerConfig::new(&self.ledger_dir).node_signer(self.identity.clone())
+    }
+}
+
+/// A founded service: the service identity and its founding nodes.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FoundedService {
+    /// The service identity (its certificate verifies every receipt of the service).
+    pub identity: ServiceIdentity,
+    /// The founding nodes, in order (node ids are the caller's choice).
+    pub nodes: Vec<FoundedNode>,
+}
+
+/// Founds a service of `nodes` nodes under `root`: a standalone genesis ledger made with a
+/// new service identity named `name` (at `root/genesis`, closed, so signed), copied to
+/// `root/node<i>/ledger` for `i` in `1..=nodes`, and one node identity per node, issued by
+/// the service key. Each node's Raft directory is `root/node<i>/raft`.
+///
+/// Every founding node shares the genesis ledger's commit secret (a copy of its store), which
+/// is what lets backups re-derive the primary's commit evidence.
+///
+/// # Errors
+///
+/// The ledger's failures (identity generation, genesis); [`ReplicaError::Io`] for copying.
+pub fn found_service(
+    root: &Path,
+    name: &str,
+    nodes: usize,
+) -> Result<FoundedService, ReplicaError> {
+    let identity = ServiceIdentity::generate(name)?;
+    let genesis = root.join("genesis");
+    Ledger::open(LedgerConfig::new(&genesis).service_identity(identity.clone()))?.close()?;
+    let mut founded = Vec::with_capacity(nodes);
+    for i in 1..=nodes {
+        let dir = root.join(format!("node{i}"));
+        let ledger_dir = dir.join("ledger");
+        copy_dir(&genesis, &ledger_dir)?;
+        let raft_dir = dir.join("raft");
+        std::fs::create_dir_all(&raft_dir).map_err(|source| ReplicaError::Io {
+            operation: "creating",
+            path: raft_dir.clone(),
+            source,
+        })?;
+        let node = NodeIdentity::generate(&identity, &format!("{name} node {i}"))?;
+        founded.push(FoundedNode {
+            ledger_dir,
+            raft_dir,
+            identity: Arc::new(node),
+        });
+    }
+    Ok(FoundedService {
+        identity,
+        nodes: founded,
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), ReplicaError> {
+    let io = |operation, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReplicaError::Io {
+            operation,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(to).map_err(io("creating", to))?;
+    for entry in std::fs::read_dir(from).map_err(io("reading", from))? {
+        let entry = entry.map_err(io("reading", from))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        if entry.file_type().map_err(io("reading", &source))?.is_dir() {
+            copy_dir(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target).map_err(io("copying", &source))?;
+        }
+    }
+    Ok(())
+}

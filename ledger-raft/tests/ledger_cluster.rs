@@ -1,0 +1,315 @@
+//! A 3-node replicated ledger over the simulated network (`ledger_raft::sim`, no faults but a
+//! partition): the Raft leader's ledger is the primary, the others check and store its groups;
+//! every node serves the same committed history with receipts that verify against the
+//! service certificate; a follower refuses writes naming the leader; an isolated leader is
+//! replaced by one in a later view, the old leader's uncommitted tail becomes Invalid
+//! everywhere once it catches up; the old leader, stopped and restarted over its directories,
+//! catches up with what was written meanwhile; every node's ledger directory passes the
+//! offline audit. A node refuses a Raft config that would build snapshots.
+//!
+//! The ledger's pipeline runs on OS threads in real time, so this runs on a multi-thread
+//! tokio runtime with the real clock (not the paused clock of `sim_cluster.rs`), with
+//! generous deadlines. The test's own blocking calls (the ledger's API blocks) run on the
+//! runtime's `block_on` thread, which is not one of its workers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
+use ledger_raft::sim::{Router, SimNetwork};
+use ledger_raft::{
+    found_service, Backend, LedgerRole, ReplicaError, ReplicatedLedger, RocksBackend,
+};
+use openraft::{BasicNode, Config, SnapshotPolicy};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn raft_config() -> Config {
+    Config {
+        cluster_name: "ledger".to_string(),
+        heartbeat_interval: 50,
+        election_timeout_min: 300,
+        election_timeout_max: 600,
+        // Ledger snapshots are not implemented: never build one, never purge the log.
+        snapshot_policy: SnapshotPolicy::Never,
+        ..Config::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+/// Polls `check` until it gives `Some`, or fails naming `what`.
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The node whose ledger is the primary, among `nodes`, and its role.
+fn primary_among(nodes: &[&ReplicatedLedger]) -> Option<(u64, u64)> {
+    nodes.iter().find_map(|n| match n.role() {
+        Some(LedgerRole::Primary { term }) => Some((n.id(), term)),
+        _ => None,
+    })
+}
+
+fn committed_everywhere(nodes: &[Arc<ReplicatedLedger>], id: TxId) {
+    for node in nodes {
+        let status = node.wait_for_commit(id, DEADLINE).unwrap();
+        assert_eq!(status, TxStatus::Committed, "{id} on node {}", node.id());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
+    let started = Instant::now();
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "raft ledger", 3).unwrap();
+    let cert = service.identity.certificate_pem().to_string();
+    let config = Arc::new(raft_config());
+    let router = Router::new(7, (*config).clone()).unwrap();
+
+    let mut nodes = Vec::new();
+    for (i, founded) in service.nodes.iter().enumerate() {
+        let id = i as u64 + 1;
+        let backend: Arc<dyn Backend> = Arc::new(RocksBackend::open(&founded.raft_dir).unwrap());
+        let ledger_config = founded
+            .ledger_config()
+            .sig_interval(Duration::from_millis(5));
+        let node = ReplicatedLedger::start(
+            id,
+            config.clone(),
+            SimNetwork::new(router.clone(), id),
+            backend.clone(),
+            ledger_config,
+        )
+        .await
+        .unwrap();
+        router.attach(id, node.raft().clone(), backend).unwrap();
+        nodes.push(Arc::new(node));
+    }
+    let members: BTreeMap<u64, BasicNode> = (1..=3).map(|id| (id, BasicNode::default())).collect();
+    nodes[0].raft().initialize(members).await.unwrap();
+
+    // A leader, whose ledger becomes the primary.
+    let refs: Vec<&ReplicatedLedger> = nodes.iter().map(|n| n.as_ref()).collect();
+    let (leader, term) = wait_for("a primary", || primary_among(&refs));
+    let primary = nodes[leader as usize - 1].clone();
+    let status = primary.cluster_status();
+    assert_eq!(status.leader, Some(leader));
+    assert_eq!(status.role.and_then(|r| r.view()), Some(term + 1));
+
+    // ~200 entries through the leader.
+    let mut written = Vec::new();
+    for i in 0..200u32 {
+        let collection = if i % 2 == 0 { "even" } else { "odd" };
+        let contents = format!("first view, entry {i}").into_bytes();
+        let id = primary.append(collection, &contents).unwrap();
+        assert_eq!(id.view(), term + 1, "the primary writes in view term + 1");
+        written.push((id, collection, contents));
+        if i % 40 == 39 {
+            // A read of the newest entry waits for it to be written: the primary hands its
+            // group over before signing, so unsigned groups go through Raft too.
+            let latest = primary
+                .ledger()
+                .unwrap()
+                .latest(collection)
+                .unwrap()
+                .unwrap();
+            assert_eq!(latest.tx_id, id);
+        }
+    }
+    let last = written.last().unwrap().0;
+    assert_eq!(
+        primary.wait_for_commit(last, DEADLINE).unwrap(),
+        TxStatus::Committed
+    );
+    committed_everywhere(&nodes, last);
+    for node in &nodes {
+        for (id, collection, contents) in &written {
+            assert_eq!(node.status(*id), TxStatus::Committed);
+            assert_eq!(&node.entry(collection, *id).unwrap().contents, contents);
+            node.receipt(*id).unwrap().verify(&cert).unwrap();
+        }
+        assert!(node.last_committed().unwrap() >= last);
+    }
+
+    // A follower refuses writes and names the leader.
+    let follower = nodes.iter().find(|n| n.id() != leader).unwrap();
+    match follower.append("even", b"refused") {
+        Err(Error::NotPrimary {
+            primary: Some(named),
+        }) => assert_eq!(named, leader.to_string()),
+        other => panic!("a follower's append: {other:?}"),
+    }
+
+    // The leader is cut off: what it sequences now never reaches a majority.
+    router.isolate(leader);
+    let mut tail = Vec::new();
+    for i in 0..20u32 {
+        match primary.append("odd", format!("lost {i}").as_bytes()) {
+            Ok(id) => tail.push(id),
+            Err(Error::NotPrimary { .. }) => break,
+            Err(e) => panic!("append on the isolated leader: {e}"),
+        }
+    }
+    assert!(!tail.is_empty(), "the isolated leader took no writes");
+
+    // The other two elect a new leader, whose primary writes in a later view.
+    let others: Vec<Arc<ReplicatedLedger>> =
+        nodes.iter().filter(|n| n.id() != leader).cloned().collect();
+    let other_refs: Vec<&ReplicatedLedger> = others.iter().map(|n| n.as_ref()).collect();
+    let (new_leader, new_term) = wait_for("a new primary", || primary_among(&other_refs));
+    assert!(new_term > term);
+    let new_primary = nodes[new_leader as usize - 1].clone();
+    let new_view = new_primary.role().and_then(|r| r.view()).unwrap();
+    assert!(
+        new_view > term + 1,
+        "view {new_view} after view {}",
+        term + 1
+    );
+    let mut later = Vec::new();
+    for i in 0..100u32 {
+        let contents = format!("later view, entry {i}").into_bytes();
+        let id = new_primary.append("even", &contents).unwrap();
+        assert_eq!(id.view(), new_view);
+        later.push((id, "even", contents));
+    }
+    let last = later.last().unwrap().0;
+    committed_everywhere(&others, last);
+
+    // Healed, the old leader follows the new one and catches up.
+    router.heal();
+    committed_everywhere(&nodes, last);
+    wait_for("the old leader to become a backup", || {
+        (primary.role() == Some(LedgerRole::Backup)).then_some(())
+    });
+    for node in &nodes {
+        let status = node.cluster_status();
+        assert_eq!(status.leader, Some(new_leader), "node {}", node.id());
+        assert!(status.term >= new_term);
+        assert!(status.view >= Some(new_view));
+        for (id, collection, contents) in written.iter().chain(&later) {
+            assert_eq!(node.status(*id), TxStatus::Committed, "{id}");
+            assert_eq!(&node.entry(collection, *id).unwrap().contents, contents);
+            node.receipt(*id).unwrap().verify(&cert).unwrap();
+        }
+        for id in &tail {
+            assert_eq!(
+                node.status(*id),
+                TxStatus::Invalid,
+                "{id}, sequenced by the isolated leader, on node {}",
+                node.id()
+            );
+        }
+    }
+    // The old leader restarts: crashed in the simulated network, its node stopped (ledger
+    // closed cleanly), more written meanwhile, then started again over the same directories:
+    // openraft re-applies from its persisted applied log id, and it catches up.
+    drop(primary);
+    drop(others);
+    drop(refs);
+    router.crash(leader).await.unwrap();
+    let index = leader as usize - 1;
+    let stopped = Arc::try_unwrap(nodes.remove(index)).expect("the only handle");
+    stopped.shutdown().await.unwrap();
+    let mut more = Vec::new();
+    for i in 0..50u32 {
+        let contents = format!("while node {leader} was down, entry {i}").into_bytes();
+        more.push((new_primary.append("odd", &contents).unwrap(), contents));
+    }
+    let last = more.last().unwrap().0;
+    committed_everywhere(&nodes, last);
+    let founded = &service.nodes[index];
+    let backend: Arc<dyn Backend> = wait_for("the raft store to be released", || {
+        RocksBackend::open(&founded.raft_dir)
+            .ok()
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+    });
+    let restarted = ReplicatedLedger::start(
+        leader,
+        config.clone(),
+        SimNetwork::new(router.clone(), leader),
+        backend.clone(),
+        founded
+            .ledger_config()
+            .sig_interval(Duration::from_millis(5)),
+    )
+    .await
+    .unwrap();
+    router
+        .attach(leader, restarted.raft().clone(), backend)
+        .unwrap();
+    nodes.insert(index, Arc::new(restarted));
+    committed_everywhere(&nodes, last);
+    let restarted = &nodes[index];
+    assert_eq!(restarted.role(), Some(LedgerRole::Backup));
+    for (id, contents) in &more {
+        assert_eq!(&restarted.entry("odd", *id).unwrap().contents, contents);
+        restarted.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    for (id, collection, contents) in written.iter().chain(&later) {
+        assert_eq!(
+            &restarted.entry(collection, *id).unwrap().contents,
+            contents
+        );
+    }
+    for id in &tail {
+        assert_eq!(restarted.status(*id), TxStatus::Invalid);
+    }
+    assert!(
+        router.failures().is_empty(),
+        "raft stopped: {:?}",
+        router.failures()
+    );
+
+    // Closed, every node's ledger directory audits clean.
+    drop(new_primary);
+    for node in nodes {
+        let node = Arc::try_unwrap(node).expect("the only handle");
+        node.shutdown().await.unwrap();
+    }
+    let options = AuditOptions::default().service_certificate(&cert).unwrap();
+    for founded in &service.nodes {
+        let report = audit_path(&founded.ledger_dir, &options).unwrap();
+        assert!(
+            report.is_clean(),
+            "audit of {}: {report:?}",
+            founded.ledger_dir.display()
+        );
+    }
+    eprintln!("ledger cluster scenario took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_node_refuses_a_raft_config_that_builds_snapshots() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "snapshots", 1).unwrap();
+    let config = Config {
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(100),
+        ..raft_config()
+    };
+    let router = Router::new(1, config.clone()).unwrap();
+    let backend: Arc<dyn Backend> =
+        Arc::new(RocksBackend::open(&service.nodes[0].raft_dir).unwrap());
+    let refused = ReplicatedLedger::start(
+        1,
+        Arc::new(config),
+        SimNetwork::new(router, 1),
+        backend,
+        service.nodes[0].ledger_config(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(ReplicaError::Config { .. })),
+        "{refused:?}"
+    );
+}
