@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ledger_core::testing::{ChannelReplicator, MemoryService};
-use ledger_core::{Ledger, ReplicatedGroup};
 use ledger_core::LedgerConfig;
+use ledger_core::{Ledger, ReplicatedGroup};
 
 fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")

@@ -51,7 +51,7 @@ pub const FORMAT_VERSION: u32 = 1;
 
 const FORMAT_KEY: &[u8] = b"format";
 
-/// The [`Backend`] on RocksDB. See the [module documentation](self).
+/// The [`Backend`] on RocksDB. Its format and durability rules are in the documentation of `rocks.rs` (a private module).
 #[derive(Debug)]
 pub struct RocksBackend {
     db: DB,

@@ -121,7 +121,7 @@ fn table_rows(
         .collect()
 }
 
-/// This slice's state machine. See the [module documentation](self).
+/// This slice's state machine. Its format, durability and concurrency rules are in the documentation of `state_machine.rs` (a private module).
 #[derive(Debug)]
 pub struct StateMachine {
     backend: Arc<dyn Backend>,

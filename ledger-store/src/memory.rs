@@ -5,7 +5,7 @@
 //! and reopen, discarding everything written after the last commit group exactly as recovery
 //! of the RocksDB store does.
 //!
-//! Entry bytes are copied into large blocks ([`EntryLog`]) rather than kept one allocation per
+//! Entry bytes are copied into large blocks (`EntryLog`) rather than kept one allocation per
 //! entry: a ledger held in memory only grows, and per-entry allocations made by the appending
 //! threads would each take fresh pages from their thread's heap (a page fault and a heap
 //! extension every few dozen entries, on the appenders' critical path), while the blocks are
