@@ -19,8 +19,6 @@
 #![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -179,26 +177,6 @@ fn start_cluster(runtime: &tokio::runtime::Runtime) -> Cluster {
     }
 }
 
-fn fsync_cost(dir: &Path) -> Duration {
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path).expect("probe");
-    let mut samples: Vec<Duration> = (0..50)
-        .map(|_| {
-            let start = Instant::now();
-            file.write_all(&[0u8; 4096]).expect("write");
-            file.sync_data().expect("fsync");
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -278,11 +256,11 @@ fn bench(c: &mut Criterion) {
     println!(
         "cluster: commit latency, 1 node p50 {:?} p99 {:?}; 3 nodes p50 {:?} p99 {:?}; one 4 KiB \
          write+fsync on this disk: p50 {:?}",
-        percentile(&latencies[0], 0.5),
-        percentile(&latencies[0], 0.99),
-        percentile(&latencies[1], 0.5),
-        percentile(&latencies[1], 0.99),
-        fsync_cost(single_dir.path())
+        ledger_benches::percentile(&latencies[0], 0.5),
+        ledger_benches::percentile(&latencies[0], 0.99),
+        ledger_benches::percentile(&latencies[1], 0.5),
+        ledger_benches::percentile(&latencies[1], 0.99),
+        ledger_benches::fsync_cost(single_dir.path())
     );
     let Cluster {
         nodes,

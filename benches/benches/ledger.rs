@@ -38,7 +38,6 @@
 //!
 //! Run: `cargo bench -p ledger-benches --bench ledger`.
 
-use std::io::Write;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -246,28 +245,6 @@ fn bench_append(c: &mut Criterion) {
     }
 }
 
-/// Median cost of writing 4 KiB and fsyncing it, on the disk the ledger uses.
-fn fsync_cost(dir: &std::path::Path) -> Duration {
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("probe file: {e}"));
-    let mut samples: Vec<Duration> = (0..200)
-        .map(|_| {
-            let start = Instant::now();
-            file.write_all(&[0u8; 4096])
-                .unwrap_or_else(|e| panic!("write: {e}"));
-            file.sync_data().unwrap_or_else(|e| panic!("fsync: {e}"));
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 fn bench_commit_latency(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let ledger = open(&Backend::RocksFsync, dir.path());
@@ -299,9 +276,9 @@ fn bench_commit_latency(c: &mut Criterion) {
         println!(
             "ledger_commit_latency: {} samples, p50 {:?}, p99 {:?}; one 4 KiB write+fsync on this disk: p50 {:?}; sig_interval 1 ms",
             samples.len(),
-            percentile(&samples, 0.50),
-            percentile(&samples, 0.99),
-            fsync_cost(dir.path()),
+            ledger_benches::percentile(&samples, 0.50),
+            ledger_benches::percentile(&samples, 0.99),
+            ledger_benches::fsync_cost(dir.path()),
         );
     }
 }

@@ -92,13 +92,13 @@ use std::time::{Duration, Instant};
 
 use ledger_core::{Ledger, LedgerConfig, ReplicatedGroup};
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use openraft::{EntryPayload, ErrorVerb, RaftSnapshotBuilder};
 use parking_lot::RwLock;
 
 use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
-use crate::log_store::storage_error;
+use crate::log_store::{sm_error, snapshot_error};
 use crate::types::{
     Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -357,22 +357,6 @@ fn close_logged(ledger: Ledger) {
     if let Err(e) = ledger.close() {
         tracing::warn!(?role, error = %e, "ledger did not close cleanly; reopening recovers it");
     }
-}
-
-fn sm_error(verb: ErrorVerb, err: RaftStoreError) -> StorageError {
-    storage_error(ErrorSubject::StateMachine, verb, err)
-}
-
-fn snapshot_error(
-    meta: Option<&SnapshotMeta>,
-    verb: ErrorVerb,
-    err: RaftStoreError,
-) -> StorageError {
-    storage_error(
-        ErrorSubject::Snapshot(meta.map(|m| m.signature())),
-        verb,
-        err,
-    )
 }
 
 /// The seqno of the newest signature the ledger has stored (0 before any): every group whose

@@ -74,6 +74,24 @@ pub(crate) fn storage_error(
     StorageIOError::new(subject, verb, AnyError::new(&err)).into()
 }
 
+/// A state-machine failure as openraft's storage error.
+pub(crate) fn sm_error(verb: ErrorVerb, err: RaftStoreError) -> StorageError {
+    storage_error(ErrorSubject::StateMachine, verb, err)
+}
+
+/// A snapshot failure as openraft's storage error.
+pub(crate) fn snapshot_error(
+    meta: Option<&crate::types::SnapshotMeta>,
+    verb: ErrorVerb,
+    err: RaftStoreError,
+) -> StorageError {
+    storage_error(
+        ErrorSubject::Snapshot(meta.map(|m| m.signature())),
+        verb,
+        err,
+    )
+}
+
 fn read_logs(err: RaftStoreError) -> StorageError {
     storage_error(ErrorSubject::Logs, ErrorVerb::Read, err)
 }

@@ -44,13 +44,13 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder};
+use openraft::{EntryPayload, ErrorVerb, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode, key_u64, u64_key};
 use crate::error::RaftStoreError;
-use crate::log_store::storage_error;
+use crate::log_store::{sm_error, snapshot_error};
 use crate::types::{
     Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -74,22 +74,6 @@ struct StoredSnapshot {
     seq: u64,
     meta: SnapshotMeta,
     data: Vec<u8>,
-}
-
-fn sm_error(verb: ErrorVerb, err: RaftStoreError) -> StorageError {
-    storage_error(ErrorSubject::StateMachine, verb, err)
-}
-
-fn snapshot_error(
-    meta: Option<&SnapshotMeta>,
-    verb: ErrorVerb,
-    err: RaftStoreError,
-) -> StorageError {
-    storage_error(
-        ErrorSubject::Snapshot(meta.map(|m| m.signature())),
-        verb,
-        err,
-    )
 }
 
 fn stored_snapshot(backend: &dyn Backend) -> Result<Option<StoredSnapshot>, RaftStoreError> {
