@@ -11,7 +11,7 @@
 //!   on the primary (held by a majority, durable there);
 //! * `cluster_commit_latency/nodes=1` and `/nodes=3`: one client, append then
 //!   `wait_for_commit` on the primary; p50 and p99 are printed with the cost of one 4 KiB
-//!   write and fsync on the same disk.
+//!   write and fsync on the same disk, and the syncs of each node's Raft log per commit.
 //!
 //! The ratios (cluster throughput over single-node throughput, latencies) are printed after
 //! the groups.
@@ -110,6 +110,8 @@ fn latency(target: &dyn Target) -> Duration {
 /// A 3-node cluster and the node whose ledger is the primary.
 struct Cluster {
     nodes: Vec<Arc<ReplicatedLedger>>,
+    /// Each node's Raft log and vote storage, whose syncs are counted.
+    backends: Vec<Arc<dyn Backend>>,
     primary: Arc<ReplicatedLedger>,
     _root: tempfile::TempDir,
 }
@@ -130,6 +132,7 @@ fn start_cluster(runtime: &tokio::runtime::Runtime) -> Cluster {
         .expect("config"),
     );
     let router = Router::new(1, (*config).clone()).expect("router");
+    let mut backends = Vec::new();
     let nodes: Vec<Arc<ReplicatedLedger>> = runtime.block_on(async {
         let mut nodes = Vec::new();
         for (i, founded) in service.nodes.iter().enumerate() {
@@ -146,8 +149,9 @@ fn start_cluster(runtime: &tokio::runtime::Runtime) -> Cluster {
             .await
             .expect("node");
             router
-                .attach(id, node.raft().clone(), backend)
+                .attach(id, node.raft().clone(), backend.clone())
                 .expect("attach");
+            backends.push(backend);
             nodes.push(Arc::new(node));
         }
         let members: BTreeMap<u64, BasicNode> =
@@ -172,6 +176,7 @@ fn start_cluster(runtime: &tokio::runtime::Runtime) -> Cluster {
     };
     Cluster {
         nodes,
+        backends,
         primary,
         _root: root,
     }
@@ -217,9 +222,10 @@ fn bench(c: &mut Criterion) {
     group.finish();
 
     let mut latencies: [Vec<Duration>; 2] = Default::default();
+    let syncs_before: Vec<u64> = cluster.backends.iter().map(|b| b.syncs()).collect();
     let mut group = c.benchmark_group("cluster_commit_latency");
     group.sample_size(if measuring() { 50 } else { 10 });
-    for (i, (nodes, target)) in targets.iter().enumerate() {
+    for (i, (nodes, target)) in targets.iter().enumerate().rev() {
         group.bench_function(format!("nodes={nodes}"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -233,6 +239,14 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    // The 3-node latency runs first (`rev` above), so these syncs are its commits' alone:
+    // one append and one signature per commit, and nothing else written meanwhile.
+    let syncs: Vec<u64> = cluster
+        .backends
+        .iter()
+        .zip(&syncs_before)
+        .map(|(b, before)| b.syncs() - before)
+        .collect();
 
     // Every node ends with what the primary committed.
     let last = cluster.primary.last_committed().expect("committed");
@@ -262,11 +276,23 @@ fn bench(c: &mut Criterion) {
         ledger_benches::percentile(&latencies[1], 0.99),
         ledger_benches::fsync_cost(single_dir.path())
     );
+    let commits = latencies[1].len().max(1) as f64;
+    println!(
+        "cluster: Raft log syncs per commit (one client, one signed group per commit), by node: \
+         {}; each node's ledger store syncs once more per signed group it applies",
+        syncs
+            .iter()
+            .map(|s| format!("{:.2}", *s as f64 / commits))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let Cluster {
         nodes,
+        backends,
         primary,
         _root,
     } = cluster;
+    drop(backends);
     drop(primary);
     runtime.block_on(async {
         for node in nodes {
