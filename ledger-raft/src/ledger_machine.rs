@@ -95,16 +95,14 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorVerb, RaftSnapshotBuilder};
 use parking_lot::RwLock;
 
-use crate::backend::{Backend, Keyspace, WriteOp};
+use crate::backend::Backend;
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
 use crate::log_store::{sm_error, snapshot_error};
+use crate::state_machine::{bookkeeping_ops, read_bookkeeping};
 use crate::types::{
     Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-
-const APPLIED: &[u8] = b"applied";
-const MEMBERSHIP: &[u8] = b"membership";
 
 /// How long a demotion waits for readers to let go of the stale primary.
 const DEMOTE_WAIT: Duration = Duration::from_secs(10);
@@ -392,14 +390,7 @@ impl LedgerStateMachine {
     ///
     /// [`RaftStoreError::Corruption`] for an undecodable record; backend failures.
     pub fn open(backend: Arc<dyn Backend>, slot: Arc<LedgerSlot>) -> Result<Self, RaftStoreError> {
-        let last_applied: Option<LogId> = match backend.get(Keyspace::Machine, APPLIED)? {
-            Some(bytes) => decode(|| "last applied log id".to_string(), &bytes)?,
-            None => None,
-        };
-        let membership = match backend.get(Keyspace::Machine, MEMBERSHIP)? {
-            Some(bytes) => decode(|| "membership".to_string(), &bytes)?,
-            None => StoredMembership::default(),
-        };
+        let (last_applied, membership) = read_bookkeeping(backend.as_ref())?;
         Ok(Self {
             backend,
             slot,
@@ -622,19 +613,8 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
             }
         }
         if let Some(point) = persist {
-            let ops = vec![
-                WriteOp::Put(
-                    Keyspace::Machine,
-                    APPLIED.to_vec(),
-                    encode("last applied log id", &point.0)
-                        .map_err(|e| sm_error(ErrorVerb::Write, e))?,
-                ),
-                WriteOp::Put(
-                    Keyspace::Machine,
-                    MEMBERSHIP.to_vec(),
-                    encode("membership", &point.1).map_err(|e| sm_error(ErrorVerb::Write, e))?,
-                ),
-            ];
+            let ops =
+                bookkeeping_ops(&point.0, &point.1).map_err(|e| sm_error(ErrorVerb::Write, e))?;
             // Unsynced: see the module documentation, Durability rule.
             self.backend
                 .write(ops, false)

@@ -57,6 +57,49 @@ use crate::types::{
 
 const APPLIED: &[u8] = b"applied";
 const MEMBERSHIP: &[u8] = b"membership";
+
+/// The Raft bookkeeping a state machine keeps in [`Keyspace::Machine`] (this one and the
+/// ledger's alike): the last applied log id and the membership, as stored.
+///
+/// # Errors
+///
+/// [`RaftStoreError::Corruption`] for an undecodable record; backend failures.
+pub(crate) fn read_bookkeeping(
+    backend: &dyn Backend,
+) -> Result<(Option<LogId>, StoredMembership), RaftStoreError> {
+    let last_applied: Option<LogId> = match backend.get(Keyspace::Machine, APPLIED)? {
+        Some(bytes) => decode(|| "last applied log id".to_string(), &bytes)?,
+        None => None,
+    };
+    let membership = match backend.get(Keyspace::Machine, MEMBERSHIP)? {
+        Some(bytes) => decode(|| "membership".to_string(), &bytes)?,
+        None => StoredMembership::default(),
+    };
+    Ok((last_applied, membership))
+}
+
+/// The writes that store `last_applied` and `membership` (see [`read_bookkeeping`]).
+///
+/// # Errors
+///
+/// [`RaftStoreError`] if a value does not encode.
+pub(crate) fn bookkeeping_ops(
+    last_applied: &Option<LogId>,
+    membership: &StoredMembership,
+) -> Result<Vec<WriteOp>, RaftStoreError> {
+    Ok(vec![
+        WriteOp::Put(
+            Keyspace::Machine,
+            APPLIED.to_vec(),
+            encode("last applied log id", last_applied)?,
+        ),
+        WriteOp::Put(
+            Keyspace::Machine,
+            MEMBERSHIP.to_vec(),
+            encode("membership", membership)?,
+        ),
+    ])
+}
 const SNAPSHOT: &[u8] = b"snapshot";
 
 /// What a snapshot's data holds: the whole applied state.
@@ -120,14 +163,7 @@ impl StateMachine {
     ///
     /// [`RaftStoreError::Corruption`] for an undecodable record; backend failures.
     pub fn open(backend: Arc<dyn Backend>) -> Result<Self, RaftStoreError> {
-        let last_applied: Option<LogId> = match backend.get(Keyspace::Machine, APPLIED)? {
-            Some(bytes) => decode(|| "last applied log id".to_string(), &bytes)?,
-            None => None,
-        };
-        let membership = match backend.get(Keyspace::Machine, MEMBERSHIP)? {
-            Some(bytes) => decode(|| "membership".to_string(), &bytes)?,
-            None => StoredMembership::default(),
-        };
+        let (last_applied, membership) = read_bookkeeping(backend.as_ref())?;
         Ok(Self {
             backend,
             last_applied,
@@ -168,18 +204,7 @@ impl StateMachine {
     }
 
     fn applied_ops(&self) -> Result<Vec<WriteOp>, RaftStoreError> {
-        Ok(vec![
-            WriteOp::Put(
-                Keyspace::Machine,
-                APPLIED.to_vec(),
-                encode("last applied log id", &self.last_applied)?,
-            ),
-            WriteOp::Put(
-                Keyspace::Machine,
-                MEMBERSHIP.to_vec(),
-                encode("membership", &self.membership)?,
-            ),
-        ])
+        bookkeeping_ops(&self.last_applied, &self.membership)
     }
 }
 

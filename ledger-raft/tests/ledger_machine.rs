@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::{Error, Ledger, ReplicatedGroup, Replicator, TxId, TxStatus};
+use ledger_core::{Error, Ledger, LedgerConfig, ReplicatedGroup, Replicator, TxId, TxStatus};
 use ledger_raft::{
     encode_group, found_service, Backend, Entry, FoundedService, LedgerRole, LedgerSlot,
     LedgerStateMachine, LogId, MemoryBackend, TypeConfig,
@@ -39,18 +39,29 @@ fn primary_groups(
     sig_tx_interval: u64,
     view: u64,
 ) -> (Vec<ReplicatedGroup>, Vec<TxId>) {
+    record_on_primary(
+        service.nodes[0]
+            .ledger_config()
+            .sig_tx_interval(NonZeroU64::new(sig_tx_interval).unwrap())
+            .sig_interval(Duration::from_secs(3600)),
+        view,
+        count,
+        "entry",
+    )
+}
+
+/// Opens `config`'s ledger as the primary of `view`, writes `count` entries
+/// (`"<prefix> <i>"`), applies each proposed group back to it as consensus would, closes it,
+/// and returns the groups in order with the ids written.
+fn record_on_primary(
+    config: LedgerConfig,
+    view: u64,
+    count: u32,
+    prefix: &str,
+) -> (Vec<ReplicatedGroup>, Vec<TxId>) {
     let (tx, rx): (Sender<ReplicatedGroup>, Receiver<ReplicatedGroup>) = channel();
     let replicator = Arc::new(Proposals(Mutex::new(tx)));
-    let primary = Arc::new(
-        Ledger::open(
-            service.nodes[0]
-                .ledger_config()
-                .sig_tx_interval(NonZeroU64::new(sig_tx_interval).unwrap())
-                .sig_interval(Duration::from_secs(3600))
-                .primary(view, replicator.clone()),
-        )
-        .unwrap(),
-    );
+    let primary = Arc::new(Ledger::open(config.primary(view, replicator.clone())).unwrap());
     let applier = {
         let primary = primary.clone();
         std::thread::spawn(move || {
@@ -65,7 +76,7 @@ fn primary_groups(
     let ids: Vec<TxId> = (0..count)
         .map(|i| {
             primary
-                .append("c", format!("entry {i}").as_bytes())
+                .append("c", format!("{prefix} {i}").as_bytes())
                 .unwrap()
         })
         .collect();
@@ -292,38 +303,12 @@ async fn a_later_view_restarting_at_a_pending_run_discards_it() {
         backup3.apply_group(group).unwrap();
     }
     backup3.close().unwrap();
-    let (tx, rx) = channel();
-    let replicator = Arc::new(Proposals(Mutex::new(tx)));
-    let primary3 = Arc::new(
-        Ledger::open(
-            config3
-                .sig_interval(Duration::from_millis(5))
-                .primary(3, replicator.clone()),
-        )
-        .unwrap(),
+    let (later, later_ids) = record_on_primary(
+        config3.sig_interval(Duration::from_millis(5)),
+        3,
+        50,
+        "view 3, entry",
     );
-    let applier = {
-        let primary3 = primary3.clone();
-        std::thread::spawn(move || {
-            let mut later = Vec::new();
-            while let Ok(group) = rx.recv_timeout(Duration::from_millis(500)) {
-                primary3.apply_group(&group).unwrap();
-                later.push(group);
-            }
-            later
-        })
-    };
-    let later_ids: Vec<TxId> = (0..50u32)
-        .map(|i| {
-            primary3
-                .append("c", format!("view 3, entry {i}").as_bytes())
-                .unwrap()
-        })
-        .collect();
-    primary3.flush().unwrap();
-    drop(replicator);
-    let later = applier.join().unwrap();
-    Arc::try_unwrap(primary3).unwrap().close().unwrap();
     assert_eq!(later[0].first_seqno(), Some(run_first));
 
     // Node 2's log: node 1's groups up to the run (term 1), then node 3's (term 2).
