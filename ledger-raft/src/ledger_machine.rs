@@ -10,9 +10,9 @@
 //! log store, the simulated network and the placeholder [`crate::StateMachine`] (and their
 //! tests) are unchanged; the group's encoding is this module's concern alone.
 //!
-//! The Raft bookkeeping is stored as the placeholder's: [`Keyspace::Machine`] holds
+//! The Raft bookkeeping is stored as the placeholder's: [`crate::Keyspace::Machine`] holds
 //! `"applied"` (an encoded `Option<LogId>`) and `"membership"` (a `StoredMembership`).
-//! Nothing is written to [`Keyspace::Table`]: the applied state is the ledger's own store.
+//! Nothing is written to [`crate::Keyspace::Table`]: the applied state is the ledger's own store.
 //!
 //! # Applying
 //!
@@ -181,6 +181,13 @@ pub enum SlotError {
     },
 }
 
+/// Opens a node's ledger from a configuration whose role the caller has set (a backup, or a
+/// primary of a view). [`LedgerSlot::new`] uses [`Ledger::open`]; another opener decides where
+/// the store comes from, say [`Ledger::with_store`] over a fault-injecting store in a test.
+/// It must open the same ledger every time: the node's history is in it.
+pub type LedgerOpener =
+    Arc<dyn Fn(LedgerConfig) -> Result<Ledger, ledger_core::Error> + Send + Sync>;
+
 /// The ledger a slot holds and its role.
 struct Held {
     ledger: Arc<Ledger>,
@@ -193,6 +200,7 @@ pub struct LedgerSlot {
     ledger: RwLock<Option<Held>>,
     /// The node's ledger configuration, without a role: a demotion reopens it as a backup.
     config: LedgerConfig,
+    opener: LedgerOpener,
 }
 
 impl fmt::Debug for LedgerSlot {
@@ -214,13 +222,35 @@ impl LedgerSlot {
     /// the slot reopens as a backup when it demotes a stale primary (see
     /// [`LedgerStateMachine`]).
     pub fn new(ledger: Ledger, role: LedgerRole, config: LedgerConfig) -> Arc<Self> {
+        Self::with_opener(ledger, role, config, Arc::new(Ledger::open))
+    }
+
+    /// As [`LedgerSlot::new`], reopening the ledger with `opener` instead of [`Ledger::open`].
+    pub fn with_opener(
+        ledger: Ledger,
+        role: LedgerRole,
+        config: LedgerConfig,
+        opener: LedgerOpener,
+    ) -> Arc<Self> {
         Arc::new(Self {
             ledger: RwLock::new(Some(Held {
                 ledger: Arc::new(ledger),
                 role,
             })),
             config,
+            opener,
         })
+    }
+
+    /// Opens the node's ledger with `config` (the slot's configuration with a role set)
+    /// through the slot's opener. Blocks. The slot is not changed: see
+    /// [`LedgerSlot::replace`].
+    ///
+    /// # Errors
+    ///
+    /// As the opener (by default [`Ledger::open`]).
+    pub fn open(&self, config: LedgerConfig) -> Result<Ledger, ledger_core::Error> {
+        (self.opener)(config)
     }
 
     /// The node's ledger configuration (without a role).
@@ -297,7 +327,7 @@ impl LedgerSlot {
     /// As [`LedgerSlot::replace`].
     pub fn demote(&self, expected: Option<LedgerRole>, wait: Duration) -> Result<(), SlotError> {
         self.replace(expected, LedgerRole::Backup, wait, || {
-            Ledger::open(self.config.clone().backup())
+            self.open(self.config.clone().backup())
         })
     }
 

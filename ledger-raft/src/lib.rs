@@ -24,7 +24,13 @@
 //!   durable [`RocksBackend`]; [`open_memory`], [`open_rocks`] and [`open`] make a pair.
 //! * [`sim`]: an in-process simulated network (seeded loss, delay, duplication, partitions,
 //!   crash and restart, an event trace) for testing clusters of these nodes; nodes over the
-//!   ledger state machine join it with [`sim::Router::attach`].
+//!   ledger state machine join it with [`sim::Router::attach`]. `tests/sim_cluster.rs` runs
+//!   seeded fault schedules over the opaque state machine under tokio's paused clock (a seed
+//!   replays event for event); `tests/ledger_schedules.rs` runs seeded schedules over ledger
+//!   nodes of 3 and 5 (partitions, an isolated primary still written to, loss and
+//!   reordering, crashes, a follower's ledger disk failing) with clients whose history is
+//!   checked, in real time: the ledger's pipeline runs on OS threads, so a seed replays the
+//!   schedule there, not the interleaving.
 //!
 //! openraft is used with the features `storage-v2` (the `RaftLogStorage`/`RaftStateMachine`
 //! traits; without it they cannot be implemented), `serde` (its stored types are encoded with
@@ -142,8 +148,8 @@ use std::sync::Arc;
 pub use backend::{Backend, Keyspace, MemoryBackend, Pair, WriteOp};
 pub use error::RaftStoreError;
 pub use ledger_machine::{
-    decode_group, encode_group, LedgerRole, LedgerSlot, LedgerSnapshotBuilder, LedgerStateMachine,
-    SlotError,
+    decode_group, encode_group, LedgerOpener, LedgerRole, LedgerSlot, LedgerSnapshotBuilder,
+    LedgerStateMachine, SlotError,
 };
 pub use log_store::LogStore;
 pub use replicated::{

@@ -27,6 +27,24 @@
 //! task notices (see [`crate::ledger_machine`]), and the slot records the role of the ledger
 //! it holds ([`LedgerSlot::role`], [`ReplicatedLedger::role`]).
 //!
+//! # Restarts
+//!
+//! A node restarted after leading term `T` does not lead `T` again: openraft 0.9 would
+//! restore it as that term's leader at once (its stored vote is a committed vote for
+//! itself), and its primary would write in view `T + 1` again, handing out anew the ids its
+//! last incarnation handed out but never got into the Raft log. At start the node rewrites such
+//! a vote as an uncommitted vote for itself in the same term (what a candidate holds), so it
+//! still votes for nobody else in `T` and leads again only by winning a later term, whose view
+//! is new. `tests/ledger_cluster.rs` restarts a lone leader: without this it never became a
+//! primary again (its ledger, rightly, refuses to reopen in a view its store holds).
+//!
+//! # Where the ledger is opened
+//!
+//! [`ReplicatedLedger::start`] opens the node's ledger with [`Ledger::open`] at start and at
+//! every role change; [`ReplicatedLedger::start_with_opener`] takes a [`LedgerOpener`]
+//! instead, say over a fault-injecting store (`tests/ledger_schedules.rs` fails a
+//! follower's ledger disk this way).
+//!
 //! # Proposals
 //!
 //! The primary's writer thread calls [`Replicator::propose`] (sync) for each group in order.
@@ -74,16 +92,18 @@ use ledger_core::{
     Role, ServiceIdentity, Transaction, TxId, TxStatus,
 };
 use openraft::network::RaftNetworkFactory;
+use openraft::storage::RaftLogStorage;
 use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::error::RaftStoreError;
 use crate::ledger_machine::{
-    deadline_after, encode_group, LedgerRole, LedgerSlot, LedgerStateMachine, SlotError,
+    deadline_after, encode_group, LedgerOpener, LedgerRole, LedgerSlot, LedgerStateMachine,
+    SlotError,
 };
 use crate::log_store::LogStore;
-use crate::types::{LogId, NodeId, TypeConfig};
+use crate::types::{LogId, NodeId, StorageError, TypeConfig, Vote};
 
 /// How often the role task re-checks the node's role without a metrics change.
 pub const ROLE_TICK: Duration = Duration::from_millis(50);
@@ -221,7 +241,7 @@ impl Node {
                     .primary(term.saturating_add(1), replicator);
                 let result = self
                     .slot
-                    .replace(current, wanted, SWAP_WAIT, || Ledger::open(config));
+                    .replace(current, wanted, SWAP_WAIT, || self.slot.open(config));
                 if result.is_ok() {
                     runtime.spawn(forward(self.id, self.raft.clone(), term, rx));
                 }
@@ -295,6 +315,30 @@ async fn forward(
     }
 }
 
+/// Makes a node that stopped as the leader of a term start as a candidate of that term
+/// instead: openraft 0.9 restores a node whose stored vote is a committed vote for itself as
+/// the leader of that term at once, and this node's primary would then write in the view of
+/// a term it led before, handing out again the ids its last incarnation handed out but never
+/// proposed. The uncommitted vote for itself still keeps it from voting for another node in
+/// that term (all Raft's safety needs of a vote); it only gives up the shortcut back to the
+/// lead, so the node is a follower until it or another node wins a later term.
+async fn forget_leadership(log: &mut LogStore, id: NodeId) -> Result<(), ReplicaError> {
+    let raft = |e: StorageError| ReplicaError::Raft {
+        detail: e.to_string(),
+    };
+    let vote = log.read_vote().await.map_err(raft)?;
+    if let Some(vote) = vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
+        let term = vote.leader_id().get_term();
+        tracing::info!(
+            node = id,
+            term,
+            "restarting as a candidate of the term this node led"
+        );
+        log.save_vote(&Vote::new(term, id)).await.map_err(raft)?;
+    }
+    Ok(())
+}
+
 /// Follows the node's metrics and reconciles its ledger role until the Raft stops.
 async fn role_task(node: Arc<Node>) {
     let runtime = tokio::runtime::Handle::current();
@@ -355,6 +399,36 @@ impl ReplicatedLedger {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
+        let opener: LedgerOpener = Arc::new(Ledger::open);
+        Self::start_with_opener(
+            id,
+            raft_config,
+            network,
+            raft_backend,
+            ledger_config,
+            opener,
+        )
+        .await
+    }
+
+    /// As [`ReplicatedLedger::start`], opening the node's ledger (at start and at every role
+    /// change) with `opener` instead of [`Ledger::open`]: over a store of the caller's
+    /// choosing, such as a fault-injecting one.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReplicatedLedger::start`]; the opener's failure.
+    pub async fn start_with_opener<N>(
+        id: NodeId,
+        raft_config: Arc<openraft::Config>,
+        network: N,
+        raft_backend: Arc<dyn Backend>,
+        ledger_config: LedgerConfig,
+        opener: LedgerOpener,
+    ) -> Result<Self, ReplicaError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
         if !matches!(raft_config.snapshot_policy, SnapshotPolicy::Never) {
             return Err(ReplicaError::Config {
                 detail: "snapshot_policy must be SnapshotPolicy::Never: ledger snapshots are \
@@ -363,10 +437,12 @@ impl ReplicatedLedger {
             });
         }
         let backup = ledger_config.clone().backup();
-        let ledger = blocking(move || Ledger::open(backup)).await??;
-        let slot = LedgerSlot::new(ledger, LedgerRole::Backup, ledger_config);
+        let open = opener.clone();
+        let ledger = blocking(move || open(backup)).await??;
+        let slot = LedgerSlot::with_opener(ledger, LedgerRole::Backup, ledger_config, opener);
         let machine = LedgerStateMachine::open(raft_backend.clone(), slot.clone())?;
-        let log = LogStore::new(raft_backend);
+        let mut log = LogStore::new(raft_backend);
+        forget_leadership(&mut log, id).await?;
         let raft = Raft::new(id, raft_config, network, log, machine)
             .await
             .map_err(|e| ReplicaError::Raft {

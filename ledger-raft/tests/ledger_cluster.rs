@@ -313,3 +313,75 @@ async fn a_node_refuses_a_raft_config_that_builds_snapshots() {
         "{refused:?}"
     );
 }
+
+/// openraft 0.9 restores a node whose stored vote is a committed vote for itself as the
+/// leader of that term at once; a ledger node must not: its primary would write in the view
+/// it wrote in before the restart. Restarted, a lone node's leader wins a new term first, and
+/// its primary writes in a later view; what its last incarnation wrote stays committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leader_writes_only_after_winning_a_new_term() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "restart", 1).unwrap();
+    let cert = service.identity.certificate_pem().to_string();
+    let config = Arc::new(raft_config());
+    let router = Router::new(11, (*config).clone()).unwrap();
+    let founded = &service.nodes[0];
+    let start = |router: Router| {
+        let config = config.clone();
+        async move {
+            let backend: Arc<dyn Backend> = wait_for("the raft store", || {
+                RocksBackend::open(&founded.raft_dir)
+                    .ok()
+                    .map(|b| Arc::new(b) as Arc<dyn Backend>)
+            });
+            let node = ReplicatedLedger::start(
+                1,
+                config,
+                SimNetwork::new(router.clone(), 1),
+                backend.clone(),
+                founded
+                    .ledger_config()
+                    .sig_interval(Duration::from_millis(5)),
+            )
+            .await
+            .unwrap();
+            router.attach(1, node.raft().clone(), backend).unwrap();
+            node
+        }
+    };
+
+    let node = start(router.clone()).await;
+    let members: BTreeMap<u64, BasicNode> = [(1, BasicNode::default())].into();
+    node.raft().initialize(members).await.unwrap();
+    let (_, term) = wait_for("a primary", || primary_among(&[&node]));
+    let first = node.append("log", b"before the restart").unwrap();
+    assert_eq!(first.view(), term + 1);
+    assert_eq!(
+        node.wait_for_commit(first, DEADLINE).unwrap(),
+        TxStatus::Committed
+    );
+    router.crash(1).await.unwrap();
+    node.shutdown().await.unwrap();
+
+    let node = start(router.clone()).await;
+    let (_, new_term) = wait_for("a primary again", || primary_among(&[&node]));
+    assert!(
+        new_term > term,
+        "the restarted node leads term {new_term}, which it led before the restart"
+    );
+    let second = node.append("log", b"after the restart").unwrap();
+    assert_eq!(second.view(), new_term + 1);
+    assert!(second.view() > first.view());
+    assert_eq!(
+        node.wait_for_commit(second, DEADLINE).unwrap(),
+        TxStatus::Committed
+    );
+    assert_eq!(node.status(first), TxStatus::Committed);
+    assert_eq!(
+        node.entry("log", first).unwrap().contents,
+        b"before the restart"
+    );
+    node.receipt(first).unwrap().verify(&cert).unwrap();
+    router.crash(1).await.unwrap();
+    node.shutdown().await.unwrap();
+}
