@@ -1400,6 +1400,19 @@ impl Ledger {
         Ok(RocksStore::restore(backup_dir, target_dir)?)
     }
 
+    /// Gives this ledger up through any shared handle: it records, writes and signs nothing
+    /// more (a write already handed to the store may still land), and every call blocked on it (a read waiting for an entry to be written, a wait
+    /// for a commit) and every later one fails with [`Error::Poisoned`] (stage `"abandon"`,
+    /// cause `reason`). What was stored stays stored; closing it afterwards reports the same
+    /// error, and reopening the store is the way back.
+    ///
+    /// A replicated node calls it on a primary that is no longer the primary, whose pending
+    /// transactions consensus will never apply: readers waiting on them would otherwise wait
+    /// for ever, and hold the handle the node needs to reopen the store in its new role.
+    pub fn abandon(&self, reason: &str) {
+        self.shared.abandon(reason);
+    }
+
     /// Signs and writes everything recorded, stops the ledger's threads, and closes the store.
     ///
     /// # Errors

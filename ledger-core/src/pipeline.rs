@@ -568,6 +568,14 @@ impl Shared {
         Ok(())
     }
 
+    /// Poisons the ledger on request (see `Ledger::abandon`); the first poison's reason stays.
+    pub(crate) fn abandon(&self, reason: &str) {
+        if self.poisoned.load(Ordering::Acquire) {
+            return;
+        }
+        self.poison_with("abandon", reason.to_owned());
+    }
+
     fn poison_with(&self, stage: &'static str, cause: String) {
         tracing::error!(stage, %cause, "ledger poisoned");
         *self.poison.lock() = Some((stage, cause));

@@ -610,3 +610,42 @@ fn a_backup_takes_a_signature_transaction_in_one_form_only() {
     close(backup);
     audit_clean(&service.dirs[1], &service.identity);
 }
+
+/// A primary whose groups consensus will never apply (it lost the lead): a read waiting for
+/// its pending write fails once the ledger is abandoned, instead of waiting for ever, and
+/// nothing more is recorded on it.
+#[test]
+fn an_abandoned_primary_wakes_its_blocked_readers() {
+    let service = ledger_core::testing::MemoryService::found(1).unwrap();
+    let (replicator, proposals) = proposals();
+    let (primary, store) = service
+        .open(0, LedgerConfig::new("").primary(2, replicator))
+        .unwrap();
+    let primary = Arc::new(primary);
+    let pending = primary.append("log", b"never applied").unwrap();
+    let reader = {
+        let primary = primary.clone();
+        std::thread::spawn(move || primary.latest("log"))
+    };
+    // The read is waiting for the entry to be written, which only an apply does.
+    // (The primary's first groups are its view's own records.)
+    while proposals.recv_timeout(WAIT).unwrap().last_seqno() < Some(pending.seqno()) {}
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!reader.is_finished(), "the read did not wait for the write");
+
+    primary.abandon("lost the lead");
+    let read = reader.join().unwrap();
+    assert!(
+        matches!(&read, Err(Error::Poisoned { stage: "abandon", cause }) if cause == "lost the lead"),
+        "{read:?}"
+    );
+    assert!(matches!(
+        primary.append("log", b"refused"),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(primary.status(pending), TxStatus::Pending);
+    let before = ledger_store::Store::state(&*store).last_seqno;
+    let primary = Arc::try_unwrap(primary).unwrap();
+    assert!(matches!(primary.close(), Err(Error::Poisoned { .. })));
+    assert_eq!(ledger_store::Store::state(&*store).last_seqno, before);
+}

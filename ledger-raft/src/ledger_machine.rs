@@ -278,6 +278,8 @@ impl LedgerSlot {
     /// If the slot's role is still `expected` (`None`: empty), closes the current ledger and
     /// puts the one `reopen` opens in its place, in `role`, all under the write lock (no
     /// group is applied meanwhile). Blocks: call it off the async runtime (`spawn_blocking`).
+    /// A primary is abandoned first ([`Ledger::abandon`]), so that calls blocked on it fail
+    /// and let go of it.
     ///
     /// A failure to close cleanly (a poisoned ledger) is logged, not returned: reopening over
     /// the same store is the recovery for it.
@@ -286,7 +288,7 @@ impl LedgerSlot {
     ///
     /// [`SlotError::Changed`] if the role is not `expected` (nothing changed);
     /// [`SlotError::Busy`] if clones of the current ledger are still held after `wait` (the
-    /// slot keeps it); [`SlotError::Reopen`] if `reopen` fails (the slot is left empty).
+    /// slot keeps it, abandoned if it was a primary); [`SlotError::Reopen`] if `reopen` fails (the slot is left empty).
     pub fn replace(
         &self,
         expected: Option<LedgerRole>,
@@ -300,6 +302,13 @@ impl LedgerSlot {
             return Err(SlotError::Changed { expected, found });
         }
         if let Some(current) = guard.take() {
+            if let LedgerRole::Primary { term } = current.role {
+                // A primary being replaced is stale: readers blocked on its unapplied
+                // transactions would wait for ever, holding the clones this waits for.
+                current.ledger.abandon(&format!(
+                    "the primary of term {term} is being reopened as {role:?}"
+                ));
+            }
             match unwrap_within(current.ledger, wait) {
                 Ok(ledger) => close_logged(ledger),
                 Err(ledger) => {

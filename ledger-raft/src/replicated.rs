@@ -70,11 +70,11 @@
 //!   copy of the ledger) is not covered yet, nor is retiring one.
 //! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
 //!   must have `SnapshotPolicy::Never`, and logs are never purged.
-//! * A clone of a stale primary held by a reader blocked in a read that waits for an entry
-//!   to be written (which will never be) keeps it from being closed: the role task retries,
-//!   and a demotion by the state machine fails as a fatal storage error after 10 s.
-//!   `ledger-core` offers no way to close a ledger, or to wake such readers, through a shared
-//!   handle.
+//! * A stale primary is abandoned when its node reopens it ([`ledger_core::Ledger::abandon`]):
+//!   reads blocked on its unapplied writes fail with `Error::Poisoned` rather than waiting
+//!   for ever. A clone held elsewhere (say by a caller of [`ReplicatedLedger::ledger`] that
+//!   keeps it) still delays the reopen; the role task retries, and a demotion by the state
+//!   machine fails as a fatal storage error after 10 s.
 //! * The fence between a forwarder and a later term is a check of the metrics before each
 //!   submission, not an atomic "append only in term T" (openraft 0.9 has none): a node that
 //!   loses and regains leadership between two submissions of one primary could propose a
@@ -82,13 +82,15 @@
 //!   (fatal storage error) instead of storing anything wrong.
 
 use std::fmt;
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ledger_core::{
-    Entry as LedgerEntry, Ledger, LedgerConfig, NodeIdentity, Receipt, ReplicatedGroup, Replicator,
+    ConsistencyProof, CoseConsistencyReceipt, CoseReceipt, Cursor, Entry as LedgerEntry,
+    KeyHistoryPage, Ledger, LedgerConfig, NodeIdentity, Page, Receipt, ReplicatedGroup, Replicator,
     Role, ServiceIdentity, Transaction, TxId, TxStatus,
 };
 use openraft::network::RaftNetworkFactory;
@@ -476,13 +478,11 @@ impl ReplicatedLedger {
         self.node.slot.role()
     }
 
-    /// The node's current ledger, for the reads this handle does not wrap. Drop it promptly:
+    /// The node's current ledger, for the calls this handle does not wrap. Drop it promptly:
     /// a role change waits for it (up to 10 s, under the slot's write lock, so applying waits
-    /// too). Beware of reads that wait for the ledger to have written an entry (say
-    /// [`Ledger::latest`] or [`Ledger::table_get`]): on a primary they wait until consensus
-    /// applies the entry's signed group, which never happens on a primary that has lost the
-    /// lead; held meanwhile, the clone makes its demotion fail (see the
-    /// [module documentation](self), Known gaps).
+    /// too). Reads that wait for the ledger to have written an entry (say [`Ledger::latest`]
+    /// or [`Ledger::table_get`]) wait, on a primary, until consensus applies the entry's
+    /// signed group; if the primary loses the lead first they fail, as it is abandoned.
     ///
     /// # Errors
     ///
@@ -542,6 +542,130 @@ impl ReplicatedLedger {
     /// As [`Ledger::receipt`]; [`ledger_core::Error::Closed`] if the ledger is closed.
     pub fn receipt(&self, tx: TxId) -> Result<Receipt, ledger_core::Error> {
         self.ledger()?.receipt(tx)
+    }
+
+    /// The newest entry of `collection` on this node. On the primary it includes this
+    /// node's own pending writes and waits for them to be applied by consensus (so a client
+    /// reads its writes); if the primary loses the lead meanwhile the wait fails.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::latest`]; [`ledger_core::Error::Poisoned`] if this node's primary was
+    /// abandoned at a role change during the wait; [`ledger_core::Error::Closed`] if the
+    /// ledger is closed.
+    pub fn latest(&self, collection: &str) -> Result<Option<LedgerEntry>, ledger_core::Error> {
+        self.ledger()?.latest(collection)
+    }
+
+    /// A page of the entries of `collection` in `range`, as this node stores them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::entries_page`]; [`ledger_core::Error::Closed`] if the ledger is closed.
+    pub fn entries_page(
+        &self,
+        collection: &str,
+        range: impl RangeBounds<TxId>,
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page, ledger_core::Error> {
+        self.ledger()?
+            .entries_page(collection, range, cursor, limit)
+    }
+
+    /// Collection names after `after`, at most `limit`, on this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::collections`] and [`ReplicatedLedger::latest`] (it waits alike).
+    pub fn collections(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, ledger_core::Error> {
+        self.ledger()?.collections(after, limit)
+    }
+
+    /// The current value of `key` in `table` on this node (on the primary, after its own
+    /// pending writes, as [`ReplicatedLedger::latest`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::table_get`] and [`ReplicatedLedger::latest`].
+    pub fn table_get(
+        &self,
+        table: &str,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, ledger_core::Error> {
+        self.ledger()?.table_get(table, key)
+    }
+
+    /// The value of `key` in `table` as of transaction `at`, on this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::table_get_at`]; [`ledger_core::Error::Closed`] if the ledger is closed.
+    pub fn table_get_at(
+        &self,
+        table: &str,
+        key: &[u8],
+        at: TxId,
+    ) -> Result<Option<Vec<u8>>, ledger_core::Error> {
+        self.ledger()?.table_get_at(table, key, at)
+    }
+
+    /// A page of the history of `key` in `table`, on this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::table_history_page`]; [`ledger_core::Error::Closed`] if the ledger is
+    /// closed.
+    pub fn table_history_page(
+        &self,
+        table: &str,
+        key: &[u8],
+        cursor: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<KeyHistoryPage, ledger_core::Error> {
+        self.ledger()?.table_history_page(table, key, cursor, limit)
+    }
+
+    /// A COSE receipt for committed `tx` from this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::cose_receipt`]; [`ledger_core::Error::Closed`] if the ledger is closed.
+    pub fn cose_receipt(&self, tx: TxId) -> Result<CoseReceipt, ledger_core::Error> {
+        self.ledger()?.cose_receipt(tx)
+    }
+
+    /// A proof that the tree signed at signature transaction `to` extends the one signed at
+    /// `from`, from this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::consistency_proof`]; [`ledger_core::Error::Closed`] if the ledger is
+    /// closed.
+    pub fn consistency_proof(
+        &self,
+        from: TxId,
+        to: TxId,
+    ) -> Result<ConsistencyProof, ledger_core::Error> {
+        self.ledger()?.consistency_proof(from, to)
+    }
+
+    /// The COSE form of [`ReplicatedLedger::consistency_proof`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::cose_consistency_receipt`]; [`ledger_core::Error::Closed`] if the ledger
+    /// is closed.
+    pub fn cose_consistency_receipt(
+        &self,
+        from: TxId,
+        to: TxId,
+    ) -> Result<CoseConsistencyReceipt, ledger_core::Error> {
+        self.ledger()?.cose_consistency_receipt(from, to)
     }
 
     /// This node's newest committed transaction.

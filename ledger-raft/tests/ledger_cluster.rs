@@ -4,8 +4,9 @@
 //! service certificate; a follower refuses writes naming the leader; an isolated leader is
 //! replaced by one in a later view, the old leader's uncommitted tail becomes Invalid
 //! everywhere once it catches up; the old leader, stopped and restarted over its directories,
-//! catches up with what was written meanwhile; every node's ledger directory passes the
-//! offline audit. A node refuses a Raft config that would build snapshots.
+//! catches up with what was written meanwhile; a read blocked on the isolated leader's
+//! unapplied tail fails when it is demoted instead of waiting for ever; every node's ledger
+//! directory passes the offline audit. A node refuses a Raft config that would build snapshots.
 //!
 //! The ledger's pipeline runs on OS threads in real time, so this runs on a multi-thread
 //! tokio runtime with the real clock (not the paused clock of `sim_cluster.rs`), with
@@ -162,6 +163,11 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
         }
     }
     assert!(!tail.is_empty(), "the isolated leader took no writes");
+    // A read of the newest entry on it waits for its tail to be applied, which never happens.
+    let blocked = {
+        let primary = primary.clone();
+        std::thread::spawn(move || primary.latest("odd"))
+    };
 
     // The other two elect a new leader, whose primary writes in a later view.
     let others: Vec<Arc<ReplicatedLedger>> =
@@ -192,6 +198,18 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
     wait_for("the old leader to become a backup", || {
         (primary.role() == Some(LedgerRole::Backup)).then_some(())
     });
+    // The demotion abandoned the stale primary: the blocked read failed and let go of it.
+    let read = blocked.join().unwrap();
+    assert!(
+        matches!(
+            read,
+            Err(Error::Poisoned {
+                stage: "abandon",
+                ..
+            })
+        ),
+        "{read:?}"
+    );
     for node in &nodes {
         let status = node.cluster_status();
         assert_eq!(status.leader, Some(new_leader), "node {}", node.id());
