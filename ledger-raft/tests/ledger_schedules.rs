@@ -555,8 +555,12 @@ async fn schedule(size: usize, seed: u64, steps: usize, clients: usize) {
     cluster.note("converge".into());
 
     // A last write through the primary, committed on every node, brings all of them level.
-    let marker = wait_for("a last write through a primary", || {
-        cluster.primary()?.append("marker", b"converged").ok()
+    // Right after the heal a stale primary may still take it (it then ends Invalid): retried.
+    let marker = wait_for("a last write committed through a primary", || {
+        let primary = cluster.primary()?;
+        let id = primary.append("marker", b"converged").ok()?;
+        let status = primary.wait_for_commit(id, Duration::from_secs(5)).ok()?;
+        (status == TxStatus::Committed).then_some(id)
     });
     let nodes = cluster.running();
     assert_eq!(nodes.len(), size);
