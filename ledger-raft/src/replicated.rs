@@ -50,8 +50,8 @@
 //!
 //! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
 //!   copy of the ledger) is not covered yet, nor is retiring one.
-//! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
-//!   must have `SnapshotPolicy::Never`, and logs are never purged.
+//! * A snapshot's data is held in memory whole, when it is built, sent and installed (see
+//!   [`crate::ledger_machine`], Snapshots).
 //! * A clone of a stale primary held by a reader blocked in a read that waits for an entry
 //!   to be written (which will never be) keeps it from being closed: the role task retries,
 //!   and a demotion by the state machine fails as a fatal storage error after 10 s.
@@ -74,7 +74,7 @@ use ledger_core::{
     Role, ServiceIdentity, Transaction, TxId, TxStatus,
 };
 use openraft::network::RaftNetworkFactory;
-use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use openraft::{Raft, RaftMetrics, ServerState};
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
@@ -340,11 +340,13 @@ impl ReplicatedLedger {
     /// task on the current tokio runtime. The cluster still has to be initialized
     /// (`raft().initialize(..)`) once, on one node.
     ///
+    /// Any `raft_config.snapshot_policy` works: a snapshot is the ledger through a committed
+    /// signature (see [`crate::ledger_machine`], Snapshots), and a follower the leader's log no
+    /// longer reaches installs it.
+    ///
     /// # Errors
     ///
-    /// [`ReplicaError::Config`] unless `raft_config.snapshot_policy` is
-    /// `SnapshotPolicy::Never` (ledger snapshots are not implemented); ledger, storage and
-    /// openraft failures.
+    /// Ledger, storage and openraft failures.
     pub async fn start<N>(
         id: NodeId,
         raft_config: Arc<openraft::Config>,
@@ -355,13 +357,6 @@ impl ReplicatedLedger {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
-        if !matches!(raft_config.snapshot_policy, SnapshotPolicy::Never) {
-            return Err(ReplicaError::Config {
-                detail: "snapshot_policy must be SnapshotPolicy::Never: ledger snapshots are \
-                         not implemented"
-                    .into(),
-            });
-        }
         let backup = ledger_config.clone().backup();
         let ledger = blocking(move || Ledger::open(backup)).await??;
         let slot = LedgerSlot::new(ledger, LedgerRole::Backup, ledger_config);
