@@ -2,8 +2,10 @@
 //! a backup ledger in log order; the applied log id persisted only where no unsigned run is
 //! pending; the whole log re-applied over lost bookkeeping without harm; a held run rebuilt
 //! after a restart from the persisted point; ledger snapshots built on one node and installed
-//! on another (which then follows the log), refused when tampered with (typed errors, the node
-//! as it was), harmless when older than the node's state, and demoting a stale primary.
+//! on another (which then follows the log), refused when tampered with or malformed (typed
+//! errors; the bookkeeping as it was, and nothing stored that does not check), harmless when
+//! older than the node's state, taken before a held run and dropping a held run they cover,
+//! and demoting a stale primary.
 //!
 //! The groups come from a primary ledger whose proposals a channel collects, applied back to
 //! it as consensus would (see `ledger-core/tests/replication.rs`).
@@ -509,7 +511,7 @@ async fn a_snapshot_installs_on_a_fresh_node_which_then_follows_the_log() {
 }
 
 #[tokio::test]
-async fn a_tampered_snapshot_is_refused_and_leaves_the_node_as_it_was() {
+async fn a_tampered_or_malformed_snapshot_is_refused_and_only_groups_that_check_are_stored() {
     let root = tempfile::tempdir().unwrap();
     let service = found_service(root.path(), "machine", 4).unwrap();
     let cert = service.identity.certificate_pem().to_string();
@@ -679,10 +681,22 @@ async fn an_older_snapshot_changes_nothing_and_a_ledger_ahead_of_one_is_kept() {
         LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
     machine.apply(log[..split].to_vec()).await.unwrap();
     let (old_meta, old_data) = snapshot(&mut machine).await;
+    // A builder made now finishes only after a later snapshot is recorded.
+    let mut slow_builder = machine.get_snapshot_builder().await;
     machine.apply(log[split..].to_vec()).await.unwrap();
     let last = Some(log_id(log.len() as u64));
     let committed = slot.current().unwrap().committed_signature();
     assert!(committed > groups[split - 2].signed_at());
+    let (new_meta, new_data) = snapshot(&mut machine).await;
+    assert_eq!(new_meta.last_log_id, last);
+    let slow = slow_builder.build().await.unwrap();
+    assert_eq!(slow.meta, old_meta);
+    assert_eq!(slow.snapshot.into_inner(), old_data);
+    assert_eq!(
+        current(&machine).await,
+        Some((new_meta, new_data)),
+        "the current snapshot only moves forward"
+    );
 
     // At or before the last applied log id: nothing changes.
     machine
@@ -749,4 +763,116 @@ async fn installing_a_snapshot_demotes_a_stale_primary() {
     drop(ledger);
     close(&slot);
     audit_clean(&service, 1);
+}
+
+#[tokio::test]
+async fn a_snapshot_taken_while_a_run_is_held_ends_before_the_run() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // A primary that signs rarely hands over an unsigned group before the signed one.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    let log = entries(&groups);
+    // Log index of group g is g + 2; entries[..upto] ends with the unsigned group.
+    let unsigned_index = unsigned as u64 + 2;
+    let upto = unsigned_index as usize;
+
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(log[..upto].to_vec()).await.unwrap();
+    assert_eq!(machine.last_applied(), Some(log_id(unsigned_index)));
+    let (meta, data) = snapshot(&mut machine).await;
+    assert_eq!(
+        meta.last_log_id,
+        Some(log_id(unsigned_index - 1)),
+        "the snapshot is at the last point without a held run"
+    );
+    let stored = source.current().unwrap().committed_signature();
+    close(&source);
+
+    // Installed on a fresh node, which then applies the log after the snapshot's point: the
+    // run, then the signed group that covers it.
+    let target = backup_of(&service, 2);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    fresh.install_ledger_snapshot(&meta, data).await.unwrap();
+    assert_eq!(target.current().unwrap().committed_signature(), stored);
+    fresh.apply(log[upto - 1..].to_vec()).await.unwrap();
+    let ledger = target.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&target);
+    audit_clean(&service, 2);
+}
+
+#[tokio::test]
+async fn installing_a_snapshot_drops_a_held_run_it_covers() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // Node 1 leads term 1 (view 2): an unsigned group, then the signed group covering it.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    assert!(groups[unsigned + 1].signed_at().is_some());
+    let mut log = entries(&groups);
+    // Then node 1 leads term 2 (view 3) and writes more.
+    let (later, later_ids) = record_on_primary(
+        service.nodes[0]
+            .ledger_config()
+            .sig_tx_interval(NonZeroU64::new(50).unwrap())
+            .sig_interval(Duration::from_secs(3600)),
+        3,
+        100,
+        "view 3, entry",
+    );
+    let first_term_len = log.len();
+    log.push(Entry {
+        log_id: term_log_id(2, first_term_len as u64 + 1),
+        payload: EntryPayload::Blank,
+    });
+    for group in &later {
+        log.push(Entry {
+            log_id: term_log_id(2, log.len() as u64 + 1),
+            payload: EntryPayload::Normal(encode_group(group).unwrap()),
+        });
+    }
+
+    // Node 2 applies the first term and snapshots it (the run's signature included).
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(log[..first_term_len].to_vec()).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    assert_eq!(meta.last_log_id, Some(log_id(first_term_len as u64)));
+    close(&source);
+
+    // Node 3 holds the run when the snapshot comes; the snapshot covers it, and the later
+    // term's groups follow on from the snapshot.
+    let target = backup_of(&service, 2);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    let upto = unsigned + 2;
+    fresh.apply(log[..upto].to_vec()).await.unwrap();
+    assert_eq!(fresh.persisted_applied(), Some(log_id(upto as u64 - 1)));
+    fresh.install_ledger_snapshot(&meta, data).await.unwrap();
+    fresh.apply(log[first_term_len..].to_vec()).await.unwrap();
+    assert_eq!(
+        fresh.persisted_applied(),
+        Some(term_log_id(2, log.len() as u64))
+    );
+    let ledger = target.current().unwrap();
+    for id in ids.iter().chain(&later_ids) {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&target);
+    audit_clean(&service, 2);
 }
