@@ -116,11 +116,14 @@
 //!    the snapshot covers them), and the last applied log id, the membership, their persisted
 //!    copy and the current snapshot record become the snapshot's, in one synced batch.
 //!
-//! A refused install leaves the Raft bookkeeping (and the held run) as it was. The groups
-//! before the refused one that the ledger checked and stored stay: each passed every check
-//! and is signed by an endorsed node, and re-applying them later (from the log or another
-//! snapshot) skips them. When the first group past the ledger's store is refused, the ledger
-//! is exactly as it was. To openraft a failed install is a fatal storage error.
+//! A refused install leaves the Raft bookkeeping as it was. The groups before the refused one
+//! that the ledger checked and stored stay: each passed every check and is signed by an
+//! endorsed node, and re-applying them later (from the log or another snapshot) skips them;
+//! the held run is dropped if any were stored (they may cover it) and kept otherwise. When
+//! the first group past the ledger's store is refused, the node is exactly as it was. To
+//! openraft a failed install is a fatal storage error: the node stops, and a restart resumes
+//! from the persisted point. A role change waits for an install, which holds the slot's read
+//! lock throughout.
 //!
 //! **Format** of a snapshot's data: version byte `1`, then records, each a `u64` big-endian
 //! length followed by that many bytes of a stored record of this crate (version byte `1`,
