@@ -60,7 +60,7 @@ use crate::error::{Error, Problem};
 use crate::identity::{CertificateValidity, ParsedCert, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::{proof_steps, Receipt};
-use crate::replication::{ReplicatedGroup, Replication, Role};
+use crate::replication::{ReplicatedEntry, ReplicatedGroup, Replication, Role};
 use crate::state::{
     EntryLeaf, LedgerInstance, ViewHistory, COSE_SIGNATURES_TABLE, COSE_SIGNATURE_KEY, ENGINE_META,
     INSTANCE_KEY, META_RUNNING, META_VIEWS, NODES_TABLE, SERVICE_CERT_KEY, SERVICE_TABLE,
@@ -1298,6 +1298,119 @@ impl Ledger {
         TxId::new(self.view_of(seqno), seqno).ok()
     }
 
+    /// The newest durable signature transaction, which commits every transaction before it
+    /// ([`Ledger::last_committed`] is the one just before it), or `None` before the first.
+    pub fn committed_signature(&self) -> Option<TxId> {
+        let seqno = self.shared.committed_sig.load(Ordering::Acquire);
+        if seqno == 0 {
+            return None;
+        }
+        TxId::new(self.view_of(seqno), seqno).ok()
+    }
+
+    /// The committed ledger after seqno `after` through the durable signature transaction
+    /// `through`, as the [`ReplicatedGroup`]s a backup accepts ([`Ledger::apply_group`]):
+    /// each group is the stored entries from the one after the previous group (or after
+    /// `after`) through the next signature transaction, so every group ends at a signature
+    /// and none holds one anywhere else. A backup whose store ends at seqno `after` (a backup's
+    /// store always ends at a signature) checks and stores them in order exactly as it would
+    /// the primary's own groups.
+    ///
+    /// The groups are read in pages: a call returns whole groups, in order, until they hold
+    /// `max_bytes` of entry bytes or more, and at least one group (however large) while any is
+    /// left; call again with `after` at the last returned group's last seqno for the next page.
+    /// An empty result means there is nothing after `after` through `through`. A primary
+    /// signs at least every `sig_tx_interval` transactions and every `sig_interval`, which
+    /// bounds a group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (`what = "signature transaction"`, [`Problem::Mismatch`]) if
+    /// `through` is not a signature transaction of this ledger that is durable (at or before
+    /// [`Ledger::committed_signature`]); [`Error::Store`] for storage failures;
+    /// [`Error::Corruption`] if the store's entries or signature index have a gap.
+    pub fn replicated_groups(
+        &self,
+        after: u64,
+        through: TxId,
+        max_bytes: usize,
+    ) -> Result<Vec<ReplicatedGroup>, Error> {
+        let committed = self.shared.committed_sig.load(Ordering::Acquire);
+        let end = through.seqno();
+        let refuse = |found: String| {
+            Error::invalid(
+                "signature transaction",
+                Problem::Mismatch {
+                    expected: format!(
+                        "a durable signature transaction of this ledger (at or before seqno \
+                         {committed})"
+                    ),
+                    found,
+                },
+            )
+        };
+        if end > committed {
+            return Err(refuse(format!("{through}, not durable here")));
+        }
+        if self.shared.store.signature(end)?.is_none() {
+            return Err(refuse(format!("{through}, not a signature transaction")));
+        }
+        let view = self.view_of(end);
+        if view != through.view() {
+            return Err(refuse(format!("{through}, in view {view} here")));
+        }
+        let store = &self.shared.store;
+        let mut groups = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = after.saturating_add(1);
+        while next <= end && (groups.is_empty() || bytes < max_bytes) {
+            // The first signature at or after `next`: `through` is one, so there is one.
+            let last = match store.signature_after(next - 1)? {
+                Some((seqno, _)) if seqno <= end => seqno,
+                other => {
+                    return Err(Error::corruption(
+                        "signature index",
+                        format!(
+                            "the first signature after seqno {} is {:?}, not one at or before \
+                             signature transaction {through}",
+                            next - 1,
+                            other.map(|(seqno, _)| seqno)
+                        ),
+                    ))
+                }
+            };
+            let mut group = ReplicatedGroup::default();
+            let mut at = next;
+            'group: loop {
+                let page = store.entries(at..=last, ITER_PAGE)?;
+                if page.is_empty() {
+                    return Err(missing_entry(at, None));
+                }
+                for (seqno, entry) in page {
+                    if seqno != at {
+                        return Err(missing_entry(at, Some(seqno)));
+                    }
+                    bytes = bytes.saturating_add(entry.len());
+                    group.entries.push(ReplicatedEntry {
+                        seqno,
+                        bytes: entry,
+                    });
+                    if seqno == last {
+                        break 'group;
+                    }
+                    // Below `last`, so no overflow.
+                    at = seqno + 1;
+                }
+            }
+            groups.push(group);
+            match last.checked_add(1) {
+                Some(after_last) => next = after_last,
+                None => break,
+            }
+        }
+        Ok(groups)
+    }
+
     /// The service id: lowercase hex SHA-256 of the service certificate's DER. Signed
     /// governance requests name it, so a request for one ledger is refused by every other.
     pub fn service_id(&self) -> &str {
@@ -1491,6 +1604,15 @@ fn required_meta(store: &dyn Store, key: &str) -> Result<Vec<u8>, Error> {
     store
         .meta(key)?
         .ok_or_else(|| Error::corruption(format!("metadata {key}"), "missing"))
+}
+
+/// A gap in a committed ledger's entries: `seqno` missing (`found` instead, if anything).
+fn missing_entry(seqno: u64, found: Option<u64>) -> Error {
+    let found = found.map(|f| format!(" (found {f})")).unwrap_or_default();
+    Error::corruption(
+        "entry",
+        format!("seqno {seqno} missing from a committed ledger{found}"),
+    )
 }
 
 /// Iterator over a collection's entries; see [`Ledger::entries`].

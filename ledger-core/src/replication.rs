@@ -47,6 +47,15 @@
 //! backup disagree; it stops applying (a restart re-applies the log from the last signed
 //! group it recorded as applied).
 //!
+//! # Reading a committed ledger back as groups
+//!
+//! [`crate::Ledger::replicated_groups`] reads any ledger's committed history (through a
+//! durable signature transaction) as groups of this format, each ending at its signature
+//! transaction, in pages of bounded size. A backup whose store ends where they begin checks
+//! and stores them exactly as it would a primary's groups, so a consensus layer can bring a
+//! lagging node up to date from another node's ledger (a snapshot) instead of from its log:
+//! what the backup checks, not where the groups came from, decides what it stores.
+//!
 //! # Commit and durability
 //!
 //! [`crate::Ledger::apply_group`] writes the group to the store (a signed group as a commit group)

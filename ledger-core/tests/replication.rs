@@ -1,6 +1,7 @@
 //! Replication in the engine: a primary's groups applied to backups, which check them, store
 //! them and serve the same committed history; backups refusing altered groups; a failover to
-//! a later view that leaves the old primary's unapplied tail Invalid everywhere.
+//! a later view that leaves the old primary's unapplied tail Invalid everywhere; a committed
+//! ledger read back as groups (`Ledger::replicated_groups`) that a backup at genesis accepts.
 //!
 //! Consensus is played by the test: a channel for the primary's proposals and a thread that
 //! applies each group to every node in order (what `ledger-raft` does once a majority holds a
@@ -648,4 +649,117 @@ fn an_abandoned_primary_wakes_its_blocked_readers() {
     let primary = Arc::try_unwrap(primary).unwrap();
     assert!(matches!(primary.close(), Err(Error::Poisoned { .. })));
     assert_eq!(ledger_store::Store::state(&*store).last_seqno, before);
+}
+
+#[test]
+fn the_committed_ledger_reads_back_as_groups_a_fresh_backup_accepts() {
+    let service = Service::found(3);
+    let (replicator, rx) = proposals();
+    let primary = service.primary(0, 2, replicator.clone());
+    let source = service.backup(1);
+    let applier = apply_all(rx, vec![primary.clone(), source.clone()]);
+    let mut written = Vec::new();
+    for i in 0..300u32 {
+        let contents = format!("entry {i}").into_bytes();
+        written.push((primary.append("a", &contents).unwrap(), contents));
+    }
+    primary.flush().unwrap();
+    let last = written.last().unwrap().0;
+    committed_on(&source, last);
+    let applied = applier.finish();
+    drop(replicator);
+    close(primary);
+
+    let through = source.committed_signature().unwrap();
+    assert_eq!(
+        through.seqno(),
+        last.seqno() + 1,
+        "the signature after the last entry"
+    );
+    assert_eq!(source.last_committed(), Some(last));
+
+    // Every group ends at its signature, they follow on from seqno 1, and past genesis they
+    // hold exactly the entries the primary replicated.
+    let groups = source.replicated_groups(0, through, usize::MAX).unwrap();
+    assert!(groups.len() > 2, "{} groups", groups.len());
+    let mut next = 1;
+    for group in &groups {
+        assert_eq!(group.first_seqno(), Some(next));
+        let signed = group.signed_at().expect("every group ends at a signature");
+        assert_eq!(signed.seqno(), group.last_seqno().unwrap());
+        for entry in &group.entries[..group.entries.len() - 1] {
+            let kind = ledger_core::decode_entry(&entry.bytes).unwrap().kind;
+            assert_ne!(
+                kind,
+                ledger_core::TxKind::Signature,
+                "seqno {}",
+                entry.seqno
+            );
+        }
+        next = group.last_seqno().unwrap() + 1;
+    }
+    assert_eq!(groups.last().unwrap().signed_at(), Some(through));
+    let genesis_end = applied[0].first_seqno().unwrap() - 1;
+    let read: Vec<_> = groups
+        .iter()
+        .flat_map(|g| &g.entries)
+        .filter(|e| e.seqno > genesis_end)
+        .collect();
+    let replicated: Vec<_> = applied.iter().flat_map(|g| &g.entries).collect();
+    assert_eq!(read, replicated);
+
+    // Paged: one group per call when asked for one byte, the same groups in all.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = source.replicated_groups(after, through, 1).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert_eq!(page.len(), 1);
+        after = page[0].last_seqno().unwrap();
+        paged.extend(page);
+    }
+    assert_eq!(paged, groups);
+
+    // A backup at genesis checks and stores the groups after its own store's end, and then
+    // serves the same committed history.
+    let fresh = service.backup(2);
+    let fresh_end = fresh.committed_signature().unwrap().seqno();
+    assert_eq!(fresh_end, genesis_end);
+    let mut after = fresh_end;
+    loop {
+        let page = source.replicated_groups(after, through, 4096).unwrap();
+        let Some(last_group) = page.last() else { break };
+        after = last_group.last_seqno().unwrap();
+        for group in &page {
+            fresh.apply_group(group).unwrap();
+        }
+    }
+    assert_eq!(fresh.committed_signature(), Some(through));
+    let cert = service.identity.certificate_pem().to_string();
+    for (id, contents) in &written {
+        assert_eq!(fresh.status(*id), TxStatus::Committed);
+        assert_eq!(&fresh.entry("a", *id).unwrap().contents, contents);
+        fresh.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+
+    // Nothing after the end; `through` must be a durable signature transaction of this ledger.
+    assert!(source
+        .replicated_groups(through.seqno(), through, 1)
+        .unwrap()
+        .is_empty());
+    let refused = |through: TxId| match source.replicated_groups(0, through, 1) {
+        Err(Error::InvalidInput { what, .. }) => assert_eq!(what, "signature transaction"),
+        other => panic!("{through}: {other:?}"),
+    };
+    refused(last);
+    refused(TxId::new(through.view(), through.seqno() + 1).unwrap());
+    refused(TxId::new(through.view() + 1, through.seqno()).unwrap());
+
+    close(fresh);
+    close(source);
+    for dir in &service.dirs {
+        audit_clean(dir, &service.identity);
+    }
 }

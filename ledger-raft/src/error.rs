@@ -52,12 +52,37 @@ pub enum RaftStoreError {
     /// a role change failed to reopen it).
     #[error("the node's ledger is closed")]
     LedgerClosed,
-    /// Ledger snapshots are not implemented yet: the ledger state machine neither builds nor
-    /// installs snapshots (run it with `SnapshotPolicy::Never` and never purge the log).
-    #[error("ledger snapshots are not implemented: cannot {operation} a snapshot")]
-    SnapshotsNotImplemented {
-        /// `"build"` or `"install"`.
-        operation: &'static str,
+    /// A ledger snapshot's data is not one this build installs: not of its format, not the
+    /// state its metadata names, or groups that do not follow on from seqno 1, each ending at
+    /// a signature transaction, through the signature its header names (see
+    /// [`LedgerStateMachine`](crate::LedgerStateMachine), Snapshots). Nothing was changed.
+    #[error("ledger snapshot {snapshot_id} refused: {detail}")]
+    InvalidSnapshot {
+        /// The snapshot's id (openraft's `SnapshotMeta::snapshot_id`).
+        snapshot_id: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The node's ledger refused or failed while a ledger snapshot was built (reading its
+    /// groups) or installed (checking and storing them): a group of the snapshot that does not
+    /// check against this node's ledger ([`ledger_core::Error::GroupRejected`]: forged or
+    /// damaged, or of another service), a ledger that no longer holds the signature a
+    /// snapshot ends at, or a ledger store failure.
+    #[error("ledger snapshot {snapshot_id}, at seqno {seqno}: {source}")]
+    SnapshotLedger {
+        /// The snapshot's id.
+        snapshot_id: String,
+        /// The first seqno of the group being read or installed.
+        seqno: u64,
+        /// The ledger's error.
+        source: Box<ledger_core::Error>,
+    },
+    /// A blocking task of the ledger state machine (building or installing a snapshot off the
+    /// async runtime's workers) panicked or was cancelled.
+    #[error("state machine task: {detail}")]
+    Task {
+        /// The join error's message.
+        detail: String,
     },
     /// The directory holds a Raft store of a format version this build does not read.
     #[error(

@@ -11,8 +11,10 @@
 //! tests) are unchanged; the group's encoding is this module's concern alone.
 //!
 //! The Raft bookkeeping is stored as the placeholder's: [`crate::Keyspace::Machine`] holds
-//! `"applied"` (an encoded `Option<LogId>`) and `"membership"` (a `StoredMembership`).
-//! Nothing is written to [`crate::Keyspace::Table`]: the applied state is the ledger's own store.
+//! `"applied"` (an encoded `Option<LogId>`) and `"membership"` (a `StoredMembership`), and
+//! `"ledger_snapshot"` records the current snapshot (see Snapshots, below, for it and for the
+//! snapshot data's format). Nothing is written to [`crate::Keyspace::Table`]: the applied state is
+//! the ledger's own store.
 //!
 //! # Applying
 //!
@@ -66,15 +68,83 @@
 //! harmless. The ledger's store syncs each signed group before its transactions become
 //! Committed ([`ledger_core::Ledger::apply_group`]).
 //!
-//! # Snapshots: not implemented
+//! # Snapshots
 //!
-//! A ledger snapshot (the ledger store at a committed signature) is a later step.
-//! [`LedgerSnapshotBuilder::build_snapshot`] and [`LedgerStateMachine::install_snapshot`]
-//! return [`RaftStoreError::SnapshotsNotImplemented`] (a fatal storage error to openraft), and
-//! [`LedgerStateMachine::get_current_snapshot`] reports none. A cluster of ledger machines must
-//! run with `SnapshotPolicy::Never` and never purge its logs, so that no snapshot is built and
-//! every lagging follower is caught up from the log;
-//! [`ReplicatedLedger::start`](crate::ReplicatedLedger::start) refuses any other policy.
+//! A ledger snapshot is the node's ledger through a committed signature transaction, with the
+//! Raft bookkeeping of the point it was taken at, so that a follower the leader's log no
+//! longer reaches (purged past it) catches up from it instead of from the log.
+//!
+//! **Where.** A snapshot is taken at the persisted applied log id (see the Durability rule):
+//! the last point whose application left no unsigned run held here. There the ledger has
+//! stored exactly the groups of the entries up to that log id, ending at its newest durable
+//! signature, which is where the snapshot's ledger part ends; every group in a later entry
+//! begins after it. [`LedgerStateMachine::get_snapshot_builder`] captures the point (log id,
+//! membership, the ledger's newest durable signature); the builder, which openraft runs in a
+//! task of its own while entries keep being applied, then reads the ledger through that
+//! signature ([`ledger_core::Ledger::replicated_groups`]). A ledger's history through a
+//! durable signature never changes, so reading it later reads the same bytes.
+//!
+//! **The current snapshot** is recorded in [`Keyspace::Machine`] under `"ledger_snapshot"`:
+//! its metadata and the signature it ends at (a stored record, as the bookkeeping), written
+//! synced by a build or an install, and only ever replaced by a later one (a build that
+//! finishes after a later install leaves the install's). The data is not kept: the
+//! ledger is its source, and [`LedgerStateMachine::get_current_snapshot`] rebuilds the same
+//! bytes from it on demand. openraft asks for it at every start and whenever it sends a
+//! follower a snapshot, and each time the ledger is read through the signature.
+//!
+//! **Installing** ([`LedgerStateMachine::install_ledger_snapshot`], behind openraft's
+//! `install_snapshot`):
+//!
+//! 1. The data is parsed and checked as a whole before anything changes: its format, its
+//!    header against the snapshot's metadata, and its groups (following on from seqno 1,
+//!    each ending at a signature transaction, the last at the header's signature).
+//!    [`RaftStoreError::InvalidSnapshot`] otherwise.
+//! 2. A snapshot at or before the last applied log id is already reflected here (the state
+//!    at a later log id includes it): nothing changes. openraft never installs one (it
+//!    installs only past its committed log id), so this only makes a repeated or late
+//!    install harmless.
+//! 3. The node's ledger must be a backup: a primary (stale, since this node is a follower) is
+//!    demoted first ([`LedgerSlot::demote`]).
+//! 4. Each group past what the ledger already stores goes to
+//!    [`ledger_core::Ledger::apply_group`], under one read lock of the slot: the backup checks
+//!    it exactly as a group from the log (entries re-encoded with the evidence derived here,
+//!    the root this node computes, signed by a node the service certificate endorses), so a
+//!    forged or damaged snapshot is refused ([`RaftStoreError::SnapshotLedger`] carrying the
+//!    ledger's [`ledger_core::Error::GroupRejected`]). Groups the ledger already stores are
+//!    skipped: a ledger that stores more than the snapshot covers keeps it.
+//! 5. The held run, if any, is dropped (its entries are at or before the snapshot's log id, so
+//!    the snapshot covers them), and the last applied log id, the membership, their persisted
+//!    copy and the current snapshot record become the snapshot's, in one synced batch.
+//!
+//! A refused install leaves the Raft bookkeeping as it was. The groups before the refused one
+//! that the ledger checked and stored stay: each passed every check and is signed by an
+//! endorsed node, and re-applying them later (from the log or another snapshot) skips them;
+//! the held run is dropped if any were stored (they may cover it) and kept otherwise. When
+//! the first group past the ledger's store is refused, the node is exactly as it was. To
+//! openraft a failed install is a fatal storage error: the node stops, and a restart resumes
+//! from the persisted point. A role change waits for an install, which holds the slot's read
+//! lock throughout.
+//!
+//! **Format** of a snapshot's data: version byte `1`, then records, each a `u64` big-endian
+//! length followed by that many bytes of a stored record of this crate (version byte `1`,
+//! then the serde form in bincode 2's standard configuration, as a Raft entry's payload):
+//!
+//! 1. the header: `last_log_id` (`Option<LogId>`), `membership` (`StoredMembership`), both
+//!    equal to the snapshot metadata's, and `signature` (`Option<(u64, u64)>`, the view and
+//!    seqno of the signature transaction the ledger part ends at; `None` only for a ledger
+//!    without a durable signature, and then no group follows);
+//! 2. one record per group, a [`ledger_core::ReplicatedGroup`] in seqno order: the first
+//!    begins at seqno 1, each begins right after the one before and ends at a signature
+//!    transaction (and holds no other), the last ends at `signature`.
+//!
+//! Nothing follows the last group.
+//!
+//! **Known limit: memory.** `TypeConfig`'s snapshot data is a `Cursor<Vec<u8>>`, so building,
+//! sending, receiving and installing a snapshot each hold the whole ledger's entries (and
+//! their framing) in memory at once. The ledger itself is read in pages of
+//! [`SNAPSHOT_PAGE_BYTES`] of entries, each under a short-lived handle on the slot's ledger, so
+//! a long build never keeps a role change waiting. Streaming the data from and into the ledger
+//! would need a `SnapshotData` type of this crate's own.
 //!
 //! # The slot
 //!
@@ -90,12 +160,13 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger_core::{Ledger, LedgerConfig, ReplicatedGroup};
+use ledger_core::{Ledger, LedgerConfig, ReplicatedGroup, TxId};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorVerb, RaftSnapshotBuilder};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
 use crate::log_store::{sm_error, snapshot_error};
@@ -399,11 +470,7 @@ fn close_logged(ledger: Ledger) {
 /// The seqno of the newest signature the ledger has stored (0 before any): every group whose
 /// last seqno is at or below it is stored.
 fn stored_through(ledger: &Ledger) -> u64 {
-    // A signature commits what precedes it: the newest committed transaction is the one just
-    // before the newest durable signature.
-    ledger
-        .last_committed()
-        .map_or(0, |tx| tx.seqno().saturating_add(1))
+    ledger.committed_signature().map_or(0, |tx| tx.seqno())
 }
 
 /// The Raft state machine over the node's ledger. See the [module documentation](self).
@@ -419,6 +486,9 @@ pub struct LedgerStateMachine {
     run: Option<PendingRun>,
     /// The log id and membership last persisted.
     persisted: (Option<LogId>, StoredMembership),
+    /// Held while the current snapshot record is read and replaced (by a builder's task or an
+    /// install), so that it only ever moves forward.
+    snapshot_record: Arc<Mutex<()>>,
 }
 
 impl LedgerStateMachine {
@@ -437,6 +507,7 @@ impl LedgerStateMachine {
             membership: membership.clone(),
             run: None,
             persisted: (last_applied, membership),
+            snapshot_record: Arc::new(Mutex::new(())),
         })
     }
 
@@ -598,22 +669,516 @@ struct PendingRun {
     groups: Vec<ReplicatedGroup>,
 }
 
-/// The ledger machine's snapshot builder: ledger snapshots are not implemented (see the
-/// [module documentation](self)), so building one fails.
+/// Most entry bytes a snapshot build reads from the ledger under one handle on it (one call
+/// of [`ledger_core::Ledger::replicated_groups`]).
+pub const SNAPSHOT_PAGE_BYTES: usize = 4 << 20;
+
+/// The version byte that begins a ledger snapshot's data (see the
+/// [module documentation](self), Snapshots).
+const SNAPSHOT_FORMAT: u8 = 1;
+
+/// Where the current snapshot is recorded, in [`Keyspace::Machine`].
+const SNAPSHOT_RECORD: &[u8] = b"ledger_snapshot";
+
+/// The first record of a snapshot's data.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct SnapshotHeader {
+    last_log_id: Option<LogId>,
+    membership: StoredMembership,
+    /// The view and seqno of the signature transaction the ledger part ends at.
+    signature: Option<(u64, u64)>,
+}
+
+/// The current snapshot as recorded: its metadata and the signature its ledger part ends at
+/// (the data is rebuilt from the ledger).
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotRecord {
+    meta: SnapshotMeta,
+    signature: Option<(u64, u64)>,
+}
+
+/// What a snapshot covers: captured by [`LedgerStateMachine::get_snapshot_builder`], read
+/// back from the current snapshot record.
+#[derive(Clone, Debug)]
+struct SnapshotPoint {
+    meta: SnapshotMeta,
+    signature: Option<TxId>,
+}
+
+impl SnapshotPoint {
+    fn new(
+        last_log_id: Option<LogId>,
+        membership: StoredMembership,
+        signature: Option<TxId>,
+    ) -> Self {
+        let at = last_log_id.map_or_else(
+            || "none".to_string(),
+            |log_id| format!("{}-{}", log_id.leader_id, log_id.index),
+        );
+        let ends = signature.map_or_else(|| "unsigned".to_string(), |tx| tx.to_string());
+        Self {
+            meta: SnapshotMeta {
+                last_log_id,
+                last_membership: membership,
+                snapshot_id: format!("{at}-sig-{ends}"),
+            },
+            signature,
+        }
+    }
+
+    fn from_record(record: SnapshotRecord) -> Result<Self, RaftStoreError> {
+        let signature = record
+            .signature
+            .map(|(view, seqno)| TxId::new(view, seqno))
+            .transpose()
+            .map_err(|e| {
+                RaftStoreError::corruption("ledger snapshot record", format!("signature: {e}"))
+            })?;
+        Ok(Self {
+            meta: record.meta,
+            signature,
+        })
+    }
+
+    fn signature_pair(&self) -> Option<(u64, u64)> {
+        self.signature.map(|tx| (tx.view(), tx.seqno()))
+    }
+
+    fn header(&self) -> SnapshotHeader {
+        SnapshotHeader {
+            last_log_id: self.meta.last_log_id,
+            membership: self.meta.last_membership.clone(),
+            signature: self.signature_pair(),
+        }
+    }
+
+    fn record(&self) -> SnapshotRecord {
+        SnapshotRecord {
+            meta: self.meta.clone(),
+            signature: self.signature_pair(),
+        }
+    }
+
+    /// The snapshot's data: the header, then the ledger's groups through the signature, read
+    /// page by page from whichever ledger the slot holds at the time. Blocks.
+    fn data(&self, slot: &LedgerSlot) -> Result<Vec<u8>, RaftStoreError> {
+        let mut out = vec![SNAPSHOT_FORMAT];
+        push_record(&mut out, &encode("ledger snapshot header", &self.header())?);
+        let Some(through) = self.signature else {
+            return Ok(out);
+        };
+        let mut after = 0;
+        loop {
+            let page = {
+                let ledger = slot.current().ok_or(RaftStoreError::LedgerClosed)?;
+                ledger
+                    .replicated_groups(after, through, SNAPSHOT_PAGE_BYTES)
+                    .map_err(|source| RaftStoreError::SnapshotLedger {
+                        snapshot_id: self.meta.snapshot_id.clone(),
+                        seqno: after.saturating_add(1),
+                        source: Box::new(source),
+                    })?
+            };
+            let Some(last) = page.last().and_then(ReplicatedGroup::last_seqno) else {
+                return Ok(out);
+            };
+            for group in &page {
+                push_record(&mut out, &encode("ledger snapshot group", group)?);
+            }
+            after = last;
+        }
+    }
+}
+
+fn push_record(out: &mut Vec<u8>, record: &[u8]) {
+    out.extend_from_slice(&(record.len() as u64).to_be_bytes());
+    out.extend_from_slice(record);
+}
+
+/// The records of a snapshot's data after the version byte, in order.
+#[derive(Clone)]
+struct Records<'a> {
+    snapshot_id: &'a str,
+    rest: &'a [u8],
+}
+
+impl<'a> Records<'a> {
+    fn invalid(&self, detail: impl Into<String>) -> RaftStoreError {
+        RaftStoreError::InvalidSnapshot {
+            snapshot_id: self.snapshot_id.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    /// The next record's bytes, `None` at the end of the data.
+    fn next_record(&mut self) -> Option<Result<&'a [u8], RaftStoreError>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let Some((len, rest)) = self.rest.split_first_chunk::<8>() else {
+            return Some(Err(self.invalid(format!(
+                "a record length of 8 bytes, not {}",
+                self.rest.len()
+            ))));
+        };
+        let len = u64::from_be_bytes(*len);
+        let record = usize::try_from(len)
+            .ok()
+            .and_then(|len| rest.split_at_checked(len));
+        let Some((record, rest)) = record else {
+            return Some(Err(self.invalid(format!(
+                "a record of {len} bytes, with {} left",
+                rest.len()
+            ))));
+        };
+        self.rest = rest;
+        Some(Ok(record))
+    }
+
+    fn decode_next<T: serde::de::DeserializeOwned>(
+        &mut self,
+        what: &'static str,
+    ) -> Option<Result<T, RaftStoreError>> {
+        let record = match self.next_record()? {
+            Ok(record) => record,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(decode(|| what.to_string(), record).map_err(|e| self.invalid(e.to_string())))
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<ReplicatedGroup, RaftStoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.decode_next("ledger snapshot group")
+    }
+}
+
+/// A snapshot's data, its header read and checked against `meta`.
+struct ParsedSnapshot<'a> {
+    signature: Option<TxId>,
+    groups: Records<'a>,
+}
+
+impl<'a> ParsedSnapshot<'a> {
+    /// Reads the header and checks the whole data (see the [module documentation](self),
+    /// Snapshots: Installing, step 1) without touching the ledger.
+    fn check(meta: &'a SnapshotMeta, data: &'a [u8]) -> Result<Self, RaftStoreError> {
+        let invalid = |detail: String| RaftStoreError::InvalidSnapshot {
+            snapshot_id: meta.snapshot_id.clone(),
+            detail,
+        };
+        let Some((&version, rest)) = data.split_first() else {
+            return Err(invalid("empty data".into()));
+        };
+        if version != SNAPSHOT_FORMAT {
+            return Err(invalid(format!(
+                "format version {version}, expected {SNAPSHOT_FORMAT}"
+            )));
+        }
+        let mut records = Records {
+            snapshot_id: &meta.snapshot_id,
+            rest,
+        };
+        let header: SnapshotHeader = records
+            .decode_next("ledger snapshot header")
+            .unwrap_or_else(|| Err(invalid("no header".into())))?;
+        if header.last_log_id != meta.last_log_id || header.membership != meta.last_membership {
+            return Err(invalid(format!(
+                "its data holds the state at {:?}, its metadata names {:?}",
+                header.last_log_id, meta.last_log_id
+            )));
+        }
+        let signature = header
+            .signature
+            .map(|(view, seqno)| TxId::new(view, seqno))
+            .transpose()
+            .map_err(|e| invalid(format!("header signature: {e}")))?;
+        let groups = records;
+        let mut next = 1u64;
+        let mut ends_at = None;
+        for group in groups.clone() {
+            let group = group?;
+            let (Some(first), Some(last)) = (group.first_seqno(), group.last_seqno()) else {
+                return Err(invalid(format!("an empty group after seqno {}", next - 1)));
+            };
+            if first != next {
+                return Err(invalid(format!(
+                    "a group beginning at seqno {first}, expected {next}"
+                )));
+            }
+            let signed = group
+                .signed_at()
+                .filter(|tx| tx.seqno() == last)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "the group from seqno {first} ends at seqno {last} without a signature \
+                         transaction"
+                    ))
+                })?;
+            ends_at = Some(signed);
+            next = last
+                .checked_add(1)
+                .ok_or_else(|| invalid("a group ending at the last seqno".into()))?;
+        }
+        if ends_at != signature {
+            return Err(invalid(format!(
+                "groups ending at {ends_at:?}, its header names {signature:?}"
+            )));
+        }
+        Ok(Self { signature, groups })
+    }
+}
+
+/// Runs `f` on tokio's blocking threads (it reads or writes the ledger).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RaftStoreError> + Send + 'static,
+) -> Result<T, RaftStoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RaftStoreError::Task {
+            detail: e.to_string(),
+        })?
+}
+
+/// Records `point` as the current snapshot unless the one recorded is at the same or a later
+/// log id; `extra` (bookkeeping) is written in the same synced batch either way.
+fn record_snapshot(
+    backend: &dyn Backend,
+    lock: &Mutex<()>,
+    point: &SnapshotPoint,
+    mut extra: Vec<WriteOp>,
+) -> Result<(), RaftStoreError> {
+    let _held = lock.lock();
+    let current = read_snapshot_record(backend)?;
+    if current
+        .as_ref()
+        .is_none_or(|c| c.meta.last_log_id < point.meta.last_log_id)
+    {
+        extra.push(WriteOp::Put(
+            Keyspace::Machine,
+            SNAPSHOT_RECORD.to_vec(),
+            encode("ledger snapshot record", &point.record())?,
+        ));
+    }
+    if extra.is_empty() {
+        return Ok(());
+    }
+    backend.write(extra, true)
+}
+
+fn read_snapshot_record(backend: &dyn Backend) -> Result<Option<SnapshotPoint>, RaftStoreError> {
+    backend
+        .get(Keyspace::Machine, SNAPSHOT_RECORD)?
+        .map(|bytes| {
+            decode(|| "ledger snapshot record".to_string(), &bytes)
+                .and_then(SnapshotPoint::from_record)
+        })
+        .transpose()
+}
+
+/// The ledger machine's snapshot builder: the ledger through the signature that was durable
+/// at the persisted applied log id when it was made (see the [module documentation](self),
+/// Snapshots).
 #[derive(Debug)]
 pub struct LedgerSnapshotBuilder {
-    last_applied: Option<LogId>,
+    backend: Arc<dyn Backend>,
+    slot: Arc<LedgerSlot>,
+    snapshot_record: Arc<Mutex<()>>,
+    /// `None` if the slot was empty when the builder was made.
+    point: Option<SnapshotPoint>,
+}
+
+impl LedgerSnapshotBuilder {
+    /// Builds the snapshot, records it as the current one (unless a later one is recorded)
+    /// and returns it: what openraft's `build_snapshot` does, with this crate's error.
+    ///
+    /// # Errors
+    ///
+    /// [`RaftStoreError::LedgerClosed`] if the node's ledger was closed;
+    /// [`RaftStoreError::SnapshotLedger`] if reading the ledger fails; backend failures.
+    pub async fn build(&mut self) -> Result<Snapshot<TypeConfig>, RaftStoreError> {
+        let point = self.point.clone().ok_or(RaftStoreError::LedgerClosed)?;
+        let (slot, backend, lock) = (
+            self.slot.clone(),
+            self.backend.clone(),
+            self.snapshot_record.clone(),
+        );
+        blocking(move || {
+            let data = point.data(&slot)?;
+            record_snapshot(backend.as_ref(), &lock, &point, Vec::new())?;
+            tracing::info!(
+                snapshot_id = %point.meta.snapshot_id,
+                bytes = data.len(),
+                "built a ledger snapshot"
+            );
+            Ok(Snapshot {
+                meta: point.meta,
+                snapshot: Box::new(Cursor::new(data)),
+            })
+        })
+        .await
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for LedgerSnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        tracing::error!(last_applied = ?self.last_applied, "ledger snapshots are not implemented");
-        Err(snapshot_error(
-            None,
-            ErrorVerb::Write,
-            RaftStoreError::SnapshotsNotImplemented { operation: "build" },
-        ))
+        self.build()
+            .await
+            .map_err(|e| snapshot_error(None, ErrorVerb::Write, e))
     }
+}
+
+/// What an install did.
+enum Installed {
+    /// The snapshot is at or before the last applied log id: nothing changed.
+    AlreadyApplied,
+    /// The ledger holds the snapshot's groups.
+    Ledger,
+}
+
+impl LedgerStateMachine {
+    /// Installs a ledger snapshot (see the [module documentation](self), Snapshots:
+    /// Installing): what openraft's `install_snapshot` does, with this crate's error.
+    ///
+    /// # Errors
+    ///
+    /// [`RaftStoreError::InvalidSnapshot`] for data that is not a ledger snapshot of `meta`
+    /// (nothing changed); [`RaftStoreError::SnapshotLedger`] if the node's ledger refuses a
+    /// group or fails; [`RaftStoreError::Demote`] if a primary could not be reopened as a
+    /// backup; [`RaftStoreError::LedgerClosed`]; backend failures. After any of them the
+    /// bookkeeping is as it was.
+    pub async fn install_ledger_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        data: Vec<u8>,
+    ) -> Result<(), RaftStoreError> {
+        let slot = self.slot.clone();
+        let stored_before = slot.with_current(stored_through);
+        let owned_meta = meta.clone();
+        let last_applied = self.last_applied;
+        let installed = blocking(move || {
+            let parsed = ParsedSnapshot::check(&owned_meta, &data)?;
+            if owned_meta.last_log_id <= last_applied {
+                return Ok((Installed::AlreadyApplied, parsed.signature));
+            }
+            install_groups(&slot, &owned_meta, parsed.groups)?;
+            Ok((Installed::Ledger, parsed.signature))
+        })
+        .await;
+        let signature = match installed {
+            Ok((Installed::AlreadyApplied, _)) => {
+                tracing::info!(
+                    snapshot_id = %meta.snapshot_id,
+                    last_applied = ?self.last_applied,
+                    "a snapshot at or before the last applied log id; nothing to install"
+                );
+                return Ok(());
+            }
+            Ok((Installed::Ledger, signature)) => signature,
+            Err(e) => {
+                // Groups the ledger stored before a refused one may cover the held run.
+                if self.slot.with_current(stored_through) != stored_before {
+                    self.run = None;
+                }
+                return Err(e);
+            }
+        };
+        self.run = None;
+        // Recorded under the leader's id for it: rebuilt from this ledger, it is the same data.
+        let point = SnapshotPoint {
+            meta: meta.clone(),
+            signature,
+        };
+        let bookkeeping = bookkeeping_ops(&meta.last_log_id, &meta.last_membership)?;
+        record_snapshot(
+            self.backend.as_ref(),
+            &self.snapshot_record,
+            &point,
+            bookkeeping,
+        )?;
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        self.persisted = (self.last_applied, self.membership.clone());
+        tracing::info!(snapshot_id = %meta.snapshot_id, "installed a ledger snapshot");
+        Ok(())
+    }
+
+    /// The current snapshot (the last built or installed), its data rebuilt from the ledger,
+    /// or `None` if there is none: what openraft's `get_current_snapshot` returns, with this
+    /// crate's error. Reads the ledger through the snapshot's signature.
+    ///
+    /// # Errors
+    ///
+    /// [`RaftStoreError::SnapshotLedger`] if the ledger no longer holds the snapshot's
+    /// signature (a store that lost durable groups) or fails;
+    /// [`RaftStoreError::LedgerClosed`]; [`RaftStoreError::Corruption`] for an undecodable
+    /// record; backend failures.
+    pub async fn current_snapshot(&self) -> Result<Option<Snapshot<TypeConfig>>, RaftStoreError> {
+        let Some(point) = read_snapshot_record(self.backend.as_ref())? else {
+            return Ok(None);
+        };
+        let slot = self.slot.clone();
+        blocking(move || {
+            let data = point.data(&slot)?;
+            Ok(Some(Snapshot {
+                meta: point.meta,
+                snapshot: Box::new(Cursor::new(data)),
+            }))
+        })
+        .await
+    }
+}
+
+/// Step 3 and 4 of installing (see the [module documentation](self), Snapshots): the node's
+/// ledger as a backup, then every group past what it stores, checked and stored by it. Blocks.
+fn install_groups(
+    slot: &LedgerSlot,
+    meta: &SnapshotMeta,
+    groups: Records<'_>,
+) -> Result<(), RaftStoreError> {
+    let index = meta.last_log_id.map_or(0, |log_id| log_id.index);
+    if let Some(role @ LedgerRole::Primary { .. }) = slot.role() {
+        tracing::info!(
+            snapshot_id = %meta.snapshot_id,
+            "installing a snapshot on a primary; reopening it as a backup"
+        );
+        match slot.demote(Some(role), DEMOTE_WAIT) {
+            Ok(()) | Err(SlotError::Changed { .. }) => {}
+            Err(source) => {
+                return Err(RaftStoreError::Demote {
+                    index,
+                    source: Box::new(source),
+                })
+            }
+        }
+    }
+    slot.with_current(|ledger| {
+        let mut applied = 0usize;
+        for group in groups {
+            let group = group?;
+            let (first, last) = match (group.first_seqno(), group.last_seqno()) {
+                (Some(first), Some(last)) => (first, last),
+                // Refused by the check before.
+                _ => continue,
+            };
+            if last <= stored_through(ledger) {
+                continue;
+            }
+            ledger
+                .apply_group(&group)
+                .map_err(|source| RaftStoreError::SnapshotLedger {
+                    snapshot_id: meta.snapshot_id.clone(),
+                    seqno: first,
+                    source: Box::new(source),
+                })?;
+            applied += 1;
+        }
+        tracing::debug!(snapshot_id = %meta.snapshot_id, applied, "snapshot groups stored");
+        Ok(())
+    })
+    .ok_or(RaftStoreError::LedgerClosed)?
 }
 
 impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
@@ -664,36 +1229,38 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // Called between applies: the ledger stores exactly the groups of the entries up to
+        // the persisted point (anything applied since is a held run), through its newest
+        // durable signature.
+        let (last_log_id, membership) = self.persisted.clone();
+        let point = self.slot.with_current(|ledger| {
+            SnapshotPoint::new(last_log_id, membership, ledger.committed_signature())
+        });
         LedgerSnapshotBuilder {
-            last_applied: self.last_applied,
+            backend: self.backend.clone(),
+            slot: self.slot.clone(),
+            snapshot_record: self.snapshot_record.clone(),
+            point,
         }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Err(snapshot_error(
-            None,
-            ErrorVerb::Write,
-            RaftStoreError::SnapshotsNotImplemented {
-                operation: "install",
-            },
-        ))
+        Ok(Box::new(Cursor::new(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        _snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        Err(snapshot_error(
-            Some(meta),
-            ErrorVerb::Write,
-            RaftStoreError::SnapshotsNotImplemented {
-                operation: "install",
-            },
-        ))
+        self.install_ledger_snapshot(meta, snapshot.into_inner())
+            .await
+            .map_err(|e| snapshot_error(Some(meta), ErrorVerb::Write, e))
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(None)
+        self.current_snapshot()
+            .await
+            .map_err(|e| snapshot_error(None, ErrorVerb::Read, e))
     }
 }

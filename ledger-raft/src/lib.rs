@@ -12,7 +12,8 @@
 //! * [`LedgerStateMachine`] ([`ledger_machine`]): openraft's `RaftStateMachine` whose applied
 //!   state is the node's ledger, held in a [`LedgerSlot`] that role changes swap; it applies
 //!   the primary's groups ([`ledger_core::ReplicatedGroup`], carried in [`Payload`] by
-//!   [`encode_group`]). Ledger snapshots are not implemented yet (see below).
+//!   [`encode_group`]), and builds and installs ledger snapshots (the ledger through a
+//!   committed signature, checked group by group by the installing node's backup).
 //! * [`TypeConfig`]: the openraft type configuration (`u64` node ids, [`openraft::BasicNode`],
 //!   [`Payload`] requests, [`Applied`] responses, snapshots as bytes, tokio).
 //! * [`LogStore`]: openraft's `RaftLogStorage` and `RaftLogReader` (the log and the vote).
@@ -114,16 +115,18 @@
 //! * **Raft bookkeeping** (last applied log id, membership) is in the Raft store, persisted
 //!   only where no unsigned run is pending, so a restart re-applies the run from the Raft log;
 //!   groups the ledger already stored are skipped ([`ledger_machine`], Durability rule).
+//! * **Snapshots** are taken at that persisted point: the ledger through its newest durable
+//!   signature there, with the membership and log id ([`ledger_machine`], Snapshots, gives the
+//!   format). Installing one demotes a stale primary, drops a held run, and gives the ledger
+//!   (a backup) every group past what it stores, which it checks as it would the log's.
 //!
 //! Known gaps ([`replicated`] and [`ledger_machine`] say more):
 //!
-//! 1. **Snapshots.** Ledger snapshots (the ledger store at a committed signature, so that a
-//!    lagging or new node installs it instead of replaying the log) are not implemented:
-//!    [`LedgerSnapshotBuilder`] (building) and installing fail with
-//!    [`RaftStoreError::SnapshotsNotImplemented`], a cluster must run with
-//!    `SnapshotPolicy::Never` ([`ReplicatedLedger::start`] refuses anything else), and logs
-//!    are never purged, so the Raft log grows without bound. `ledger-core` has no snapshot
-//!    export or import at a committed signature yet.
+//! 1. **Snapshots are held in memory whole.** The snapshot data type is openraft's in-memory
+//!    `Cursor<Vec<u8>>`, so building, sending and installing a snapshot each hold the whole
+//!    ledger's entries in memory; and the current snapshot is rebuilt from the ledger each
+//!    time openraft asks for it (at every start, and each time it sends one to a follower), a
+//!    read of the whole ledger.
 //! 2. **Membership.** Only the founding nodes: adding a node (its endorsed identity, a copy of
 //!    the ledger) or retiring one is not covered.
 //! 3. **Two fsyncs per signature per node** (the Raft log's, then the ledger store's); see the
@@ -149,7 +152,7 @@ pub use backend::{Backend, Keyspace, MemoryBackend, Pair, WriteOp};
 pub use error::RaftStoreError;
 pub use ledger_machine::{
     decode_group, encode_group, LedgerOpener, LedgerRole, LedgerSlot, LedgerSnapshotBuilder,
-    LedgerStateMachine, SlotError,
+    LedgerStateMachine, SlotError, SNAPSHOT_PAGE_BYTES,
 };
 pub use log_store::LogStore;
 pub use replicated::{

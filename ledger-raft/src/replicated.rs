@@ -68,8 +68,8 @@
 //!
 //! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
 //!   copy of the ledger) is not covered yet, nor is retiring one.
-//! * Ledger snapshots are not implemented (see [`crate::ledger_machine`]): the Raft config
-//!   must have `SnapshotPolicy::Never`, and logs are never purged.
+//! * A snapshot's data is held in memory whole, when it is built, sent and installed (see
+//!   [`crate::ledger_machine`], Snapshots).
 //! * A stale primary is abandoned when its node reopens it ([`ledger_core::Ledger::abandon`]):
 //!   reads blocked on its unapplied writes fail with `Error::Poisoned` rather than waiting
 //!   for ever. A clone held elsewhere (say by a caller of [`ReplicatedLedger::ledger`] that
@@ -95,7 +95,7 @@ use ledger_core::{
 };
 use openraft::network::RaftNetworkFactory;
 use openraft::storage::RaftLogStorage;
-use openraft::{Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use openraft::{Raft, RaftMetrics, ServerState};
 use tokio::sync::mpsc;
 
 use crate::backend::Backend;
@@ -131,12 +131,6 @@ pub enum ReplicaError {
     #[error("raft: {detail}")]
     Raft {
         /// openraft's message.
-        detail: String,
-    },
-    /// The Raft configuration cannot run a ledger state machine.
-    #[error("raft config: {detail}")]
-    Config {
-        /// What is wrong with it.
         detail: String,
     },
     /// The ledger slot could not be swapped or emptied.
@@ -386,11 +380,13 @@ impl ReplicatedLedger {
     /// task on the current tokio runtime. The cluster still has to be initialized
     /// (`raft().initialize(..)`) once, on one node.
     ///
+    /// Any `raft_config.snapshot_policy` works: a snapshot is the ledger through a committed
+    /// signature (see [`crate::ledger_machine`], Snapshots), and a follower the leader's log no
+    /// longer reaches installs it.
+    ///
     /// # Errors
     ///
-    /// [`ReplicaError::Config`] unless `raft_config.snapshot_policy` is
-    /// `SnapshotPolicy::Never` (ledger snapshots are not implemented); ledger, storage and
-    /// openraft failures.
+    /// Ledger, storage and openraft failures.
     pub async fn start<N>(
         id: NodeId,
         raft_config: Arc<openraft::Config>,
@@ -431,13 +427,6 @@ impl ReplicatedLedger {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
-        if !matches!(raft_config.snapshot_policy, SnapshotPolicy::Never) {
-            return Err(ReplicaError::Config {
-                detail: "snapshot_policy must be SnapshotPolicy::Never: ledger snapshots are \
-                         not implemented"
-                    .into(),
-            });
-        }
         let backup = ledger_config.clone().backup();
         let open = opener.clone();
         let ledger = blocking(move || open(backup)).await??;

@@ -6,7 +6,9 @@
 //! everywhere once it catches up; the old leader, stopped and restarted over its directories,
 //! catches up with what was written meanwhile; a read blocked on the isolated leader's
 //! unapplied tail fails when it is demoted instead of waiting for ever; every node's ledger
-//! directory passes the offline audit. A node refuses a Raft config that would build snapshots.
+//! directory passes the offline audit. With snapshots every 20 entries and the log purged up
+//! to them, a follower stopped while the leader purged past its last entry installs a
+//! snapshot when it restarts, and serves every entry with receipts that verify.
 //!
 //! The ledger's pipeline runs on OS threads in real time, so this runs on a multi-thread
 //! tokio runtime with the real clock (not the paused clock of `sim_cluster.rs`), with
@@ -20,9 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
-use ledger_raft::sim::{Router, SimNetwork};
+use ledger_raft::sim::{EventKind, Router, RpcKind, SimNetwork};
 use ledger_raft::{
-    found_service, Backend, LedgerRole, ReplicaError, ReplicatedLedger, RocksBackend,
+    found_service, Backend, FoundedService, LedgerRole, ReplicatedLedger, RocksBackend,
 };
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
@@ -34,7 +36,7 @@ fn raft_config() -> Config {
         heartbeat_interval: 50,
         election_timeout_min: 300,
         election_timeout_max: 600,
-        // Ledger snapshots are not implemented: never build one, never purge the log.
+        // No snapshots, so the restart below catches up from the log.
         snapshot_policy: SnapshotPolicy::Never,
         ..Config::default()
     }
@@ -307,28 +309,162 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
     eprintln!("ledger cluster scenario took {:?}", started.elapsed());
 }
 
-#[tokio::test]
-async fn a_node_refuses_a_raft_config_that_builds_snapshots() {
-    let root = tempfile::tempdir().unwrap();
-    let service = found_service(root.path(), "snapshots", 1).unwrap();
-    let config = Config {
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(100),
-        ..raft_config()
-    };
-    let router = Router::new(1, config.clone()).unwrap();
-    let backend: Arc<dyn Backend> =
-        Arc::new(RocksBackend::open(&service.nodes[0].raft_dir).unwrap());
-    let refused = ReplicatedLedger::start(
-        1,
-        Arc::new(config),
-        SimNetwork::new(router, 1),
-        backend,
-        service.nodes[0].ledger_config(),
+/// Starts node `id` (from 1) of `service` over its directories, attached to `router`.
+async fn start_node(
+    service: &FoundedService,
+    id: u64,
+    config: &Arc<Config>,
+    router: &Router,
+) -> ReplicatedLedger {
+    let founded = &service.nodes[id as usize - 1];
+    // A restarted node's previous incarnation may still be releasing its RocksDB lock.
+    let backend: Arc<dyn Backend> = wait_for("the raft store", || {
+        RocksBackend::open(&founded.raft_dir)
+            .ok()
+            .map(|b| Arc::new(b) as Arc<dyn Backend>)
+    });
+    let node = ReplicatedLedger::start(
+        id,
+        config.clone(),
+        SimNetwork::new(router.clone(), id),
+        backend.clone(),
+        founded
+            .ledger_config()
+            .sig_interval(Duration::from_millis(5)),
     )
-    .await;
+    .await
+    .unwrap();
+    router.attach(id, node.raft().clone(), backend).unwrap();
+    node
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_the_log_no_longer_reaches_catches_up_from_a_snapshot() {
+    let started = Instant::now();
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "snapshots", 3).unwrap();
+    let cert = service.identity.certificate_pem().to_string();
+    // A snapshot every 20 applied entries, and the log purged up to it.
+    let config = Arc::new(
+        Config {
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(20),
+            max_in_snapshot_log_to_keep: 0,
+            ..raft_config()
+        }
+        .validate()
+        .unwrap(),
+    );
+    let router = Router::new(11, (*config).clone()).unwrap();
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(start_node(&service, id, &config, &router).await);
+    }
+    let members: BTreeMap<u64, BasicNode> = (1..=3).map(|id| (id, BasicNode::default())).collect();
+    nodes[0].raft().initialize(members).await.unwrap();
+    let refs: Vec<&ReplicatedLedger> = nodes.iter().collect();
+    let (leader, _) = wait_for("a primary", || primary_among(&refs));
+    drop(refs);
+    let primary = &nodes[leader as usize - 1];
+
+    let mut written = Vec::new();
+    let mut write = |primary: &ReplicatedLedger, count: u32| {
+        for _ in 0..count {
+            let contents = format!("entry {}", written.len()).into_bytes();
+            written.push((primary.append("c", &contents).unwrap(), contents));
+        }
+        let last = written.last().unwrap().0;
+        assert_eq!(
+            primary.wait_for_commit(last, DEADLINE).unwrap(),
+            TxStatus::Committed
+        );
+        last
+    };
+    let last = write(primary, 30);
+    for node in &nodes {
+        assert_eq!(
+            node.wait_for_commit(last, DEADLINE).unwrap(),
+            TxStatus::Committed
+        );
+    }
+
+    // A follower crashes and stops; the others go on until the leader has purged its log
+    // past the follower's last entry.
+    let lagging = if leader == 3 { 2 } else { 3 };
+    let index = lagging as usize - 1;
+    let lagging_last = nodes[index]
+        .raft()
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap();
+    router.crash(lagging).await.unwrap();
+    nodes.remove(index).shutdown().await.unwrap();
+    let primary = nodes.iter().find(|n| n.id() == leader).unwrap();
+    let purged = wait_for(
+        "the leader to purge its log past the stopped follower",
+        || {
+            write(primary, 20);
+            let purged = primary.raft().metrics().borrow().purged;
+            purged.filter(|p| p.index > lagging_last)
+        },
+    );
+    let last = write(primary, 10);
+
+    // Restarted, it cannot be sent the entries it misses: it installs the leader's snapshot.
+    let sent_before = router.trace().events.len();
+    let restarted = start_node(&service, lagging, &config, &router).await;
+    nodes.insert(index, restarted);
+    let restarted = &nodes[index];
+    assert_eq!(
+        restarted.wait_for_commit(last, DEADLINE).unwrap(),
+        TxStatus::Committed
+    );
+    let snapshots_sent = router.trace().events[sent_before..]
+        .iter()
+        .filter(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Sent { msg, rpc: RpcKind::InstallSnapshot } if msg.to == lagging
+            )
+        })
+        .count();
     assert!(
-        matches!(refused, Err(ReplicaError::Config { .. })),
-        "{refused:?}"
+        snapshots_sent > 0,
+        "no install_snapshot sent to node {lagging}"
+    );
+    let installed = restarted.raft().metrics().borrow().snapshot;
+    assert!(
+        installed.is_some_and(|s| s.index > lagging_last),
+        "snapshot {installed:?}, log purged to {purged}, node {lagging} had {lagging_last}"
+    );
+    for (id, contents) in &written {
+        assert_eq!(restarted.status(*id), TxStatus::Committed, "{id}");
+        assert_eq!(&restarted.entry("c", *id).unwrap().contents, contents);
+        restarted.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    assert!(
+        router.failures().is_empty(),
+        "raft stopped: {:?}",
+        router.failures()
+    );
+
+    for node in nodes {
+        node.shutdown().await.unwrap();
+    }
+    let options = AuditOptions::default().service_certificate(&cert).unwrap();
+    for founded in &service.nodes {
+        let report = audit_path(&founded.ledger_dir, &options).unwrap();
+        assert!(
+            report.is_clean(),
+            "audit of {}: {report:?}",
+            founded.ledger_dir.display()
+        );
+    }
+    eprintln!(
+        "snapshot catch-up scenario took {:?} ({} entries, {snapshots_sent} install_snapshot \
+         chunks)",
+        started.elapsed(),
+        written.len()
     );
 }
 

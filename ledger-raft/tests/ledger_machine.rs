@@ -1,7 +1,11 @@
 //! The ledger state machine alone, driven as openraft drives it (no Raft): groups applied to
 //! a backup ledger in log order; the applied log id persisted only where no unsigned run is
 //! pending; the whole log re-applied over lost bookkeeping without harm; a held run rebuilt
-//! after a restart from the persisted point; snapshots refused with a typed error.
+//! after a restart from the persisted point; ledger snapshots built on one node and installed
+//! on another (which then follows the log), refused when tampered with or malformed (typed
+//! errors; the bookkeeping as it was, and nothing stored that does not check), harmless when
+//! older than the node's state, taken before a held run and dropping a held run they cover,
+//! and demoting a stale primary.
 //!
 //! The groups come from a primary ledger whose proposals a channel collects, applied back to
 //! it as consensus would (see `ledger-core/tests/replication.rs`).
@@ -16,7 +20,7 @@ use std::time::Duration;
 use ledger_core::{Error, Ledger, LedgerConfig, ReplicatedGroup, Replicator, TxId, TxStatus};
 use ledger_raft::{
     encode_group, found_service, Backend, Entry, FoundedService, LedgerRole, LedgerSlot,
-    LedgerStateMachine, LogId, MemoryBackend, TypeConfig,
+    LedgerStateMachine, LogId, MemoryBackend, RaftStoreError, SnapshotMeta, TypeConfig,
 };
 use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
@@ -116,7 +120,12 @@ fn entries_in_term(groups: &[ReplicatedGroup], term: u64) -> Vec<Entry> {
 }
 
 fn backup(service: &FoundedService) -> Arc<LedgerSlot> {
-    let config = service.nodes[1].ledger_config();
+    backup_of(service, 1)
+}
+
+/// A slot holding node `i`'s ledger (from 0) as a backup.
+fn backup_of(service: &FoundedService, i: usize) -> Arc<LedgerSlot> {
+    let config = service.nodes[i].ledger_config();
     LedgerSlot::new(
         Ledger::open(config.clone().backup()).unwrap(),
         LedgerRole::Backup,
@@ -165,13 +174,6 @@ async fn groups_apply_in_order_and_reapplying_is_harmless() {
     fresh.apply(log).await.unwrap();
     assert_eq!(fresh.last_applied(), Some(log_id(last_index)));
     assert_eq!(slot.current().unwrap().last_committed(), committed);
-
-    // Snapshots are refused with the typed error, not faked.
-    let mut builder = fresh.get_snapshot_builder().await;
-    let err = builder.build_snapshot().await.unwrap_err();
-    assert!(err.to_string().contains("not implemented"), "{err}");
-    assert!(fresh.get_current_snapshot().await.unwrap().is_none());
-    assert!(fresh.begin_receiving_snapshot().await.is_err());
 
     close(&slot);
 }
@@ -384,4 +386,493 @@ async fn a_primary_that_cannot_apply_a_committed_group_is_reopened_as_a_backup()
     }
     drop(ledger);
     close(&slot);
+}
+
+/// A snapshot of `machine`'s state (its builder's build) and its data.
+async fn snapshot(machine: &mut LedgerStateMachine) -> (SnapshotMeta, Vec<u8>) {
+    let snapshot = machine
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    (snapshot.meta, snapshot.snapshot.into_inner())
+}
+
+/// The current snapshot's metadata and data, if there is one.
+async fn current(machine: &LedgerStateMachine) -> Option<(SnapshotMeta, Vec<u8>)> {
+    machine
+        .current_snapshot()
+        .await
+        .unwrap()
+        .map(|s| (s.meta, s.snapshot.into_inner()))
+}
+
+/// Flips the lowest bit of the byte `offset` bytes into the first occurrence of `needle`.
+fn flip_at(bytes: &mut [u8], needle: &[u8], offset: usize) {
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle in the snapshot");
+    bytes[at + offset] ^= 0x01;
+}
+
+/// The DER node signature of the signature transaction ending `group`.
+fn node_signature(group: &ReplicatedGroup) -> Vec<u8> {
+    let last = group.entries.last().unwrap();
+    let entry = ledger_core::decode_entry(&last.bytes).unwrap();
+    entry.body.signature.unwrap().signature
+}
+
+fn audit_clean(service: &FoundedService, i: usize) {
+    let options = ledger_core::AuditOptions::default()
+        .service_certificate(service.identity.certificate_pem())
+        .unwrap();
+    let report = ledger_core::audit_path(&service.nodes[i].ledger_dir, &options).unwrap();
+    assert!(report.is_clean(), "node {i}: {report:?}");
+}
+
+#[tokio::test]
+async fn a_snapshot_installs_on_a_fresh_node_which_then_follows_the_log() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    let cert = service.identity.certificate_pem().to_string();
+    let (groups, ids) = primary_groups(&service, 300, 50, 2);
+    assert!(groups.iter().all(|g| g.signed_at().is_some()));
+    let log = entries(&groups);
+    // The snapshot covers the log but its last two groups, which then come from the log.
+    let split = log.len() - 2;
+
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    assert!(current(&machine).await.is_none());
+    machine.apply(log[..split].to_vec()).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    assert_eq!(meta.last_log_id, Some(log_id(split as u64)));
+    assert_eq!(data[0], 1, "format version");
+    let covered = groups[split - 2].signed_at().unwrap();
+    assert_eq!(
+        source.current().unwrap().committed_signature(),
+        Some(covered)
+    );
+    // The current snapshot is the one built, its data rebuilt from the ledger byte for byte,
+    // also once the ledger has gone on.
+    machine.apply(log[split..].to_vec()).await.unwrap();
+    assert_eq!(current(&machine).await, Some((meta.clone(), data.clone())));
+
+    let target = backup_of(&service, 2);
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let mut fresh = LedgerStateMachine::open(backend.clone(), target.clone()).unwrap();
+    fresh
+        .install_ledger_snapshot(&meta, data.clone())
+        .await
+        .unwrap();
+    assert_eq!(fresh.last_applied(), meta.last_log_id);
+    assert_eq!(fresh.persisted_applied(), meta.last_log_id);
+    assert_eq!(
+        fresh.applied_state().await.unwrap(),
+        (meta.last_log_id, meta.last_membership.clone())
+    );
+    let ledger = target.current().unwrap();
+    assert_eq!(ledger.committed_signature(), Some(covered));
+    for id in ids.iter().filter(|id| id.seqno() < covered.seqno()) {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+        let entry = ledger.entry("c", *id).unwrap();
+        assert_eq!(
+            entry.contents,
+            format!("entry {}", ids.iter().position(|i| i == id).unwrap()).into_bytes()
+        );
+        ledger.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    drop(ledger);
+    // The install is persisted, and the node serves the same snapshot from its own ledger.
+    let reopened = LedgerStateMachine::open(backend, target.clone()).unwrap();
+    assert_eq!(reopened.last_applied(), meta.last_log_id);
+    assert_eq!(current(&fresh).await, Some((meta.clone(), data)));
+
+    // The log after the snapshot's point follows on.
+    fresh.apply(log[split..].to_vec()).await.unwrap();
+    assert_eq!(fresh.persisted_applied(), Some(log_id(log.len() as u64)));
+    let ledger = target.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+        ledger.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    assert_eq!(
+        ledger.committed_signature(),
+        source.current().unwrap().committed_signature()
+    );
+    drop(ledger);
+    close(&source);
+    close(&target);
+    audit_clean(&service, 1);
+    audit_clean(&service, 2);
+}
+
+#[tokio::test]
+async fn a_tampered_or_malformed_snapshot_is_refused_and_only_groups_that_check_are_stored() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 4).unwrap();
+    let cert = service.identity.certificate_pem().to_string();
+    let (groups, ids) = primary_groups(&service, 300, 50, 2);
+    assert!(groups.len() >= 4);
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(entries(&groups)).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    close(&source);
+
+    let target = backup_of(&service, 2);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    let genesis = target.current().unwrap().committed_signature();
+    let as_it_was = |fresh: &LedgerStateMachine, stored: Option<TxId>| {
+        assert_eq!(
+            fresh.slot().current().unwrap().committed_signature(),
+            stored
+        );
+        assert_eq!(fresh.last_applied(), None);
+        assert_eq!(fresh.persisted_applied(), None);
+    };
+    let refused = |result: Result<(), RaftStoreError>, at: u64, reason_says: &str| match result {
+        Err(RaftStoreError::SnapshotLedger { seqno, source, .. }) => {
+            assert_eq!(seqno, at);
+            match *source {
+                Error::GroupRejected { reason, .. } => {
+                    assert!(reason.contains(reason_says), "{reason}")
+                }
+                other => panic!("expected a refused group: {other:?}"),
+            }
+        }
+        other => panic!("expected a refused group: {other:?}"),
+    };
+    // A new primary signs first, alone, in a group of its own.
+    let [opening, first, second, third, ..] = &groups[..] else {
+        panic!("{} groups", groups.len())
+    };
+    assert_eq!(opening.entries.len(), 1);
+    assert_eq!(genesis.map(|g| g.seqno() + 1), opening.first_seqno());
+    let contains = |group: &ReplicatedGroup, id: TxId| {
+        (group.first_seqno().unwrap()..=group.last_seqno().unwrap()).contains(&id.seqno())
+    };
+    assert!(contains(first, ids[7]));
+    let at_first = first.first_seqno().unwrap();
+
+    // The first group's signature changed: it does not verify over the root. Refused, and
+    // the node is exactly as it was.
+    let mut forged = data.clone();
+    let signature = node_signature(opening);
+    flip_at(&mut forged, &signature, signature.len() - 1);
+    refused(
+        fresh.install_ledger_snapshot(&meta, forged).await,
+        opening.first_seqno().unwrap(),
+        "signature",
+    );
+    as_it_was(&fresh, genesis);
+
+    // An entry's contents changed: the root its signature signs is not this node's. The
+    // group before it, checked and sound, is stored; the bookkeeping does not move.
+    let mut forged = data.clone();
+    flip_at(&mut forged, b"entry 7", 6);
+    refused(
+        fresh.install_ledger_snapshot(&meta, forged).await,
+        at_first,
+        "root",
+    );
+    as_it_was(&fresh, opening.signed_at());
+    assert!(current(&fresh).await.is_none());
+
+    // That group's signature changed: refused, the node as the refusal before left it.
+    let mut forged = data.clone();
+    let signature = node_signature(first);
+    flip_at(&mut forged, &signature, signature.len() - 1);
+    refused(
+        fresh.install_ledger_snapshot(&meta, forged).await,
+        at_first,
+        "signature",
+    );
+    as_it_was(&fresh, opening.signed_at());
+
+    close(&target);
+    audit_clean(&service, 2);
+
+    // Not a ledger snapshot of this metadata: refused before the ledger sees any of it (a
+    // fresh node, at genesis).
+    let target = backup_of(&service, 3);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    let genesis = target.current().unwrap().committed_signature();
+    let invalid = |result: Result<(), RaftStoreError>, says: &str| match result {
+        Err(RaftStoreError::InvalidSnapshot { detail, .. }) => {
+            assert!(detail.contains(says), "{detail}")
+        }
+        other => panic!("expected an invalid snapshot ({says}): {other:?}"),
+    };
+    let mut truncated = data.clone();
+    truncated.pop();
+    invalid(
+        fresh.install_ledger_snapshot(&meta, truncated).await,
+        "bytes",
+    );
+    as_it_was(&fresh, genesis);
+    let mut version = data.clone();
+    version[0] = 2;
+    invalid(
+        fresh.install_ledger_snapshot(&meta, version).await,
+        "format version 2",
+    );
+    let other_point = SnapshotMeta {
+        last_log_id: Some(log_id(1)),
+        ..meta.clone()
+    };
+    invalid(
+        fresh
+            .install_ledger_snapshot(&other_point, data.clone())
+            .await,
+        "metadata",
+    );
+    invalid(
+        fresh.install_ledger_snapshot(&meta, Vec::new()).await,
+        "empty",
+    );
+    as_it_was(&fresh, genesis);
+
+    // A later group's signature changed: the groups before it, each checked and signed by an
+    // endorsed node, stay stored; the bookkeeping does not move.
+    let mut forged = data.clone();
+    let signature = node_signature(third);
+    flip_at(&mut forged, &signature, signature.len() - 1);
+    refused(
+        fresh.install_ledger_snapshot(&meta, forged).await,
+        third.first_seqno().unwrap(),
+        "signature",
+    );
+    assert_eq!(
+        target.current().unwrap().committed_signature(),
+        second.signed_at()
+    );
+    assert_eq!(fresh.last_applied(), None);
+    assert!(current(&fresh).await.is_none());
+
+    // The genuine snapshot installs.
+    fresh.install_ledger_snapshot(&meta, data).await.unwrap();
+    assert_eq!(fresh.last_applied(), meta.last_log_id);
+    let ledger = target.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+        ledger.receipt(*id).unwrap().verify(&cert).unwrap();
+    }
+    drop(ledger);
+    close(&target);
+    audit_clean(&service, 3);
+}
+
+#[tokio::test]
+async fn an_older_snapshot_changes_nothing_and_a_ledger_ahead_of_one_is_kept() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    let (groups, _) = primary_groups(&service, 300, 50, 2);
+    let log = entries(&groups);
+    let split = log.len() - 3;
+    let slot = backup(&service);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    machine.apply(log[..split].to_vec()).await.unwrap();
+    let (old_meta, old_data) = snapshot(&mut machine).await;
+    // A builder made now finishes only after a later snapshot is recorded.
+    let mut slow_builder = machine.get_snapshot_builder().await;
+    machine.apply(log[split..].to_vec()).await.unwrap();
+    let last = Some(log_id(log.len() as u64));
+    let committed = slot.current().unwrap().committed_signature();
+    assert!(committed > groups[split - 2].signed_at());
+    let (new_meta, new_data) = snapshot(&mut machine).await;
+    assert_eq!(new_meta.last_log_id, last);
+    let slow = slow_builder.build().await.unwrap();
+    assert_eq!(slow.meta, old_meta);
+    assert_eq!(slow.snapshot.into_inner(), old_data);
+    assert_eq!(
+        current(&machine).await,
+        Some((new_meta, new_data)),
+        "the current snapshot only moves forward"
+    );
+
+    // At or before the last applied log id: nothing changes.
+    machine
+        .install_ledger_snapshot(&old_meta, old_data.clone())
+        .await
+        .unwrap();
+    assert_eq!(machine.last_applied(), last);
+    assert_eq!(machine.persisted_applied(), last);
+    assert_eq!(slot.current().unwrap().committed_signature(), committed);
+
+    // Bookkeeping behind the ledger (lost): the snapshot's bookkeeping is taken, the ledger,
+    // which stores more than the snapshot covers, is kept, and the log after the snapshot's
+    // point re-applies over it without harm.
+    let mut behind =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    behind
+        .install_ledger_snapshot(&old_meta, old_data.clone())
+        .await
+        .unwrap();
+    assert_eq!(behind.last_applied(), old_meta.last_log_id);
+    assert_eq!(slot.current().unwrap().committed_signature(), committed);
+    assert_eq!(current(&behind).await, Some((old_meta, old_data)));
+    behind.apply(log[split..].to_vec()).await.unwrap();
+    assert_eq!(behind.persisted_applied(), last);
+    assert_eq!(slot.current().unwrap().committed_signature(), committed);
+    close(&slot);
+    audit_clean(&service, 1);
+}
+
+#[tokio::test]
+async fn installing_a_snapshot_demotes_a_stale_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // Node 1 leads term 2 (view 3); node 3 applied its groups; node 2's ledger is still the
+    // primary it opened as the leader of term 1 (view 2).
+    let (groups, ids) = primary_groups(&service, 100, 50, 3);
+    let source = backup_of(&service, 2);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(entries_in_term(&groups, 2)).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    close(&source);
+
+    let config = service.nodes[1].ledger_config();
+    let (tx, _proposals) = channel();
+    let stale = Ledger::open(
+        config
+            .clone()
+            .primary(2, Arc::new(Proposals(Mutex::new(tx)))),
+    )
+    .unwrap();
+    let slot = LedgerSlot::new(stale, LedgerRole::Primary { term: 1 }, config);
+    let mut stale_machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
+    stale_machine
+        .install_ledger_snapshot(&meta, data)
+        .await
+        .unwrap();
+    assert_eq!(slot.role(), Some(LedgerRole::Backup));
+    let ledger = slot.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&slot);
+    audit_clean(&service, 1);
+}
+
+#[tokio::test]
+async fn a_snapshot_taken_while_a_run_is_held_ends_before_the_run() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // A primary that signs rarely hands over an unsigned group before the signed one.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    let log = entries(&groups);
+    // Log index of group g is g + 2; entries[..upto] ends with the unsigned group.
+    let unsigned_index = unsigned as u64 + 2;
+    let upto = unsigned_index as usize;
+
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(log[..upto].to_vec()).await.unwrap();
+    assert_eq!(machine.last_applied(), Some(log_id(unsigned_index)));
+    let (meta, data) = snapshot(&mut machine).await;
+    assert_eq!(
+        meta.last_log_id,
+        Some(log_id(unsigned_index - 1)),
+        "the snapshot is at the last point without a held run"
+    );
+    let stored = source.current().unwrap().committed_signature();
+    close(&source);
+
+    // Installed on a fresh node, which then applies the log after the snapshot's point: the
+    // run, then the signed group that covers it.
+    let target = backup_of(&service, 2);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    fresh.install_ledger_snapshot(&meta, data).await.unwrap();
+    assert_eq!(target.current().unwrap().committed_signature(), stored);
+    fresh.apply(log[upto - 1..].to_vec()).await.unwrap();
+    let ledger = target.current().unwrap();
+    for id in &ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&target);
+    audit_clean(&service, 2);
+}
+
+#[tokio::test]
+async fn installing_a_snapshot_drops_a_held_run_it_covers() {
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 3).unwrap();
+    // Node 1 leads term 1 (view 2): an unsigned group, then the signed group covering it.
+    let (groups, ids) = primary_groups(&service, 5000, 100_000, 2);
+    let unsigned = groups
+        .iter()
+        .position(|g| g.signed_at().is_none())
+        .expect("an unsigned group");
+    assert!(groups[unsigned + 1].signed_at().is_some());
+    let mut log = entries(&groups);
+    // Then node 1 leads term 2 (view 3) and writes more.
+    let (later, later_ids) = record_on_primary(
+        service.nodes[0]
+            .ledger_config()
+            .sig_tx_interval(NonZeroU64::new(50).unwrap())
+            .sig_interval(Duration::from_secs(3600)),
+        3,
+        100,
+        "view 3, entry",
+    );
+    let first_term_len = log.len();
+    log.push(Entry {
+        log_id: term_log_id(2, first_term_len as u64 + 1),
+        payload: EntryPayload::Blank,
+    });
+    for group in &later {
+        log.push(Entry {
+            log_id: term_log_id(2, log.len() as u64 + 1),
+            payload: EntryPayload::Normal(encode_group(group).unwrap()),
+        });
+    }
+
+    // Node 2 applies the first term and snapshots it (the run's signature included).
+    let source = backup_of(&service, 1);
+    let mut machine =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), source.clone()).unwrap();
+    machine.apply(log[..first_term_len].to_vec()).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    assert_eq!(meta.last_log_id, Some(log_id(first_term_len as u64)));
+    close(&source);
+
+    // Node 3 holds the run when the snapshot comes; the snapshot covers it, and the later
+    // term's groups follow on from the snapshot.
+    let target = backup_of(&service, 2);
+    let mut fresh =
+        LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
+    let upto = unsigned + 2;
+    fresh.apply(log[..upto].to_vec()).await.unwrap();
+    assert_eq!(fresh.persisted_applied(), Some(log_id(upto as u64 - 1)));
+    fresh.install_ledger_snapshot(&meta, data).await.unwrap();
+    fresh.apply(log[first_term_len..].to_vec()).await.unwrap();
+    assert_eq!(
+        fresh.persisted_applied(),
+        Some(term_log_id(2, log.len() as u64))
+    );
+    let ledger = target.current().unwrap();
+    for id in ids.iter().chain(&later_ids) {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+    drop(ledger);
+    close(&target);
+    audit_clean(&service, 2);
 }

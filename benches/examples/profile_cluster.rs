@@ -1,0 +1,212 @@
+//! Where a replicated commit's time goes: a 3-node `ReplicatedLedger` (RocksDB ledgers and
+//! Raft logs, fsync, the simulated network without faults) takes one client's appends, each
+//! waited for until Committed on the primary, and each node's Raft storage is timed.
+//!
+//! `profile_cluster [COMMITS]` (default 300) prints, as medians over the commits, the time from
+//! the append to: the primary's Raft log write of the group (start and end: the write syncs),
+//! the first follower's log write (start and end), the primary's state machine recording the
+//! applied log id (the ledger has stored and synced the group by then), and the client seeing
+//! the commit.
+//!
+//! ```sh
+//! cargo run --release -p ledger-benches --example profile_cluster
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ledger_core::{Durability, TxStatus};
+use ledger_raft::sim::{Router, SimNetwork};
+use ledger_raft::{
+    found_service, Backend, Keyspace, LedgerRole, Pair, RaftStoreError, ReplicatedLedger,
+    RocksBackend, WriteOp,
+};
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use parking_lot::Mutex;
+
+/// One write to a node's Raft storage.
+#[derive(Clone, Copy, Debug)]
+struct Write {
+    node: u64,
+    /// The keyspace of its first op.
+    space: Keyspace,
+    sync: bool,
+    start: Instant,
+    end: Instant,
+}
+
+/// A backend that records when each write starts and ends.
+#[derive(Debug)]
+struct Timed {
+    node: u64,
+    inner: Arc<dyn Backend>,
+    writes: Arc<Mutex<Vec<Write>>>,
+}
+
+impl Backend for Timed {
+    fn write(&self, ops: Vec<WriteOp>, sync: bool) -> Result<(), RaftStoreError> {
+        let space = match ops.first() {
+            Some(WriteOp::Put(s, ..) | WriteOp::Delete(s, _) | WriteOp::DeleteRange(s, ..)) => *s,
+            None => Keyspace::Table,
+        };
+        let start = Instant::now();
+        let result = self.inner.write(ops, sync);
+        self.writes.lock().push(Write {
+            node: self.node,
+            space,
+            sync,
+            start,
+            end: Instant::now(),
+        });
+        result
+    }
+    fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, RaftStoreError> {
+        self.inner.get(space, key)
+    }
+    fn scan(
+        &self,
+        space: Keyspace,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Pair>, RaftStoreError> {
+        self.inner.scan(space, from, to, limit)
+    }
+    fn last(&self, space: Keyspace) -> Result<Option<Pair>, RaftStoreError> {
+        self.inner.last(space)
+    }
+    fn syncs(&self) -> u64 {
+        self.inner.syncs()
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let commits: usize = std::env::args().nth(1).map_or(Ok(300), |a| a.parse())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let root = tempfile::tempdir()?;
+    let service = found_service(root.path(), "profile cluster", 3)?;
+    let config = Arc::new(
+        Config {
+            cluster_name: "profile".to_string(),
+            heartbeat_interval: 50,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: SnapshotPolicy::Never,
+            ..Config::default()
+        }
+        .validate()?,
+    );
+    let router = Router::new(1, (*config).clone())?;
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let nodes: Vec<ReplicatedLedger> = runtime.block_on(async {
+        let mut nodes = Vec::new();
+        for (i, founded) in service.nodes.iter().enumerate() {
+            let id = i as u64 + 1;
+            let backend: Arc<dyn Backend> = Arc::new(Timed {
+                node: id,
+                inner: Arc::new(RocksBackend::open(&founded.raft_dir)?),
+                writes: writes.clone(),
+            });
+            let node = ReplicatedLedger::start(
+                id,
+                config.clone(),
+                SimNetwork::new(router.clone(), id),
+                backend.clone(),
+                founded.ledger_config().durability(Durability::Fsync),
+            )
+            .await?;
+            router.attach(id, node.raft().clone(), backend)?;
+            nodes.push(node);
+        }
+        let members: BTreeMap<u64, BasicNode> =
+            (1..=3).map(|id| (id, BasicNode::default())).collect();
+        nodes[0].raft().initialize(members).await?;
+        Ok::<_, Box<dyn std::error::Error>>(nodes)
+    })?;
+    let primary = loop {
+        if let Some(p) = nodes
+            .iter()
+            .find(|n| matches!(n.role(), Some(LedgerRole::Primary { .. })))
+        {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let leader = primary.id();
+    // Warm up.
+    for _ in 0..50 {
+        let id = primary.append("profile", &[0xab; 64])?;
+        primary.wait_for_commit(id, Duration::from_secs(10))?;
+    }
+
+    let mut stages: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+    for _ in 0..commits {
+        writes.lock().clear();
+        let start = Instant::now();
+        let id = primary.append("profile", &[0xab; 64])?;
+        let status = primary.wait_for_commit(id, Duration::from_secs(10))?;
+        let seen = start.elapsed();
+        assert_eq!(status, TxStatus::Committed);
+        let w = writes.lock().clone();
+        let log = |leader_side: bool| {
+            w.iter()
+                .find(|w| w.space == Keyspace::Log && w.sync && (w.node == leader) == leader_side)
+                .copied()
+        };
+        let (Some(own), Some(follower)) = (log(true), log(false)) else {
+            continue;
+        };
+        let applied = w
+            .iter()
+            .find(|w| w.node == leader && w.space == Keyspace::Machine && w.start > own.end);
+        stages
+            .entry("1 primary log write begins")
+            .or_default()
+            .push(own.start - start);
+        stages
+            .entry("2 primary log write synced")
+            .or_default()
+            .push(own.end - start);
+        stages
+            .entry("3 follower log write begins")
+            .or_default()
+            .push(follower.start - start);
+        stages
+            .entry("4 follower log write synced")
+            .or_default()
+            .push(follower.end - start);
+        if let Some(applied) = applied {
+            stages
+                .entry("5 primary records the group applied")
+                .or_default()
+                .push(applied.end - start);
+        }
+        stages
+            .entry("6 client sees Committed")
+            .or_default()
+            .push(seen);
+    }
+    println!("{commits} commits, one client, 3 nodes; medians from the append:");
+    for (stage, times) in stages {
+        println!(
+            "  {stage:<40} {:>10.1?} ({} samples)",
+            median(times.clone()),
+            times.len()
+        );
+    }
+    runtime.block_on(async {
+        for node in nodes {
+            let _ = node.shutdown().await;
+        }
+    });
+    Ok(())
+}
