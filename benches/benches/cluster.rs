@@ -279,7 +279,7 @@ fn bench(c: &mut Criterion) {
     let commits = latencies[1].len().max(1) as f64;
     println!(
         "cluster: Raft log syncs per commit (one client, one signed group per commit), by node: \
-         {}; each node's ledger store syncs once more per signed group it applies",
+         {}; each node's ledger store syncs at most every 100 ms as it applies",
         syncs
             .iter()
             .map(|s| format!("{:.2}", *s as f64 / commits))

@@ -2,6 +2,9 @@
 //! Raft logs, fsync, the simulated network without faults) takes one client's appends, each
 //! waited for until Committed on the primary, and each node's Raft storage is timed.
 //!
+//! `profile_cluster throughput N [BATCHES]` instead appends N entries from four threads (BATCHES
+//! times, default 1) and prints each batch's committed rate (a workload for `perf record`).
+//!
 //! `profile_cluster [COMMITS]` (default 300) prints, as medians over the commits, the time from
 //! the append to: the primary's Raft log write of the group (start and end: the write syncs),
 //! the first follower's log write (start and end), the primary's state machine recording the
@@ -87,7 +90,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let commits: usize = std::env::args().nth(1).map_or(Ok(300), |a| a.parse())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `throughput N`: N appends from four threads instead, for a profiler.
+    let (throughput, batches) = match args.as_slice() {
+        [mode, n] if mode == "throughput" => (Some(n.parse::<u64>()?), 1),
+        [mode, n, b] if mode == "throughput" => (Some(n.parse::<u64>()?), b.parse::<u32>()?),
+        _ => (None, 1),
+    };
+    let commits: usize = match (throughput, args.first()) {
+        (None, Some(n)) => n.parse()?,
+        _ => 300,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -148,6 +161,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         primary.wait_for_commit(id, Duration::from_secs(10))?;
     }
 
+    for _ in 0..batches {
+        let Some(n) = throughput else { break };
+        let start = Instant::now();
+        let last = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut last = None;
+                        for _ in 0..n / 4 {
+                            match primary.append("profile", &[0xab; 64]) {
+                                Ok(id) => last = Some(id),
+                                Err(e) => {
+                                    eprintln!("append: {e}");
+                                    break;
+                                }
+                            }
+                        }
+                        last
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok().flatten())
+                .max_by_key(|id| id.seqno())
+        });
+        let last = last.ok_or("no append succeeded")?;
+        let status = primary.wait_for_commit(last, Duration::from_secs(60))?;
+        let elapsed = start.elapsed();
+        if status != TxStatus::Committed {
+            return Err(format!("{last} is {status:?}").into());
+        }
+        println!(
+            "{n} appends from 4 threads committed in {elapsed:.2?}: {:.0}/s",
+            n as f64 / elapsed.as_secs_f64()
+        );
+    }
+    if throughput.is_some() {
+        runtime.block_on(async {
+            for node in nodes {
+                let _ = node.shutdown().await;
+            }
+        });
+        return Ok(());
+    }
+
     let mut stages: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..commits {
         writes.lock().clear();
@@ -157,12 +216,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seen = start.elapsed();
         assert_eq!(status, TxStatus::Committed);
         let w = writes.lock().clone();
-        let log = |leader_side: bool| {
-            w.iter()
-                .find(|w| w.space == Keyspace::Log && w.sync && (w.node == leader) == leader_side)
-                .copied()
+        // The primary's write of this group, then the first follower write after it (a
+        // follower may still be writing the previous group when this one is appended).
+        let Some(own) = w
+            .iter()
+            .find(|w| w.space == Keyspace::Log && w.sync && w.node == leader)
+            .copied()
+        else {
+            continue;
         };
-        let (Some(own), Some(follower)) = (log(true), log(false)) else {
+        let Some(follower) = w
+            .iter()
+            .find(|w| {
+                w.space == Keyspace::Log && w.sync && w.node != leader && w.start >= own.start
+            })
+            .copied()
+        else {
             continue;
         };
         let applied = w

@@ -174,6 +174,12 @@ impl LedgerConfig {
         &self.path
     }
 
+    /// The durability set with [`LedgerConfig::durability`] (for whoever opens the store
+    /// itself, as `Ledger::with_store`'s callers do).
+    pub fn durability_mode(&self) -> Durability {
+        self.durability
+    }
+
     /// When a signature makes transactions durable. Default = [`Durability::Fsync`]: the
     /// store syncs once per signature, so a transaction reported Committed survives a process
     /// or machine crash. [`Durability::Buffered`] never waits for a sync: a transaction

@@ -1513,6 +1513,20 @@ impl Ledger {
         Ok(RocksStore::restore(backup_dir, target_dir)?)
     }
 
+    /// Makes everything the store holds durable now: one sync, whatever the configured
+    /// [`crate::Durability`]. A ledger opened with [`crate::Durability::Buffered`] never waits for a sync
+    /// by itself; a caller that must know some state of it will survive a machine crash (a
+    /// replicated node, before it records how far it has applied the consensus log) calls
+    /// this first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Poisoned`] after an earlier failure; [`Error::Store`] if the sync fails, which
+    /// poisons the ledger.
+    pub fn sync(&self) -> Result<(), Error> {
+        self.shared.sync_store()
+    }
+
     /// Gives this ledger up through any shared handle: it records, writes and signs nothing
     /// more (a write already handed to the store may still land), and every call blocked on it (a read waiting for an entry to be written, a wait
     /// for a commit) and every later one fails with [`Error::Poisoned`] (stage `"abandon"`,

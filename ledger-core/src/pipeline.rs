@@ -568,6 +568,16 @@ impl Shared {
         Ok(())
     }
 
+    /// Syncs the store (see `Ledger::sync`); a failure poisons the ledger.
+    pub(crate) fn sync_store(&self) -> Result<(), Error> {
+        self.check_poisoned()?;
+        if let Err(e) = self.store.sync() {
+            self.poison_with("sync", e.to_string());
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// Poisons the ledger on request (see `Ledger::abandon`); the first poison's reason stays.
     pub(crate) fn abandon(&self, reason: &str) {
         if self.poisoned.load(Ordering::Acquire) {

@@ -86,7 +86,9 @@ pub struct ReplicatedEntry {
     /// The transaction's seqno (also in the entry's header).
     pub seqno: u64,
     /// The entry as stored (SPEC section 2): header with view, seqno and commit-evidence
-    /// digest, then the write set.
+    /// digest, then the write set. (Serialized as bytes: in bincode the same encoding as a
+    /// sequence of `u8`, a length then the bytes, read and written as one slice.)
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
 

@@ -56,17 +56,28 @@
 //!
 //! # Durability rule
 //!
-//! The `"applied"` log id is persisted only where no run is pending: after a signed group, or
-//! after a blank or membership entry (or a skipped group) when nothing is pending. The
-//! in-memory last applied log id (what openraft is told) runs ahead of it. After a restart
-//! openraft re-applies the committed entries above the persisted point from the Raft log: the
-//! pending run is rebuilt, and the groups the ledger stored meanwhile are skipped (see
-//! above). The membership is persisted with the log id, as of the same point.
+//! What the machine records as applied (`"applied"`, with the membership) must never claim
+//! more than the ledger's store keeps across a machine crash: openraft re-applies the log only
+//! after the recorded point, so a group the store lost below it would be lost for good. The
+//! store of a replicated node is written without a sync per group (`Durability::Buffered`:
+//! Raft's log, synced before every acknowledgement, is what makes a commit durable), so:
 //!
-//! The write of `"applied"` is unsynced, as the placeholder's: the backend's batches reach
-//! stable storage in order, and a lost write only makes openraft re-apply more, which is
-//! harmless. The ledger's store syncs each signed group before its transactions become
-//! Committed ([`ledger_core::Ledger::apply_group`]).
+//! * A point may be recorded only where no run is pending: after a signed group, or after a
+//!   blank or membership entry (or a skipped group) when nothing is pending.
+//! * It is recorded by [`LedgerStateMachine::persist`], which first syncs the ledger's store
+//!   ([`ledger_core::Ledger::sync`]), then writes the point. The machine persists at most
+//!   every [`PERSIST_INTERVAL`] while it applies, before it builds a snapshot, and after it
+//!   installs one (whose groups the leader's log may no longer hold).
+//! * The in-memory last applied log id (what openraft is told) runs ahead of the recorded one.
+//!   After a restart openraft re-applies the committed entries above the recorded point from
+//!   the Raft log: a pending run is rebuilt, groups the ledger still has are skipped (see
+//!   above), and groups a crash took from it are checked and stored again.
+//!
+//! The write of the point itself is unsynced: the ledger is already durable through it, and
+//! the backend's batches reach stable storage in order (the next log append syncs it); a lost
+//! write only makes openraft re-apply more, which is harmless. `tests/ledger_machine.rs` cuts
+//! the power under a backup (a store that keeps only what was synced) and checks that nothing
+//! the machine recorded is lost and the rest comes back from the log.
 //!
 //! # Snapshots
 //!
@@ -177,6 +188,11 @@ use crate::types::{
 
 /// How long a demotion waits for readers to let go of the stale primary.
 const DEMOTE_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest the machine goes between syncs of the ledger's store while it applies: how
+/// far behind the applied point the persisted one may lag (see the
+/// [module documentation](self), Durability rule).
+pub const PERSIST_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `group` as the bytes of a Raft entry's [`Payload`] (see the [module documentation](self),
 /// Format).
@@ -486,6 +502,13 @@ pub struct LedgerStateMachine {
     run: Option<PendingRun>,
     /// The log id and membership last persisted.
     persisted: (Option<LogId>, StoredMembership),
+    /// The ledger's newest durable signature when `persisted` was written (`None`: not known,
+    /// as after an open, when the ledger may hold more than the persisted point covers).
+    persisted_signature: Option<TxId>,
+    /// A newer point than `persisted` with no run held, not yet persisted.
+    unpersisted: Option<(Option<LogId>, StoredMembership)>,
+    /// When the machine last persisted (or tried to).
+    last_persist: Instant,
     /// Held while the current snapshot record is read and replaced (by a builder's task or an
     /// install), so that it only ever moves forward.
     snapshot_record: Arc<Mutex<()>>,
@@ -507,6 +530,9 @@ impl LedgerStateMachine {
             membership: membership.clone(),
             run: None,
             persisted: (last_applied, membership),
+            persisted_signature: None,
+            unpersisted: None,
+            last_persist: Instant::now(),
             snapshot_record: Arc::new(Mutex::new(())),
         })
     }
@@ -525,6 +551,34 @@ impl LedgerStateMachine {
     /// The slot whose ledger this machine applies to.
     pub fn slot(&self) -> &Arc<LedgerSlot> {
         &self.slot
+    }
+
+    /// Records the newest point that may be persisted (no run held there): syncs the ledger's
+    /// store, then writes the bookkeeping (see the [module documentation](self), Durability
+    /// rule). Nothing to do if there is no new point.
+    ///
+    /// # Errors
+    ///
+    /// [`RaftStoreError::Ledger`] if the ledger's sync fails; [`RaftStoreError::LedgerClosed`];
+    /// backend failures.
+    pub fn persist(&mut self) -> Result<(), RaftStoreError> {
+        self.last_persist = Instant::now();
+        let Some(point) = self.unpersisted.take() else {
+            return Ok(());
+        };
+        let index = point.0.map_or(0, |log_id| log_id.index);
+        let signature = self
+            .slot
+            .with_current(|ledger| ledger.sync().map(|()| ledger.committed_signature()))
+            .ok_or(RaftStoreError::LedgerClosed)?
+            .map_err(|source| RaftStoreError::Ledger { index, source })?;
+        let ops = bookkeeping_ops(&point.0, &point.1)?;
+        // Unsynced: the ledger is durable through this point already, and the backend's
+        // batches reach stable storage in order (a later log append syncs this one).
+        self.backend.write(ops, false)?;
+        self.persisted = point;
+        self.persisted_signature = signature;
+        Ok(())
     }
 
     /// Applies the group carried by `payload` at `log_id` to the current ledger.
@@ -1101,6 +1155,8 @@ impl LedgerStateMachine {
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.persisted = (self.last_applied, self.membership.clone());
+        self.persisted_signature = signature;
+        self.unpersisted = None;
         tracing::info!(snapshot_id = %meta.snapshot_id, "installed a ledger snapshot");
         Ok(())
     }
@@ -1176,7 +1232,15 @@ fn install_groups(
             applied += 1;
         }
         tracing::debug!(snapshot_id = %meta.snapshot_id, applied, "snapshot groups stored");
-        Ok(())
+        // Durable before the bookkeeping says they are applied: the leader's log no longer
+        // holds them, so nothing could re-apply them after a machine crash.
+        ledger
+            .sync()
+            .map_err(|source| RaftStoreError::SnapshotLedger {
+                snapshot_id: meta.snapshot_id.clone(),
+                seqno: 0,
+                source: Box::new(source),
+            })
     })
     .ok_or(RaftStoreError::LedgerClosed)?
 }
@@ -1216,25 +1280,29 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
                 persist = Some((self.last_applied, self.membership.clone()));
             }
         }
-        if let Some(point) = persist {
-            let ops =
-                bookkeeping_ops(&point.0, &point.1).map_err(|e| sm_error(ErrorVerb::Write, e))?;
-            // Unsynced: see the module documentation, Durability rule.
-            self.backend
-                .write(ops, false)
-                .map_err(|e| sm_error(ErrorVerb::Write, e))?;
-            self.persisted = point;
+        if persist.is_some() {
+            self.unpersisted = persist;
+        }
+        if self.last_persist.elapsed() >= PERSIST_INTERVAL {
+            self.persist().map_err(|e| sm_error(ErrorVerb::Write, e))?;
         }
         Ok(replies)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // Called between applies: the ledger stores exactly the groups of the entries up to
-        // the persisted point (anything applied since is a held run), through its newest
-        // durable signature.
+        // Called between applies. Persisted now, the point is the newest with no run held;
+        // the ledger's durable history through the signature recorded with it is exactly the
+        // groups of the entries up to it. (Only before the first persist after an open is
+        // that signature unknown; the ledger's newest then may cover entries past the point,
+        // which an installer's later re-apply skips as stored.)
+        if let Err(e) = self.persist() {
+            tracing::warn!(error = %e, "could not persist before a snapshot; taken at the last persisted point");
+        }
         let (last_log_id, membership) = self.persisted.clone();
+        let recorded = self.persisted_signature;
         let point = self.slot.with_current(|ledger| {
-            SnapshotPoint::new(last_log_id, membership, ledger.committed_signature())
+            let signature = recorded.or_else(|| ledger.committed_signature());
+            SnapshotPoint::new(last_log_id, membership, signature)
         });
         LedgerSnapshotBuilder {
             backend: self.backend.clone(),

@@ -89,9 +89,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ledger_core::{
-    ConsistencyProof, CoseConsistencyReceipt, CoseReceipt, Cursor, Entry as LedgerEntry,
-    KeyHistoryPage, Ledger, LedgerConfig, NodeIdentity, Page, Receipt, ReplicatedGroup, Replicator,
-    Role, ServiceIdentity, Transaction, TxId, TxStatus,
+    ConsistencyProof, CoseConsistencyReceipt, CoseReceipt, Cursor, Durability,
+    Entry as LedgerEntry, KeyHistoryPage, Ledger, LedgerConfig, NodeIdentity, Page, Receipt,
+    ReplicatedGroup, Replicator, Role, ServiceIdentity, Transaction, TxId, TxStatus,
 };
 use openraft::network::RaftNetworkFactory;
 use openraft::storage::RaftLogStorage;
@@ -378,7 +378,9 @@ impl ReplicatedLedger {
     /// Starts node `id`: opens its ledger (`ledger_config`, as a backup), its Raft storage
     /// over `raft_backend`, and its Raft with `raft_config` over `network`, and spawns its role
     /// task on the current tokio runtime. The cluster still has to be initialized
-    /// (`raft().initialize(..)`) once, on one node.
+    /// (`raft().initialize(..)`) once, on one node. The ledger is written with
+    /// [`Durability::Buffered`] whatever `ledger_config` says: the Raft log makes commits
+    /// durable (see [`crate::ledger_machine`], Durability rule).
     ///
     /// Any `raft_config.snapshot_policy` works: a snapshot is the ledger through a committed
     /// signature (see [`crate::ledger_machine`], Snapshots), and a follower the leader's log no
@@ -427,6 +429,9 @@ impl ReplicatedLedger {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
+        // Raft's log makes a commit durable; the state machine syncs the ledger's store
+        // before it records how far it applied (crate::ledger_machine, Durability rule).
+        let ledger_config = ledger_config.durability(Durability::Buffered);
         let backup = ledger_config.clone().backup();
         let open = opener.clone();
         let ledger = blocking(move || open(backup)).await??;

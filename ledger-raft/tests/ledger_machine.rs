@@ -156,6 +156,8 @@ async fn groups_apply_in_order_and_reapplying_is_harmless() {
     let replies = machine.apply(log.clone()).await.unwrap();
     assert_eq!(replies.len(), log.len());
     assert_eq!(machine.last_applied(), Some(log_id(last_index)));
+    // Persisted at most every PERSIST_INTERVAL while applying, and when asked.
+    machine.persist().unwrap();
     assert_eq!(machine.persisted_applied(), Some(log_id(last_index)));
     let ledger = slot.current().unwrap();
     let committed = ledger.last_committed();
@@ -198,6 +200,7 @@ async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_rest
     let mut machine = LedgerStateMachine::open(backend.clone(), slot.clone()).unwrap();
     let upto = unsigned_index as usize; // entries[..upto] ends with the unsigned group
     machine.apply(log[..upto].to_vec()).await.unwrap();
+    machine.persist().unwrap();
     assert_eq!(machine.last_applied(), Some(log_id(unsigned_index)));
     assert_eq!(
         machine.persisted_applied(),
@@ -225,6 +228,7 @@ async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_rest
         assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
     }
     drop(ledger);
+    machine.persist().unwrap();
     assert_eq!(machine.persisted_applied(), Some(log_id(log.len() as u64)));
     close(&slot);
 }
@@ -327,6 +331,7 @@ async fn a_later_view_restarting_at_a_pending_run_discards_it() {
         });
     }
     machine.apply(log).await.unwrap();
+    machine.persist().unwrap();
     assert_eq!(machine.persisted_applied(), Some(term_log_id(2, index)));
     let ledger = slot.current().unwrap();
     for id in &later_ids {
@@ -493,6 +498,7 @@ async fn a_snapshot_installs_on_a_fresh_node_which_then_follows_the_log() {
 
     // The log after the snapshot's point follows on.
     fresh.apply(log[split..].to_vec()).await.unwrap();
+    fresh.persist().unwrap();
     assert_eq!(fresh.persisted_applied(), Some(log_id(log.len() as u64)));
     let ledger = target.current().unwrap();
     for id in &ids {
@@ -720,6 +726,7 @@ async fn an_older_snapshot_changes_nothing_and_a_ledger_ahead_of_one_is_kept() {
     assert_eq!(slot.current().unwrap().committed_signature(), committed);
     assert_eq!(current(&behind).await, Some((old_meta, old_data)));
     behind.apply(log[split..].to_vec()).await.unwrap();
+    behind.persist().unwrap();
     assert_eq!(behind.persisted_applied(), last);
     assert_eq!(slot.current().unwrap().committed_signature(), committed);
     close(&slot);
@@ -861,9 +868,11 @@ async fn installing_a_snapshot_drops_a_held_run_it_covers() {
         LedgerStateMachine::open(Arc::new(MemoryBackend::new()), target.clone()).unwrap();
     let upto = unsigned + 2;
     fresh.apply(log[..upto].to_vec()).await.unwrap();
+    fresh.persist().unwrap();
     assert_eq!(fresh.persisted_applied(), Some(log_id(upto as u64 - 1)));
     fresh.install_ledger_snapshot(&meta, data).await.unwrap();
     fresh.apply(log[first_term_len..].to_vec()).await.unwrap();
+    fresh.persist().unwrap();
     assert_eq!(
         fresh.persisted_applied(),
         Some(term_log_id(2, log.len() as u64))
@@ -875,4 +884,167 @@ async fn installing_a_snapshot_drops_a_held_run_it_covers() {
     drop(ledger);
     close(&target);
     audit_clean(&service, 2);
+}
+
+/// A replicated node's ledger is written without a sync per group (Raft's log makes commits
+/// durable): what the machine records as applied must never run ahead of what the ledger's
+/// store has synced, or a power cut would lose groups openraft does not apply again. Here a
+/// backup's store loses everything unsynced in a power cut: everything up to the persisted
+/// point survives, and re-applying the log after it (as openraft does after a restart)
+/// brings back the rest.
+#[tokio::test]
+async fn a_power_cut_loses_nothing_the_machine_recorded_as_applied() {
+    use ledger_core::{Durability, NodeIdentity, ServiceIdentity};
+    use ledger_store::testing::FaultyStore;
+    use ledger_store::{MemoryStore, Recovery, Store};
+
+    let fresh = Recovery {
+        committed_seqno: 0,
+        discarded: None,
+    };
+    // A genesis store recorded group by group, so that a power cut can be taken of copies.
+    let identity = ServiceIdentity::generate("power cut").unwrap();
+    let genesis = Arc::new(FaultyStore::recording(MemoryStore::new(), Vec::new()));
+    let store: Arc<dyn Store> = genesis.clone();
+    Ledger::with_store(
+        store,
+        &fresh,
+        &LedgerConfig::new("").service_identity(identity.clone()),
+    )
+    .unwrap()
+    .close()
+    .unwrap();
+    genesis.sync().unwrap();
+    let copy = || {
+        let cut = genesis.power_cut().unwrap();
+        (
+            Arc::new(FaultyStore::recording(cut.store, cut.history)),
+            cut.recovery,
+        )
+    };
+    let nodes: Vec<Arc<NodeIdentity>> = (1..=2)
+        .map(|i| Arc::new(NodeIdentity::generate(&identity, &format!("node {i}")).unwrap()))
+        .collect();
+    let config = |node: usize| {
+        LedgerConfig::new("")
+            .node_signer(nodes[node].clone())
+            .durability(Durability::Buffered)
+    };
+
+    // The primary's groups: 300 entries, a signature every 20.
+    let (tx, rx) = channel();
+    let replicator = Arc::new(Proposals(Mutex::new(tx)));
+    let (store, recovery) = copy();
+    let primary = Arc::new(
+        Ledger::with_store(
+            store,
+            &recovery,
+            &config(0)
+                .sig_tx_interval(NonZeroU64::new(20).unwrap())
+                .sig_interval(Duration::from_secs(3600))
+                .primary(2, replicator.clone()),
+        )
+        .unwrap(),
+    );
+    let applier = {
+        let primary = primary.clone();
+        std::thread::spawn(move || {
+            let mut groups = Vec::new();
+            while let Ok(group) = rx.recv_timeout(Duration::from_millis(500)) {
+                primary.apply_group(&group).unwrap();
+                groups.push(group);
+            }
+            groups
+        })
+    };
+    let ids: Vec<TxId> = (0..300)
+        .map(|i| {
+            primary
+                .append("c", format!("entry {i}").as_bytes())
+                .unwrap()
+        })
+        .collect();
+    primary.flush().unwrap();
+    drop(replicator);
+    let groups = applier.join().unwrap();
+    Arc::try_unwrap(primary).unwrap().close().unwrap();
+    let log = entries(&groups);
+    // Split after a signed group, about half way.
+    let split = (log.len() / 2..log.len())
+        .find(|&i| match &log[i - 1].payload {
+            EntryPayload::Normal(payload) => ledger_raft::decode_group(payload)
+                .unwrap()
+                .signed_at()
+                .is_some(),
+            _ => false,
+        })
+        .unwrap();
+
+    // The backup applies the first half and persists, then applies the rest.
+    let (disk, recovery) = copy();
+    let store: Arc<dyn Store> = disk.clone();
+    let slot = LedgerSlot::new(
+        Ledger::with_store(store, &recovery, &config(1).backup()).unwrap(),
+        LedgerRole::Backup,
+        config(1),
+    );
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let mut machine = LedgerStateMachine::open(backend.clone(), slot.clone()).unwrap();
+    machine.apply(log[..split].to_vec()).await.unwrap();
+    machine.persist().unwrap();
+    let persisted = machine.persisted_applied();
+    assert_eq!(persisted, Some(log_id(split as u64)));
+    machine.apply(log[split..].to_vec()).await.unwrap();
+    let all = slot.current().unwrap();
+    for id in &ids {
+        assert_eq!(all.status(*id), TxStatus::Committed, "{id} before the cut");
+    }
+    drop(all);
+
+    // The power cut: the store keeps what was synced; the bookkeeping (in memory here, every
+    // write of it kept) says how far the machine got.
+    let cut = disk.power_cut().unwrap();
+    drop(machine);
+    drop(slot);
+    let store: Arc<dyn Store> = Arc::new(cut.store);
+    let slot = LedgerSlot::new(
+        Ledger::with_store(store, &cut.recovery, &config(1).backup()).unwrap(),
+        LedgerRole::Backup,
+        config(1),
+    );
+    let mut machine = LedgerStateMachine::open(backend, slot.clone()).unwrap();
+    assert_eq!(machine.last_applied(), persisted);
+    let ledger = slot.current().unwrap();
+    let lost = ids
+        .iter()
+        .filter(|id| ledger.status(**id) != TxStatus::Committed)
+        .count();
+    // Everything the persisted point covers survived (the entries of the first half).
+    let covered = groups[..split - 1]
+        .iter()
+        .flat_map(|g| &g.entries)
+        .map(|e| e.seqno)
+        .max()
+        .unwrap();
+    for id in ids.iter().filter(|id| id.seqno() < covered) {
+        assert_eq!(
+            ledger.status(*id),
+            TxStatus::Committed,
+            "{id} after the cut"
+        );
+    }
+    assert!(lost > 0, "the cut lost nothing: the test proves nothing");
+    drop(ledger);
+
+    // openraft applies the log after the persisted point again: everything is back.
+    let from = persisted.unwrap().index as usize;
+    machine.apply(log[from..].to_vec()).await.unwrap();
+    let ledger = slot.current().unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+        assert_eq!(
+            ledger.entry("c", *id).unwrap().contents,
+            format!("entry {i}").into_bytes()
+        );
+    }
 }

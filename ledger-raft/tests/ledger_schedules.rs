@@ -89,7 +89,8 @@ type Disk = Arc<Mutex<Weak<FaultyStore<RocksStore>>>>;
 /// remembers the newest one in `disk`.
 fn faulty_opener(disk: Disk) -> LedgerOpener {
     Arc::new(move |config: LedgerConfig| {
-        let (store, recovery) = RocksStore::open(config.path(), StoreConfig::default())?;
+        let store_config = StoreConfig::default().durability(config.durability_mode());
+        let (store, recovery) = RocksStore::open(config.path(), store_config)?;
         let store = Arc::new(FaultyStore::new(store));
         *disk.lock() = Arc::downgrade(&store);
         Ledger::with_store(store, &recovery, &config)
