@@ -1519,10 +1519,13 @@ impl Ledger {
     /// replicated node, before it records how far it has applied the consensus log) calls
     /// this first.
     ///
+    /// A ledger stopped by something other than its store (a replicated primary whose
+    /// proposals failed, or one [`Ledger::abandon`]ed) still syncs what its store holds.
+    ///
     /// # Errors
     ///
-    /// [`Error::Poisoned`] after an earlier failure; [`Error::Store`] if the sync fails, which
-    /// poisons the ledger.
+    /// [`Error::Store`] if the sync fails (a store an earlier failure poisoned fails at once),
+    /// which poisons the ledger.
     pub fn sync(&self) -> Result<(), Error> {
         self.shared.sync_store()
     }

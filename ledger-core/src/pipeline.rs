@@ -568,9 +568,10 @@ impl Shared {
         Ok(())
     }
 
-    /// Syncs the store (see `Ledger::sync`); a failure poisons the ledger.
+    /// Syncs the store (see `Ledger::sync`); a failure poisons the ledger. A ledger poisoned
+    /// by something other than its store (a primary whose proposals stopped, or abandoned)
+    /// still syncs what its store holds.
     pub(crate) fn sync_store(&self) -> Result<(), Error> {
-        self.check_poisoned()?;
         if let Err(e) = self.store.sync() {
             self.poison_with("sync", e.to_string());
             return Err(e.into());

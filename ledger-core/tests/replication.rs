@@ -645,6 +645,8 @@ fn an_abandoned_primary_wakes_its_blocked_readers() {
         Err(Error::Poisoned { .. })
     ));
     assert_eq!(primary.status(pending), TxStatus::Pending);
+    // What its store holds can still be made durable (its node records how far it applied).
+    primary.sync().unwrap();
     let before = ledger_store::Store::state(&*store).last_seqno;
     let primary = Arc::try_unwrap(primary).unwrap();
     assert!(matches!(primary.close(), Err(Error::Poisoned { .. })));
