@@ -64,6 +64,31 @@
 //! methods block (the ledger's calls do): call them from a thread of your own or
 //! `spawn_blocking`, not from an async task.
 //!
+//! # Consistency of reads
+//!
+//! * **Each node serves what it has applied.** A backup's entries, pages, tables and receipts
+//!   are its committed prefix: every group it stored was committed by Raft (held by a
+//!   majority) and checked by it. Reads on different nodes may be at different points; on one
+//!   node they only move forward (a role change reopens the same store).
+//! * **Status.** [`ReplicatedLedger::status`] on a node says Committed once that node has
+//!   applied the signed group covering the transaction; Committed is final (held by a
+//!   majority, never undone). Pending is only ever reported by the primary that sequenced the
+//!   transaction; Unknown by a node that has not applied that far; Invalid once a later view
+//!   has replaced the seqno (the primary lost the lead before its group was committed).
+//! * **Reads on the primary wait for its own writes.** Reads that name the newest state
+//!   ([`ReplicatedLedger::latest`], [`ReplicatedLedger::table_get`],
+//!   [`ReplicatedLedger::collections`]) and reads of a transaction it sequenced wait until
+//!   consensus has applied it (so nothing uncommitted is ever read back); if the primary
+//!   loses the lead meanwhile they fail.
+//! * **Read-your-writes on any node:** append on the primary, then
+//!   [`ReplicatedLedger::wait_for_commit`] the returned id on the node you will read from
+//!   (it waits for that node to apply it); its reads then include the write and everything
+//!   committed before it. A client that knows a TxId (from any node) gets a read at least
+//!   that fresh the same way.
+//! * **No reads at the leader's latest without a round trip:** a node never asks the others
+//!   before answering, so a partitioned node answers from its own, possibly old, state (with
+//!   receipts that still verify: everything it serves was committed).
+//!
 //! # Known gaps
 //!
 //! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
