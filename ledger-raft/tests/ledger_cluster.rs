@@ -28,33 +28,9 @@ use ledger_raft::{
 };
 use openraft::{BasicNode, Config, SnapshotPolicy};
 
-const DEADLINE: Duration = Duration::from_secs(20);
+mod common;
 
-fn raft_config() -> Config {
-    Config {
-        cluster_name: "ledger".to_string(),
-        heartbeat_interval: 50,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
-        // No snapshots, so the restart below catches up from the log.
-        snapshot_policy: SnapshotPolicy::Never,
-        ..Config::default()
-    }
-    .validate()
-    .unwrap()
-}
-
-/// Polls `check` until it gives `Some`, or fails naming `what`.
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{raft_config, wait_for, DEADLINE};
 
 /// The node whose ledger is the primary, among `nodes`, and its role.
 fn primary_among(nodes: &[&ReplicatedLedger]) -> Option<(u64, u64)> {
@@ -77,7 +53,7 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
     let root = tempfile::tempdir().unwrap();
     let service = found_service(root.path(), "raft ledger", 3).unwrap();
     let cert = service.identity.certificate_pem().to_string();
-    let config = Arc::new(raft_config());
+    let config = Arc::new(raft_config("ledger"));
     let router = Router::new(7, (*config).clone()).unwrap();
 
     let mut nodes = Vec::new();
@@ -349,7 +325,7 @@ async fn a_follower_the_log_no_longer_reaches_catches_up_from_a_snapshot() {
         Config {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(20),
             max_in_snapshot_log_to_keep: 0,
-            ..raft_config()
+            ..raft_config("ledger")
         }
         .validate()
         .unwrap(),
@@ -477,7 +453,7 @@ async fn a_restarted_leader_writes_only_after_winning_a_new_term() {
     let root = tempfile::tempdir().unwrap();
     let service = found_service(root.path(), "restart", 1).unwrap();
     let cert = service.identity.certificate_pem().to_string();
-    let config = Arc::new(raft_config());
+    let config = Arc::new(raft_config("ledger"));
     let router = Router::new(11, (*config).clone()).unwrap();
     let founded = &service.nodes[0];
     let start = |router: Router| {

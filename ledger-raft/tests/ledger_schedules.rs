@@ -49,37 +49,14 @@ use ledger_raft::{
 };
 use ledger_store::testing::{Fault, FaultyStore};
 use ledger_store::{RocksStore, Store, StoreConfig};
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{BasicNode, Config};
 use parking_lot::{Mutex, RwLock};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const DEADLINE: Duration = Duration::from_secs(30);
+mod common;
 
-fn raft_config() -> Config {
-    Config {
-        cluster_name: "ledger schedules".to_string(),
-        heartbeat_interval: 50,
-        election_timeout_min: 300,
-        election_timeout_max: 600,
-        snapshot_policy: SnapshotPolicy::Never,
-        ..Config::default()
-    }
-    .validate()
-    .unwrap()
-}
-
-/// Polls `check` until it gives `Some`, or fails naming `what`.
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use common::{raft_config, wait_for, DEADLINE};
 
 /// A node's ledger disk: the fault-injecting store its ledger is open over now. Weak, so that
 /// closing the ledger closes the RocksDB database and it can be reopened.
@@ -115,7 +92,7 @@ impl Cluster {
     async fn found(seed: u64, size: usize) -> Self {
         let root = tempfile::tempdir().unwrap();
         let service = found_service(root.path(), "schedules", size).unwrap();
-        let config = Arc::new(raft_config());
+        let config = Arc::new(raft_config("ledger schedules"));
         let router = Router::new(seed, (*config).clone()).unwrap();
         let mut cluster = Self {
             service,
@@ -355,6 +332,15 @@ fn client(number: usize, seed: u64, nodes: Nodes, stop: Arc<AtomicBool>) -> Clie
     log
 }
 
+/// How many times node `id`'s Raft has stopped by itself (a storage failure).
+fn stopped(router: &Router, id: u64) -> usize {
+    router
+        .failures()
+        .iter()
+        .filter(|(node, _)| *node == id)
+        .count()
+}
+
 /// The faults a schedule step can bring.
 #[derive(Clone, Copy, Debug)]
 enum Step {
@@ -481,23 +467,24 @@ async fn run_step(cluster: &mut Cluster, rng: &mut ChaCha8Rng, step: Step, hold:
         Step::FollowerDisk { rank, nth } => {
             // Followers: every node but the primary (with none, every node but the first).
             let id = order[rank + 1];
-            let disk = cluster.disks[&id].lock().upgrade();
-            if let Some(disk) = &disk {
+            // Armed on the store the node's ledger is open over now (not held: a role change
+            // must be able to close and reopen it meanwhile).
+            if let Some(disk) = cluster.disks[&id].lock().upgrade() {
                 disk.fail_write(NonZeroU64::new(nth).unwrap_or(NonZeroU64::MIN), Fault::Io);
             }
+            let stopped_before = stopped(&cluster.router, id);
             cluster.note(format!(
                 "node {id}'s ledger disk fails its write #{nth} from now (primary {primary:?}), \
                  for {hold:?}"
             ));
             tokio::time::sleep(hold).await;
-            let failed = disk.as_ref().is_some_and(|d| d.is_poisoned());
-            drop(disk);
+            let failed = stopped(&cluster.router, id) > stopped_before;
             cluster.note(format!(
                 "node {id}'s disk {}; node restarted on a sound disk",
                 if failed {
                     "failed"
                 } else {
-                    "had no write to fail"
+                    "had no write to fail (or was reopened first)"
                 }
             ));
             cluster.stop(id).await;
