@@ -133,6 +133,14 @@ fn backup_of(service: &FoundedService, i: usize) -> Arc<LedgerSlot> {
     )
 }
 
+/// Asserts that every id in `ids` is Committed on the ledger `slot` holds.
+fn committed_on(slot: &LedgerSlot, ids: &[TxId]) {
+    let ledger = slot.current().unwrap();
+    for id in ids {
+        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
+    }
+}
+
 fn close(slot: &LedgerSlot) {
     slot.take(Duration::from_secs(5))
         .unwrap()
@@ -223,11 +231,7 @@ async fn an_unsigned_run_is_not_persisted_as_applied_and_is_rebuilt_after_a_rest
     let mut machine = LedgerStateMachine::open(backend, slot.clone()).unwrap();
     assert_eq!(machine.last_applied(), Some(log_id(unsigned_index - 1)));
     machine.apply(log[upto - 1..].to_vec()).await.unwrap();
-    let ledger = slot.current().unwrap();
-    for id in &ids {
-        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
-    }
-    drop(ledger);
+    committed_on(&slot, &ids);
     machine.persist().unwrap();
     assert_eq!(machine.persisted_applied(), Some(log_id(log.len() as u64)));
     close(&slot);
@@ -274,11 +278,7 @@ async fn a_later_leaders_group_demotes_a_stale_primary() {
         LedgerStateMachine::open(Arc::new(MemoryBackend::new()), slot.clone()).unwrap();
     machine.apply(entries_in_term(&groups, 2)).await.unwrap();
     assert_eq!(slot.role(), Some(LedgerRole::Backup));
-    let ledger = slot.current().unwrap();
-    for id in &ids {
-        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
-    }
-    drop(ledger);
+    committed_on(&slot, &ids);
     close(&slot);
     // Node 2's store records view 2 (opened, never applied) and view 3 beginning at the same
     // seqno; the audit accepts it.
@@ -385,11 +385,7 @@ async fn a_primary_that_cannot_apply_a_committed_group_is_reopened_as_a_backup()
     // reopens it as a backup, which checks and stores the groups.
     machine.apply(entries(&groups)).await.unwrap();
     assert_eq!(slot.role(), Some(LedgerRole::Backup));
-    let ledger = slot.current().unwrap();
-    for id in &ids {
-        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
-    }
-    drop(ledger);
+    committed_on(&slot, &ids);
     close(&slot);
 }
 
@@ -763,11 +759,7 @@ async fn installing_a_snapshot_demotes_a_stale_primary() {
         .await
         .unwrap();
     assert_eq!(slot.role(), Some(LedgerRole::Backup));
-    let ledger = slot.current().unwrap();
-    for id in &ids {
-        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
-    }
-    drop(ledger);
+    committed_on(&slot, &ids);
     close(&slot);
     audit_clean(&service, 1);
 }
@@ -809,11 +801,7 @@ async fn a_snapshot_taken_while_a_run_is_held_ends_before_the_run() {
     fresh.install_ledger_snapshot(&meta, data).await.unwrap();
     assert_eq!(target.current().unwrap().committed_signature(), stored);
     fresh.apply(log[upto - 1..].to_vec()).await.unwrap();
-    let ledger = target.current().unwrap();
-    for id in &ids {
-        assert_eq!(ledger.status(*id), TxStatus::Committed, "{id}");
-    }
-    drop(ledger);
+    committed_on(&target, &ids);
     close(&target);
     audit_clean(&service, 2);
 }
