@@ -57,23 +57,8 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
     let router = Router::new(7, (*config).clone()).unwrap();
 
     let mut nodes = Vec::new();
-    for (i, founded) in service.nodes.iter().enumerate() {
-        let id = i as u64 + 1;
-        let backend: Arc<dyn Backend> = Arc::new(RocksBackend::open(&founded.raft_dir).unwrap());
-        let ledger_config = founded
-            .ledger_config()
-            .sig_interval(Duration::from_millis(5));
-        let node = ReplicatedLedger::start(
-            id,
-            config.clone(),
-            SimNetwork::new(router.clone(), id),
-            backend.clone(),
-            ledger_config,
-        )
-        .await
-        .unwrap();
-        router.attach(id, node.raft().clone(), backend).unwrap();
-        nodes.push(Arc::new(node));
+    for id in 1..=3 {
+        nodes.push(Arc::new(start_node(&service, id, &config, &router).await));
     }
     let members: BTreeMap<u64, BasicNode> = (1..=3).map(|id| (id, BasicNode::default())).collect();
     nodes[0].raft().initialize(members).await.unwrap();
@@ -224,26 +209,7 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
     }
     let last = more.last().unwrap().0;
     committed_everywhere(&nodes, last);
-    let founded = &service.nodes[index];
-    let backend: Arc<dyn Backend> = wait_for("the raft store to be released", || {
-        RocksBackend::open(&founded.raft_dir)
-            .ok()
-            .map(|b| Arc::new(b) as Arc<dyn Backend>)
-    });
-    let restarted = ReplicatedLedger::start(
-        leader,
-        config.clone(),
-        SimNetwork::new(router.clone(), leader),
-        backend.clone(),
-        founded
-            .ledger_config()
-            .sig_interval(Duration::from_millis(5)),
-    )
-    .await
-    .unwrap();
-    router
-        .attach(leader, restarted.raft().clone(), backend)
-        .unwrap();
+    let restarted = start_node(&service, leader, &config, &router).await;
     nodes.insert(index, Arc::new(restarted));
     committed_everywhere(&nodes, last);
     let restarted = &nodes[index];
@@ -455,32 +421,7 @@ async fn a_restarted_leader_writes_only_after_winning_a_new_term() {
     let cert = service.identity.certificate_pem().to_string();
     let config = Arc::new(raft_config("ledger"));
     let router = Router::new(11, (*config).clone()).unwrap();
-    let founded = &service.nodes[0];
-    let start = |router: Router| {
-        let config = config.clone();
-        async move {
-            let backend: Arc<dyn Backend> = wait_for("the raft store", || {
-                RocksBackend::open(&founded.raft_dir)
-                    .ok()
-                    .map(|b| Arc::new(b) as Arc<dyn Backend>)
-            });
-            let node = ReplicatedLedger::start(
-                1,
-                config,
-                SimNetwork::new(router.clone(), 1),
-                backend.clone(),
-                founded
-                    .ledger_config()
-                    .sig_interval(Duration::from_millis(5)),
-            )
-            .await
-            .unwrap();
-            router.attach(1, node.raft().clone(), backend).unwrap();
-            node
-        }
-    };
-
-    let node = start(router.clone()).await;
+    let node = start_node(&service, 1, &config, &router).await;
     let members: BTreeMap<u64, BasicNode> = [(1, BasicNode::default())].into();
     node.raft().initialize(members).await.unwrap();
     let (_, term) = wait_for("a primary", || primary_among(&[&node]));
@@ -493,7 +434,7 @@ async fn a_restarted_leader_writes_only_after_winning_a_new_term() {
     router.crash(1).await.unwrap();
     node.shutdown().await.unwrap();
 
-    let node = start(router.clone()).await;
+    let node = start_node(&service, 1, &config, &router).await;
     let (_, new_term) = wait_for("a primary again", || primary_among(&[&node]));
     assert!(
         new_term > term,
