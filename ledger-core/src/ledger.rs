@@ -1289,6 +1289,13 @@ impl Ledger {
         self.shared.apply_group(group)
     }
 
+    /// The seqno of the newest transaction this ledger has sequenced, signature transactions
+    /// included (0 for none). On a replicated primary it may not be applied yet; on a backup
+    /// it is the newest stored.
+    pub fn last_sequenced(&self) -> u64 {
+        self.shared.last_reserved()
+    }
+
     /// The newest committed transaction: the one just before the newest durable signature
     /// transaction (a signature commits what precedes it), or `None` before the first commit.
     /// A status read of it gives [`TxStatus::Committed`].

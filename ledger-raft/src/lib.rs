@@ -31,7 +31,12 @@
 //!   nodes of 3 and 5 (partitions, an isolated primary still written to, loss and
 //!   reordering, crashes, a follower's ledger disk failing) with clients whose history is
 //!   checked, in real time: the ledger's pipeline runs on OS threads, so a seed replays the
-//!   schedule there, not the interleaving.
+//!   schedule there, not the interleaving. `tests/ledger_sim.rs` runs ledger nodes
+//!   deterministically ([`NodeOptions::simulated`]: their blocking work on the runtime's
+//!   thread; the client on it too, each write handed to Raft as a signed group of its own
+//!   before the clock moves) under tokio's paused clock, and checks that a seeded schedule of
+//!   partitions, an isolated primary, loss and crashes gives the same trace twice, event for
+//!   event and at the same simulated times.
 //!
 //! openraft is used with the features `storage-v2` (the `RaftLogStorage`/`RaftStateMachine`
 //! traits; without it they cannot be implemented), `serde` (its stored types are encoded with
@@ -159,7 +164,8 @@ pub use ledger_machine::{
 };
 pub use log_store::LogStore;
 pub use replicated::{
-    found_service, ClusterStatus, FoundedNode, FoundedService, ReplicaError, ReplicatedLedger,
+    found_service, ClusterStatus, FoundedNode, FoundedService, NodeOptions, ReplicaError,
+    ReplicatedLedger,
 };
 pub use rocks::{RocksBackend, FORMAT_VERSION};
 pub use state_machine::{SnapshotBuilder, StateMachine};

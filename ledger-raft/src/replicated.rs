@@ -41,8 +41,8 @@
 //! # Where the ledger is opened
 //!
 //! [`ReplicatedLedger::start`] opens the node's ledger with [`Ledger::open`] at start and at
-//! every role change; [`ReplicatedLedger::start_with_opener`] takes a [`LedgerOpener`]
-//! instead, say over a fault-injecting store (`tests/ledger_schedules.rs` fails a
+//! every role change; [`ReplicatedLedger::start_with`] takes a [`LedgerOpener`]
+//! ([`NodeOptions::opener`]) instead, say over a fault-injecting store (`tests/ledger_schedules.rs` fails a
 //! follower's ledger disk this way).
 //!
 //! # Proposals
@@ -109,7 +109,7 @@
 use std::fmt;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -199,16 +199,79 @@ pub struct ClusterStatus {
     pub last_applied: Option<LogId>,
 }
 
-/// The primary's [`Replicator`]: queues each group for the forwarder task.
+/// The primary's [`Replicator`]: queues each group for the forwarder task, and records the
+/// last seqno queued.
 #[derive(Debug)]
 struct ChannelReplicator {
     tx: mpsc::UnboundedSender<ReplicatedGroup>,
+    proposed: Arc<AtomicU64>,
+    /// Set once a proposal failed: nothing more will be proposed by this primary.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Replicator for ChannelReplicator {
     fn propose(&self, group: ReplicatedGroup) -> Result<(), ledger_core::Error> {
+        let last = group.last_seqno();
         // A closed channel: the forwarder stopped (this node no longer leads the term).
-        self.tx.send(group).map_err(|_| ledger_core::Error::Closed)
+        if self.tx.send(group).is_err() {
+            self.stopped.store(true, Ordering::Release);
+            return Err(ledger_core::Error::Closed);
+        }
+        if let Some(last) = last {
+            // One primary's groups come in order, and a node has one primary at a time.
+            self.proposed.store(last, Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+/// How a node runs ([`ReplicatedLedger::start_with`]). `Default` = [`NodeOptions::new`].
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct NodeOptions {
+    opener: LedgerOpener,
+    simulated: bool,
+}
+
+impl fmt::Debug for NodeOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeOptions")
+            .field("simulated", &self.simulated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NodeOptions {
+    /// The ledger opened with [`Ledger::open`]; blocking work on tokio's blocking pool.
+    pub fn new() -> Self {
+        Self {
+            opener: Arc::new(Ledger::open),
+            simulated: false,
+        }
+    }
+
+    /// Opens the node's ledger (at start and at every role change) with `opener` instead of
+    /// [`Ledger::open`]: over a store of the caller's choosing, such as a fault-injecting one.
+    pub fn opener(mut self, opener: LedgerOpener) -> Self {
+        self.opener = opener;
+        self
+    }
+
+    /// For deterministic simulations on a current-thread tokio runtime with a paused clock:
+    /// the node's blocking work (opening, reopening and closing its ledger) runs on the
+    /// runtime's own thread instead of tokio's blocking pool, so the paused clock cannot move
+    /// while it runs, and a ledger reopened as the primary has handed everything it sequenced
+    /// at open to Raft before the runtime goes on. Never on a runtime that serves anything
+    /// else: the thread is blocked meanwhile. See `tests/ledger_sim.rs`.
+    pub fn simulated(mut self, simulated: bool) -> Self {
+        self.simulated = simulated;
+        self
     }
 }
 
@@ -218,6 +281,13 @@ struct Node {
     raft: Raft<TypeConfig>,
     slot: Arc<LedgerSlot>,
     stopping: AtomicBool,
+    /// The last seqno the current primary handed to Raft (0 when none, reset when a
+    /// primary opens).
+    proposed: Arc<AtomicU64>,
+    /// Whether the current primary's proposals have stopped (reset when a primary opens).
+    proposals_stopped: Arc<AtomicBool>,
+    /// [`NodeOptions::simulated`].
+    simulated: bool,
 }
 
 impl Node {
@@ -254,7 +324,13 @@ impl Node {
             LedgerRole::Backup => self.slot.demote(current, SWAP_WAIT),
             LedgerRole::Primary { term } => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let replicator = Arc::new(ChannelReplicator { tx });
+                self.proposed.store(0, Ordering::Release);
+                self.proposals_stopped.store(false, Ordering::Release);
+                let replicator = Arc::new(ChannelReplicator {
+                    tx,
+                    proposed: self.proposed.clone(),
+                    stopped: self.proposals_stopped.clone(),
+                });
                 let config = self
                     .slot
                     .config()
@@ -265,6 +341,12 @@ impl Node {
                     .replace(current, wanted, SWAP_WAIT, || self.slot.open(config));
                 if result.is_ok() {
                     runtime.spawn(forward(self.id, self.raft.clone(), term, rx));
+                    if self.simulated {
+                        // What the primary sequenced at open reaches the forwarder's channel
+                        // before the runtime goes on.
+                        let head = self.slot.current().map_or(0, |l| l.last_sequenced());
+                        self.wait_proposed(head, SWAP_WAIT);
+                    }
                 }
                 result
             }
@@ -289,6 +371,19 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Waits (blocking, in real time) up to `timeout` for the primary to have handed
+    /// `seqno` to Raft; returns whether it has (false at once once its proposals stopped).
+    fn wait_proposed(&self, seqno: u64, timeout: Duration) -> bool {
+        let deadline = deadline_after(timeout);
+        while self.proposed.load(Ordering::Acquire) < seqno {
+            if self.proposals_stopped.load(Ordering::Acquire) || Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        true
     }
 
     fn leader_hint(&self) -> Option<String> {
@@ -368,13 +463,17 @@ async fn role_task(node: Arc<Node>) {
         if node.stopping.load(Ordering::Acquire) {
             return;
         }
-        let reconciling = node.clone();
-        let handle = runtime.clone();
-        if tokio::task::spawn_blocking(move || reconciling.reconcile(&handle))
-            .await
-            .is_err()
-        {
-            tracing::error!(node = node.id, "role reconciliation panicked");
+        if node.simulated {
+            node.reconcile(&runtime);
+        } else {
+            let reconciling = node.clone();
+            let handle = runtime.clone();
+            if tokio::task::spawn_blocking(move || reconciling.reconcile(&handle))
+                .await
+                .is_err()
+            {
+                tracing::error!(node = node.id, "role reconciliation panicked");
+            }
         }
         // A change or a tick: reconcile again. An error: the Raft stopped.
         if let Ok(Err(_)) = tokio::time::timeout(ROLE_TICK, metrics.changed()).await {
@@ -424,32 +523,31 @@ impl ReplicatedLedger {
     where
         N: RaftNetworkFactory<TypeConfig>,
     {
-        let opener: LedgerOpener = Arc::new(Ledger::open);
-        Self::start_with_opener(
+        Self::start_with(
             id,
             raft_config,
             network,
             raft_backend,
             ledger_config,
-            opener,
+            NodeOptions::new(),
         )
         .await
     }
 
-    /// As [`ReplicatedLedger::start`], opening the node's ledger (at start and at every role
-    /// change) with `opener` instead of [`Ledger::open`]: over a store of the caller's
-    /// choosing, such as a fault-injecting one.
+    /// As [`ReplicatedLedger::start`], with `options`: another way to open the node's
+    /// ledger ([`NodeOptions::opener`]), or a node for a deterministic simulation
+    /// ([`NodeOptions::simulated`]).
     ///
     /// # Errors
     ///
     /// As [`ReplicatedLedger::start`]; the opener's failure.
-    pub async fn start_with_opener<N>(
+    pub async fn start_with<N>(
         id: NodeId,
         raft_config: Arc<openraft::Config>,
         network: N,
         raft_backend: Arc<dyn Backend>,
         ledger_config: LedgerConfig,
-        opener: LedgerOpener,
+        options: NodeOptions,
     ) -> Result<Self, ReplicaError>
     where
         N: RaftNetworkFactory<TypeConfig>,
@@ -458,8 +556,9 @@ impl ReplicatedLedger {
         // before it records how far it applied (crate::ledger_machine, Durability rule).
         let ledger_config = ledger_config.durability(Durability::Buffered);
         let backup = ledger_config.clone().backup();
+        let NodeOptions { opener, simulated } = options;
         let open = opener.clone();
-        let ledger = blocking(move || open(backup)).await??;
+        let ledger = blocking(simulated, move || open(backup)).await??;
         let slot = LedgerSlot::with_opener(ledger, LedgerRole::Backup, ledger_config, opener);
         let machine = LedgerStateMachine::open(raft_backend.clone(), slot.clone())?;
         let mut log = LogStore::new(raft_backend);
@@ -474,12 +573,29 @@ impl ReplicatedLedger {
             raft,
             slot,
             stopping: AtomicBool::new(false),
+            proposed: Arc::new(AtomicU64::new(0)),
+            proposals_stopped: Arc::new(AtomicBool::new(false)),
+            simulated,
         });
         let role_task = tokio::spawn(role_task(node.clone()));
         Ok(Self {
             node,
             role_task: Some(role_task),
         })
+    }
+
+    /// The last seqno this node's primary has handed to Raft (0 if it has none yet, or this
+    /// node is not the primary).
+    pub fn proposed_through(&self) -> u64 {
+        self.node.proposed.load(Ordering::Acquire)
+    }
+
+    /// Waits (blocking the calling thread, in real time) up to `timeout` for this node's
+    /// primary to have handed `seqno` to Raft; returns whether it has (false as soon as its
+    /// proposals have stopped: it lost the lead). A simulation calls it after each write, so
+    /// that the write reaches Raft before its runtime goes on.
+    pub fn wait_proposed(&self, seqno: u64, timeout: Duration) -> bool {
+        self.node.wait_proposed(seqno, timeout)
     }
 
     /// This node's id.
@@ -751,9 +867,10 @@ impl ReplicatedLedger {
             }
         }
         let slot = self.node.slot.clone();
-        let ledger = blocking(move || slot.take(SWAP_WAIT)).await??;
+        let simulated = self.node.simulated;
+        let ledger = blocking(simulated, move || slot.take(SWAP_WAIT)).await??;
         if let Some(ledger) = ledger {
-            blocking(move || ledger.close()).await??;
+            blocking(simulated, move || ledger.close()).await??;
         }
         raft_result.map_err(|e| ReplicaError::Raft {
             detail: e.to_string(),
@@ -771,9 +888,14 @@ impl Drop for ReplicatedLedger {
     }
 }
 
+/// Runs blocking `f` on tokio's blocking pool, or right here for a simulated node.
 async fn blocking<T: Send + 'static>(
+    simulated: bool,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ReplicaError> {
+    if simulated {
+        return Ok(f());
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ReplicaError::Task {

@@ -73,6 +73,11 @@
 //! * A multi-threaded runtime or a clock that is not paused breaks it. RocksDB nodes keep it:
 //!   RocksDB calls are synchronous and do not move the paused clock.
 //!
+//! Ledger nodes ([`crate::ReplicatedLedger`]) keep it only when started with
+//! [`crate::NodeOptions::simulated`] and driven from the runtime's thread, each write handed
+//! to Raft before the clock moves (`tests/ledger_sim.rs`); otherwise their ledgers' threads
+//! race the clock (`tests/ledger_schedules.rs` runs them so, in real time).
+//!
 //! What holds regardless: the fate of the `n`-th request on each link and each node
 //! incarnation's election timeout depend only on the seed, and so do a test's own draws from
 //! it (its schedule may still depend on what the cluster did, e.g. which node leads).

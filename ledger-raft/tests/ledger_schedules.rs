@@ -31,7 +31,10 @@
 //! multi-thread tokio runtime with the real clock, not the paused clock under which
 //! `sim_cluster.rs` replays a seed event for event. Which node wins an election, how many
 //! appends fit in a step and which RPC is the n-th on a link depend on thread timing; a rerun
-//! replays the schedule, not the interleaving.
+//! replays the schedule, not the interleaving. `ledger_sim.rs` runs ledger clusters that do
+//! replay event for event (nodes in simulated mode, the client on the runtime's thread);
+//! this test keeps what that one cannot have: clients on threads of their own racing the
+//! cluster, RocksDB Raft logs, and a failing disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -44,8 +47,8 @@ use std::time::{Duration, Instant};
 use ledger_core::{audit_path, AuditOptions, Error, Ledger, LedgerConfig, Receipt, TxId, TxStatus};
 use ledger_raft::sim::{seed_from_env, Faults, PerMille, Router, SimNetwork};
 use ledger_raft::{
-    found_service, Backend, FoundedService, LedgerOpener, LedgerRole, ReplicatedLedger,
-    RocksBackend,
+    found_service, Backend, FoundedService, LedgerOpener, LedgerRole, NodeOptions,
+    ReplicatedLedger, RocksBackend,
 };
 use ledger_store::testing::{Fault, FaultyStore};
 use ledger_store::{RocksStore, Store, StoreConfig};
@@ -148,7 +151,7 @@ impl Cluster {
                 .map(|b| Arc::new(b) as Arc<dyn Backend>)
         });
         let disk: Disk = Arc::new(Mutex::new(Weak::new()));
-        let node = ReplicatedLedger::start_with_opener(
+        let node = ReplicatedLedger::start_with(
             id,
             self.config.clone(),
             SimNetwork::new(self.router.clone(), id),
@@ -156,7 +159,7 @@ impl Cluster {
             founded
                 .ledger_config()
                 .sig_interval(Duration::from_millis(5)),
-            faulty_opener(disk.clone()),
+            NodeOptions::new().opener(faulty_opener(disk.clone())),
         )
         .await
         .unwrap();

@@ -1,0 +1,362 @@
+//! Ledger clusters in a deterministic simulation: 3 and 5 ledger nodes
+//! ([`NodeOptions::simulated`]) over the simulated network, on a current-thread tokio runtime
+//! with a paused clock, under a seeded schedule of partitions (the primary on either side),
+//! the primary isolated while a client still writes to it, message loss, duplication and
+//! reordering, and crashes and restarts of any node. The client is the test itself, on the
+//! runtime's thread: each write is handed to Raft before the runtime goes on
+//! ([`ReplicatedLedger::wait_proposed`]) as a group of its own, signed at once (the primary
+//! never signs by time or count here), so what the ledgers' own threads do never races the
+//! simulated clock.
+//!
+//! Each schedule runs twice from its seed and must give the same event trace, event for
+//! event and at the same simulated times; and after it every transaction is Committed with
+//! its contents or Invalid alike on every node, no id names two transactions, receipts verify,
+//! and every node's store audits clean. `LEDGER_SIM_SEED=<seed>` reruns one seed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
+use ledger_raft::sim::{seed_from_env, Faults, PerMille, Router, SimNetwork};
+use ledger_raft::{
+    found_service, Backend, FoundedService, LedgerRole, MemoryBackend, NodeOptions,
+    ReplicatedLedger,
+};
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// How long a write may take to reach Raft, in real time (the ledger's own threads).
+const PROPOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Node `id`'s Raft configuration: its election timeout drawn from the seed and pinned
+/// (openraft draws nothing that matters from its own generator).
+fn node_config(seed: u64, id: u64) -> Config {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (id << 32));
+    let timeout = rng.gen_range(300..600);
+    Config {
+        cluster_name: "ledger sim".to_string(),
+        heartbeat_interval: 50,
+        election_timeout_min: timeout,
+        election_timeout_max: timeout + 1,
+        snapshot_policy: SnapshotPolicy::Never,
+        ..Config::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+struct Sim {
+    seed: u64,
+    service: FoundedService,
+    router: Router,
+    backends: Vec<Arc<MemoryBackend>>,
+    nodes: BTreeMap<u64, ReplicatedLedger>,
+    _root: tempfile::TempDir,
+}
+
+impl Sim {
+    async fn found(seed: u64, size: usize) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let service = found_service(root.path(), "sim", size).unwrap();
+        let router = Router::new(seed, node_config(seed, 0)).unwrap();
+        let mut sim = Self {
+            seed,
+            service,
+            router,
+            backends: (0..size).map(|_| Arc::new(MemoryBackend::new())).collect(),
+            nodes: BTreeMap::new(),
+            _root: root,
+        };
+        for id in 1..=size as u64 {
+            sim.start(id).await;
+        }
+        let members: BTreeMap<u64, BasicNode> = (1..=size as u64)
+            .map(|id| (id, BasicNode::default()))
+            .collect();
+        sim.nodes[&1].raft().initialize(members).await.unwrap();
+        sim
+    }
+
+    async fn start(&mut self, id: u64) {
+        let backend: Arc<dyn Backend> = self.backends[id as usize - 1].clone();
+        let node = ReplicatedLedger::start_with(
+            id,
+            Arc::new(node_config(self.seed, id)),
+            SimNetwork::new(self.router.clone(), id),
+            backend.clone(),
+            self.service.nodes[id as usize - 1]
+                .ledger_config()
+                .sig_tx_interval(NonZeroU64::new(1_000_000).unwrap())
+                .sig_interval(Duration::from_secs(3600)),
+            NodeOptions::new().simulated(true),
+        )
+        .await
+        .unwrap();
+        self.router
+            .attach(id, node.raft().clone(), backend)
+            .unwrap();
+        self.nodes.insert(id, node);
+    }
+
+    async fn stop(&mut self, id: u64) {
+        if let Some(node) = self.nodes.remove(&id) {
+            self.router.crash(id).await.unwrap();
+            node.shutdown().await.unwrap();
+        }
+    }
+
+    /// The primary, if any: the lowest id among nodes whose ledger is a primary (a stale one
+    /// may not have noticed yet).
+    fn primary(&self) -> Option<&ReplicatedLedger> {
+        self.nodes
+            .values()
+            .find(|n| matches!(n.role(), Some(LedgerRole::Primary { .. })))
+    }
+}
+
+/// What a run leaves to compare: the trace and what the client saw.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    trace: String,
+    appended: Vec<(TxId, Vec<u8>)>,
+    statuses: Vec<(TxId, TxStatus)>,
+}
+
+/// Makes `primary` sign `id` now (a commit future polled once asks for a signature) and
+/// waits until the signed group is handed to Raft: one signed group per write, formed before
+/// the simulated clock moves.
+fn hand_to_raft(primary: &ReplicatedLedger, id: TxId) -> bool {
+    let Ok(ledger) = primary.ledger() else {
+        return false;
+    };
+    {
+        let mut asked = std::pin::pin!(ledger.commit_future(id));
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = asked.as_mut().poll(&mut cx);
+    }
+    drop(ledger);
+    primary.wait_proposed(id.seqno(), PROPOSE_WAIT)
+}
+
+/// One client operation per simulated 50 ms for `span`: an append on the primary (handed
+/// to Raft before the clock moves).
+async fn client_for(sim: &Sim, span: Duration, op: &mut u64, appended: &mut Vec<(TxId, Vec<u8>)>) {
+    let ticks = span.as_millis() / 50;
+    for _ in 0..ticks {
+        if let Some(primary) = sim.primary() {
+            let contents = format!("seed {} op {op}", sim.seed).into_bytes();
+            *op += 1;
+            match primary.append("c", &contents) {
+                Ok(id) => {
+                    hand_to_raft(primary, id);
+                    appended.push((id, contents));
+                }
+                Err(Error::Poisoned { .. } | Error::Closed | Error::NotPrimary { .. }) => {}
+                Err(e) => panic!("append: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run(seed: u64, size: usize, steps: usize) -> Outcome {
+    let mut sim = Sim::found(seed, size).await;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut appended = Vec::new();
+    let mut op = 0;
+    client_for(&sim, Duration::from_secs(2), &mut op, &mut appended).await;
+    for _ in 0..steps {
+        let hold = Duration::from_millis(rng.gen_range(300..1500));
+        let primary = sim.primary().map(|p| p.id());
+        let ids: Vec<u64> = (1..=size as u64).collect();
+        match rng.gen_range(0..5) {
+            0 => {
+                let lead = primary.unwrap_or(1);
+                let minority_size = rng.gen_range(1..=(size - 1) / 2);
+                let mut minority = Vec::new();
+                if rng.gen_bool(0.5) {
+                    minority.push(lead);
+                }
+                let mut others: Vec<u64> = ids.iter().copied().filter(|i| *i != lead).collect();
+                while minority.len() < minority_size {
+                    minority.push(others.remove(rng.gen_range(0..others.len())));
+                }
+                let majority: Vec<u64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| !minority.contains(i))
+                    .collect();
+                sim.router
+                    .note(format!("partition {minority:?} | {majority:?}"));
+                sim.router.partition(&[minority, majority]);
+                client_for(&sim, hold, &mut op, &mut appended).await;
+                sim.router.heal();
+            }
+            1 => {
+                sim.router.note(format!("isolate the primary {primary:?}"));
+                if let Some(p) = primary {
+                    sim.router.isolate(p);
+                }
+                client_for(&sim, hold, &mut op, &mut appended).await;
+                sim.router.heal();
+            }
+            2 => {
+                sim.router.set_faults(
+                    Faults::none()
+                        .with_loss(PerMille::new(rng.gen_range(50..300)))
+                        .with_duplicates(PerMille::new(rng.gen_range(0..150)))
+                        .with_delay(Duration::ZERO, Duration::from_millis(rng.gen_range(1..30))),
+                );
+                client_for(&sim, hold, &mut op, &mut appended).await;
+                sim.router.set_faults(Faults::none());
+            }
+            3 => {
+                let id = ids[rng.gen_range(0..size)];
+                sim.router.note(format!("crash node {id}"));
+                sim.stop(id).await;
+                client_for(&sim, hold, &mut op, &mut appended).await;
+                sim.start(id).await;
+            }
+            _ => client_for(&sim, hold, &mut op, &mut appended).await,
+        }
+    }
+    sim.router.heal();
+    sim.router.set_faults(Faults::none());
+    // Converge: writes until one is Committed on every node.
+    let mut marker = None;
+    for _ in 0..2000 {
+        if let Some(id) = marker {
+            if sim
+                .nodes
+                .values()
+                .all(|n| n.status(id) == TxStatus::Committed)
+            {
+                break;
+            }
+        } else if let Some(primary) = sim.primary() {
+            if let Ok(id) = primary.append("marker", b"converged") {
+                if hand_to_raft(primary, id) {
+                    marker = Some(id);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Some(id) = marker {
+            if sim
+                .primary()
+                .is_some_and(|p| p.status(id) == TxStatus::Invalid)
+            {
+                marker = None;
+            }
+        }
+    }
+    let marker = marker.expect("a converging write");
+    // Every node the same; every append Committed with its contents, or Invalid.
+    let cert = sim.service.identity.certificate_pem().to_string();
+    let mut statuses = Vec::new();
+    let mut seen = BTreeMap::new();
+    for (id, contents) in &appended {
+        assert!(
+            seen.insert(*id, contents.clone()).is_none(),
+            "{id} handed out twice"
+        );
+        let status = sim.nodes[&1].status(*id);
+        for node in sim.nodes.values() {
+            assert_eq!(node.status(*id), status, "{id} on node {}", node.id());
+            match status {
+                TxStatus::Committed => {
+                    assert_eq!(&node.entry("c", *id).unwrap().contents, contents);
+                    node.receipt(*id).unwrap().verify(&cert).unwrap();
+                }
+                TxStatus::Invalid => {}
+                other => panic!("{id} ends {other:?} on node {}", node.id()),
+            }
+        }
+        statuses.push((*id, status));
+    }
+    assert_eq!(sim.nodes[&1].status(marker), TxStatus::Committed);
+    for id in 1..=size as u64 {
+        sim.stop(id).await;
+    }
+    let options = AuditOptions::default().service_certificate(&cert).unwrap();
+    for founded in &sim.service.nodes {
+        let report = audit_path(&founded.ledger_dir, &options).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+    }
+    Outcome {
+        trace: sim.router.trace().to_string(),
+        appended,
+        statuses,
+    }
+}
+
+fn replays(size: usize, seeds: &[u64], steps: usize) {
+    for seed in seed_from_env(seeds).unwrap() {
+        let once = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap()
+                .block_on(run(seed, size, steps))
+        };
+        let first = once();
+        let second = once();
+        let committed = first
+            .statuses
+            .iter()
+            .filter(|(_, s)| *s == TxStatus::Committed)
+            .count();
+        eprintln!(
+            "{size} nodes, seed {seed}: {} appends, {committed} committed, {} trace lines; \
+             schedule: {}",
+            first.appended.len(),
+            first.trace.lines().count(),
+            first
+                .trace
+                .lines()
+                .filter_map(|l| l.split_once(" note ").map(|(_, n)| n))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if first.trace != second.trace {
+            let (a, b): (Vec<&str>, Vec<&str>) = (
+                first.trace.lines().collect(),
+                second.trace.lines().collect(),
+            );
+            let at = a
+                .iter()
+                .zip(&b)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(b.len()));
+            panic!(
+                "seed {seed} ({size} nodes) did not replay: first difference at trace line {at}:\n  {}\n  {}\ncontext:\n{}",
+                a.get(at).unwrap_or(&"<end>"),
+                b.get(at).unwrap_or(&"<end>"),
+                a[at.saturating_sub(15)..at].join("\n")
+            );
+        }
+        assert_eq!(
+            first, second,
+            "seed {seed}: the client saw different things"
+        );
+        assert!(committed > 10, "seed {seed}: too little was committed");
+    }
+}
+
+#[test]
+fn a_three_node_ledger_schedule_replays_event_for_event() {
+    replays(3, &[21, 22], 8);
+}
+
+#[test]
+fn a_five_node_ledger_schedule_replays_event_for_event() {
+    replays(5, &[23], 8);
+}
