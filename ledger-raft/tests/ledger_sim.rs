@@ -2,7 +2,8 @@
 //! ([`NodeOptions::simulated`]) over the simulated network, on a current-thread tokio runtime
 //! with a paused clock, under a seeded schedule of partitions (the primary on either side),
 //! the primary isolated while a client still writes to it, message loss, duplication and
-//! reordering, and crashes and restarts of any node. The client is the test itself, on the
+//! reordering, crashes and restarts of any node, and a follower's ledger disk failing a
+//! write (the node stops, and is restarted on a sound disk). The client is the test itself, on the
 //! runtime's thread: each write is handed to Raft before the runtime goes on
 //! ([`ReplicatedLedger::wait_proposed`]) as a group of its own, signed at once (the primary
 //! never signs by time or count here), so what the ledgers' own threads do never races the
@@ -18,17 +19,20 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU64;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
+use ledger_core::{audit_path, AuditOptions, Error, Ledger, LedgerConfig, TxId, TxStatus};
 use ledger_raft::sim::{seed_from_env, Faults, PerMille, Router, SimNetwork};
 use ledger_raft::{
-    found_service, Backend, FoundedService, LedgerRole, MemoryBackend, NodeOptions,
+    found_service, Backend, FoundedService, LedgerOpener, LedgerRole, MemoryBackend, NodeOptions,
     ReplicatedLedger,
 };
+use ledger_store::testing::{Fault, FaultyStore};
+use ledger_store::{RocksStore, StoreConfig};
 use openraft::{BasicNode, Config, SnapshotPolicy};
+use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -52,8 +56,25 @@ fn node_config(seed: u64, id: u64) -> Config {
     .unwrap()
 }
 
+/// A node's ledger disk: the fault-injecting store its ledger is open over now (weak, so a
+/// role change can close and reopen it).
+type Disk = Arc<Mutex<Weak<FaultyStore<RocksStore>>>>;
+
+/// Opens ledgers over a [`FaultyStore`] of the RocksDB store in the config's directory, and
+/// remembers the newest in `disk`.
+fn faulty_opener(disk: Disk) -> LedgerOpener {
+    Arc::new(move |config: LedgerConfig| {
+        let store_config = StoreConfig::default().durability(config.durability_mode());
+        let (store, recovery) = RocksStore::open(config.path(), store_config)?;
+        let store = Arc::new(FaultyStore::new(store));
+        *disk.lock() = Arc::downgrade(&store);
+        Ledger::with_store(store, &recovery, &config)
+    })
+}
+
 struct Sim {
     seed: u64,
+    disks: Vec<Disk>,
     service: FoundedService,
     router: Router,
     backends: Vec<Arc<MemoryBackend>>,
@@ -71,6 +92,7 @@ impl Sim {
             service,
             router,
             backends: (0..size).map(|_| Arc::new(MemoryBackend::new())).collect(),
+            disks: (0..size).map(|_| Disk::default()).collect(),
             nodes: BTreeMap::new(),
             _root: root,
         };
@@ -95,7 +117,9 @@ impl Sim {
                 .ledger_config()
                 .sig_tx_interval(NonZeroU64::new(1_000_000).unwrap())
                 .sig_interval(Duration::from_secs(3600)),
-            NodeOptions::new().simulated(true),
+            NodeOptions::new()
+                .simulated(true)
+                .opener(faulty_opener(self.disks[id as usize - 1].clone())),
         )
         .await
         .unwrap();
@@ -105,11 +129,25 @@ impl Sim {
         self.nodes.insert(id, node);
     }
 
+    /// Stops node `id`. A node whose disk failed has stopped its Raft already, and reports
+    /// its poisoned ledger on shutdown: noted, as the trace records it.
     async fn stop(&mut self, id: u64) {
         if let Some(node) = self.nodes.remove(&id) {
-            self.router.crash(id).await.unwrap();
-            node.shutdown().await.unwrap();
+            let crashed = self.router.crash(id).await;
+            if let Err(e) = node.shutdown().await {
+                self.router
+                    .note(format!("node {id} on shutdown: {e} (crash: {crashed:?})"));
+            }
         }
+    }
+
+    /// How many times node `id`'s Raft has stopped by itself.
+    fn failures(&self, id: u64) -> usize {
+        self.router
+            .failures()
+            .iter()
+            .filter(|(node, _)| *node == id)
+            .count()
     }
 
     /// The primary, if any: the lowest id among nodes whose ledger is a primary (a stale one
@@ -176,7 +214,7 @@ async fn run(seed: u64, size: usize, steps: usize) -> Outcome {
         let hold = Duration::from_millis(rng.gen_range(300..1500));
         let primary = sim.primary().map(|p| p.id());
         let ids: Vec<u64> = (1..=size as u64).collect();
-        match rng.gen_range(0..5) {
+        match rng.gen_range(0..6) {
             0 => {
                 let lead = primary.unwrap_or(1);
                 let minority_size = rng.gen_range(1..=(size - 1) / 2);
@@ -222,6 +260,29 @@ async fn run(seed: u64, size: usize, steps: usize) -> Outcome {
                 sim.router.note(format!("crash node {id}"));
                 sim.stop(id).await;
                 client_for(&sim, hold, &mut op, &mut appended).await;
+                sim.start(id).await;
+            }
+            4 => {
+                // A follower's ledger disk fails its n-th write from now; the node is then
+                // restarted on a sound disk.
+                let followers: Vec<u64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|i| Some(*i) != primary)
+                    .collect();
+                let id = followers[rng.gen_range(0..followers.len())];
+                let nth = rng.gen_range(1..=3);
+                if let Some(disk) = sim.disks[id as usize - 1].lock().upgrade() {
+                    disk.fail_write(NonZeroU64::new(nth).unwrap(), Fault::Io);
+                }
+                let before = sim.failures(id);
+                sim.router
+                    .note(format!("node {id}'s ledger disk fails its write #{nth}"));
+                client_for(&sim, hold, &mut op, &mut appended).await;
+                let failed = sim.failures(id) > before;
+                sim.router
+                    .note(format!("node {id}'s disk failed: {failed}"));
+                sim.stop(id).await;
                 sim.start(id).await;
             }
             _ => client_for(&sim, hold, &mut op, &mut appended).await,
