@@ -11,8 +11,9 @@
 //!
 //! Each schedule runs twice from its seed and must give the same event trace, event for
 //! event and at the same simulated times; and after it every transaction is Committed with
-//! its contents or Invalid alike on every node, no id names two transactions, receipts verify,
-//! and every node's store audits clean. `LEDGER_SIM_SEED=<seed>` reruns one seed.
+//! its contents or Invalid alike on every node, no id names two transactions, the client's
+//! committed writes are in the order it issued them, receipts verify, and every node's store
+//! audits clean. `LEDGER_SIM_SEED=<seed>` reruns one seed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -343,6 +344,17 @@ async fn run(seed: u64, size: usize, steps: usize) -> Outcome {
         statuses.push((*id, status));
     }
     assert_eq!(sim.nodes[&1].status(marker), TxStatus::Committed);
+    // One order explains the client's history: its writes, issued one after another, are
+    // committed in the order it issued them.
+    let committed: Vec<u64> = statuses
+        .iter()
+        .filter(|(_, s)| *s == TxStatus::Committed)
+        .map(|(id, _)| id.seqno())
+        .collect();
+    assert!(
+        committed.windows(2).all(|w| w[0] < w[1]),
+        "committed out of issue order: {committed:?}"
+    );
     for id in 1..=size as u64 {
         sim.stop(id).await;
     }
