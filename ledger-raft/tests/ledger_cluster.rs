@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ledger_core::{audit_path, AuditOptions, Error, TxId, TxStatus};
+use ledger_core::{Error, TxId, TxStatus};
 use ledger_raft::sim::{EventKind, Router, RpcKind, SimNetwork};
 use ledger_raft::{
     found_service, Backend, FoundedService, LedgerRole, ReplicatedLedger, RocksBackend,
@@ -30,7 +30,7 @@ use openraft::{BasicNode, Config, SnapshotPolicy};
 
 mod common;
 
-use common::{raft_config, wait_for, DEADLINE};
+use common::{audit_every_node, raft_config, wait_for, DEADLINE};
 
 /// The node whose ledger is the primary, among `nodes`, and its role.
 fn primary_among(nodes: &[&ReplicatedLedger]) -> Option<(u64, u64)> {
@@ -239,15 +239,7 @@ async fn a_three_node_ledger_replicates_fails_over_and_audits_clean() {
         let node = Arc::try_unwrap(node).expect("the only handle");
         node.shutdown().await.unwrap();
     }
-    let options = AuditOptions::default().service_certificate(&cert).unwrap();
-    for founded in &service.nodes {
-        let report = audit_path(&founded.ledger_dir, &options).unwrap();
-        assert!(
-            report.is_clean(),
-            "audit of {}: {report:?}",
-            founded.ledger_dir.display()
-        );
-    }
+    audit_every_node(&service);
     eprintln!("ledger cluster scenario took {:?}", started.elapsed());
 }
 
@@ -393,15 +385,7 @@ async fn a_follower_the_log_no_longer_reaches_catches_up_from_a_snapshot() {
     for node in nodes {
         node.shutdown().await.unwrap();
     }
-    let options = AuditOptions::default().service_certificate(&cert).unwrap();
-    for founded in &service.nodes {
-        let report = audit_path(&founded.ledger_dir, &options).unwrap();
-        assert!(
-            report.is_clean(),
-            "audit of {}: {report:?}",
-            founded.ledger_dir.display()
-        );
-    }
+    audit_every_node(&service);
     eprintln!(
         "snapshot catch-up scenario took {:?} ({} entries, {snapshots_sent} install_snapshot \
          chunks)",

@@ -44,14 +44,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use ledger_core::{audit_path, AuditOptions, Error, Ledger, LedgerConfig, Receipt, TxId, TxStatus};
+use ledger_core::{Error, Receipt, TxId, TxStatus};
 use ledger_raft::sim::{seed_from_env, Faults, PerMille, Router, SimNetwork};
 use ledger_raft::{
-    found_service, Backend, FoundedService, LedgerOpener, LedgerRole, NodeOptions,
-    ReplicatedLedger, RocksBackend,
+    found_service, Backend, FoundedService, LedgerRole, NodeOptions, ReplicatedLedger, RocksBackend,
 };
-use ledger_store::testing::{Fault, FaultyStore};
-use ledger_store::{RocksStore, Store, StoreConfig};
+use ledger_store::testing::Fault;
+use ledger_store::{RocksStore, Store};
 use openraft::{BasicNode, Config};
 use parking_lot::{Mutex, RwLock};
 use rand::{Rng, SeedableRng};
@@ -59,23 +58,7 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{raft_config, wait_for, DEADLINE};
-
-/// A node's ledger disk: the fault-injecting store its ledger is open over now. Weak, so that
-/// closing the ledger closes the RocksDB database and it can be reopened.
-type Disk = Arc<Mutex<Weak<FaultyStore<RocksStore>>>>;
-
-/// Opens ledgers over a [`FaultyStore`] of the RocksDB store in the config's directory, and
-/// remembers the newest one in `disk`.
-fn faulty_opener(disk: Disk) -> LedgerOpener {
-    Arc::new(move |config: LedgerConfig| {
-        let store_config = StoreConfig::default().durability(config.durability_mode());
-        let (store, recovery) = RocksStore::open(config.path(), store_config)?;
-        let store = Arc::new(FaultyStore::new(store));
-        *disk.lock() = Arc::downgrade(&store);
-        Ledger::with_store(store, &recovery, &config)
-    })
-}
+use common::{audit_every_node, faulty_opener, raft_config, wait_for, Disk, DEADLINE};
 
 /// The running nodes, shared with the client threads.
 type Nodes = Arc<RwLock<BTreeMap<u64, Arc<ReplicatedLedger>>>>;
@@ -729,15 +712,7 @@ async fn schedule(size: usize, seed: u64, steps: usize, clients: usize) {
         }
     }
     drop(stores);
-    let options = AuditOptions::default().service_certificate(&cert).unwrap();
-    for founded in &cluster.service.nodes {
-        let report = audit_path(&founded.ledger_dir, &options).unwrap();
-        assert!(
-            report.is_clean(),
-            "audit of {}: {report:?}",
-            founded.ledger_dir.display()
-        );
-    }
+    audit_every_node(&cluster.service);
     eprintln!("{summary}; {common} entries identical on every node");
     eprintln!("schedule:\n  {}", cluster.schedule.lock().join("\n  "));
 }

@@ -20,20 +20,22 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU64;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use ledger_core::{audit_path, AuditOptions, Error, Ledger, LedgerConfig, TxId, TxStatus};
+use ledger_core::{Error, TxId, TxStatus};
 use ledger_raft::sim::{seed_from_env, Faults, PerMille, Router, SimNetwork};
 use ledger_raft::{
-    found_service, Backend, FoundedService, LedgerOpener, LedgerRole, MemoryBackend, NodeOptions,
+    found_service, Backend, FoundedService, LedgerRole, MemoryBackend, NodeOptions,
     ReplicatedLedger,
 };
-use ledger_store::testing::{Fault, FaultyStore};
-use ledger_store::{RocksStore, StoreConfig};
+use ledger_store::testing::Fault;
 use openraft::{BasicNode, Config, SnapshotPolicy};
-use parking_lot::Mutex;
+
+mod common;
+
+use common::{audit_every_node, faulty_opener, Disk};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -55,22 +57,6 @@ fn node_config(seed: u64, id: u64) -> Config {
     }
     .validate()
     .unwrap()
-}
-
-/// A node's ledger disk: the fault-injecting store its ledger is open over now (weak, so a
-/// role change can close and reopen it).
-type Disk = Arc<Mutex<Weak<FaultyStore<RocksStore>>>>;
-
-/// Opens ledgers over a [`FaultyStore`] of the RocksDB store in the config's directory, and
-/// remembers the newest in `disk`.
-fn faulty_opener(disk: Disk) -> LedgerOpener {
-    Arc::new(move |config: LedgerConfig| {
-        let store_config = StoreConfig::default().durability(config.durability_mode());
-        let (store, recovery) = RocksStore::open(config.path(), store_config)?;
-        let store = Arc::new(FaultyStore::new(store));
-        *disk.lock() = Arc::downgrade(&store);
-        Ledger::with_store(store, &recovery, &config)
-    })
 }
 
 struct Sim {
@@ -358,11 +344,7 @@ async fn run(seed: u64, size: usize, steps: usize) -> Outcome {
     for id in 1..=size as u64 {
         sim.stop(id).await;
     }
-    let options = AuditOptions::default().service_certificate(&cert).unwrap();
-    for founded in &sim.service.nodes {
-        let report = audit_path(&founded.ledger_dir, &options).unwrap();
-        assert!(report.is_clean(), "{report:?}");
-    }
+    audit_every_node(&sim.service);
     Outcome {
         trace: sim.router.trace().to_string(),
         appended,

@@ -1,9 +1,18 @@
-//! What the real-time ledger cluster tests share: their Raft configuration and a deadline for
-//! waiting on a cluster that runs on OS threads in real time.
+//! What the ledger cluster tests share: a Raft configuration and a deadline for clusters that
+//! run in real time, nodes' ledger disks that can fail, and the audit of every node.
 
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use ledger_core::{audit_path, AuditOptions, Ledger, LedgerConfig};
+use ledger_raft::{FoundedService, LedgerOpener};
+use ledger_store::testing::FaultyStore;
+use ledger_store::{RocksStore, StoreConfig};
 use openraft::{Config, SnapshotPolicy};
+use parking_lot::Mutex;
 
 /// How long a test waits for a cluster to reach a state before failing.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
@@ -33,5 +42,38 @@ pub(crate) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A node's ledger disk: the fault-injecting store its ledger is open over now. Weak, so that
+/// closing the ledger closes the RocksDB database and a role change can reopen it.
+pub(crate) type Disk = Arc<Mutex<Weak<FaultyStore<RocksStore>>>>;
+
+/// Opens ledgers over a [`FaultyStore`] of the RocksDB store in the config's directory (with
+/// the config's durability), and remembers the newest one in `disk`.
+pub(crate) fn faulty_opener(disk: Disk) -> LedgerOpener {
+    Arc::new(move |config: LedgerConfig| {
+        let store_config = StoreConfig::default().durability(config.durability_mode());
+        let (store, recovery) = RocksStore::open(config.path(), store_config)?;
+        let store = Arc::new(FaultyStore::new(store));
+        *disk.lock() = Arc::downgrade(&store);
+        Ledger::with_store(store, &recovery, &config)
+    })
+}
+
+/// Asserts that every node's ledger directory (closed) passes the offline audit against the
+/// service certificate.
+pub(crate) fn audit_every_node(service: &FoundedService) {
+    let cert = service.identity.certificate_pem().to_string();
+    let options = AuditOptions::default()
+        .service_certificate(&cert)
+        .expect("the service certificate");
+    for founded in &service.nodes {
+        let report = audit_path(&founded.ledger_dir, &options).expect("an audit");
+        assert!(
+            report.is_clean(),
+            "audit of {}: {report:?}",
+            founded.ledger_dir.display()
+        );
     }
 }
