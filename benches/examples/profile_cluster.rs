@@ -163,6 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for _ in 0..batches {
         let Some(n) = throughput else { break };
+        writes.lock().clear();
         let start = Instant::now();
         let last = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
@@ -173,7 +174,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             match primary.append("profile", &[0xab; 64]) {
                                 Ok(id) => last = Some(id),
                                 Err(e) => {
-                                    eprintln!("append: {e}");
+                                    eprintln!(
+                                        "append: {e}; leaders by term: {:?}",
+                                        router.leaders_by_term()
+                                    );
                                     break;
                                 }
                             }
@@ -193,9 +197,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if status != TxStatus::Committed {
             return Err(format!("{last} is {status:?}").into());
         }
+        let w = std::mem::take(&mut *writes.lock());
+        let log_syncs = |node: u64| {
+            w.iter()
+                .filter(|w| w.node == node && w.space == Keyspace::Log && w.sync)
+                .count()
+        };
+        let busy: Duration = w
+            .iter()
+            .filter(|w| w.node == leader && w.space == Keyspace::Log)
+            .map(|w| w.end - w.start)
+            .sum();
+        let longest = |node: u64| {
+            w.iter()
+                .filter(|w| w.node == node)
+                .map(|w| w.end - w.start)
+                .max()
+                .unwrap_or_default()
+        };
         println!(
-            "{n} appends from 4 threads committed in {elapsed:.2?}: {:.0}/s",
-            n as f64 / elapsed.as_secs_f64()
+            "{n} appends from 4 threads committed in {elapsed:.2?}: {:.0}/s; Raft log syncs by node: {:?}; the primary's log writes took {busy:.2?} in all; longest Raft store write by node: {:?}",
+            n as f64 / elapsed.as_secs_f64(),
+            (1..=3).map(log_syncs).collect::<Vec<_>>(),
+            (1..=3).map(longest).collect::<Vec<_>>(),
         );
     }
     if throughput.is_some() {
@@ -259,6 +283,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .or_default()
                 .push(applied.end - start);
         }
+        stages
+            .entry("  primary log write (duration)")
+            .or_default()
+            .push(own.end - own.start);
+        stages
+            .entry("  follower log write (duration)")
+            .or_default()
+            .push(follower.end - follower.start);
         stages
             .entry("6 client sees Committed")
             .or_default()

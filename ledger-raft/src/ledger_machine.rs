@@ -201,7 +201,7 @@ pub const PERSIST_INTERVAL: Duration = Duration::from_millis(100);
 ///
 /// [`RaftStoreError::Encode`] if the encoder fails.
 pub fn encode_group(group: &ReplicatedGroup) -> Result<Payload, RaftStoreError> {
-    Ok(Payload(encode("replicated group", group)?))
+    Ok(Payload(encode("replicated group", group)?.into()))
 }
 
 /// The group a [`Payload`] made by [`encode_group`] carries.

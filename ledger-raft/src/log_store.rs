@@ -38,32 +38,163 @@
 //! its 0.9.25 replication handles nothing as a heartbeat, which is harmless here, where any
 //! entries would be wrong.
 //!
+//! That read also stops before the entry that would take the batch past
+//! [`REPLICATION_BATCH_BYTES`] (1 MiB of payloads, plus 64 bytes per entry; the first entry
+//! is always returned). openraft 0.9
+//! bounds an `AppendEntries` only by its number of entries (`max_payload_entries`), and a
+//! ledger group can be hundreds of kilobytes: a follower that fell behind was sent tens of
+//! megabytes at once, and while its Raft wrote them (hundreds of milliseconds) it heard no
+//! heartbeat and called an election, under a load the cluster otherwise kept up with.
+//!
+//! **The in-memory tail.** A log store keeps the newest entries it stored (up to
+//! [`TAIL_BYTES`], 32 MiB counted as payload bytes plus 64 per entry) in memory, shared by its
+//! clones, and serves any read that starts inside that tail from it: replication to each
+//! follower and the state machine's apply read entries just appended, and would otherwise each
+//! read them back from the store and decode them again. Payloads are shared bytes, so a read
+//! copies none. The tail is exactly the stored log's suffix because every change to the log
+//! goes through a log store of this handle: an append extends it once the batch is written
+//! (and restarts it if the batch does not follow its last entry), a truncation drops entries
+//! from the cut on, a purge drops entries up to the purge point, and it drops its oldest
+//! entries past its size. It starts empty at open, so reads before the first append after a
+//! restart go to the store. Two log stores opened separately over one backend would not see
+//! each other's writes; a node has one.
+//!
 //! # Recovery
 //!
 //! Nothing to do on open: the log is what the backend holds. `get_log_state` derives the last
 //! log id from the greatest stored index (or, with no entries left, the last purged log id).
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError};
+use openraft::{
+    AnyError, EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError,
+};
 
 use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode, key_u64, u64_key};
 use crate::error::RaftStoreError;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
+/// The most bytes of entries (payloads plus 64 per entry) one `limited_get_log_entries` read
+/// returns, so one `AppendEntries` carries, unless its first entry alone is larger. See
+/// # Reads.
+pub const REPLICATION_BATCH_BYTES: usize = 1 << 20;
+
 const VOTE: &[u8] = b"vote";
 const PURGED: &[u8] = b"purged";
 const COMMITTED: &[u8] = b"committed";
 
+/// How many bytes of entries (payloads and a fixed allowance for the rest) the in-memory
+/// tail of the log keeps (see # Reads).
+pub const TAIL_BYTES: usize = 32 << 20;
+
+/// What one entry counts against [`TAIL_BYTES`] besides its payload.
+const ENTRY_ALLOWANCE: usize = 64;
+
 /// openraft's log and vote storage over a [`Backend`]. Cloning gives another handle on the
-/// same log (openraft's log reader is such a clone).
+/// same log (openraft's log reader is such a clone), sharing its in-memory tail.
 #[derive(Clone, Debug)]
 pub struct LogStore {
     backend: Arc<dyn Backend>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+/// The newest entries of the log, consecutive, ending at the last one stored (# Reads).
+#[derive(Debug)]
+struct Tail {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    /// What `bytes` may reach.
+    limit: usize,
+}
+
+fn entry_bytes(entry: &Entry) -> usize {
+    ENTRY_ALLOWANCE
+        + match &entry.payload {
+            EntryPayload::Normal(payload) => payload.0.len(),
+            EntryPayload::Blank | EntryPayload::Membership(_) => 0,
+        }
+}
+
+impl Tail {
+    /// The index of the first entry held, if any.
+    fn first(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.log_id.index)
+    }
+
+    /// Records entries just stored after the last one held (or restarts the tail at them).
+    fn extend(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            let follows = self
+                .entries
+                .back()
+                .is_some_and(|last| last.log_id.index.checked_add(1) == Some(entry.log_id.index));
+            if !follows {
+                self.entries.clear();
+                self.bytes = 0;
+            }
+            self.bytes += entry_bytes(entry);
+            self.entries.push_back(entry.clone());
+        }
+        while self.bytes > self.limit {
+            match self.entries.pop_front() {
+                Some(entry) => self.bytes -= entry_bytes(&entry),
+                None => break,
+            }
+        }
+    }
+
+    /// Forgets the entries from `index` on (a truncation).
+    fn truncate(&mut self, index: u64) {
+        while self.entries.back().is_some_and(|e| e.log_id.index >= index) {
+            if let Some(entry) = self.entries.pop_back() {
+                self.bytes -= entry_bytes(&entry);
+            }
+        }
+    }
+
+    /// Forgets the entries up to `index` (a purge).
+    fn purge(&mut self, index: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.log_id.index <= index)
+        {
+            if let Some(entry) = self.entries.pop_front() {
+                self.bytes -= entry_bytes(&entry);
+            }
+        }
+    }
+
+    /// The entries of `from..to` if the tail holds every stored one (`from` at or after its
+    /// first entry); `None` if the store must be read.
+    fn range(&self, from: u64, to: Option<u64>, max_bytes: usize) -> Option<Vec<Entry>> {
+        let first = self.first()?;
+        if from < first {
+            return None;
+        }
+        let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for entry in self.entries.iter().skip(skip) {
+            if to.is_some_and(|to| entry.log_id.index >= to) {
+                break;
+            }
+            let size = entry_bytes(entry);
+            if !out.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            out.push(entry.clone());
+        }
+        Some(out)
+    }
 }
 
 pub(crate) fn storage_error(
@@ -103,7 +234,20 @@ fn write_logs(err: RaftStoreError) -> StorageError {
 impl LogStore {
     /// The log store over `backend`.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Self { backend }
+        Self::with_tail_bytes(backend, TAIL_BYTES)
+    }
+
+    /// The log store over `backend`, its in-memory tail holding up to `tail_bytes` (payload
+    /// bytes plus 64 per entry; 0 keeps none, and every read goes to the store).
+    pub fn with_tail_bytes(backend: Arc<dyn Backend>, tail_bytes: usize) -> Self {
+        Self {
+            backend,
+            tail: Arc::new(Mutex::new(Tail {
+                entries: VecDeque::new(),
+                bytes: 0,
+                limit: tail_bytes,
+            })),
+        }
     }
 
     /// The backend (shared with the state machine opened beside it).
@@ -135,6 +279,9 @@ impl LogStore {
     }
 
     fn entries(&self, from: u64, to: Option<u64>) -> Result<Vec<Entry>, RaftStoreError> {
+        if let Some(entries) = self.tail.lock().range(from, to, usize::MAX) {
+            return Ok(entries);
+        }
         let to = to.map(u64_key);
         let rows = self.backend.scan(
             Keyspace::Log,
@@ -153,6 +300,54 @@ impl LogStore {
                 ));
             }
             out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// What `limited_get_log_entries` returns (see # Reads): the consecutive entries from
+    /// `start` on, before `end`, stopping before the one that would take the encoded total
+    /// past [`REPLICATION_BATCH_BYTES`] (the first is always taken), counted as the tail
+    /// counts them so that the tail and the store return the same batches.
+    fn replication_batch(&self, start: u64, end: u64) -> Result<Vec<Entry>, RaftStoreError> {
+        const CHUNK: usize = 16;
+        if let Some(entries) = self
+            .tail
+            .lock()
+            .range(start, Some(end), REPLICATION_BATCH_BYTES)
+        {
+            return Ok(entries);
+        }
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut next = start;
+        while next < end {
+            let rows =
+                self.backend
+                    .scan(Keyspace::Log, &u64_key(next), Some(&u64_key(end)), CHUNK)?;
+            let full = rows.len() == CHUNK;
+            for (key, value) in rows {
+                let index = key_u64("log index", &key)?;
+                if index != next {
+                    return Ok(out);
+                }
+                let entry: Entry = decode(|| format!("log entry {index}"), &value)?;
+                if entry.log_id.index != index {
+                    return Err(RaftStoreError::corruption(
+                        format!("log entry {index}"),
+                        format!("holds the entry of index {}", entry.log_id.index),
+                    ));
+                }
+                let size = entry_bytes(&entry);
+                if !out.is_empty() && bytes + size > REPLICATION_BATCH_BYTES {
+                    return Ok(out);
+                }
+                bytes += size;
+                out.push(entry);
+                next += 1;
+            }
+            if !full {
+                break;
+            }
         }
         Ok(out)
     }
@@ -202,14 +397,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         start: u64,
         end: u64,
     ) -> Result<Vec<Entry>, StorageError> {
-        let mut entries = self.entries(start, Some(end)).map_err(read_logs)?;
-        let run = entries
-            .iter()
-            .zip(start..)
-            .take_while(|(entry, index)| entry.log_id.index == *index)
-            .count();
-        entries.truncate(run);
-        Ok(entries)
+        self.replication_batch(start, end).map_err(read_logs)
     }
 }
 
@@ -260,9 +448,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut ops = Vec::new();
-        for entry in entries {
-            let bytes = encode("log entry", &entry).map_err(write_logs)?;
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let mut ops = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let bytes = encode("log entry", entry).map_err(write_logs)?;
             ops.push(WriteOp::Put(
                 Keyspace::Log,
                 u64_key(entry.log_id.index).to_vec(),
@@ -275,6 +464,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         match self.backend.write(ops, true) {
             Ok(()) => {
+                self.tail.lock().extend(&entries);
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -297,7 +487,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 )],
                 true,
             )
-            .map_err(write_logs)
+            .map_err(write_logs)?;
+        self.tail.lock().truncate(log_id.index);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -316,7 +508,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 ],
                 false,
             )
-            .map_err(write_logs)
+            .map_err(write_logs)?;
+        self.tail.lock().purge(log_id.index);
+        Ok(())
     }
 }
 

@@ -285,7 +285,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     ops.push(WriteOp::Put(
                         Keyspace::Table,
                         u64_key(log_id.index).to_vec(),
-                        bytes,
+                        bytes.to_vec(),
                     ));
                     replies.push(Applied::Payload {
                         index: log_id.index,

@@ -2,6 +2,7 @@
 
 use std::io::Cursor;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// A node's id in the Raft cluster.
@@ -10,9 +11,11 @@ pub type NodeId = u64;
 /// What a Raft entry carries: opaque bytes. On ledger nodes, a primary's group
 /// ([`crate::encode_group`]); the opaque [`crate::StateMachine`] records them under the log
 /// index that carried them. Encoded as bytes (a length, then the bytes: in bincode the same
-/// encoding as a sequence of `u8`), read and written as one slice.
+/// encoding as a sequence of `u8`), read and written as one slice. The bytes are shared:
+/// cloning an entry (the log's in-memory tail hands out clones to replication and apply)
+/// copies no payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
+pub struct Payload(pub Bytes);
 
 /// The state machine's answer to one applied entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ mod tests {
         let config = bincode::config::standard();
         for len in [0usize, 1, 127, 128, 300, 70_000] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let now = bincode::serde::encode_to_vec(Payload(bytes.clone()), config).unwrap();
+            let now = bincode::serde::encode_to_vec(Payload(bytes.clone().into()), config).unwrap();
             let before = bincode::serde::encode_to_vec(AsSequence(bytes.clone()), config).unwrap();
             assert_eq!(now, before, "{len} bytes");
             let (back, _): (Payload, usize) =

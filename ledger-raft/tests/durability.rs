@@ -19,7 +19,14 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn payload(term: u64, index: u64, bytes: &[u8]) -> Entry {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Payload(bytes.to_vec())),
+        payload: EntryPayload::Normal(Payload(bytes.to_vec().into())),
+    }
+}
+
+fn blank(term: u64, index: u64) -> Entry {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Blank,
     }
 }
 
@@ -261,7 +268,11 @@ fn a_log_entry_stored_under_the_wrong_index_is_corruption() {
                 false,
             )
             .unwrap();
-        let err = log.try_get_log_entries(1..=2).await.unwrap_err();
+        // The handle that appended serves these entries from its in-memory tail; a reopened
+        // one reads the store.
+        assert_eq!(log.try_get_log_entries(1..=2).await.unwrap().len(), 2);
+        let (mut reopened, _sm) = ledger_raft::open(backend.clone()).unwrap();
+        let err = reopened.try_get_log_entries(1..=2).await.unwrap_err();
         assert!(err.to_string().contains("log entry 1"), "{err}");
     });
 }
@@ -309,4 +320,103 @@ fn replication_reads_never_skip_purged_entries() {
             .collect();
         assert_eq!(skipped, vec![6, 7, 8]);
     });
+}
+
+/// The log's in-memory tail (`src/log_store.rs`, # Reads) answers every read as the store
+/// does: seeded runs of appends (one entry or several, payloads of random sizes, blanks),
+/// truncations and purges, each followed by reads of random ranges through the handle that
+/// wrote and through a handle with no tail. Even seeds: small payloads and a tail small
+/// enough to drop entries often; odd seeds: some payloads of 400 KB, so that replication
+/// reads stop at `REPLICATION_BATCH_BYTES`, in a tail of 3 MiB.
+#[test]
+fn the_logs_in_memory_tail_reads_as_the_store_does() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..16u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let big = seed % 2 == 1;
+        let tail = if big { 3 << 20 } else { 1_000 };
+        let mut log = LogStore::with_tail_bytes(backend.clone(), tail);
+        let mut store = LogStore::with_tail_bytes(backend.clone(), 0);
+        let (mut last, mut purged) = (0u64, 0u64);
+        let mut saw_full_batch = false;
+        runtime().block_on(async {
+            for step in 0..300 {
+                match rng.gen_range(0..10) {
+                    0..=5 => {
+                        let n = rng.gen_range(1..4);
+                        let entries = (last + 1..=last + n)
+                            .map(|index| {
+                                if rng.gen_bool(0.2) {
+                                    blank(1, index)
+                                } else {
+                                    let size = if big && rng.gen_bool(0.3) {
+                                        400_000
+                                    } else {
+                                        rng.gen_range(0..300)
+                                    };
+                                    payload(1, index, &vec![index as u8; size])
+                                }
+                            })
+                            .collect();
+                        append(&mut log, entries).await;
+                        last += n;
+                    }
+                    6 if last > purged => {
+                        let at = rng.gen_range(purged + 1..=last);
+                        log.truncate(log_id(1, at)).await.unwrap();
+                        last = at - 1;
+                    }
+                    7 if last > purged => {
+                        let at = rng.gen_range(purged + 1..=last);
+                        log.purge(log_id(1, at)).await.unwrap();
+                        purged = at;
+                    }
+                    _ => {}
+                }
+                for _ in 0..4 {
+                    let from = rng.gen_range(0..last + 3);
+                    let to = rng.gen_range(from..last + 4);
+                    assert_eq!(
+                        log.try_get_log_entries(from..to).await.unwrap(),
+                        store.try_get_log_entries(from..to).await.unwrap(),
+                        "seed {seed} step {step}: {from}..{to}"
+                    );
+                    let batch = log.limited_get_log_entries(from, to).await.unwrap();
+                    assert_eq!(
+                        batch,
+                        store.limited_get_log_entries(from, to).await.unwrap(),
+                        "seed {seed} step {step}: limited {from}..{to}"
+                    );
+                    let bytes: usize = batch
+                        .iter()
+                        .map(|e| match &e.payload {
+                            EntryPayload::Normal(p) => p.0.len() + 64,
+                            _ => 64,
+                        })
+                        .sum();
+                    assert!(
+                        batch.len() <= 1 || bytes <= ledger_raft::REPLICATION_BATCH_BYTES,
+                        "seed {seed} step {step}: {} entries, {bytes} bytes",
+                        batch.len()
+                    );
+                    if big && batch.len() > 1 {
+                        saw_full_batch |= bytes + 400_064 > ledger_raft::REPLICATION_BATCH_BYTES;
+                    }
+                }
+                assert_eq!(
+                    log.get_log_state()
+                        .await
+                        .unwrap()
+                        .last_log_id
+                        .map(|l| l.index),
+                    (last > 0).then_some(last),
+                );
+            }
+        });
+        assert!(
+            !big || saw_full_batch,
+            "seed {seed}: no read reached the limit"
+        );
+    }
 }

@@ -282,9 +282,11 @@ impl Cluster {
         };
         let writes = self.writes.clone();
         self.pending.push(tokio::spawn(async move {
-            let result =
-                tokio::time::timeout(Duration::from_secs(10), raft.client_write(Payload(payload)))
-                    .await;
+            let result = tokio::time::timeout(
+                Duration::from_secs(10),
+                raft.client_write(Payload(payload.into())),
+            )
+            .await;
             let outcome = match result {
                 Ok(Ok(resp)) => match resp.data {
                     Applied::Payload { index } if index == resp.log_id.index => {
