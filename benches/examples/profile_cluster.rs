@@ -3,7 +3,12 @@
 //! waited for until Committed on the primary, and each node's Raft storage is timed.
 //!
 //! `profile_cluster throughput N [BATCHES]` instead appends N entries from four threads (BATCHES
-//! times, default 1) and prints each batch's committed rate (a workload for `perf record`).
+//! times, default 1) and prints each batch's committed rate (a workload for `perf record`),
+//! each node's Raft log syncs and its longest Raft store write (a write that holds a node's
+//! Raft for longer than the election timeout makes its followers call an election). If an
+//! append fails, the simulated network's trace around the first vote request is printed.
+//! With `RAFT_MEM` set in the environment the Raft logs are kept in memory instead of RocksDB
+//! (what the Raft log's store costs; not durable).
 //!
 //! `profile_cluster [COMMITS]` (default 300) prints, as medians over the commits, the time from
 //! the append to: the primary's Raft log write of the group (start and end: the write syncs),
@@ -126,7 +131,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let id = i as u64 + 1;
             let backend: Arc<dyn Backend> = Arc::new(Timed {
                 node: id,
-                inner: Arc::new(RocksBackend::open(&founded.raft_dir)?),
+                inner: if std::env::var_os("RAFT_MEM").is_some() {
+                    Arc::new(ledger_raft::MemoryBackend::new())
+                } else {
+                    Arc::new(RocksBackend::open(&founded.raft_dir)?)
+                },
                 writes: writes.clone(),
             });
             let node = ReplicatedLedger::start(
@@ -178,6 +187,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                         "append: {e}; leaders by term: {:?}",
                                         router.leaders_by_term()
                                     );
+                                    let events = router.trace().events;
+                                    let vote = events.iter().position(|ev| {
+                                        matches!(
+                                            ev.kind,
+                                            ledger_raft::sim::EventKind::Sent {
+                                                rpc: ledger_raft::sim::RpcKind::Vote,
+                                                ..
+                                            }
+                                        )
+                                    });
+                                    if let Some(vote) = vote {
+                                        let at = events[vote].at;
+                                        for ev in events.iter().filter(|ev| {
+                                            ev.at + Duration::from_millis(700) >= at
+                                                && ev.at <= at + Duration::from_millis(20)
+                                        }) {
+                                            eprintln!("{ev}");
+                                        }
+                                    }
                                     break;
                                 }
                             }

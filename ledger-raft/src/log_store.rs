@@ -21,6 +21,14 @@
 //! So a follower's acknowledgement of `AppendEntries` costs one WAL sync per batch of entries
 //! it received (openraft hands a whole batch to one `append`), and a vote one sync.
 //!
+//! On a multi-thread tokio runtime `append` writes and syncs on tokio's blocking threads and
+//! awaits them, so that the sync does not hold a runtime worker: openraft 0.9 awaits the flush
+//! before RaftCore goes on either way, but the worker stays free for the other tasks (another
+//! node's Raft in the same process, replication, the network). Measured with
+//! `profile_cluster` (one client, 3 nodes): the primary's synced log write took 433 µs
+//! (median) when it held a worker and 183 µs on a blocking thread; commit p50 went from 1.1
+//! to 1.0 ms. On a current-thread runtime (the deterministic simulation) it writes inline.
+//!
 //! # Reads
 //!
 //! `try_get_log_entries(range)` returns the entries present in `range` (openraft's own
@@ -462,7 +470,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        match self.backend.write(ops, true) {
+        let written = if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let backend = self.backend.clone();
+            tokio::task::spawn_blocking(move || backend.write(ops, true))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(RaftStoreError::Task {
+                        detail: e.to_string(),
+                    })
+                })
+        } else {
+            self.backend.write(ops, true)
+        };
+        match written {
             Ok(()) => {
                 self.tail.lock().extend(&entries);
                 callback.log_io_completed(Ok(()));

@@ -48,13 +48,13 @@
 //! # Proposals
 //!
 //! The primary's writer thread calls [`Replicator::propose`] (sync) for each group in order.
-//! The replicator queues the group on an unbounded tokio channel; a forwarder task, one per
-//! primary, encodes it ([`crate::encode_group`]) and hands it to `Raft::client_write_ff` in
-//! the same order (openraft appends entries in the order it receives them). The forwarder
-//! submits only while the node is still the leader of the primary's term; at the first
-//! failure, or once the node is not that leader, it stops and drops the channel, so the
-//! primary's next proposal fails (poisoning it, which is harmless: it is about to be reopened
-//! as a backup) rather than leaving a gap in the log.
+//! The replicator encodes it ([`crate::encode_group`]) and hands it to `Raft::client_write_ff`
+//! on that thread (the call only queues the request for RaftCore, and openraft appends
+//! entries in the order it receives them), with no task in between: a hand-off to a tokio
+//! task cost a thread wake-up on every commit's path. It submits only while the node is still
+//! the leader of the primary's term; at the first failure, or once the node is not that
+//! leader, it stops, and that proposal and every later one fail (poisoning the primary, which
+//! is harmless: it is about to be reopened as a backup) rather than leaving a gap in the log.
 //!
 //! # Reads and writes
 //!
@@ -121,7 +121,6 @@ use ledger_core::{
 use openraft::network::RaftNetworkFactory;
 use openraft::storage::RaftLogStorage;
 use openraft::{Raft, RaftMetrics, ServerState};
-use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::error::RaftStoreError;
@@ -199,25 +198,69 @@ pub struct ClusterStatus {
     pub last_applied: Option<LogId>,
 }
 
-/// The primary's [`Replicator`]: queues each group for the forwarder task, and records the
-/// last seqno queued.
-#[derive(Debug)]
-struct ChannelReplicator {
-    tx: mpsc::UnboundedSender<ReplicatedGroup>,
+/// The primary's [`Replicator`]: hands each group to Raft from the writer's own thread, and
+/// records the last seqno handed over.
+struct RaftReplicator {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    /// The Raft term this primary leads.
+    term: u64,
     proposed: Arc<AtomicU64>,
     /// Set once a proposal failed: nothing more will be proposed by this primary.
     stopped: Arc<AtomicBool>,
 }
 
-impl Replicator for ChannelReplicator {
+impl fmt::Debug for RaftReplicator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RaftReplicator")
+            .field("id", &self.id)
+            .field("term", &self.term)
+            .field("proposed", &self.proposed.load(Ordering::Relaxed))
+            .field("stopped", &self.stopped.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RaftReplicator {
+    fn stop(&self, why: &str) -> ledger_core::Error {
+        tracing::info!(node = self.id, term = self.term, why, "proposals stop");
+        self.stopped.store(true, Ordering::Release);
+        ledger_core::Error::Closed
+    }
+}
+
+impl Replicator for RaftReplicator {
     fn propose(&self, group: ReplicatedGroup) -> Result<(), ledger_core::Error> {
-        let last = group.last_seqno();
-        // A closed channel: the forwarder stopped (this node no longer leads the term).
-        if self.tx.send(group).is_err() {
-            self.stopped.store(true, Ordering::Release);
+        if self.stopped.load(Ordering::Acquire) {
             return Err(ledger_core::Error::Closed);
         }
-        if let Some(last) = last {
+        let leads_term = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.state == ServerState::Leader && m.current_term == self.term
+        };
+        if !leads_term {
+            return Err(self.stop("no longer the leader of the term"));
+        }
+        let payload = encode_group(&group).map_err(|e| {
+            tracing::error!(node = self.id, error = %e, "cannot encode a group");
+            self.stop("a group could not be encoded")
+        })?;
+        // `client_write_ff` only puts the request on RaftCore's unbounded channel: one poll
+        // completes it unless RaftCore has stopped (then it waits for the stop's reason).
+        // Fire and forget: the outcome reaches this node as an apply (committed) or as a term
+        // change (not committed); the response itself is not needed.
+        let write = std::pin::pin!(self.raft.client_write_ff(payload));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(write, &mut cx) {
+            std::task::Poll::Ready(Ok(_response)) => {}
+            std::task::Poll::Ready(Err(e)) => {
+                tracing::warn!(node = self.id, error = %e, "raft stopped");
+                return Err(self.stop("raft stopped"));
+            }
+            std::task::Poll::Pending => return Err(self.stop("raft stopped")),
+        }
+        if let Some(last) = group.last_seqno() {
             // One primary's groups come in order, and a node has one primary at a time.
             self.proposed.store(last, Ordering::Release);
         }
@@ -308,7 +351,7 @@ impl Node {
     }
 
     /// Brings the ledger's role in line with the metrics. Blocks (closes and opens ledgers).
-    fn reconcile(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+    fn reconcile(self: &Arc<Self>) {
         if self.stopping.load(Ordering::Acquire) {
             return;
         }
@@ -323,11 +366,12 @@ impl Node {
         let result = match wanted {
             LedgerRole::Backup => self.slot.demote(current, SWAP_WAIT),
             LedgerRole::Primary { term } => {
-                let (tx, rx) = mpsc::unbounded_channel();
                 self.proposed.store(0, Ordering::Release);
                 self.proposals_stopped.store(false, Ordering::Release);
-                let replicator = Arc::new(ChannelReplicator {
-                    tx,
+                let replicator = Arc::new(RaftReplicator {
+                    id: self.id,
+                    raft: self.raft.clone(),
+                    term,
                     proposed: self.proposed.clone(),
                     stopped: self.proposals_stopped.clone(),
                 });
@@ -339,14 +383,11 @@ impl Node {
                 let result = self
                     .slot
                     .replace(current, wanted, SWAP_WAIT, || self.slot.open(config));
-                if result.is_ok() {
-                    runtime.spawn(forward(self.id, self.raft.clone(), term, rx));
-                    if self.simulated {
-                        // What the primary sequenced at open reaches the forwarder's channel
-                        // before the runtime goes on.
-                        let head = self.slot.current().map_or(0, |l| l.last_sequenced());
-                        self.wait_proposed(head, SWAP_WAIT);
-                    }
+                if result.is_ok() && self.simulated {
+                    // What the primary sequenced at open reaches Raft before the runtime goes
+                    // on.
+                    let head = self.slot.current().map_or(0, |l| l.last_sequenced());
+                    self.wait_proposed(head, SWAP_WAIT);
                 }
                 result
             }
@@ -391,46 +432,6 @@ impl Node {
     }
 }
 
-/// Hands the groups of the primary of `term` to Raft, in order, while this node leads `term`.
-///
-/// It holds the Raft, not the node: the channel closes when the primary is closed, which ends
-/// the task, and nothing it holds keeps that primary open.
-async fn forward(
-    id: NodeId,
-    raft: Raft<TypeConfig>,
-    term: u64,
-    mut rx: mpsc::UnboundedReceiver<ReplicatedGroup>,
-) {
-    while let Some(group) = rx.recv().await {
-        let leads_term = {
-            let m = raft.metrics();
-            let m = m.borrow();
-            m.state == ServerState::Leader && m.current_term == term
-        };
-        if !leads_term {
-            tracing::info!(
-                node = id,
-                term,
-                "no longer the leader of the term; proposals stop"
-            );
-            break;
-        }
-        let payload = match encode_group(&group) {
-            Ok(payload) => payload,
-            Err(e) => {
-                tracing::error!(node = id, error = %e, "cannot encode a group; proposals stop");
-                break;
-            }
-        };
-        // Fire and forget: the outcome reaches this node as an apply (committed) or as a
-        // term change (not committed); the response itself is not needed.
-        if let Err(e) = raft.client_write_ff(payload).await {
-            tracing::warn!(node = id, error = %e, "raft stopped; proposals stop");
-            break;
-        }
-    }
-}
-
 /// Makes a node that stopped as the leader of a term start as a candidate of that term
 /// instead: openraft 0.9 restores a node whose stored vote is a committed vote for itself as
 /// the leader of that term at once, and this node's primary would then write in the view of
@@ -457,18 +458,16 @@ async fn forget_leadership(log: &mut LogStore, id: NodeId) -> Result<(), Replica
 
 /// Follows the node's metrics and reconciles its ledger role until the Raft stops.
 async fn role_task(node: Arc<Node>) {
-    let runtime = tokio::runtime::Handle::current();
     let mut metrics = node.raft.metrics();
     loop {
         if node.stopping.load(Ordering::Acquire) {
             return;
         }
         if node.simulated {
-            node.reconcile(&runtime);
+            node.reconcile();
         } else {
             let reconciling = node.clone();
-            let handle = runtime.clone();
-            if tokio::task::spawn_blocking(move || reconciling.reconcile(&handle))
+            if tokio::task::spawn_blocking(move || reconciling.reconcile())
                 .await
                 .is_err()
             {
