@@ -96,12 +96,18 @@
 //! durable signature never changes, so reading it later reads the same bytes.
 //!
 //! **The current snapshot** is recorded in [`Keyspace::Machine`] under `"ledger_snapshot"`:
-//! its metadata and the signature it ends at (a stored record, as the bookkeeping), written
-//! synced by a build or an install, and only ever replaced by a later one (a build that
-//! finishes after a later install leaves the install's). The data is not kept: the
-//! ledger is its source, and [`LedgerStateMachine::get_current_snapshot`] rebuilds the same
-//! bytes from it on demand. openraft asks for it at every start and whenever it sends a
-//! follower a snapshot, and each time the ledger is read through the signature.
+//! its metadata, the signature it ends at and the length of its data (a stored record, as the
+//! bookkeeping), written synced by a build or an install, and only ever replaced by a later
+//! one (a build that finishes after a later install leaves the install's). The data is not
+//! kept: the ledger is its source. [`LedgerStateMachine::get_current_snapshot`] hands out the
+//! metadata with data that is produced from the ledger only as it is read (a
+//! [`crate::SnapshotData`] over a stream of the ledger's groups, a page at a time), so
+//! openraft's call at every start reads nothing, and sending a snapshot to a follower reads
+//! the ledger once, chunk by chunk. A record written before the length was recorded is read
+//! too; its length is then measured by producing the data once.
+//!
+//! **Building** measures the data's length by producing it once (a read of the ledger
+//! through the signature, one page in memory at a time) and records it; nothing else.
 //!
 //! **Installing** ([`LedgerStateMachine::install_ledger_snapshot`], behind openraft's
 //! `install_snapshot`):
@@ -150,12 +156,14 @@
 //!
 //! Nothing follows the last group.
 //!
-//! **Known limit: memory.** `TypeConfig`'s snapshot data is a `Cursor<Vec<u8>>`, so building,
-//! sending, receiving and installing a snapshot each hold the whole ledger's entries (and
-//! their framing) in memory at once. The ledger itself is read in pages of
-//! [`SNAPSHOT_PAGE_BYTES`] of entries, each under a short-lived handle on the slot's ledger, so
-//! a long build never keeps a role change waiting. Streaming the data from and into the ledger
-//! would need a `SnapshotData` type of this crate's own.
+//! **Memory.** No step holds a snapshot whole. Building and sending produce the data from the
+//! ledger a page ([`SNAPSHOT_PAGE_BYTES`] of entries) at a time, each page under a
+//! short-lived handle on the slot's ledger, so that a long read never keeps a role change
+//! waiting; a received snapshot is written to an anonymous temporary file
+//! ([`crate::SnapshotData::temp_file`]); installing reads that file twice, record by record
+//! (first to check all of it, then to apply its groups), and a record's length is checked
+//! against the bytes left before anything is allocated for it. What remains is time: each
+//! build reads the ledger through its signature once (to measure it), and each send once more.
 //!
 //! # The slot
 //!
@@ -167,7 +175,7 @@
 //! and its store reopened, once nothing else holds it.
 
 use std::fmt;
-use std::io::Cursor;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -181,6 +189,7 @@ use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
 use crate::log_store::{sm_error, snapshot_error};
+use crate::snapshot_data::SnapshotData;
 use crate::state_machine::{bookkeeping_ops, read_bookkeeping};
 use crate::types::{
     Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
@@ -743,10 +752,19 @@ struct SnapshotHeader {
     signature: Option<(u64, u64)>,
 }
 
-/// The current snapshot as recorded: its metadata and the signature its ledger part ends at
-/// (the data is rebuilt from the ledger).
+/// The current snapshot as recorded: its metadata, the signature its ledger part ends at and
+/// the length of its data (the data is streamed from the ledger).
 #[derive(Debug, Serialize, Deserialize)]
 struct SnapshotRecord {
+    meta: SnapshotMeta,
+    signature: Option<(u64, u64)>,
+    /// The data's length in bytes.
+    len: u64,
+}
+
+/// A record as written before the length was recorded: read back, its length is measured.
+#[derive(Debug, Deserialize)]
+struct SnapshotRecordWithoutLength {
     meta: SnapshotMeta,
     signature: Option<(u64, u64)>,
 }
@@ -757,6 +775,8 @@ struct SnapshotRecord {
 struct SnapshotPoint {
     meta: SnapshotMeta,
     signature: Option<TxId>,
+    /// The data's length, once measured.
+    len: Option<u64>,
 }
 
 impl SnapshotPoint {
@@ -777,20 +797,25 @@ impl SnapshotPoint {
                 snapshot_id: format!("{at}-sig-{ends}"),
             },
             signature,
+            len: None,
         }
     }
 
-    fn from_record(record: SnapshotRecord) -> Result<Self, RaftStoreError> {
-        let signature = record
-            .signature
+    fn from_record(
+        meta: SnapshotMeta,
+        signature: Option<(u64, u64)>,
+        len: Option<u64>,
+    ) -> Result<Self, RaftStoreError> {
+        let signature = signature
             .map(|(view, seqno)| TxId::new(view, seqno))
             .transpose()
             .map_err(|e| {
                 RaftStoreError::corruption("ledger snapshot record", format!("signature: {e}"))
             })?;
         Ok(Self {
-            meta: record.meta,
+            meta,
             signature,
+            len,
         })
     }
 
@@ -806,41 +831,187 @@ impl SnapshotPoint {
         }
     }
 
-    fn record(&self) -> SnapshotRecord {
-        SnapshotRecord {
+    /// The record of this point, whose length must be known.
+    fn record(&self) -> Result<SnapshotRecord, RaftStoreError> {
+        let len = self.len.ok_or_else(|| RaftStoreError::InvalidSnapshot {
+            snapshot_id: self.meta.snapshot_id.clone(),
+            detail: "recorded before its length was measured".to_string(),
+        })?;
+        Ok(SnapshotRecord {
             meta: self.meta.clone(),
             signature: self.signature_pair(),
+            len,
+        })
+    }
+
+    /// The length of this point's data, measured by producing it once (memory: one page) if
+    /// it is not known yet. Blocks.
+    fn measured(mut self, slot: &Arc<LedgerSlot>) -> Result<Self, RaftStoreError> {
+        if self.len.is_none() {
+            let mut stream = SnapshotStream::new(slot.clone(), self.clone(), 0);
+            let mut len = 0u64;
+            while stream.refill()? {
+                len += stream.buf.len() as u64;
+            }
+            self.len = Some(len);
+        }
+        Ok(self)
+    }
+
+    /// The snapshot of this point, its data streamed from the slot's ledger as it is read.
+    fn snapshot(self, slot: &Arc<LedgerSlot>) -> Result<Snapshot<TypeConfig>, RaftStoreError> {
+        let point = self.measured(slot)?;
+        let len = point.len.unwrap_or(0);
+        let meta = point.meta.clone();
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(SnapshotData::from_source(Box::new(SnapshotStream::new(
+                slot.clone(),
+                point,
+                len,
+            )))),
+        })
+    }
+}
+
+/// A ledger snapshot's data, produced as it is read: the version byte and the header, then the
+/// ledger's groups through the signature, read page by page ([`SNAPSHOT_PAGE_BYTES`]) from
+/// whichever ledger the slot holds at the time. A ledger's history through a durable signature
+/// never changes, so every pass produces the same `len` bytes. Reads and seeks block (they
+/// read the ledger); a seek backwards starts again from the beginning (openraft only seeks
+/// to the end for the length, back to the start, and then forwards chunk by chunk).
+struct SnapshotStream {
+    slot: Arc<LedgerSlot>,
+    point: SnapshotPoint,
+    len: u64,
+    /// The reader's position in the data.
+    pos: u64,
+    /// The piece produced last, and how far into it the reader is.
+    buf: Vec<u8>,
+    at: usize,
+    /// Whether the header has been produced.
+    started: bool,
+    /// The last seqno produced (0 before the first group); `None` once the groups are done.
+    after: Option<u64>,
+}
+
+impl fmt::Debug for SnapshotStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotStream")
+            .field("snapshot_id", &self.point.meta.snapshot_id)
+            .field("len", &self.len)
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SnapshotStream {
+    fn new(slot: Arc<LedgerSlot>, point: SnapshotPoint, len: u64) -> Self {
+        Self {
+            slot,
+            point,
+            len,
+            pos: 0,
+            buf: Vec::new(),
+            at: 0,
+            started: false,
+            after: Some(0),
         }
     }
 
-    /// The snapshot's data: the header, then the ledger's groups through the signature, read
-    /// page by page from whichever ledger the slot holds at the time. Blocks.
-    fn data(&self, slot: &LedgerSlot) -> Result<Vec<u8>, RaftStoreError> {
-        let mut out = vec![SNAPSHOT_FORMAT];
-        push_record(&mut out, &encode("ledger snapshot header", &self.header())?);
-        let Some(through) = self.signature else {
-            return Ok(out);
-        };
-        let mut after = 0;
-        loop {
-            let page = {
-                let ledger = slot.current().ok_or(RaftStoreError::LedgerClosed)?;
-                ledger
-                    .replicated_groups(after, through, SNAPSHOT_PAGE_BYTES)
-                    .map_err(|source| RaftStoreError::SnapshotLedger {
-                        snapshot_id: self.meta.snapshot_id.clone(),
-                        seqno: after.saturating_add(1),
-                        source: Box::new(source),
-                    })?
-            };
-            let Some(last) = page.last().and_then(ReplicatedGroup::last_seqno) else {
-                return Ok(out);
-            };
-            for group in &page {
-                push_record(&mut out, &encode("ledger snapshot group", group)?);
-            }
-            after = last;
+    fn restart(&mut self) {
+        self.pos = 0;
+        self.buf.clear();
+        self.at = 0;
+        self.started = false;
+        self.after = Some(0);
+    }
+
+    /// Produces the next piece into `buf` (the header, then a page of groups); false once
+    /// everything was produced.
+    fn refill(&mut self) -> Result<bool, RaftStoreError> {
+        self.buf.clear();
+        self.at = 0;
+        if !self.started {
+            self.started = true;
+            self.buf.push(SNAPSHOT_FORMAT);
+            push_record(
+                &mut self.buf,
+                &encode("ledger snapshot header", &self.point.header())?,
+            );
+            return Ok(true);
         }
+        let (Some(after), Some(through)) = (self.after, self.point.signature) else {
+            return Ok(false);
+        };
+        let page = {
+            let ledger = self.slot.current().ok_or(RaftStoreError::LedgerClosed)?;
+            ledger
+                .replicated_groups(after, through, SNAPSHOT_PAGE_BYTES)
+                .map_err(|source| RaftStoreError::SnapshotLedger {
+                    snapshot_id: self.point.meta.snapshot_id.clone(),
+                    seqno: after.saturating_add(1),
+                    source: Box::new(source),
+                })?
+        };
+        let Some(last) = page.last().and_then(ReplicatedGroup::last_seqno) else {
+            self.after = None;
+            return Ok(false);
+        };
+        for group in &page {
+            push_record(&mut self.buf, &encode("ledger snapshot group", group)?);
+        }
+        self.after = Some(last);
+        Ok(true)
+    }
+}
+
+impl std::io::Read for SnapshotStream {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buf.len() {
+            if self.pos >= self.len || !self.refill().map_err(std::io::Error::other)? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for SnapshotStream {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(delta) => self.len.checked_add_signed(delta),
+            std::io::SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
+        }
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a seek before the start of the snapshot",
+            )
+        })?;
+        if target < self.pos {
+            self.restart();
+        }
+        while self.pos < target {
+            if self.at == self.buf.len() {
+                if self.pos >= self.len || !self.refill().map_err(std::io::Error::other)? {
+                    // Past the end: reads there return nothing.
+                    self.pos = target;
+                    break;
+                }
+                continue;
+            }
+            let skip = (self.buf.len() - self.at)
+                .min(usize::try_from(target - self.pos).unwrap_or(usize::MAX));
+            self.at += skip;
+            self.pos += skip as u64;
+        }
+        Ok(target)
     }
 }
 
@@ -849,43 +1020,52 @@ fn push_record(out: &mut Vec<u8>, record: &[u8]) {
     out.extend_from_slice(record);
 }
 
-/// The records of a snapshot's data after the version byte, in order.
-#[derive(Clone)]
-struct Records<'a> {
-    snapshot_id: &'a str,
-    rest: &'a [u8],
+/// The records of a snapshot's data after the version byte, in order, read from `reader`,
+/// with `remaining` bytes of data left: no record is read past the data's end, so a forged
+/// length cannot make it allocate more than the data holds.
+struct Records<R> {
+    snapshot_id: String,
+    reader: R,
+    remaining: u64,
 }
 
-impl<'a> Records<'a> {
+impl<R: Read> Records<R> {
     fn invalid(&self, detail: impl Into<String>) -> RaftStoreError {
         RaftStoreError::InvalidSnapshot {
-            snapshot_id: self.snapshot_id.to_string(),
+            snapshot_id: self.snapshot_id.clone(),
             detail: detail.into(),
         }
     }
 
     /// The next record's bytes, `None` at the end of the data.
-    fn next_record(&mut self) -> Option<Result<&'a [u8], RaftStoreError>> {
-        if self.rest.is_empty() {
+    fn next_record(&mut self) -> Option<Result<Vec<u8>, RaftStoreError>> {
+        if self.remaining == 0 {
             return None;
         }
-        let Some((len, rest)) = self.rest.split_first_chunk::<8>() else {
+        if self.remaining < 8 {
             return Some(Err(self.invalid(format!(
                 "a record length of 8 bytes, not {}",
-                self.rest.len()
+                self.remaining
             ))));
-        };
-        let len = u64::from_be_bytes(*len);
-        let record = usize::try_from(len)
-            .ok()
-            .and_then(|len| rest.split_at_checked(len));
-        let Some((record, rest)) = record else {
+        }
+        let mut len = [0u8; 8];
+        if let Err(e) = self.reader.read_exact(&mut len) {
+            return Some(Err(self.invalid(format!("reading its data: {e}"))));
+        }
+        self.remaining -= 8;
+        let len = u64::from_be_bytes(len);
+        let record = usize::try_from(len).ok().filter(|_| len <= self.remaining);
+        let Some(record_len) = record else {
             return Some(Err(self.invalid(format!(
                 "a record of {len} bytes, with {} left",
-                rest.len()
+                self.remaining
             ))));
         };
-        self.rest = rest;
+        let mut record = vec![0u8; record_len];
+        if let Err(e) = self.reader.read_exact(&mut record) {
+            return Some(Err(self.invalid(format!("reading its data: {e}"))));
+        }
+        self.remaining -= len;
         Some(Ok(record))
     }
 
@@ -897,11 +1077,11 @@ impl<'a> Records<'a> {
             Ok(record) => record,
             Err(e) => return Some(Err(e)),
         };
-        Some(decode(|| what.to_string(), record).map_err(|e| self.invalid(e.to_string())))
+        Some(decode(|| what.to_string(), &record).map_err(|e| self.invalid(e.to_string())))
     }
 }
 
-impl Iterator for Records<'_> {
+impl<R: Read> Iterator for Records<R> {
     type Item = Result<ReplicatedGroup, RaftStoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -909,80 +1089,97 @@ impl Iterator for Records<'_> {
     }
 }
 
-/// A snapshot's data, its header read and checked against `meta`.
-struct ParsedSnapshot<'a> {
-    signature: Option<TxId>,
-    groups: Records<'a>,
+/// Reads a snapshot's data from its start through its header, checks the header against
+/// `meta`, and returns the signature it names and the group records after it.
+fn open_records<'d>(
+    meta: &SnapshotMeta,
+    data: &'d mut SnapshotData,
+) -> Result<(Option<TxId>, Records<BufReader<&'d mut SnapshotData>>), RaftStoreError> {
+    let invalid = |detail: String| RaftStoreError::InvalidSnapshot {
+        snapshot_id: meta.snapshot_id.clone(),
+        detail,
+    };
+    let io = |e: std::io::Error| invalid(format!("reading its data: {e}"));
+    let len = data.seek(SeekFrom::End(0)).map_err(io)?;
+    data.seek(SeekFrom::Start(0)).map_err(io)?;
+    if len == 0 {
+        return Err(invalid("empty data".into()));
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, data);
+    let mut version = [0u8; 1];
+    reader.read_exact(&mut version).map_err(io)?;
+    if version[0] != SNAPSHOT_FORMAT {
+        return Err(invalid(format!(
+            "format version {}, expected {SNAPSHOT_FORMAT}",
+            version[0]
+        )));
+    }
+    let mut records = Records {
+        snapshot_id: meta.snapshot_id.clone(),
+        reader,
+        remaining: len - 1,
+    };
+    let header: SnapshotHeader = records
+        .decode_next("ledger snapshot header")
+        .unwrap_or_else(|| Err(invalid("no header".into())))?;
+    if header.last_log_id != meta.last_log_id || header.membership != meta.last_membership {
+        return Err(invalid(format!(
+            "its data holds the state at {:?}, its metadata names {:?}",
+            header.last_log_id, meta.last_log_id
+        )));
+    }
+    let signature = header
+        .signature
+        .map(|(view, seqno)| TxId::new(view, seqno))
+        .transpose()
+        .map_err(|e| invalid(format!("header signature: {e}")))?;
+    Ok((signature, records))
 }
 
-impl<'a> ParsedSnapshot<'a> {
-    /// Reads the header and checks the whole data (see the [module documentation](self),
-    /// Snapshots: Installing, step 1) without touching the ledger.
-    fn check(meta: &'a SnapshotMeta, data: &'a [u8]) -> Result<Self, RaftStoreError> {
-        let invalid = |detail: String| RaftStoreError::InvalidSnapshot {
-            snapshot_id: meta.snapshot_id.clone(),
-            detail,
+/// Checks a snapshot's whole data (see the [module documentation](self), Snapshots:
+/// Installing, step 1) without touching the ledger, reading it once from its start; returns
+/// the signature it ends at.
+fn check_snapshot(
+    meta: &SnapshotMeta,
+    data: &mut SnapshotData,
+) -> Result<Option<TxId>, RaftStoreError> {
+    let invalid = |detail: String| RaftStoreError::InvalidSnapshot {
+        snapshot_id: meta.snapshot_id.clone(),
+        detail,
+    };
+    let (signature, groups) = open_records(meta, data)?;
+    let mut next = 1u64;
+    let mut ends_at = None;
+    for group in groups {
+        let group = group?;
+        let (Some(first), Some(last)) = (group.first_seqno(), group.last_seqno()) else {
+            return Err(invalid(format!("an empty group after seqno {}", next - 1)));
         };
-        let Some((&version, rest)) = data.split_first() else {
-            return Err(invalid("empty data".into()));
-        };
-        if version != SNAPSHOT_FORMAT {
+        if first != next {
             return Err(invalid(format!(
-                "format version {version}, expected {SNAPSHOT_FORMAT}"
+                "a group beginning at seqno {first}, expected {next}"
             )));
         }
-        let mut records = Records {
-            snapshot_id: &meta.snapshot_id,
-            rest,
-        };
-        let header: SnapshotHeader = records
-            .decode_next("ledger snapshot header")
-            .unwrap_or_else(|| Err(invalid("no header".into())))?;
-        if header.last_log_id != meta.last_log_id || header.membership != meta.last_membership {
-            return Err(invalid(format!(
-                "its data holds the state at {:?}, its metadata names {:?}",
-                header.last_log_id, meta.last_log_id
-            )));
-        }
-        let signature = header
-            .signature
-            .map(|(view, seqno)| TxId::new(view, seqno))
-            .transpose()
-            .map_err(|e| invalid(format!("header signature: {e}")))?;
-        let groups = records;
-        let mut next = 1u64;
-        let mut ends_at = None;
-        for group in groups.clone() {
-            let group = group?;
-            let (Some(first), Some(last)) = (group.first_seqno(), group.last_seqno()) else {
-                return Err(invalid(format!("an empty group after seqno {}", next - 1)));
-            };
-            if first != next {
-                return Err(invalid(format!(
-                    "a group beginning at seqno {first}, expected {next}"
-                )));
-            }
-            let signed = group
-                .signed_at()
-                .filter(|tx| tx.seqno() == last)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "the group from seqno {first} ends at seqno {last} without a signature \
-                         transaction"
-                    ))
-                })?;
-            ends_at = Some(signed);
-            next = last
-                .checked_add(1)
-                .ok_or_else(|| invalid("a group ending at the last seqno".into()))?;
-        }
-        if ends_at != signature {
-            return Err(invalid(format!(
-                "groups ending at {ends_at:?}, its header names {signature:?}"
-            )));
-        }
-        Ok(Self { signature, groups })
+        let signed = group
+            .signed_at()
+            .filter(|tx| tx.seqno() == last)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the group from seqno {first} ends at seqno {last} without a signature \
+                     transaction"
+                ))
+            })?;
+        ends_at = Some(signed);
+        next = last
+            .checked_add(1)
+            .ok_or_else(|| invalid("a group ending at the last seqno".into()))?;
     }
+    if ends_at != signature {
+        return Err(invalid(format!(
+            "groups ending at {ends_at:?}, its header names {signature:?}"
+        )));
+    }
+    Ok(signature)
 }
 
 /// Runs `f` on tokio's blocking threads (it reads or writes the ledger).
@@ -1013,7 +1210,7 @@ fn record_snapshot(
         extra.push(WriteOp::Put(
             Keyspace::Machine,
             SNAPSHOT_RECORD.to_vec(),
-            encode("ledger snapshot record", &point.record())?,
+            encode("ledger snapshot record", &point.record()?)?,
         ));
     }
     if extra.is_empty() {
@@ -1023,13 +1220,18 @@ fn record_snapshot(
 }
 
 fn read_snapshot_record(backend: &dyn Backend) -> Result<Option<SnapshotPoint>, RaftStoreError> {
-    backend
-        .get(Keyspace::Machine, SNAPSHOT_RECORD)?
-        .map(|bytes| {
-            decode(|| "ledger snapshot record".to_string(), &bytes)
-                .and_then(SnapshotPoint::from_record)
-        })
-        .transpose()
+    let Some(bytes) = backend.get(Keyspace::Machine, SNAPSHOT_RECORD)? else {
+        return Ok(None);
+    };
+    let what = || "ledger snapshot record".to_string();
+    let point = match decode::<SnapshotRecord>(what, &bytes) {
+        Ok(r) => SnapshotPoint::from_record(r.meta, r.signature, Some(r.len)),
+        Err(e) => match decode::<SnapshotRecordWithoutLength>(what, &bytes) {
+            Ok(r) => SnapshotPoint::from_record(r.meta, r.signature, None),
+            Err(_) => Err(e),
+        },
+    };
+    point.map(Some)
 }
 
 /// The ledger machine's snapshot builder: the ledger through the signature that was durable
@@ -1060,17 +1262,14 @@ impl LedgerSnapshotBuilder {
             self.snapshot_record.clone(),
         );
         blocking(move || {
-            let data = point.data(&slot)?;
+            let point = point.measured(&slot)?;
             record_snapshot(backend.as_ref(), &lock, &point, Vec::new())?;
             tracing::info!(
                 snapshot_id = %point.meta.snapshot_id,
-                bytes = data.len(),
+                bytes = point.len,
                 "built a ledger snapshot"
             );
-            Ok(Snapshot {
-                meta: point.meta,
-                snapshot: Box::new(Cursor::new(data)),
-            })
+            point.snapshot(&slot)
         })
         .await
     }
@@ -1106,23 +1305,29 @@ impl LedgerStateMachine {
     pub async fn install_ledger_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        data: Vec<u8>,
+        data: impl Into<SnapshotData>,
     ) -> Result<(), RaftStoreError> {
+        let mut data: SnapshotData = data.into();
         let slot = self.slot.clone();
         let stored_before = slot.with_current(stored_through);
         let owned_meta = meta.clone();
         let last_applied = self.last_applied;
         let installed = blocking(move || {
-            let parsed = ParsedSnapshot::check(&owned_meta, &data)?;
+            let signature = check_snapshot(&owned_meta, &mut data)?;
+            let len = data.len().map_err(|e| RaftStoreError::InvalidSnapshot {
+                snapshot_id: owned_meta.snapshot_id.clone(),
+                detail: format!("reading its data: {e}"),
+            })?;
             if owned_meta.last_log_id <= last_applied {
-                return Ok((Installed::AlreadyApplied, parsed.signature));
+                return Ok((Installed::AlreadyApplied, signature, len));
             }
-            install_groups(&slot, &owned_meta, parsed.groups)?;
-            Ok((Installed::Ledger, parsed.signature))
+            let (_, groups) = open_records(&owned_meta, &mut data)?;
+            install_groups(&slot, &owned_meta, groups)?;
+            Ok((Installed::Ledger, signature, len))
         })
         .await;
-        let signature = match installed {
-            Ok((Installed::AlreadyApplied, _)) => {
+        let (signature, len) = match installed {
+            Ok((Installed::AlreadyApplied, ..)) => {
                 tracing::info!(
                     snapshot_id = %meta.snapshot_id,
                     last_applied = ?self.last_applied,
@@ -1130,7 +1335,7 @@ impl LedgerStateMachine {
                 );
                 return Ok(());
             }
-            Ok((Installed::Ledger, signature)) => signature,
+            Ok((Installed::Ledger, signature, len)) => (signature, len),
             Err(e) => {
                 // Groups the ledger stored before a refused one may cover the held run.
                 if self.slot.with_current(stored_through) != stored_before {
@@ -1144,6 +1349,7 @@ impl LedgerStateMachine {
         let point = SnapshotPoint {
             meta: meta.clone(),
             signature,
+            len: Some(len),
         };
         let bookkeeping = bookkeeping_ops(&meta.last_log_id, &meta.last_membership)?;
         record_snapshot(
@@ -1175,15 +1381,12 @@ impl LedgerStateMachine {
         let Some(point) = read_snapshot_record(self.backend.as_ref())? else {
             return Ok(None);
         };
+        if point.len.is_some() {
+            // Nothing is read until openraft reads the data.
+            return point.snapshot(&self.slot).map(Some);
+        }
         let slot = self.slot.clone();
-        blocking(move || {
-            let data = point.data(&slot)?;
-            Ok(Some(Snapshot {
-                meta: point.meta,
-                snapshot: Box::new(Cursor::new(data)),
-            }))
-        })
-        .await
+        blocking(move || point.snapshot(&slot).map(Some)).await
     }
 }
 
@@ -1192,7 +1395,7 @@ impl LedgerStateMachine {
 fn install_groups(
     slot: &LedgerSlot,
     meta: &SnapshotMeta,
-    groups: Records<'_>,
+    groups: Records<impl Read>,
 ) -> Result<(), RaftStoreError> {
     let index = meta.last_log_id.map_or(0, |log_id| log_id.index);
     if let Some(role @ LedgerRole::Primary { .. }) = slot.role() {
@@ -1312,16 +1515,25 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        let data = SnapshotData::temp_file().map_err(|e| {
+            snapshot_error(
+                None,
+                ErrorVerb::Write,
+                RaftStoreError::Task {
+                    detail: format!("creating the file a snapshot is received into: {e}"),
+                },
+            )
+        })?;
+        Ok(Box::new(data))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        self.install_ledger_snapshot(meta, snapshot.into_inner())
+        self.install_ledger_snapshot(meta, *snapshot)
             .await
             .map_err(|e| snapshot_error(Some(meta), ErrorVerb::Write, e))
     }

@@ -15,7 +15,8 @@
 //!   [`encode_group`]), and builds and installs ledger snapshots (the ledger through a
 //!   committed signature, checked group by group by the installing node's backup).
 //! * [`TypeConfig`]: the openraft type configuration (`u64` node ids, [`openraft::BasicNode`],
-//!   [`Payload`] requests, [`Applied`] responses, snapshots as bytes, tokio).
+//!   [`Payload`] requests, [`Applied`] responses, snapshots as [`SnapshotData`]: in memory, in
+//!   a temporary file, or streamed from the ledger; tokio).
 //! * [`LogStore`]: openraft's `RaftLogStorage` and `RaftLogReader` (the log and the vote).
 //! * [`StateMachine`] and [`SnapshotBuilder`]: the first slice's state machine over opaque
 //!   payloads (last applied log id, membership, a table of applied payloads, snapshot build
@@ -132,11 +133,10 @@
 //!
 //! Known gaps ([`replicated`] and [`ledger_machine`] say more):
 //!
-//! 1. **Snapshots are held in memory whole.** The snapshot data type is openraft's in-memory
-//!    `Cursor<Vec<u8>>`, so building, sending and installing a snapshot each hold the whole
-//!    ledger's entries in memory; and the current snapshot is rebuilt from the ledger each
-//!    time openraft asks for it (at every start, and each time it sends one to a follower), a
-//!    read of the whole ledger.
+//! 1. **Snapshots cost a read of the ledger.** No step holds a snapshot in memory (its data is
+//!    streamed from the ledger when sent, received into a temporary file, and installed
+//!    record by record), but each build reads the ledger through its signature once to measure
+//!    the data, and each send reads it again.
 //! 2. **Membership.** Only the founding nodes: adding a node (its endorsed identity, a copy of
 //!    the ledger) or retiring one is not covered.
 //! 3. The founding nodes share the genesis ledger's commit secret (a copy of its store);
@@ -150,6 +150,7 @@ mod log_store;
 pub mod replicated;
 mod rocks;
 pub mod sim;
+mod snapshot_data;
 mod state_machine;
 mod types;
 
@@ -168,6 +169,7 @@ pub use replicated::{
     ReplicatedLedger,
 };
 pub use rocks::{RocksBackend, FORMAT_VERSION};
+pub use snapshot_data::{SnapshotData, SnapshotSource};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{
     Applied, Entry, LogId, NodeId, Payload, SnapshotMeta, StorageError, StoredMembership,

@@ -40,7 +40,6 @@
 //! installed snapshot (which only ever moves the state forward) holds the same rows below
 //! its own index.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -51,6 +50,7 @@ use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode, key_u64, u64_key};
 use crate::error::RaftStoreError;
 use crate::log_store::{sm_error, snapshot_error};
+use crate::snapshot_data::SnapshotData;
 use crate::types::{
     Applied, Entry, LogId, Payload, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -258,7 +258,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         tracing::debug!(snapshot_id = %meta.snapshot_id, rows = body.rows.len(), "built a snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(record.data)),
+            snapshot: Box::new(SnapshotData::from_bytes(record.data)),
         })
     }
 }
@@ -319,17 +319,22 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
+        Ok(Box::new(SnapshotData::from_bytes(Vec::new())))
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        mut snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError> {
-        let data = snapshot.into_inner();
         let read_err = |e| snapshot_error(Some(meta), ErrorVerb::Read, e);
+        let data = snapshot.read_all().map_err(|e| {
+            read_err(RaftStoreError::InvalidSnapshot {
+                snapshot_id: meta.snapshot_id.clone(),
+                detail: format!("reading its data: {e}"),
+            })
+        })?;
         let write_err = |e| snapshot_error(Some(meta), ErrorVerb::Write, e);
         let body: SnapshotBody =
             decode(|| format!("snapshot {}", meta.snapshot_id), &data).map_err(read_err)?;
@@ -386,7 +391,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .map_err(|e| snapshot_error(None, ErrorVerb::Read, e))?;
         Ok(stored.map(|s| Snapshot {
             meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
+            snapshot: Box::new(SnapshotData::from_bytes(s.data)),
         }))
     }
 }

@@ -1,7 +1,5 @@
 //! The openraft type configuration of this slice and its application data.
 
-use std::io::Cursor;
-
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -33,13 +31,13 @@ pub enum Applied {
 
 openraft::declare_raft_types!(
     /// The openraft type configuration: `u64` node ids, [`openraft::BasicNode`] addresses,
-    /// [`Payload`] requests, [`Applied`] responses, snapshots as bytes in memory, tokio.
+    /// [`Payload`] requests, [`Applied`] responses, snapshots as [`crate::SnapshotData`], tokio.
     pub TypeConfig:
         D = Payload,
         R = Applied,
         NodeId = NodeId,
         Node = openraft::BasicNode,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = crate::SnapshotData,
 );
 
 /// An entry of the Raft log.

@@ -5,7 +5,8 @@
 //! on another (which then follows the log), refused when tampered with or malformed (typed
 //! errors; the bookkeeping as it was, and nothing stored that does not check), harmless when
 //! older than the node's state, taken before a held run and dropping a held run they cover,
-//! and demoting a stale primary.
+//! and demoting a stale primary; a snapshot's data streamed from the ledger as it is read
+//! (seeks in any order), and the current snapshot handed out without reading the ledger.
 //!
 //! The groups come from a primary ledger whose proposals a channel collects, applied back to
 //! it as consensus would (see `ledger-core/tests/replication.rs`).
@@ -397,7 +398,8 @@ async fn snapshot(machine: &mut LedgerStateMachine) -> (SnapshotMeta, Vec<u8>) {
         .build_snapshot()
         .await
         .unwrap();
-    (snapshot.meta, snapshot.snapshot.into_inner())
+    let mut data = snapshot.snapshot;
+    (snapshot.meta, data.read_all().unwrap())
 }
 
 /// The current snapshot's metadata and data, if there is one.
@@ -406,7 +408,7 @@ async fn current(machine: &LedgerStateMachine) -> Option<(SnapshotMeta, Vec<u8>)
         .current_snapshot()
         .await
         .unwrap()
-        .map(|s| (s.meta, s.snapshot.into_inner()))
+        .map(|mut s| (s.meta, s.snapshot.read_all().unwrap()))
 }
 
 /// Flips the lowest bit of the byte `offset` bytes into the first occurrence of `needle`.
@@ -693,7 +695,8 @@ async fn an_older_snapshot_changes_nothing_and_a_ledger_ahead_of_one_is_kept() {
     assert_eq!(new_meta.last_log_id, last);
     let slow = slow_builder.build().await.unwrap();
     assert_eq!(slow.meta, old_meta);
-    assert_eq!(slow.snapshot.into_inner(), old_data);
+    let mut slow_data = slow.snapshot;
+    assert_eq!(slow_data.read_all().unwrap(), old_data);
     assert_eq!(
         current(&machine).await,
         Some((new_meta, new_data)),
@@ -1035,4 +1038,90 @@ async fn a_power_cut_loses_nothing_the_machine_recorded_as_applied() {
             format!("entry {i}").into_bytes()
         );
     }
+}
+
+/// A snapshot's data is produced from the ledger as openraft reads it, not held: read back in
+/// chunks in reverse order (each seek backwards starts the stream again) it is the data read
+/// whole. The current snapshot is handed out without reading the ledger (openraft asks for it
+/// at every start): with the ledger closed it is still returned, and only reading its data
+/// fails. A record written before the data's length was recorded still reads (the length is
+/// measured then).
+#[tokio::test]
+async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_when_sent() {
+    use std::io::{Read, Seek, SeekFrom};
+
+    let root = tempfile::tempdir().unwrap();
+    let service = found_service(root.path(), "machine", 2).unwrap();
+    let (groups, _) = primary_groups(&service, 400, 50, 2);
+    let slot = backup(&service);
+    let backend = Arc::new(MemoryBackend::new());
+    let mut machine = LedgerStateMachine::open(backend.clone(), slot.clone()).unwrap();
+    machine.apply(entries(&groups)).await.unwrap();
+    let (meta, data) = snapshot(&mut machine).await;
+    assert!(data.len() > 20_000, "{} bytes", data.len());
+
+    let mut streamed = machine.current_snapshot().await.unwrap().unwrap();
+    assert_eq!(streamed.meta, meta);
+    let stream = &mut streamed.snapshot;
+    assert_eq!(stream.seek(SeekFrom::End(0)).unwrap(), data.len() as u64);
+    let chunk = 4_000;
+    let mut offsets: Vec<usize> = (0..data.len()).step_by(chunk).collect();
+    offsets.reverse();
+    for offset in offsets {
+        stream.seek(SeekFrom::Start(offset as u64)).unwrap();
+        let want = &data[offset..(offset + chunk).min(data.len())];
+        let mut got = vec![0u8; want.len()];
+        stream.read_exact(&mut got).unwrap();
+        assert_eq!(got, want, "at {offset}");
+    }
+    let mut past = [0u8; 8];
+    stream
+        .seek(SeekFrom::Start(data.len() as u64 + 10))
+        .unwrap();
+    assert_eq!(stream.read(&mut past).unwrap(), 0);
+
+    // The record as an earlier version wrote it (no length): measured when read.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Record {
+        meta: SnapshotMeta,
+        signature: Option<(u64, u64)>,
+        len: u64,
+    }
+    let config = bincode::config::standard();
+    let bytes = backend
+        .get(ledger_raft::Keyspace::Machine, b"ledger_snapshot")
+        .unwrap()
+        .unwrap();
+    let (record, _): (Record, usize) =
+        bincode::serde::decode_from_slice(&bytes[1..], config).unwrap();
+    assert_eq!(record.len, data.len() as u64);
+    let mut old = vec![1u8];
+    old.extend(bincode::serde::encode_to_vec((&record.meta, record.signature), config).unwrap());
+    backend
+        .write(
+            vec![ledger_raft::WriteOp::Put(
+                ledger_raft::Keyspace::Machine,
+                b"ledger_snapshot".to_vec(),
+                old,
+            )],
+            false,
+        )
+        .unwrap();
+    assert_eq!(current(&machine).await, Some((meta.clone(), data.clone())));
+
+    // With the recorded length, nothing is read until the data is.
+    backend
+        .write(
+            vec![ledger_raft::WriteOp::Put(
+                ledger_raft::Keyspace::Machine,
+                b"ledger_snapshot".to_vec(),
+                bytes,
+            )],
+            false,
+        )
+        .unwrap();
+    close(&slot);
+    let mut unread = machine.current_snapshot().await.unwrap().unwrap();
+    assert_eq!(unread.meta, meta);
+    assert!(unread.snapshot.read_all().is_err());
 }
