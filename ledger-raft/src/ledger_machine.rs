@@ -96,18 +96,21 @@
 //! durable signature never changes, so reading it later reads the same bytes.
 //!
 //! **The current snapshot** is recorded in [`Keyspace::Machine`] under `"ledger_snapshot"`:
-//! its metadata, the signature it ends at and the length of its data (a stored record, as the
-//! bookkeeping), written synced by a build or an install, and only ever replaced by a later
+//! its metadata, the signature it ends at and, for an installed one, the length of its data
+//! (a stored record, as the bookkeeping), written synced by a build or an install, and only ever replaced by a later
 //! one (a build that finishes after a later install leaves the install's). The data is not
 //! kept: the ledger is its source. [`LedgerStateMachine::get_current_snapshot`] hands out the
 //! metadata with data that is produced from the ledger only as it is read (a
 //! [`crate::SnapshotData`] over a stream of the ledger's groups, a page at a time), so
 //! openraft's call at every start reads nothing, and sending a snapshot to a follower reads
-//! the ledger once, chunk by chunk. A record written before the length was recorded is read
-//! too; its length is then measured by producing the data once.
+//! the ledger once, chunk by chunk, after measuring it (below).
 //!
-//! **Building** measures the data's length by producing it once (a read of the ledger
-//! through the signature, one page in memory at a time) and records it; nothing else.
+//! **Building** reads nothing of the ledger: it records the point (metadata and signature).
+//! The data's length, which openraft asks first when it sends a snapshot (a seek from the
+//! end), is measured then by producing the data once, one page in memory at a time, and
+//! kept in memory for that snapshot id, so later sends of the same snapshot do not measure
+//! again (after a restart the first send does). An installed snapshot's length is the
+//! received data's, and is recorded.
 //!
 //! **Installing** ([`LedgerStateMachine::install_ledger_snapshot`], behind openraft's
 //! `install_snapshot`):
@@ -162,8 +165,9 @@
 //! waiting; a received snapshot is written to an anonymous temporary file
 //! ([`crate::SnapshotData::temp_file`]); installing reads that file twice, record by record
 //! (first to check all of it, then to apply its groups), and a record's length is checked
-//! against the bytes left before anything is allocated for it. What remains is time: each
-//! build reads the ledger through its signature once (to measure it), and each send once more.
+//! against the bytes left before anything is allocated for it. What remains is time: sending
+//! a snapshot reads the ledger through its signature once (twice for the first send of a
+//! built snapshot, which measures it first).
 //!
 //! # The slot
 //!
@@ -521,6 +525,8 @@ pub struct LedgerStateMachine {
     /// Held while the current snapshot record is read and replaced (by a builder's task or an
     /// install), so that it only ever moves forward.
     snapshot_record: Arc<Mutex<()>>,
+    /// The newest built snapshot's measured data length.
+    lengths: Lengths,
 }
 
 impl LedgerStateMachine {
@@ -543,6 +549,7 @@ impl LedgerStateMachine {
             unpersisted: None,
             last_persist: Instant::now(),
             snapshot_record: Arc::new(Mutex::new(())),
+            lengths: Lengths::default(),
         })
     }
 
@@ -752,17 +759,18 @@ struct SnapshotHeader {
     signature: Option<(u64, u64)>,
 }
 
-/// The current snapshot as recorded: its metadata, the signature its ledger part ends at and
-/// the length of its data (the data is streamed from the ledger).
+/// The current snapshot as recorded: its metadata, the signature its ledger part ends at and,
+/// where known, the length of its data (the data is streamed from the ledger).
 #[derive(Debug, Serialize, Deserialize)]
 struct SnapshotRecord {
     meta: SnapshotMeta,
     signature: Option<(u64, u64)>,
-    /// The data's length in bytes.
-    len: u64,
+    /// The data's length in bytes: known for an installed snapshot, measured when first
+    /// needed for a built one.
+    len: Option<u64>,
 }
 
-/// A record as written before the length was recorded: read back, its length is measured.
+/// A record as written before the length was recorded.
 #[derive(Debug, Deserialize)]
 struct SnapshotRecordWithoutLength {
     meta: SnapshotMeta,
@@ -831,48 +839,31 @@ impl SnapshotPoint {
         }
     }
 
-    /// The record of this point, whose length must be known.
-    fn record(&self) -> Result<SnapshotRecord, RaftStoreError> {
-        let len = self.len.ok_or_else(|| RaftStoreError::InvalidSnapshot {
-            snapshot_id: self.meta.snapshot_id.clone(),
-            detail: "recorded before its length was measured".to_string(),
-        })?;
-        Ok(SnapshotRecord {
+    fn record(&self) -> SnapshotRecord {
+        SnapshotRecord {
             meta: self.meta.clone(),
             signature: self.signature_pair(),
-            len,
-        })
-    }
-
-    /// The length of this point's data, measured by producing it once (memory: one page) if
-    /// it is not known yet. Blocks.
-    fn measured(mut self, slot: &Arc<LedgerSlot>) -> Result<Self, RaftStoreError> {
-        if self.len.is_none() {
-            let mut stream = SnapshotStream::new(slot.clone(), self.clone(), 0);
-            let mut len = 0u64;
-            while stream.refill()? {
-                len += stream.buf.len() as u64;
-            }
-            self.len = Some(len);
+            len: self.len,
         }
-        Ok(self)
     }
 
-    /// The snapshot of this point, its data streamed from the slot's ledger as it is read.
-    fn snapshot(self, slot: &Arc<LedgerSlot>) -> Result<Snapshot<TypeConfig>, RaftStoreError> {
-        let point = self.measured(slot)?;
-        let len = point.len.unwrap_or(0);
-        let meta = point.meta.clone();
-        Ok(Snapshot {
-            meta,
+    /// The snapshot of this point, its data streamed from the slot's ledger as it is read
+    /// (nothing is read here).
+    fn snapshot(self, slot: &Arc<LedgerSlot>, lengths: &Lengths) -> Snapshot<TypeConfig> {
+        Snapshot {
+            meta: self.meta.clone(),
             snapshot: Box::new(SnapshotData::from_source(Box::new(SnapshotStream::new(
                 slot.clone(),
-                point,
-                len,
+                self,
+                lengths.clone(),
             )))),
-        })
+        }
     }
 }
+
+/// The length of the newest snapshot data measured on this node, by snapshot id: a built
+/// snapshot's length is measured the first time openraft asks for it (to send it), once.
+pub(crate) type Lengths = Arc<Mutex<Option<(String, u64)>>>;
 
 /// A ledger snapshot's data, produced as it is read: the version byte and the header, then the
 /// ledger's groups through the signature, read page by page ([`SNAPSHOT_PAGE_BYTES`]) from
@@ -883,7 +874,9 @@ impl SnapshotPoint {
 struct SnapshotStream {
     slot: Arc<LedgerSlot>,
     point: SnapshotPoint,
-    len: u64,
+    /// The data's length, once known (measured on the first seek from the end).
+    len: Option<u64>,
+    lengths: Lengths,
     /// The reader's position in the data.
     pos: u64,
     /// The piece produced last, and how far into it the reader is.
@@ -906,11 +899,19 @@ impl fmt::Debug for SnapshotStream {
 }
 
 impl SnapshotStream {
-    fn new(slot: Arc<LedgerSlot>, point: SnapshotPoint, len: u64) -> Self {
+    fn new(slot: Arc<LedgerSlot>, point: SnapshotPoint, lengths: Lengths) -> Self {
+        let len = point.len.or_else(|| {
+            lengths
+                .lock()
+                .as_ref()
+                .filter(|(id, _)| *id == point.meta.snapshot_id)
+                .map(|(_, len)| *len)
+        });
         Self {
             slot,
             point,
             len,
+            lengths,
             pos: 0,
             buf: Vec::new(),
             at: 0,
@@ -925,6 +926,44 @@ impl SnapshotStream {
         self.at = 0;
         self.started = false;
         self.after = Some(0);
+    }
+
+    /// The data's length: known, or measured by producing the data once (memory: one page),
+    /// after which the reader is back where it was.
+    fn total(&mut self) -> Result<u64, RaftStoreError> {
+        if let Some(len) = self.len {
+            return Ok(len);
+        }
+        let pos = self.pos;
+        self.restart();
+        let mut len = 0u64;
+        while self.refill()? {
+            len += self.buf.len() as u64;
+        }
+        self.len = Some(len);
+        *self.lengths.lock() = Some((self.point.meta.snapshot_id.clone(), len));
+        tracing::debug!(snapshot_id = %self.point.meta.snapshot_id, len, "snapshot data measured");
+        self.restart();
+        self.skip_to(pos)?;
+        Ok(len)
+    }
+
+    /// Moves the reader forwards to `target` (reads there return nothing past the end).
+    fn skip_to(&mut self, target: u64) -> Result<(), RaftStoreError> {
+        while self.pos < target {
+            if self.at == self.buf.len() {
+                if self.len.is_some_and(|len| self.pos >= len) || !self.refill()? {
+                    self.pos = target;
+                    break;
+                }
+                continue;
+            }
+            let skip = (self.buf.len() - self.at)
+                .min(usize::try_from(target - self.pos).unwrap_or(usize::MAX));
+            self.at += skip;
+            self.pos += skip as u64;
+        }
+        Ok(())
     }
 
     /// Produces the next piece into `buf` (the header, then a page of groups); false once
@@ -969,7 +1008,9 @@ impl SnapshotStream {
 impl std::io::Read for SnapshotStream {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.at == self.buf.len() {
-            if self.pos >= self.len || !self.refill().map_err(std::io::Error::other)? {
+            if self.len.is_some_and(|len| self.pos >= len)
+                || !self.refill().map_err(std::io::Error::other)?
+            {
                 return Ok(0);
             }
         }
@@ -985,7 +1026,10 @@ impl std::io::Seek for SnapshotStream {
     fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
         let target = match to {
             std::io::SeekFrom::Start(n) => Some(n),
-            std::io::SeekFrom::End(delta) => self.len.checked_add_signed(delta),
+            std::io::SeekFrom::End(delta) => self
+                .total()
+                .map_err(std::io::Error::other)?
+                .checked_add_signed(delta),
             std::io::SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
         }
         .ok_or_else(|| {
@@ -997,20 +1041,7 @@ impl std::io::Seek for SnapshotStream {
         if target < self.pos {
             self.restart();
         }
-        while self.pos < target {
-            if self.at == self.buf.len() {
-                if self.pos >= self.len || !self.refill().map_err(std::io::Error::other)? {
-                    // Past the end: reads there return nothing.
-                    self.pos = target;
-                    break;
-                }
-                continue;
-            }
-            let skip = (self.buf.len() - self.at)
-                .min(usize::try_from(target - self.pos).unwrap_or(usize::MAX));
-            self.at += skip;
-            self.pos += skip as u64;
-        }
+        self.skip_to(target).map_err(std::io::Error::other)?;
         Ok(target)
     }
 }
@@ -1210,7 +1241,7 @@ fn record_snapshot(
         extra.push(WriteOp::Put(
             Keyspace::Machine,
             SNAPSHOT_RECORD.to_vec(),
-            encode("ledger snapshot record", &point.record()?)?,
+            encode("ledger snapshot record", &point.record())?,
         ));
     }
     if extra.is_empty() {
@@ -1225,7 +1256,7 @@ fn read_snapshot_record(backend: &dyn Backend) -> Result<Option<SnapshotPoint>, 
     };
     let what = || "ledger snapshot record".to_string();
     let point = match decode::<SnapshotRecord>(what, &bytes) {
-        Ok(r) => SnapshotPoint::from_record(r.meta, r.signature, Some(r.len)),
+        Ok(r) => SnapshotPoint::from_record(r.meta, r.signature, r.len),
         Err(e) => match decode::<SnapshotRecordWithoutLength>(what, &bytes) {
             Ok(r) => SnapshotPoint::from_record(r.meta, r.signature, None),
             Err(_) => Err(e),
@@ -1242,6 +1273,7 @@ pub struct LedgerSnapshotBuilder {
     backend: Arc<dyn Backend>,
     slot: Arc<LedgerSlot>,
     snapshot_record: Arc<Mutex<()>>,
+    lengths: Lengths,
     /// `None` if the slot was empty when the builder was made.
     point: Option<SnapshotPoint>,
 }
@@ -1261,15 +1293,11 @@ impl LedgerSnapshotBuilder {
             self.backend.clone(),
             self.snapshot_record.clone(),
         );
+        let lengths = self.lengths.clone();
         blocking(move || {
-            let point = point.measured(&slot)?;
             record_snapshot(backend.as_ref(), &lock, &point, Vec::new())?;
-            tracing::info!(
-                snapshot_id = %point.meta.snapshot_id,
-                bytes = point.len,
-                "built a ledger snapshot"
-            );
-            point.snapshot(&slot)
+            tracing::info!(snapshot_id = %point.meta.snapshot_id, "built a ledger snapshot");
+            Ok(point.snapshot(&slot, &lengths))
         })
         .await
     }
@@ -1381,12 +1409,8 @@ impl LedgerStateMachine {
         let Some(point) = read_snapshot_record(self.backend.as_ref())? else {
             return Ok(None);
         };
-        if point.len.is_some() {
-            // Nothing is read until openraft reads the data.
-            return point.snapshot(&self.slot).map(Some);
-        }
-        let slot = self.slot.clone();
-        blocking(move || point.snapshot(&slot).map(Some)).await
+        // Nothing is read until openraft reads the data.
+        Ok(Some(point.snapshot(&self.slot, &self.lengths)))
     }
 }
 
@@ -1511,6 +1535,7 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
             backend: self.backend.clone(),
             slot: self.slot.clone(),
             snapshot_record: self.snapshot_record.clone(),
+            lengths: self.lengths.clone(),
             point,
         }
     }

@@ -133,10 +133,11 @@
 //!
 //! Known gaps ([`replicated`] and [`ledger_machine`] say more):
 //!
-//! 1. **Snapshots cost a read of the ledger.** No step holds a snapshot in memory (its data is
-//!    streamed from the ledger when sent, received into a temporary file, and installed
-//!    record by record), but each build reads the ledger through its signature once to measure
-//!    the data, and each send reads it again.
+//! 1. **Sending a snapshot reads the ledger.** No step holds a snapshot in memory and
+//!    building one reads nothing (its data is streamed from the ledger when sent, received
+//!    into a temporary file, and installed record by record), but each send reads the ledger
+//!    through the snapshot's signature (the first send of a built snapshot twice: once to
+//!    measure it).
 //! 2. **Membership.** Only the founding nodes: adding a node (its endorsed identity, a copy of
 //!    the ledger) or retiring one is not covered.
 //! 3. The founding nodes share the genesis ledger's commit secret (a copy of its store);

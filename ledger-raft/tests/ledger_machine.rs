@@ -1042,10 +1042,10 @@ async fn a_power_cut_loses_nothing_the_machine_recorded_as_applied() {
 
 /// A snapshot's data is produced from the ledger as openraft reads it, not held: read back in
 /// chunks in reverse order (each seek backwards starts the stream again) it is the data read
-/// whole. The current snapshot is handed out without reading the ledger (openraft asks for it
-/// at every start): with the ledger closed it is still returned, and only reading its data
-/// fails. A record written before the data's length was recorded still reads (the length is
-/// measured then).
+/// whole. Building reads nothing of the ledger (its length is measured on the first seek from
+/// the end, when openraft sends it), nor does handing out the current snapshot (openraft asks
+/// for it at every start): with the ledger closed both still succeed, and only reading the
+/// data fails. A record written before lengths were recorded still reads.
 #[tokio::test]
 async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_when_sent() {
     use std::io::{Read, Seek, SeekFrom};
@@ -1059,6 +1059,22 @@ async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_whe
     machine.apply(entries(&groups)).await.unwrap();
     let (meta, data) = snapshot(&mut machine).await;
     assert!(data.len() > 20_000, "{} bytes", data.len());
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Record {
+        meta: SnapshotMeta,
+        signature: Option<(u64, u64)>,
+        len: Option<u64>,
+    }
+    let config = bincode::config::standard();
+    let record_bytes = || {
+        backend
+            .get(ledger_raft::Keyspace::Machine, b"ledger_snapshot")
+            .unwrap()
+            .unwrap()
+    };
+    let (record, _): (Record, usize) =
+        bincode::serde::decode_from_slice(&record_bytes()[1..], config).unwrap();
+    assert_eq!(record.len, None, "a build measures nothing");
 
     let mut streamed = machine.current_snapshot().await.unwrap().unwrap();
     assert_eq!(streamed.meta, meta);
@@ -1080,21 +1096,8 @@ async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_whe
         .unwrap();
     assert_eq!(stream.read(&mut past).unwrap(), 0);
 
-    // The record as an earlier version wrote it (no length): measured when read.
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Record {
-        meta: SnapshotMeta,
-        signature: Option<(u64, u64)>,
-        len: u64,
-    }
-    let config = bincode::config::standard();
-    let bytes = backend
-        .get(ledger_raft::Keyspace::Machine, b"ledger_snapshot")
-        .unwrap()
-        .unwrap();
-    let (record, _): (Record, usize) =
-        bincode::serde::decode_from_slice(&bytes[1..], config).unwrap();
-    assert_eq!(record.len, data.len() as u64);
+    // The record as an earlier version wrote it (no length field).
+    let bytes = record_bytes();
     let mut old = vec![1u8];
     old.extend(bincode::serde::encode_to_vec((&record.meta, record.signature), config).unwrap());
     backend
@@ -1109,7 +1112,8 @@ async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_whe
         .unwrap();
     assert_eq!(current(&machine).await, Some((meta.clone(), data.clone())));
 
-    // With the recorded length, nothing is read until the data is.
+    // Nothing is read until the data is.
+    let mut builder = machine.get_snapshot_builder().await;
     backend
         .write(
             vec![ledger_raft::WriteOp::Put(
@@ -1124,4 +1128,7 @@ async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_whe
     let mut unread = machine.current_snapshot().await.unwrap().unwrap();
     assert_eq!(unread.meta, meta);
     assert!(unread.snapshot.read_all().is_err());
+    let mut built = builder.build().await.unwrap();
+    assert_eq!(built.meta, meta);
+    assert!(built.snapshot.len().is_err());
 }
