@@ -8,7 +8,8 @@
 //! Raft for longer than the election timeout makes its followers call an election). If an
 //! append fails, the simulated network's trace around the first vote request is printed.
 //! With `RAFT_MEM` set in the environment the Raft logs are kept in memory instead of RocksDB
-//! (what the Raft log's store costs; not durable).
+//! (what the Raft log's store costs; not durable), and with `SNAPSHOT_EVERY=N` each node
+//! snapshots every N applied entries and keeps N entries of log behind its snapshot.
 //!
 //! `profile_cluster [COMMITS]` (default 300) prints, as medians over the commits, the time from
 //! the append to: the primary's Raft log write of the group (start and end: the write syncs),
@@ -118,7 +119,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             heartbeat_interval: 50,
             election_timeout_min: 300,
             election_timeout_max: 600,
-            snapshot_policy: SnapshotPolicy::Never,
+            snapshot_policy: match std::env::var("SNAPSHOT_EVERY")
+                .ok()
+                .and_then(|n| n.parse().ok())
+            {
+                Some(n) => SnapshotPolicy::LogsSinceLast(n),
+                None => SnapshotPolicy::Never,
+            },
+            max_in_snapshot_log_to_keep: std::env::var("SNAPSHOT_EVERY")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1000),
             ..Config::default()
         }
         .validate()?,
