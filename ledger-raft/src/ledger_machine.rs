@@ -162,8 +162,9 @@
 //! **Memory.** No step holds a snapshot whole. Building and sending produce the data from the
 //! ledger a page ([`SNAPSHOT_PAGE_BYTES`] of entries) at a time, each page under a
 //! short-lived handle on the slot's ledger, so that a long read never keeps a role change
-//! waiting; a received snapshot is written to an anonymous temporary file
-//! ([`crate::SnapshotData::temp_file`]); installing reads that file twice, record by record
+//! waiting; a received snapshot is written to an anonymous temporary file in the ledger's
+//! directory ([`crate::SnapshotData::temp_file_in`]; the system's temporary directory if that
+//! fails); installing reads that file twice, record by record
 //! (first to check all of it, then to apply its groups), and a record's length is checked
 //! against the bytes left before anything is allocated for it. What remains is time: sending
 //! a snapshot reads the ledger through its signature once (twice for the first send of a
@@ -1541,15 +1542,19 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<SnapshotData>, StorageError> {
-        let data = SnapshotData::temp_file().map_err(|e| {
-            snapshot_error(
-                None,
-                ErrorVerb::Write,
-                RaftStoreError::Task {
-                    detail: format!("creating the file a snapshot is received into: {e}"),
-                },
-            )
-        })?;
+        // Beside the ledger, on the disk sized for it; the system's temporary directory for a
+        // ledger without one (in memory).
+        let data = SnapshotData::temp_file_in(self.slot.config().path())
+            .or_else(|_| SnapshotData::temp_file())
+            .map_err(|e| {
+                snapshot_error(
+                    None,
+                    ErrorVerb::Write,
+                    RaftStoreError::Task {
+                        detail: format!("creating the file a snapshot is received into: {e}"),
+                    },
+                )
+            })?;
         Ok(Box::new(data))
     }
 

@@ -30,8 +30,9 @@ enum Backing {
 ///
 /// * **bytes in memory** ([`SnapshotData::from_bytes`]): the opaque [`crate::StateMachine`]'s
 ///   snapshots, and tests;
-/// * **an anonymous temporary file** ([`SnapshotData::temp_file`], in the system's temporary
-///   directory, gone when the data is dropped): what a ledger node receives a snapshot into;
+/// * **an anonymous temporary file** ([`SnapshotData::temp_file_in`] a directory, or
+///   [`SnapshotData::temp_file`] in the system's temporary directory; gone when the data is
+///   dropped): what a ledger node receives a snapshot into, in its ledger's directory;
 /// * **a read-only source** ([`SnapshotData::from_source`]) that produces the bytes as they are
 ///   read, from a known length: a ledger node's own snapshot, streamed from its ledger
 ///   ([`crate::ledger_machine`], Snapshots).
@@ -87,6 +88,16 @@ impl SnapshotData {
     /// The I/O error creating the file.
     pub fn temp_file() -> io::Result<Self> {
         Ok(Self::new(Backing::File(tempfile::tempfile()?)))
+    }
+
+    /// Empty data in an anonymous temporary file in `dir` (on Linux never visible in the
+    /// directory's listing; removed when the data is dropped).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error creating the file (say `dir` does not exist).
+    pub fn temp_file_in(dir: &std::path::Path) -> io::Result<Self> {
+        Ok(Self::new(Backing::File(tempfile::tempfile_in(dir)?)))
     }
 
     /// Read-only data produced by `source` as it is read; writes fail.
@@ -242,19 +253,30 @@ mod tests {
             .unwrap_or_else(|e| panic!("runtime: {e}"))
     }
 
-    /// Written, sought and read as openraft does, a temporary file and memory give the same
+    /// Written, sought and read as openraft does, temporary files and memory give the same
     /// bytes; a source is read-only.
     #[test]
     fn memory_file_and_source_read_alike() {
         let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 31) as u8).collect();
         runtime().block_on(async {
-            let mut file = SnapshotData::temp_file().unwrap();
-            for chunk in bytes.chunks(777) {
-                file.write_all(chunk).await.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut files = [
+                SnapshotData::temp_file().unwrap(),
+                SnapshotData::temp_file_in(dir.path()).unwrap(),
+            ];
+            for file in &mut files {
+                for chunk in bytes.chunks(777) {
+                    file.write_all(chunk).await.unwrap();
+                }
+                file.flush().await.unwrap();
             }
-            file.flush().await.unwrap();
+            // The file in `dir` is anonymous: nothing is left there to clean up or to confuse
+            // whatever else reads the directory.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+            let [file, file_in] = files;
             let sources = [
                 file,
+                file_in,
                 SnapshotData::from_bytes(bytes.clone()),
                 SnapshotData::from_source(Box::new(Cursor::new(bytes.clone()))),
             ];
