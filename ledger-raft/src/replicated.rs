@@ -93,7 +93,8 @@
 //!
 //! * Membership is the founding nodes': adding a node (with its own endorsed identity and a
 //!   copy of the ledger) is not covered yet, nor is retiring one.
-//! * A snapshot's data is held in memory whole, when it is built, sent and installed (see
+//! * Sending a snapshot reads the node's ledger through the snapshot's signature (twice for
+//!   the first send of a built one, which measures it); nothing holds it whole (see
 //!   [`crate::ledger_machine`], Snapshots).
 //! * A stale primary is abandoned when its node reopens it ([`ledger_core::Ledger::abandon`]):
 //!   reads blocked on its unapplied writes fail with `Error::Poisoned` rather than waiting
