@@ -1214,10 +1214,17 @@ fn check_snapshot(
     Ok(signature)
 }
 
-/// Runs `f` on tokio's blocking threads (it reads or writes the ledger).
+/// Runs `f` (it reads or writes the ledger) on tokio's blocking threads, or right here on a
+/// current-thread runtime: there the deterministic simulation runs, and a blocking thread
+/// would finish at a real time its paused clock does not know.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, RaftStoreError> + Send + 'static,
 ) -> Result<T, RaftStoreError> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        return f();
+    }
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| RaftStoreError::Task {

@@ -1096,34 +1096,25 @@ async fn a_snapshot_streams_from_the_ledger_and_the_current_one_is_read_only_whe
         .unwrap();
     assert_eq!(stream.read(&mut past).unwrap(), 0);
 
+    let put_record = |bytes: Vec<u8>| {
+        let op = ledger_raft::WriteOp::Put(
+            ledger_raft::Keyspace::Machine,
+            b"ledger_snapshot".to_vec(),
+            bytes,
+        );
+        backend.write(vec![op], false).unwrap();
+    };
+
     // The record as an earlier version wrote it (no length field).
     let bytes = record_bytes();
     let mut old = vec![1u8];
     old.extend(bincode::serde::encode_to_vec((&record.meta, record.signature), config).unwrap());
-    backend
-        .write(
-            vec![ledger_raft::WriteOp::Put(
-                ledger_raft::Keyspace::Machine,
-                b"ledger_snapshot".to_vec(),
-                old,
-            )],
-            false,
-        )
-        .unwrap();
+    put_record(old);
     assert_eq!(current(&machine).await, Some((meta.clone(), data.clone())));
 
     // Nothing is read until the data is.
     let mut builder = machine.get_snapshot_builder().await;
-    backend
-        .write(
-            vec![ledger_raft::WriteOp::Put(
-                ledger_raft::Keyspace::Machine,
-                b"ledger_snapshot".to_vec(),
-                bytes,
-            )],
-            false,
-        )
-        .unwrap();
+    put_record(bytes);
     close(&slot);
     let mut unread = machine.current_snapshot().await.unwrap().unwrap();
     assert_eq!(unread.meta, meta);
