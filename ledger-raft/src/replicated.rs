@@ -101,11 +101,11 @@
 //!   for ever. A clone held elsewhere (say by a caller of [`ReplicatedLedger::ledger`] that
 //!   keeps it) still delays the reopen; the role task retries, and a demotion by the state
 //!   machine fails as a fatal storage error after 10 s.
-//! * The fence between a forwarder and a later term is a check of the metrics before each
-//!   submission, not an atomic "append only in term T" (openraft 0.9 has none): a node that
-//!   loses and regains leadership between two submissions of one primary could propose a
-//!   group after a truncated one; the primary then refuses it at apply and the node stops
-//!   (fatal storage error) instead of storing anything wrong.
+//! * The fence between a primary's proposals and a later term is a check of the metrics
+//!   before each submission, not an atomic "append only in term T" (openraft 0.9 has none): a
+//!   node that loses and regains leadership between the check and the submission could
+//!   propose a group after a truncated one; the primary then refuses it at apply and the node
+//!   stops (fatal storage error) instead of storing anything wrong.
 
 use std::fmt;
 use std::ops::RangeBounds;
