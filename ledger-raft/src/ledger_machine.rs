@@ -193,6 +193,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
+use crate::log_store::PurgeFence;
 use crate::log_store::{sm_error, snapshot_error};
 use crate::snapshot_data::SnapshotData;
 use crate::state_machine::{bookkeeping_ops, read_bookkeeping};
@@ -528,6 +529,8 @@ pub struct LedgerStateMachine {
     snapshot_record: Arc<Mutex<()>>,
     /// The newest built snapshot's measured data length.
     lengths: Lengths,
+    /// The newest log id a recorded snapshot covers.
+    fence: PurgeFence,
 }
 
 impl LedgerStateMachine {
@@ -539,6 +542,9 @@ impl LedgerStateMachine {
     /// [`RaftStoreError::Corruption`] for an undecodable record; backend failures.
     pub fn open(backend: Arc<dyn Backend>, slot: Arc<LedgerSlot>) -> Result<Self, RaftStoreError> {
         let (last_applied, membership) = read_bookkeeping(backend.as_ref())?;
+        let fence = PurgeFence::new(
+            read_snapshot_record(backend.as_ref())?.and_then(|point| point.meta.last_log_id),
+        );
         Ok(Self {
             backend,
             slot,
@@ -551,7 +557,15 @@ impl LedgerStateMachine {
             last_persist: Instant::now(),
             snapshot_record: Arc::new(Mutex::new(())),
             lengths: Lengths::default(),
+            fence,
         })
+    }
+
+    /// The fence this machine advances as snapshots are recorded: give it to the node's
+    /// [`crate::LogStore::with_purge_fence`], so that the log is never purged past what a
+    /// recorded snapshot covers (see [`crate::LogStore`], # Purging).
+    pub fn purge_fence(&self) -> PurgeFence {
+        self.fence.clone()
     }
 
     /// The last applied log id (in memory; see the [module documentation](self), Durability
@@ -1282,6 +1296,7 @@ pub struct LedgerSnapshotBuilder {
     slot: Arc<LedgerSlot>,
     snapshot_record: Arc<Mutex<()>>,
     lengths: Lengths,
+    fence: PurgeFence,
     /// `None` if the slot was empty when the builder was made.
     point: Option<SnapshotPoint>,
 }
@@ -1302,8 +1317,10 @@ impl LedgerSnapshotBuilder {
             self.snapshot_record.clone(),
         );
         let lengths = self.lengths.clone();
+        let fence = self.fence.clone();
         blocking(move || {
             record_snapshot(backend.as_ref(), &lock, &point, Vec::new())?;
+            fence.advance(point.meta.last_log_id);
             tracing::info!(snapshot_id = %point.meta.snapshot_id, "built a ledger snapshot");
             Ok(point.snapshot(&slot, &lengths))
         })
@@ -1394,6 +1411,7 @@ impl LedgerStateMachine {
             &point,
             bookkeeping,
         )?;
+        self.fence.advance(meta.last_log_id);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.persisted = (self.last_applied, self.membership.clone());
@@ -1544,6 +1562,7 @@ impl RaftStateMachine<TypeConfig> for LedgerStateMachine {
             slot: self.slot.clone(),
             snapshot_record: self.snapshot_record.clone(),
             lengths: self.lengths.clone(),
+            fence: self.fence.clone(),
             point,
         }
     }

@@ -171,7 +171,7 @@ pub use ledger_machine::{
     decode_group, encode_group, LedgerOpener, LedgerRole, LedgerSlot, LedgerSnapshotBuilder,
     LedgerStateMachine, SlotError, SNAPSHOT_PAGE_BYTES,
 };
-pub use log_store::{LogStore, REPLICATION_BATCH_BYTES, TAIL_BYTES};
+pub use log_store::{LogStore, PurgeFence, REPLICATION_BATCH_BYTES, TAIL_BYTES};
 pub use replicated::{
     found_service, ClusterStatus, FoundedNode, FoundedService, NodeOptions, ReplicaError,
     ReplicatedLedger,

@@ -67,6 +67,19 @@
 //! restart go to the store. Two log stores opened separately over one backend would not see
 //! each other's writes; a node has one.
 //!
+//! # Purging
+//!
+//! openraft 0.9 purges a follower's log up to a snapshot it was sent as soon as it hands the
+//! snapshot to the state machine, before the install is done: if the install then fails (say
+//! the node's ledger disk fails), the log is purged past anything the state machine holds,
+//! and at the next start openraft finds the purge point past its current snapshot and panics
+//! (`purge_upto <= snapshot_last_log_id`); the node could never start again. A log store with
+//! a [`PurgeFence`] ([`LogStore::with_purge_fence`], which ledger nodes use) therefore purges
+//! no further than the newest log id a recorded snapshot covers, and records that as the
+//! purge point; what it keeps beyond is only entries openraft no longer reads (keeping them
+//! is harmless, as a lost purge is), and a later purge removes them. A purge to or before the
+//! recorded point changes nothing.
+//!
 //! # Recovery
 //!
 //! Nothing to do on open: the log is what the backend holds. `get_log_state` derives the last
@@ -111,6 +124,33 @@ const ENTRY_ALLOWANCE: usize = 64;
 pub struct LogStore {
     backend: Arc<dyn Backend>,
     tail: Arc<Mutex<Tail>>,
+    fence: Option<PurgeFence>,
+}
+
+/// The newest log id a durable snapshot of the state machine covers, shared by the state
+/// machine (which advances it once a snapshot is recorded) and its log store (which purges no
+/// further; see the module documentation, # Purging).
+#[derive(Clone, Debug, Default)]
+pub struct PurgeFence(Arc<Mutex<Option<LogId>>>);
+
+impl PurgeFence {
+    /// A fence at `at` (`None`: nothing may be purged yet).
+    pub fn new(at: Option<LogId>) -> Self {
+        Self(Arc::new(Mutex::new(at)))
+    }
+
+    /// Moves the fence to `to` if that is later.
+    pub fn advance(&self, to: Option<LogId>) {
+        let mut at = self.0.lock();
+        if to > *at {
+            *at = to;
+        }
+    }
+
+    /// Where the fence is.
+    pub fn get(&self) -> Option<LogId> {
+        *self.0.lock()
+    }
 }
 
 /// The newest entries of the log, consecutive, ending at the last one stored (# Reads).
@@ -255,7 +295,14 @@ impl LogStore {
                 bytes: 0,
                 limit: tail_bytes,
             })),
+            fence: None,
         }
+    }
+
+    /// This log store, purging no further than `fence` (see # Purging).
+    pub fn with_purge_fence(mut self, fence: PurgeFence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// The backend (shared with the state machine opened beside it).
@@ -515,6 +562,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let log_id = match self.fence.as_ref().map(PurgeFence::get) {
+            None => log_id,
+            Some(Some(fence)) if fence.index < log_id.index => {
+                tracing::debug!(%log_id, %fence, "purge held at the snapshot fence");
+                fence
+            }
+            Some(Some(_)) => log_id,
+            Some(None) => {
+                tracing::debug!(%log_id, "purge held: no snapshot recorded yet");
+                return Ok(());
+            }
+        };
+        let purged: Option<LogId> = self.meta(PURGED).map_err(read_logs)?;
+        if purged.is_some_and(|p| p.index >= log_id.index) {
+            return Ok(());
+        }
         tracing::debug!(%log_id, "purge the raft log up to this index");
         let purged = encode("last purged log id", &log_id).map_err(write_logs)?;
         self.backend

@@ -561,7 +561,7 @@ impl ReplicatedLedger {
         let ledger = blocking(simulated, move || open(backup)).await??;
         let slot = LedgerSlot::with_opener(ledger, LedgerRole::Backup, ledger_config, opener);
         let machine = LedgerStateMachine::open(raft_backend.clone(), slot.clone())?;
-        let mut log = LogStore::new(raft_backend);
+        let mut log = LogStore::new(raft_backend).with_purge_fence(machine.purge_fence());
         forget_leadership(&mut log, id).await?;
         let raft = Raft::new(id, raft_config, network, log, machine)
             .await

@@ -420,3 +420,47 @@ fn the_logs_in_memory_tail_reads_as_the_store_does() {
         );
     }
 }
+
+/// A log store with a purge fence purges no further than the fence (the newest log id a
+/// recorded snapshot covers) and records that as its purge point, so that a restart never
+/// finds the log purged past the current snapshot; a purge at or before the recorded point
+/// changes nothing. Without a snapshot recorded, nothing is purged.
+#[test]
+fn a_purge_stops_at_the_snapshot_fence() {
+    let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+    let fence = ledger_raft::PurgeFence::new(None);
+    let mut log = LogStore::new(backend.clone()).with_purge_fence(fence.clone());
+    runtime().block_on(async {
+        append(&mut log, (1..=10).map(|i| payload(1, i, b"x")).collect()).await;
+        log.purge(log_id(1, 8)).await.unwrap();
+        assert_eq!(indexes(&mut log).await, (1..=10).collect::<Vec<_>>());
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, None);
+
+        fence.advance(Some(log_id(1, 5)));
+        log.purge(log_id(1, 8)).await.unwrap();
+        assert_eq!(indexes(&mut log).await, (6..=10).collect::<Vec<_>>());
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 5)));
+
+        // Reopened (as at a restart), the purge point is the fence's, not the one asked for.
+        let (mut reopened, _sm) = ledger_raft::open(backend.clone()).unwrap();
+        let state = reopened.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 5)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 10)));
+
+        fence.advance(Some(log_id(1, 9)));
+        fence.advance(Some(log_id(1, 3)));
+        assert_eq!(
+            fence.get(),
+            Some(log_id(1, 9)),
+            "a fence only moves forward"
+        );
+        log.purge(log_id(1, 8)).await.unwrap();
+        assert_eq!(indexes(&mut log).await, vec![9, 10]);
+        log.purge(log_id(1, 7)).await.unwrap();
+        assert_eq!(
+            log.get_log_state().await.unwrap().last_purged_log_id,
+            Some(log_id(1, 8))
+        );
+    });
+}
