@@ -193,7 +193,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Keyspace, WriteOp};
 use crate::codec::{decode, encode};
 use crate::error::RaftStoreError;
-use crate::log_store::PurgeFence;
+use crate::log_store::{blocking, PurgeFence};
 use crate::log_store::{sm_error, snapshot_error};
 use crate::snapshot_data::SnapshotData;
 use crate::state_machine::{bookkeeping_ops, read_bookkeeping};
@@ -1226,24 +1226,6 @@ fn check_snapshot(
         )));
     }
     Ok(signature)
-}
-
-/// Runs `f` (it reads or writes the ledger) on tokio's blocking threads, or right here on a
-/// current-thread runtime: there the deterministic simulation runs, and a blocking thread
-/// would finish at a real time its paused clock does not know.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, RaftStoreError> + Send + 'static,
-) -> Result<T, RaftStoreError> {
-    if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::CurrentThread
-    {
-        return f();
-    }
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RaftStoreError::Task {
-            detail: e.to_string(),
-        })?
 }
 
 /// Records `point` as the current snapshot unless the one recorded is at the same or a later

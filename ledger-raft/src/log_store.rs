@@ -271,12 +271,43 @@ pub(crate) fn snapshot_error(
     )
 }
 
+/// Runs `f` (blocking storage work) on tokio's blocking threads, or right here on a
+/// current-thread runtime: there the deterministic simulation runs, and a blocking thread
+/// would finish at a real time its paused clock does not know.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RaftStoreError> + Send + 'static,
+) -> Result<T, RaftStoreError> {
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread
+    {
+        return f();
+    }
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RaftStoreError::Task {
+            detail: e.to_string(),
+        })?
+}
+
 fn read_logs(err: RaftStoreError) -> StorageError {
     storage_error(ErrorSubject::Logs, ErrorVerb::Read, err)
 }
 
 fn write_logs(err: RaftStoreError) -> StorageError {
     storage_error(ErrorSubject::Logs, ErrorVerb::Write, err)
+}
+
+/// A stored log row's entry, which must name the row's index.
+fn decode_row(key: &[u8], bytes: &[u8]) -> Result<Entry, RaftStoreError> {
+    let index = key_u64("log index", key)?;
+    let entry: Entry = decode(|| format!("log entry {index}"), bytes)?;
+    if entry.log_id.index != index {
+        return Err(RaftStoreError::corruption(
+            format!("log entry {index}"),
+            format!("holds the entry of index {}", entry.log_id.index),
+        ));
+    }
+    Ok(entry)
 }
 
 impl LogStore {
@@ -344,19 +375,9 @@ impl LogStore {
             to.as_ref().map(|k| k.as_slice()),
             usize::MAX,
         )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (key, bytes) in rows {
-            let index = key_u64("log index", &key)?;
-            let entry: Entry = decode(|| format!("log entry {index}"), &bytes)?;
-            if entry.log_id.index != index {
-                return Err(RaftStoreError::corruption(
-                    format!("log entry {index}"),
-                    format!("holds the entry of index {}", entry.log_id.index),
-                ));
-            }
-            out.push(entry);
-        }
-        Ok(out)
+        rows.iter()
+            .map(|(key, bytes)| decode_row(key, bytes))
+            .collect()
     }
 
     /// What `limited_get_log_entries` returns (see # Reads): the consecutive entries from
@@ -381,17 +402,10 @@ impl LogStore {
                     .scan(Keyspace::Log, &u64_key(next), Some(&u64_key(end)), CHUNK)?;
             let full = rows.len() == CHUNK;
             for (key, value) in rows {
-                let index = key_u64("log index", &key)?;
-                if index != next {
+                if key_u64("log index", &key)? != next {
                     return Ok(out);
                 }
-                let entry: Entry = decode(|| format!("log entry {index}"), &value)?;
-                if entry.log_id.index != index {
-                    return Err(RaftStoreError::corruption(
-                        format!("log entry {index}"),
-                        format!("holds the entry of index {}", entry.log_id.index),
-                    ));
-                }
+                let entry = decode_row(&key, &value)?;
                 let size = entry_bytes(&entry);
                 if !out.is_empty() && bytes + size > REPLICATION_BATCH_BYTES {
                     return Ok(out);
@@ -517,21 +531,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        let written = if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            let backend = self.backend.clone();
-            tokio::task::spawn_blocking(move || backend.write(ops, true))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(RaftStoreError::Task {
-                        detail: e.to_string(),
-                    })
-                })
-        } else {
-            self.backend.write(ops, true)
-        };
-        match written {
+        let backend = self.backend.clone();
+        match blocking(move || backend.write(ops, true)).await {
             Ok(()) => {
                 self.tail.lock().extend(&entries);
                 callback.log_io_completed(Ok(()));

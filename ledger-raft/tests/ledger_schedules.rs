@@ -61,7 +61,9 @@ use rand_chacha::ChaCha8Rng;
 
 mod common;
 
-use common::{audit_every_node, faulty_opener, raft_config, wait_for, Disk, DEADLINE};
+use common::{
+    audit_every_node, faulty_opener, raft_config, snapshots_for, wait_for, Disk, DEADLINE,
+};
 
 /// The running nodes, shared with the client threads.
 type Nodes = Arc<RwLock<BTreeMap<u64, Arc<ReplicatedLedger>>>>;
@@ -85,14 +87,11 @@ impl Cluster {
         // behind the snapshot, so a node that was down or cut off for a while catches up from
         // a snapshot streamed from a peer's ledger (received into a file, installed record
         // by record) under the same faults.
-        let config = Arc::new(if size >= 5 {
-            Config {
-                snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10),
-                max_in_snapshot_log_to_keep: 5,
-                ..raft_config("ledger schedules")
-            }
-        } else {
-            raft_config("ledger schedules")
+        let (snapshot_policy, max_in_snapshot_log_to_keep) = snapshots_for(size);
+        let config = Arc::new(Config {
+            snapshot_policy,
+            max_in_snapshot_log_to_keep,
+            ..raft_config("ledger schedules")
         });
         let router = Router::new(seed, (*config).clone()).unwrap();
         let mut cluster = Self {

@@ -34,7 +34,7 @@ use ledger_raft::{
     ReplicatedLedger,
 };
 use ledger_store::testing::Fault;
-use openraft::{BasicNode, Config, SnapshotPolicy};
+use openraft::{BasicNode, Config};
 
 mod common;
 
@@ -52,17 +52,14 @@ const PROPOSE_WAIT: Duration = Duration::from_secs(10);
 fn node_config(seed: u64, id: u64, size: usize) -> Config {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (id << 32));
     let timeout = rng.gen_range(300..600);
+    let (snapshot_policy, max_in_snapshot_log_to_keep) = common::snapshots_for(size);
     Config {
         cluster_name: "ledger sim".to_string(),
         heartbeat_interval: 50,
         election_timeout_min: timeout,
         election_timeout_max: timeout + 1,
-        snapshot_policy: if size >= 5 {
-            SnapshotPolicy::LogsSinceLast(10)
-        } else {
-            SnapshotPolicy::Never
-        },
-        max_in_snapshot_log_to_keep: if size >= 5 { 5 } else { 1000 },
+        snapshot_policy,
+        max_in_snapshot_log_to_keep,
         ..Config::default()
     }
     .validate()

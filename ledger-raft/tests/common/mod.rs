@@ -32,6 +32,20 @@ pub(crate) fn raft_config(name: &str) -> Config {
     .expect("a valid Raft configuration")
 }
 
+/// The snapshot settings of a cluster of `size`: from 5 nodes on, a snapshot every 10 applied
+/// entries with 5 entries of log kept behind it, so that a node that was down or cut off
+/// catches up from a snapshot; smaller clusters take none.
+pub(crate) fn snapshots_for(size: usize) -> (SnapshotPolicy, u64) {
+    if size >= 5 {
+        (SnapshotPolicy::LogsSinceLast(10), 5)
+    } else {
+        (
+            SnapshotPolicy::Never,
+            Config::default().max_in_snapshot_log_to_keep,
+        )
+    }
+}
+
 /// Polls `check` every 10 ms until it gives `Some`, or fails naming `what` after
 /// [`DEADLINE`].
 pub(crate) fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
