@@ -120,6 +120,9 @@ pub(crate) trait GenesisRecords: Send + Sync + std::fmt::Debug {
     ///
     /// As [`GenesisRecords::validate`].
     fn record(&self, tx: &mut Transaction) -> Result<(), Error>;
+
+    /// The founding nodes' certificates (PEM), recorded by the engine beside its own node.
+    fn founding_nodes(&self) -> &[String];
 }
 
 /// The settings the commit pipeline runs with: declared here once, set through

@@ -794,6 +794,20 @@ impl NodeIdentity {
         encode_identity(KIND_NODE, &self.key, &self.cert.der)
     }
 
+    /// The node's private key as PKCS#8 DER, for the TLS stack that authenticates the node to
+    /// its peers with its certificate (`ledger_raft::transport`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Crypto`] if the key cannot be encoded.
+    pub fn private_key_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let der = self
+            .key
+            .to_pkcs8_der()
+            .map_err(|e| Error::crypto("encoding the private key", e))?;
+        Ok(Zeroizing::new(der.as_slice().to_vec()))
+    }
+
     /// Decodes what [`NodeIdentity::to_bytes`] produced. Whether the certificate is signed by
     /// a given service is checked separately, with `verify_cert_signed_by`.
     ///
@@ -898,6 +912,43 @@ pub(crate) fn verify_cert_signed_by_at(
             "verifying the node certificate's endorsement",
             format_args!("{role}: {}", v.detail),
         )
+    })
+}
+
+/// A node certificate the service endorsed, as [`verify_node_endorsement`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndorsedNode {
+    /// The node id: lowercase hex SHA-256 of the certificate's SubjectPublicKeyInfo.
+    pub node_id: String,
+    /// The certificate in canonical PEM (LF line endings), as the ledger records it.
+    pub certificate_pem: String,
+    /// The certificate in DER.
+    pub certificate_der: Vec<u8>,
+}
+
+/// Checks that `service_certificate` endorses `node_certificate` (both PEM or DER) at time
+/// `at`, by the rules receipts are held to: both valid then, the node certificate allowed to
+/// sign and issued by the service certificate (a CA allowed to sign certificates), and the
+/// service key's signature over it verifying. This is what a node checks of a peer's
+/// certificate before it talks Raft with it, and what the audit checks of every node record.
+///
+/// # Errors
+///
+/// [`Error::Crypto`] naming the check that failed (a certificate that does not parse
+/// included).
+pub fn verify_node_endorsement(
+    node_certificate: impl AsRef<[u8]>,
+    service_certificate: impl AsRef<[u8]>,
+    at: SystemTime,
+) -> Result<EndorsedNode> {
+    let node = ParsedCert::parse(node_certificate.as_ref())
+        .map_err(|e| Error::crypto("parsing the node certificate", e))?;
+    verify_cert_signed_by_at(&node.der, service_certificate, at)?;
+    Ok(EndorsedNode {
+        node_id: node.node_id.clone(),
+        certificate_pem: node.pem.clone(),
+        certificate_der: node.der.clone(),
     })
 }
 

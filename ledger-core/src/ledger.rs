@@ -41,6 +41,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 use std::time::{Duration, Instant};
 
 use ledger_merkle::{CcfSha256, MerkleTree};
@@ -57,7 +58,7 @@ use crate::curves::PublicKey;
 use crate::custody::{self, Custody};
 use crate::entry::{self, TxKind};
 use crate::error::{Error, Problem};
-use crate::identity::{CertificateValidity, ParsedCert, ServiceSigner};
+use crate::identity::{verify_node_endorsement, CertificateValidity, ParsedCert, ServiceSigner};
 use crate::pipeline::{CoseSigner, PipelineInit, RootSignature, Shared, Submission, Threads};
 use crate::receipt::{proof_steps, Receipt};
 use crate::replication::{ReplicatedEntry, ReplicatedGroup, Replication, Role};
@@ -519,6 +520,18 @@ impl Ledger {
             record.put(SERVICE_TABLE, SERVICE_CERT_KEY, service_cert_pem.as_bytes());
             if let Some(genesis) = &config.genesis {
                 genesis.record(&mut record)?;
+                for pem in genesis.founding_nodes() {
+                    let founding =
+                        verify_node_endorsement(pem, &service_cert_pem, SystemTime::now())?;
+                    if founding.node_id == node_id {
+                        continue; // recorded below, as every node that signs
+                    }
+                    record.put(
+                        NODES_TABLE,
+                        founding.node_id.as_bytes(),
+                        founding.certificate_pem.as_bytes(),
+                    );
+                }
             }
         }
         let known = ledger

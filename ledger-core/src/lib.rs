@@ -99,7 +99,8 @@ pub use crate::error::{
 };
 pub use crate::governance::{Genesis, Governance, UserSession};
 pub use crate::identity::{
-    node_id_of, CertificateValidity, NodeIdentity, NodeSigner, ServiceIdentity, ServiceSigner,
+    node_id_of, verify_node_endorsement, CertificateValidity, EndorsedNode, NodeIdentity,
+    NodeSigner, ServiceIdentity, ServiceSigner,
 };
 pub use crate::leaf::{parse_commit_evidence, Digest, LeafComponents, NO_CLAIMS};
 pub use crate::ledger::{

@@ -1081,3 +1081,64 @@ fn altered_requests_are_never_accepted() {
     gov.ballot(&id, &genuine).unwrap();
     assert!(verify_governance(&ledger).unwrap().is_clean());
 }
+
+/// A cluster's founding nodes are recorded by the genesis transaction, before any of them
+/// signs: the ledger alone names the certificates its nodes accept from peers. The audit
+/// checks each record against the service certificate; a certificate the service did not
+/// issue refuses the genesis.
+#[test]
+fn founding_nodes_are_recorded_at_genesis() {
+    use ledger_core::{verify_node_endorsement, NodeIdentity, ServiceIdentity};
+    let service = ServiceIdentity::generate("founding").unwrap();
+    let nodes: Vec<NodeIdentity> = (1..=3)
+        .map(|i| NodeIdentity::generate(&service, &format!("node {i}")).unwrap())
+        .collect();
+    let genesis = nodes
+        .iter()
+        .fold(Genesis::new(), |g, n| g.node(n.certificate_pem()));
+    let ledger = Ledger::in_memory_with(
+        LedgerConfig::new("")
+            .service_identity(service.clone())
+            .genesis(genesis.clone()),
+    )
+    .unwrap();
+    let recorded: Vec<String> = ledger
+        .governance()
+        .nodes()
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_id)
+        .collect();
+    for node in &nodes {
+        assert!(
+            recorded.contains(&node.node_id().to_owned()),
+            "{recorded:?}"
+        );
+        let endorsed = verify_node_endorsement(
+            node.certificate_der(),
+            service.certificate_pem(),
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        assert_eq!(endorsed.node_id, node.node_id());
+    }
+    // The three founders and the node that wrote the genesis.
+    assert_eq!(recorded.len(), 4);
+    let report = verify_governance(&ledger).unwrap();
+    assert!(report.is_clean(), "{:?}", report.finding);
+
+    let other = ServiceIdentity::generate("another service").unwrap();
+    let stranger = NodeIdentity::generate(&other, "stranger").unwrap();
+    let refused = Ledger::in_memory_with(
+        LedgerConfig::new("")
+            .service_identity(service.clone())
+            .genesis(genesis.node(stranger.certificate_pem())),
+    );
+    assert!(matches!(refused, Err(Error::Crypto { .. })), "{refused:?}");
+    assert!(verify_node_endorsement(
+        stranger.certificate_der(),
+        service.certificate_pem(),
+        std::time::SystemTime::now()
+    )
+    .is_err());
+}

@@ -24,6 +24,10 @@
 //!   network and openraft's suite are tested with, independent of the ledger.
 //! * [`Backend`]: the key-value seam both are written against, with [`MemoryBackend`] and the
 //!   durable [`RocksBackend`]; [`open_memory`], [`open_rocks`] and [`open`] make a pair.
+//! * [`transport`]: Raft between processes: [`TlsNetwork`] sends RPCs as HTTP/1.1 over
+//!   mutual TLS to a peer's [`RaftServer`]; both ends accept only node certificates the
+//!   service endorses and the ledger records ([`PeerTrust`]; [`found_service`] records the
+//!   founding nodes in the genesis). `tests/tls_cluster.rs` runs a cluster over loopback.
 //! * [`sim`]: an in-process simulated network (seeded loss, delay, duplication, partitions,
 //!   crash and restart, an event trace) for testing clusters of these nodes; nodes over the
 //!   ledger state machine join it with [`sim::Router::attach`]. `tests/sim_cluster.rs` runs
@@ -160,6 +164,7 @@ mod rocks;
 pub mod sim;
 mod snapshot_data;
 mod state_machine;
+pub mod transport;
 mod types;
 
 use std::path::Path;
@@ -173,12 +178,16 @@ pub use ledger_machine::{
 };
 pub use log_store::{LogStore, PurgeFence, REPLICATION_BATCH_BYTES, TAIL_BYTES};
 pub use replicated::{
-    found_service, ClusterStatus, FoundedNode, FoundedService, NodeOptions, ReplicaError,
-    ReplicatedLedger,
+    found_service, found_service_with, ClusterStatus, FoundedNode, FoundedService, NodeOptions,
+    ReplicaError, ReplicatedLedger,
 };
 pub use rocks::{RocksBackend, FORMAT_VERSION};
 pub use snapshot_data::{SnapshotData, SnapshotSource};
 pub use state_machine::{SnapshotBuilder, StateMachine};
+pub use transport::{
+    client_tls_config, PeerTrust, RaftServer, TlsConnection, TlsNetwork, TransportConfig,
+    TransportError,
+};
 pub use types::{
     Applied, Entry, LogId, NodeId, Payload, SnapshotMeta, StorageError, StoredMembership,
     TypeConfig, Vote,

@@ -114,6 +114,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ledger_core::governance::Genesis;
 use ledger_core::{
     ConsistencyProof, CoseConsistencyReceipt, CoseReceipt, Cursor, Durability,
     Entry as LedgerEntry, KeyHistoryPage, Ledger, LedgerConfig, NodeIdentity, Page, Receipt,
@@ -938,7 +939,10 @@ pub struct FoundedService {
 /// Founds a service of `nodes` nodes under `root`: a standalone genesis ledger made with a
 /// new service identity named `name` (at `root/genesis`, closed, so signed), copied to
 /// `root/node<i>/ledger` for `i` in `1..=nodes`, and one node identity per node, issued by
-/// the service key. Each node's Raft directory is `root/node<i>/raft`.
+/// the service key and recorded by the genesis transaction ([`Genesis::node`]), so the ledger
+/// names every founding node's certificate before any of them has signed (the transport
+/// accepts only such peers: [`crate::transport`]). Each node's Raft directory is
+/// `root/node<i>/raft`.
 ///
 /// Every founding node shares the genesis ledger's commit secret (a copy of its store), which
 /// is what lets backups re-derive the primary's commit evidence.
@@ -951,25 +955,50 @@ pub fn found_service(
     name: &str,
     nodes: usize,
 ) -> Result<FoundedService, ReplicaError> {
+    found_service_with(root, name, nodes, Genesis::new())
+}
+
+/// [`found_service`] with `genesis` (members, constitution, roles, users) recorded by the
+/// genesis transaction too, beside the founding nodes.
+///
+/// # Errors
+///
+/// As [`found_service`]; the ledger's refusal of `genesis`.
+pub fn found_service_with(
+    root: &Path,
+    name: &str,
+    nodes: usize,
+    genesis: Genesis,
+) -> Result<FoundedService, ReplicaError> {
     let identity = ServiceIdentity::generate(name)?;
-    let genesis = root.join("genesis");
-    Ledger::open(LedgerConfig::new(&genesis).service_identity(identity.clone()))?.close()?;
+    let identities = (1..=nodes)
+        .map(|i| NodeIdentity::generate(&identity, &format!("{name} node {i}")).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let genesis = identities
+        .iter()
+        .fold(genesis, |g, node| g.node(node.certificate_pem()));
+    let genesis_dir = root.join("genesis");
+    Ledger::open(
+        LedgerConfig::new(&genesis_dir)
+            .service_identity(identity.clone())
+            .genesis(genesis),
+    )?
+    .close()?;
     let mut founded = Vec::with_capacity(nodes);
-    for i in 1..=nodes {
-        let dir = root.join(format!("node{i}"));
+    for (i, node) in identities.into_iter().enumerate() {
+        let dir = root.join(format!("node{}", i + 1));
         let ledger_dir = dir.join("ledger");
-        copy_dir(&genesis, &ledger_dir)?;
+        copy_dir(&genesis_dir, &ledger_dir)?;
         let raft_dir = dir.join("raft");
         std::fs::create_dir_all(&raft_dir).map_err(|source| ReplicaError::Io {
             operation: "creating",
             path: raft_dir.clone(),
             source,
         })?;
-        let node = NodeIdentity::generate(&identity, &format!("{name} node {i}"))?;
         founded.push(FoundedNode {
             ledger_dir,
             raft_dir,
-            identity: Arc::new(node),
+            identity: node,
         });
     }
     Ok(FoundedService {

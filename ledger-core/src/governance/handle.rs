@@ -44,6 +44,10 @@ impl GenesisRecords for Genesis {
         apply_writes(tx, exec::genesis_writes(&exec::EmptyView, self)?);
         Ok(())
     }
+
+    fn founding_nodes(&self) -> &[String] {
+        self.nodes()
+    }
 }
 
 impl LedgerConfig {

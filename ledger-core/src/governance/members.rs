@@ -107,6 +107,7 @@ pub struct Genesis {
     constitution: Option<Constitution>,
     roles: Vec<(String, RoleDefinition)>,
     users: Vec<(String, String)>,
+    nodes: Vec<String>,
 }
 
 impl Genesis {
@@ -140,9 +141,26 @@ impl Genesis {
         self
     }
 
+    /// Records a founding node: its certificate (PEM), which the service key must have
+    /// issued, goes into the genesis transaction's node records, as every node that signs is
+    /// recorded. A cluster's nodes are recorded this way before any of them has signed, so
+    /// the ledger names every certificate its nodes accept from their peers
+    /// (`ledger_raft::transport` trusts only recorded, endorsed node certificates). Opening the
+    /// genesis ledger fails if the certificate does not parse or the service did not endorse
+    /// it.
+    pub fn node(mut self, certificate_pem: impl Into<String>) -> Self {
+        self.nodes.push(certificate_pem.into());
+        self
+    }
+
     /// The members.
     pub fn members(&self) -> &[MemberPublicKey] {
         &self.members
+    }
+
+    /// The founding nodes' certificates (PEM), as given to [`Genesis::node`].
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
     }
 
     /// The genesis as a list of actions, in the order they are recorded.
