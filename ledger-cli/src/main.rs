@@ -17,6 +17,7 @@
 
 mod audit;
 mod backup;
+mod cluster;
 mod dir;
 mod inspect;
 mod output;
@@ -230,6 +231,9 @@ so service_cert.pem is the trust anchor (the Python SDK's ledger_certificate_pat
 runs the server holds the store: manage users through /app/users/{userId}. On a signal it
 finishes requests in flight and commits every acknowledged write before exiting.")]
     Serve(serve::ServeArgs),
+    /// Found a replicated cluster of node directories, or show a running cluster's state.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -249,6 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Inspect(args) => inspect::inspect(args, json),
         Command::Export(args) => inspect::export(args),
         Command::ServiceCert(args) => tx::service_cert(args, json),
+        Command::Cluster(command) => cluster::run(command, json),
         Command::Users(command) => users::run(command, json),
         Command::Serve(args) => serve::serve(args, json),
     }
@@ -268,8 +273,26 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Logs go to stderr, filtered by `RUST_LOG` (say `RUST_LOG=ledger_raft=info`); without it
+/// only `serve` logs, at `warn`, so the other commands' output stays what their docs show.
+fn init_logging(cli: &Cli) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) => tracing_subscriber::EnvFilter::new(spec),
+        Err(_) if matches!(cli.command, Command::Serve(_)) => {
+            tracing_subscriber::EnvFilter::new("warn")
+        }
+        Err(_) => return,
+    };
+    // Fails only if a subscriber is already set, which nothing else does.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli);
     match run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Negative) => ExitCode::from(EXIT_NEGATIVE),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ledger_server::{Server, ServerConfig};
 
+use crate::cluster::ClusterSettings;
 use crate::dir::LedgerDir;
 use crate::output;
 use crate::tx::close;
@@ -37,6 +38,10 @@ pub(crate) struct ServeArgs {
 /// Runs `ledger serve`.
 pub(crate) fn serve(args: ServeArgs, json: bool) -> anyhow::Result<Outcome> {
     let dir = LedgerDir::open(&args.dir)?;
+    if let Some(cluster) = ClusterSettings::of(dir.settings())? {
+        let listen = args.listen.unwrap_or(dir.settings().listen);
+        return crate::cluster::serve_node(&dir, cluster, listen, args.tls_names, json);
+    }
     let ledger = Arc::new(dir.open_ledger()?);
     let mut config = ServerConfig::default();
     config.listen = args.listen.unwrap_or(dir.settings().listen);
@@ -79,7 +84,7 @@ pub(crate) fn serve(args: ServeArgs, json: bool) -> anyhow::Result<Outcome> {
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     let interrupt = async {
         // An error means no handler could be installed: then only SIGTERM stops the server.
         if tokio::signal::ctrl_c().await.is_err() {

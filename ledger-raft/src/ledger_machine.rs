@@ -1343,6 +1343,7 @@ impl LedgerStateMachine {
         data: impl Into<SnapshotData>,
     ) -> Result<(), RaftStoreError> {
         let mut data: SnapshotData = data.into();
+        tracing::info!(snapshot_id = %meta.snapshot_id, "installing a ledger snapshot");
         let slot = self.slot.clone();
         let stored_before = slot.with_current(stored_through);
         let owned_meta = meta.clone();

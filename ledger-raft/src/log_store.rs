@@ -82,8 +82,17 @@
 //!
 //! # Recovery
 //!
-//! Nothing to do on open: the log is what the backend holds. `get_log_state` derives the last
-//! log id from the greatest stored index (or, with no entries left, the last purged log id).
+//! The log is what the backend holds, with one repair: `get_log_state` (which openraft calls
+//! when it starts) first purges through the fence, if the log is not purged that far. A purge
+//! the fence held during a snapshot install leaves the entries the node had before the
+//! snapshot (through some index `L`), and once the install is recorded the node appends the
+//! entries after the snapshot's last log id `S > L + 1`: the stored log then has a hole
+//! (`L`, `S`] until the next purge. openraft loads the log ids of everything after the last
+//! purge point at start and refused to start a node killed in that window ("try to get log
+//! at index L+1 but got None"; the cluster test of `ledger-cli` found it). Purging through the
+//! recorded snapshot removes the stale entries, and nothing openraft needs: the snapshot
+//! covers them. `get_log_state` then derives the last log id from the greatest stored index
+//! (or, with no entries left, the last purged log id).
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -474,6 +483,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        self.purge_to_fence().map_err(write_logs)?;
         let last_purged_log_id: Option<LogId> = self.meta(PURGED).map_err(read_logs)?;
         let last_log_id = self.last_entry_log_id().map_err(read_logs)?;
         Ok(LogState {
@@ -575,28 +585,43 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 return Ok(());
             }
         };
-        let purged: Option<LogId> = self.meta(PURGED).map_err(read_logs)?;
+        self.purge_through(log_id).map_err(write_logs)
+    }
+}
+
+impl LogStore {
+    /// Deletes the entries through `log_id` and records it as the last purged, in one batch,
+    /// unless the log is purged that far already.
+    fn purge_through(&self, log_id: LogId) -> Result<(), RaftStoreError> {
+        let purged: Option<LogId> = self.meta(PURGED)?;
         if purged.is_some_and(|p| p.index >= log_id.index) {
             return Ok(());
         }
         tracing::debug!(%log_id, "purge the raft log up to this index");
-        let purged = encode("last purged log id", &log_id).map_err(write_logs)?;
-        self.backend
-            .write(
-                vec![
-                    WriteOp::Put(Keyspace::LogMeta, PURGED.to_vec(), purged),
-                    WriteOp::DeleteRange(
-                        Keyspace::Log,
-                        u64_key(0).to_vec(),
-                        Some(u64_key(log_id.index).to_vec()),
-                    ),
-                    WriteOp::Delete(Keyspace::Log, u64_key(log_id.index).to_vec()),
-                ],
-                false,
-            )
-            .map_err(write_logs)?;
+        let purged = encode("last purged log id", &log_id)?;
+        self.backend.write(
+            vec![
+                WriteOp::Put(Keyspace::LogMeta, PURGED.to_vec(), purged),
+                WriteOp::DeleteRange(
+                    Keyspace::Log,
+                    u64_key(0).to_vec(),
+                    Some(u64_key(log_id.index).to_vec()),
+                ),
+                WriteOp::Delete(Keyspace::Log, u64_key(log_id.index).to_vec()),
+            ],
+            false,
+        )?;
         self.tail.lock().purge(log_id.index);
         Ok(())
+    }
+
+    /// Completes a purge the fence held: purges through the fence if the log is not purged
+    /// that far (see # Recovery).
+    fn purge_to_fence(&self) -> Result<(), RaftStoreError> {
+        match self.fence.as_ref().map(PurgeFence::get) {
+            Some(Some(fence)) => self.purge_through(fence),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -612,5 +637,60 @@ mod tests {
         assert_eq!(index_range(&(5..=u64::MAX)), Some((5, None)));
         let excluded_max = (Bound::Excluded(u64::MAX), Bound::Unbounded);
         assert_eq!(index_range(&excluded_max), None);
+    }
+
+    fn blank(term: u64, index: u64) -> Entry {
+        Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    /// The store a node killed after a snapshot install leaves when the fence held the
+    /// install's purge: its old entries 1..=5, then the entries after the snapshot's 20.
+    #[tokio::test]
+    async fn a_purge_held_by_the_fence_is_completed_at_start_so_the_log_has_no_hole() {
+        let backend: Arc<dyn Backend> = Arc::new(crate::MemoryBackend::new());
+        let rows = (1..=5)
+            .map(|i| blank(1, i))
+            .chain((21..=23).map(|i| blank(2, i)))
+            .map(|e| {
+                WriteOp::Put(
+                    Keyspace::Log,
+                    u64_key(e.log_id.index).to_vec(),
+                    encode("e", &e).unwrap(),
+                )
+            })
+            .collect();
+        backend.write(rows, true).unwrap();
+        let snapshot = blank(2, 20).log_id;
+
+        let mut log =
+            LogStore::new(backend.clone()).with_purge_fence(PurgeFence::new(Some(snapshot)));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(snapshot));
+        assert_eq!(state.last_log_id, Some(blank(2, 23).log_id));
+        // Everything after the purge point is there, consecutive, as openraft loads it.
+        let entries = log.try_get_log_entries(..).await.unwrap();
+        let indexes: Vec<u64> = entries.iter().map(|e| e.log_id.index).collect();
+        assert_eq!(indexes, vec![21, 22, 23]);
+
+        // Without a recorded snapshot nothing is purged.
+        let backend: Arc<dyn Backend> = Arc::new(crate::MemoryBackend::new());
+        let row = blank(1, 1);
+        backend
+            .write(
+                vec![WriteOp::Put(
+                    Keyspace::Log,
+                    u64_key(1).to_vec(),
+                    encode("e", &row).unwrap(),
+                )],
+                true,
+            )
+            .unwrap();
+        let mut log = LogStore::new(backend).with_purge_fence(PurgeFence::new(None));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, None);
+        assert_eq!(state.last_log_id, Some(row.log_id));
     }
 }

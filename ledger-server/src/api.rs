@@ -50,6 +50,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::claims;
+use crate::forward::{self, Forwarding, NODE_HEADER};
+use crate::source::LedgerSource;
 use crate::tls::canonical_user_id;
 
 /// The api-version this server speaks.
@@ -57,20 +59,25 @@ pub(crate) const API_VERSION: &str = "2022-05-13";
 /// ACL's default collection.
 pub(crate) const DEFAULT_COLLECTION: &str = "subledger:0";
 /// The header carrying the transaction id of a write, or the one an answer was read at.
-const TX_HEADER: &str = "x-ms-ccf-transaction-id";
+pub(crate) const TX_HEADER: &str = "x-ms-ccf-transaction-id";
 
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) source: Arc<dyn LedgerSource>,
+    pub(crate) forwarding: Option<Forwarding>,
     pub(crate) page_size: usize,
     pub(crate) max_body: usize,
 }
 
-/// The client certificate's user id for this connection, or `None` without a certificate;
-/// the connection layer inserts it into every request.
+/// Who a request is made for: the client certificate's user id (`None` without a
+/// certificate) and the certificate itself (DER). The connection layer inserts it into every
+/// request; a forwarded request's is replaced by the user it names (`src/forward.rs`).
 #[derive(Clone, Debug)]
-pub(crate) struct ClientIdentity(pub(crate) Option<String>);
+pub(crate) struct ClientIdentity {
+    pub(crate) user: Option<String>,
+    pub(crate) certificate: Option<Arc<[u8]>>,
+}
 
 /// An error response: status, code and message.
 #[derive(Debug)]
@@ -87,6 +94,10 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -126,7 +137,7 @@ impl From<Error> for ApiError {
             Error::Forbidden { .. } => {
                 Self::new(StatusCode::FORBIDDEN, "AuthorizationFailed", message)
             }
-            Error::Closed => Self::new(
+            Error::Closed | Error::NotPrimary { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",
                 message,
@@ -189,7 +200,19 @@ pub(crate) fn router(state: AppState) -> Router {
             "/app/enclaveQuotes",
             get(enclave_quotes).fallback(method_not_allowed),
         )
+        .route(
+            "/node/status",
+            get(node_status).fallback(method_not_allowed),
+        )
+        .route(
+            "/node/network",
+            get(node_network).fallback(method_not_allowed),
+        )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::route,
+        ))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             add_transaction_id,
@@ -203,14 +226,47 @@ pub(crate) fn router(state: AppState) -> Router {
 async fn add_transaction_id(State(state): State<AppState>, mut response: Response) -> Response {
     if !response.headers().contains_key(TX_HEADER) {
         if let Some(value) = state
-            .ledger
-            .last_committed()
+            .source
+            .ledger()
+            .ok()
+            .and_then(|ledger| ledger.last_committed())
             .and_then(|tx| HeaderValue::from_str(&tx.to_string()).ok())
         {
             response.headers_mut().insert(TX_HEADER, value);
         }
     }
+    if !response.headers().contains_key(NODE_HEADER) {
+        if let Ok(value) = HeaderValue::from_str(&state.source.status().node) {
+            response.headers_mut().insert(NODE_HEADER, value);
+        }
+    }
     response
+}
+
+/// `GET /node/status`: what this node says of itself (no client certificate needed, as
+/// CCF's `/node` routes).
+async fn node_status(State(state): State<AppState>) -> ApiResult {
+    let source = Arc::clone(&state.source);
+    let status = tokio::task::spawn_blocking(move || source.status())
+        .await
+        .map_err(|e| ApiError::internal(format!("request task failed: {e}")))?;
+    Ok(json_response(StatusCode::OK, json!(status), None))
+}
+
+/// `GET /node/network`: the cluster's nodes and their REST addresses (empty for a server
+/// that forwards nowhere).
+async fn node_network(State(state): State<AppState>) -> ApiResult {
+    let nodes: Vec<Value> = state
+        .forwarding
+        .as_ref()
+        .map(|f| {
+            f.peers()
+                .iter()
+                .map(|(node, addr)| json!({"node": node, "address": addr.to_string()}))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(json_response(StatusCode::OK, json!({"nodes": nodes}), None))
 }
 
 async fn not_found() -> ApiError {
@@ -288,14 +344,14 @@ where
     T: Send + 'static,
     F: FnOnce(&Ledger, &UserSession<'_>) -> Result<T, ApiError> + Send + 'static,
 {
-    let Some(user_id) = identity.0.clone() else {
+    let Some(user_id) = identity.user.clone() else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationInfo",
             "a client certificate is required",
         ));
     };
-    let ledger = Arc::clone(&state.ledger);
+    let ledger = state.source.ledger()?;
     tokio::task::spawn_blocking(move || {
         let session = ledger.session(&user_id).map_err(|e| match e {
             Error::Forbidden { .. } => ApiError::new(

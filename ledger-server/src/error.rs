@@ -42,6 +42,13 @@ pub enum ServerError {
         /// rustls' error.
         source: rustls::Error,
     },
+    /// The client that forwards writes to the primary could not be built (a node key or
+    /// service certificate that does not decode, a TLS setting refused).
+    #[error("setting up forwarding to the primary: {reason}")]
+    Forwarding {
+        /// What failed.
+        reason: String,
+    },
     /// The listening socket failed while serving.
     #[error("serving on {addr}: {source}")]
     Listen {

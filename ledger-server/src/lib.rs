@@ -31,9 +31,25 @@
 //! | `GET`, `PATCH`, `DELETE /app/users/{userId}` | a user's role: `Administrator`, `Contributor`, `Reader` (or a custom role of the ledger) |
 //! | `GET /app/governance/constitution`, `GET /app/governance/members` | governance state |
 //! | `GET /app/enclaveQuotes` | the node id, and no quotes (no enclave) |
+//! | `GET /node/status` | this node's [`NodeStatus`] (no client certificate needed, nor `api-version`) |
+//! | `GET /node/network` | the cluster's nodes and their REST addresses (`{"nodes": [{"node", "address"}]}`; empty for a standalone server) |
 //!
 //! Every answer carries `x-ms-ccf-transaction-id`: a write's own id, else the newest committed
-//! transaction when it was read ([`ledger_core::Ledger::last_committed`]).
+//! transaction when it was read ([`ledger_core::Ledger::last_committed`]), and
+//! [`NODE_HEADER`] (`x-ledger-node`): the node whose ledger answered.
+//!
+//! # Clusters
+//!
+//! [`Server::bind_source`] serves a node of a replicated ledger: a [`LedgerSource`] gives the
+//! ledger of the moment (a node reopens its ledger when its role changes), the node's
+//! [`NodeStatus`] and its `wait_for_commit`. With a [`Forwarding`], a write (`POST`, `PUT`,
+//! `PATCH`, `DELETE` under `/app/`) reaching a backup is forwarded to the primary over mutual
+//! TLS with the node's certificate, naming the caller in [`FORWARDED_USER`]; the primary
+//! honours that header only from a certificate the service endorses and the ledger records
+//! as a node's (anyone else: 403). The backup relays the primary's answer (its
+//! `x-ledger-node` names the primary) once it has applied the write itself, so the caller's
+//! next reads on the backup see it. No primary known, or the primary unreachable: 503. The
+//! protocol is in `src/forward.rs`.
 //!
 //! Every route requires `api-version=2022-05-13`. Status codes, error codes and states are
 //! listed in `src/api.rs`; how entries get their application claims in `src/claims.rs`.
@@ -58,10 +74,14 @@ mod api;
 mod claims;
 mod config;
 mod error;
+mod forward;
 mod server;
+mod source;
 mod tls;
 
 pub use crate::config::ServerConfig;
 pub use crate::error::ServerError;
+pub use crate::forward::{Forwarding, FORWARDED_USER, NODE_HEADER};
 pub use crate::server::Server;
+pub use crate::source::{role_name, LedgerSource, NodeStatus};
 pub use crate::tls::certificate_user_id;

@@ -29,6 +29,8 @@ use tower::util::BoxCloneService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 use crate::api::{self, AppState, ClientIdentity};
+use crate::forward::Forwarding;
+use crate::source::LedgerSource;
 use crate::tls::{certificate_user_id, server_tls_config};
 use crate::{ServerConfig, ServerError};
 
@@ -53,11 +55,12 @@ type AppService = BoxCloneService<Request, Response, BoxError>;
 /// # }
 /// ```
 pub struct Server {
-    ledger: Arc<Ledger>,
+    source: Arc<dyn LedgerSource>,
     config: ServerConfig,
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+    service_certificate_pem: String,
     service: AppService,
 }
 
@@ -80,6 +83,24 @@ impl Server {
     /// for a zero timeout or a `page_size` of [`ledger_core::MAX_PAGE_LIMIT`] or more; [`ServerError::Certificate`] if the service key cannot issue the
     /// server certificate; [`ServerError::Tls`] if rustls refuses the configuration.
     pub fn bind(ledger: Arc<Ledger>, config: ServerConfig) -> Result<Server, ServerError> {
+        Self::bind_source(Arc::new(ledger), None, config)
+    }
+
+    /// Binds a server that answers from whatever ledger `source` gives at each request (a
+    /// node of a replicated ledger, whose ledger is reopened at role changes), forwarding
+    /// writes to the primary with `forwarding` when this node is not it (see
+    /// `src/forward.rs`). The TLS certificate is issued by the service key of the ledger
+    /// `source` gives now.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::bind`]; the source's failure to give a ledger
+    /// ([`ServerError::Certificate`]).
+    pub fn bind_source(
+        source: Arc<dyn LedgerSource>,
+        forwarding: Option<Forwarding>,
+        config: ServerConfig,
+    ) -> Result<Server, ServerError> {
         for (field, value) in [
             ("request_timeout", config.request_timeout),
             ("handshake_timeout", config.handshake_timeout),
@@ -101,7 +122,12 @@ impl Server {
                 ),
             });
         }
+        let ledger = source
+            .ledger()
+            .map_err(|source| ServerError::Certificate { source })?;
         let tls = Arc::new(server_tls_config(&ledger, &config)?);
+        let service_certificate_pem = ledger.service_certificate_pem();
+        drop(ledger);
         let addr = config.listen;
         let listener = std::net::TcpListener::bind(addr)
             .map_err(|source| ServerError::Bind { addr, source })?;
@@ -112,7 +138,8 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
         let router = api::router(AppState {
-            ledger: Arc::clone(&ledger),
+            source: Arc::clone(&source),
+            forwarding,
             page_size: config.page_size.get(),
             max_body: config.max_body_bytes.get(),
         });
@@ -123,11 +150,12 @@ impl Server {
             .concurrency_limit(config.max_concurrent_requests.get())
             .service(router);
         Ok(Server {
-            ledger,
+            source,
             config,
             listener,
             local_addr,
             tls,
+            service_certificate_pem,
             service: BoxCloneService::<Request, Response, BoxError>::new(service),
         })
     }
@@ -140,7 +168,7 @@ impl Server {
     /// The service's TLS trust anchor: the ledger's service certificate (PEM), which
     /// issued the server's certificate.
     pub fn service_certificate_pem(&self) -> String {
-        self.ledger.service_certificate_pem()
+        self.service_certificate_pem.clone()
     }
 
     /// Serves until `shutdown` completes, then shuts down gracefully (see the module docs):
@@ -210,16 +238,21 @@ impl Server {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        let ledger = Arc::clone(&self.ledger);
-        tokio::task::spawn_blocking(move || ledger.flush())
-            .await
-            .map_err(|e| ServerError::Flush {
-                source: ledger_core::Error::Io {
-                    operation: "joining the flush task",
-                    source: std::io::Error::other(e.to_string()),
-                },
-            })?
-            .map_err(|source| ServerError::Flush { source })?;
+        let source = Arc::clone(&self.source);
+        tokio::task::spawn_blocking(move || match source.ledger() {
+            Ok(ledger) => ledger.flush(),
+            // A node's ledger being reopened is flushed by its closing.
+            Err(ledger_core::Error::Closed) => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| ServerError::Flush {
+            source: ledger_core::Error::Io {
+                operation: "joining the flush task",
+                source: std::io::Error::other(e.to_string()),
+            },
+        })?
+        .map_err(|source| ServerError::Flush { source })?;
         tracing::info!("ledger flushed; server stopped");
         Ok(())
     }
@@ -256,7 +289,13 @@ async fn serve_connection(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|cert| certificate_user_id(cert.as_ref()));
-    let identity = ClientIdentity(user);
+    let certificate: Option<Arc<[u8]>> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| Arc::from(cert.as_ref()));
+    let identity = ClientIdentity { user, certificate };
     let hyper_service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(identity.clone());
