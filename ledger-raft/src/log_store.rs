@@ -83,7 +83,8 @@
 //! # Recovery
 //!
 //! The log is what the backend holds, with one repair: `get_log_state` (which openraft calls
-//! when it starts) first purges through the fence, if the log is not purged that far. A purge
+//! when it starts) first purges through the fence if entries are stored at or before the
+//! fence but none at the fence itself. A purge
 //! the fence held during a snapshot install leaves the entries the node had before the
 //! snapshot (through some index `L`), and once the install is recorded the node appends the
 //! entries after the snapshot's last log id `S > L + 1`: the stored log then has a hole
@@ -91,7 +92,8 @@
 //! purge point at start and refused to start a node killed in that window ("try to get log
 //! at index L+1 but got None"; the cluster test of `ledger-cli` found it). Purging through the
 //! recorded snapshot removes the stale entries, and nothing openraft needs: the snapshot
-//! covers them. `get_log_state` then derives the last log id from the greatest stored index
+//! covers them. (A log that stores the entry at the fence has no such hole: a leader that
+//! built its snapshot keeps the entries behind it that `max_in_snapshot_log_to_keep` asks.) `get_log_state` then derives the last log id from the greatest stored index
 //! (or, with no entries left, the last purged log id).
 
 use std::collections::VecDeque;
@@ -615,13 +617,27 @@ impl LogStore {
         Ok(())
     }
 
-    /// Completes a purge the fence held: purges through the fence if the log is not purged
-    /// that far (see # Recovery).
+    /// Completes a purge the fence held during a snapshot install, if it left a hole: entries
+    /// stored at or before the fence, but none at the fence itself (see # Recovery).
     fn purge_to_fence(&self) -> Result<(), RaftStoreError> {
-        match self.fence.as_ref().map(PurgeFence::get) {
-            Some(Some(fence)) => self.purge_through(fence),
-            _ => Ok(()),
+        let Some(Some(fence)) = self.fence.as_ref().map(PurgeFence::get) else {
+            return Ok(());
+        };
+        let first = self.backend.scan(Keyspace::Log, &u64_key(0), None, 1)?;
+        let stale = match first.first() {
+            Some((key, _)) => key_u64("log index", key)? <= fence.index,
+            None => false,
+        };
+        if stale
+            && self
+                .backend
+                .get(Keyspace::Log, &u64_key(fence.index))?
+                .is_none()
+        {
+            tracing::info!(%fence, "purging the entries a snapshot install left behind it");
+            self.purge_through(fence)?;
         }
+        Ok(())
     }
 }
 
