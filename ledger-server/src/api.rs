@@ -51,6 +51,7 @@ use serde_json::{json, Value};
 
 use crate::claims;
 use crate::forward::{self, Forwarding, NODE_HEADER};
+use crate::gov;
 use crate::source::LedgerSource;
 use crate::tls::canonical_user_id;
 
@@ -150,7 +151,7 @@ impl From<Error> for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// The routes, with JSON answers for unknown paths and methods.
 pub(crate) fn router(state: AppState) -> Router {
@@ -208,6 +209,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/node/network",
             get(node_network).fallback(method_not_allowed),
         )
+        .merge(gov::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -312,7 +314,7 @@ fn query_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError
     }
 }
 
-fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(p)| p)
         .map_err(|e| ApiError::bad_request(format!("malformed path: {e}")))
 }
@@ -373,7 +375,7 @@ where
     })?
 }
 
-fn json_response(status: StatusCode, body: Value, tx: Option<TxId>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value, tx: Option<TxId>) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Some(tx) = tx {
         if let Ok(value) = HeaderValue::from_str(&tx.to_string()) {
@@ -385,7 +387,7 @@ fn json_response(status: StatusCode, body: Value, tx: Option<TxId>) -> Response 
 
 /// A JSON request body: `application/json` (or `application/merge-patch+json`, which the
 /// SDK sends for users), at most `max_body` bytes, parsed into `T`.
-struct JsonBody<T>(T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<T> FromRequest<AppState> for JsonBody<T>
 where

@@ -3,7 +3,7 @@
 //!
 //! # Protocol
 //!
-//! A node that receives a write (`POST`, `PUT`, `PATCH`, `DELETE` under `/app/`) while its
+//! A node that receives a write (`POST`, `PUT`, `PATCH`, `DELETE` under `/app/` or `/gov/`) while its
 //! ledger is not the primary sends the same request (method, path, query, content type,
 //! body) to the primary's REST address ([`Forwarding::new`]'s `peers`, keyed by the node
 //! names [`crate::NodeStatus`] uses), over TLS that authenticates both ends:
@@ -12,7 +12,8 @@
 //!   and recorded by the ledger), and trusts the primary's server certificate only if the
 //!   service certificate issued it;
 //! * the request names the caller in [`FORWARDED_USER`] (the user id the caller's own
-//!   client certificate gave). The primary honours that header only on a connection whose
+//!   client certificate gave; none for `/gov/`, whose requests are signed by members and
+//!   authenticated by the signature). The primary honours that header only on a connection whose
 //!   client certificate the service endorses now and the ledger records as a node's, byte
 //!   for byte; anyone else sending it gets 403. The primary then decides the request as that
 //!   user, with its own (newest) users and roles.
@@ -163,10 +164,10 @@ pub(crate) async fn route(
             Err(e) => e.into_response(),
         };
     }
+    let path = request.uri().path();
+    let (app, gov) = (path.starts_with("/app/"), path.starts_with("/gov/"));
     let forwarding = match &state.forwarding {
-        Some(f) if is_write(request.method()) && request.uri().path().starts_with("/app/") => {
-            f.clone()
-        }
+        Some(f) if is_write(request.method()) && (app || gov) => f.clone(),
         _ => return next.run(request).await,
     };
     let user = request
@@ -177,9 +178,15 @@ pub(crate) async fn route(
         .source
         .ledger()
         .is_ok_and(|l| l.role() != Role::Backup);
+    if local_is_primary {
+        return next.run(request).await;
+    }
     match user {
-        Some(user) if !local_is_primary => forward(&state, &forwarding, request, &user).await,
-        _ => next.run(request).await,
+        // A member's request is authenticated by its signature, not by a user.
+        _ if gov => forward(&state, &forwarding, request, None).await,
+        Some(user) => forward(&state, &forwarding, request, Some(&user)).await,
+        // Refused here: no client certificate.
+        None => next.run(request).await,
     }
 }
 
@@ -247,13 +254,13 @@ fn unavailable(message: String) -> Response {
     .into_response()
 }
 
-/// Sends `request` to the primary as `user`, relays the answer, and waits to have applied
-/// the write.
+/// Sends `request` to the primary as `user` (none for a member's signed governance request),
+/// relays the answer, and waits to have applied the write.
 async fn forward(
     state: &AppState,
     forwarding: &Forwarding,
     request: Request,
-    user: &str,
+    user: Option<&str>,
 ) -> Response {
     let status = state.source.status();
     let Some(primary) = status.primary.filter(|p| *p != status.node) else {
@@ -281,8 +288,10 @@ async fn forward(
     let mut outgoing = forwarding
         .client
         .request(parts.method, format!("https://{addr}{path}"))
-        .header(FORWARDED_USER, user)
         .body(body);
+    if let Some(user) = user {
+        outgoing = outgoing.header(FORWARDED_USER, user);
+    }
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         outgoing = outgoing.header(header::CONTENT_TYPE, ct);
     }

@@ -75,6 +75,7 @@ mod claims;
 mod config;
 mod error;
 mod forward;
+mod gov;
 mod server;
 mod source;
 mod tls;
