@@ -30,8 +30,9 @@
 //! | `snapshotEvery` | a snapshot after this many applied entries (default 10,000) |
 //! | `logKeptBehindSnapshot` | log entries kept behind a snapshot (default 1,000) |
 //!
-//! The genesis transaction records every node's certificate (so peers accept each other)
-//! and the `--admin-cert` user as an `Administrator`.
+//! The genesis transaction records every node's certificate (so peers accept each other),
+//! the `--admin-cert` user as an `Administrator`, and each `--member` key as a member of the
+//! consortium (`ledger gov` then governs the running cluster).
 //!
 //! # Start
 //!
@@ -49,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use ledger_core::governance::Genesis;
+use ledger_core::governance::{Genesis, MemberPublicKey};
 use ledger_core::{Error, Ledger, LedgerConfig, NodeIdentity, TxId, TxStatus};
 use ledger_raft::{
     found_service_with, Backend, LedgerRole, PeerTrust, RaftServer, ReplicatedLedger, RocksBackend,
@@ -136,6 +137,11 @@ pub(crate) struct InitArgs {
     /// The certificate (PEM or DER) of the user who is an Administrator from genesis.
     #[arg(long, value_name = "PEM")]
     admin_cert: PathBuf,
+    /// A member's public key (PEM; Ed25519 or P-256), a member of the consortium from
+    /// genesis (Accepted until it acknowledges with `ledger gov ack`). Repeat for several;
+    /// with members the cluster is governed by their proposals and ballots.
+    #[arg(long = "member", value_name = "PEM")]
+    members: Vec<PathBuf>,
     /// The service's name (in its certificate).
     #[arg(long, default_value = "ledger")]
     service_name: String,
@@ -225,7 +231,14 @@ fn init(args: InitArgs, json: bool) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
-    let genesis = Genesis::new().user(admin_id.clone(), "Administrator");
+    let mut genesis = Genesis::new().user(admin_id.clone(), "Administrator");
+    for path in &args.members {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let key = MemberPublicKey::from_pem(&pem)
+            .with_context(|| format!("{} is not a member public key", path.display()))?;
+        genesis = genesis.member(key);
+    }
     let founded = found_service_with(&args.dir, &args.service_name, n, genesis)
         .context("founding the service")?;
     let service_pem = founded.identity.certificate_pem().to_owned();

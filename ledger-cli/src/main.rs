@@ -19,6 +19,7 @@ mod audit;
 mod backup;
 mod cluster;
 mod dir;
+mod gov;
 mod inspect;
 mod output;
 mod receipts;
@@ -234,6 +235,10 @@ finishes requests in flight and commits every acknowledged write before exiting.
     /// Found a replicated cluster of node directories, or show a running cluster's state.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// A member's signed governance requests to a running node: ack, propose, ballot,
+    /// withdraw, and show proposals.
+    #[command(subcommand)]
+    Gov(gov::GovCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -254,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => inspect::export(args),
         Command::ServiceCert(args) => tx::service_cert(args, json),
         Command::Cluster(command) => cluster::run(command, json),
+        Command::Gov(command) => gov::run(command, json),
         Command::Users(command) => users::run(command, json),
         Command::Serve(args) => serve::serve(args, json),
     }

@@ -702,3 +702,243 @@ fn three_node_processes_keep_every_committed_transaction_through_kills() {
         );
     }
 }
+
+/// Runs `ledger args...`, expects success, returns stdout as JSON.
+fn ledger_json(args: &[&str], stdin: Option<&str>) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ledger"));
+    cmd.arg("--json").args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "ledger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn members_govern_a_running_cluster_through_any_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let admin = rcgen::generate_simple_self_signed(vec!["admin".to_owned()]).unwrap();
+    let admin_crt = tmp.path().join("admin.crt");
+    fs::write(&admin_crt, admin.cert.pem()).unwrap();
+    let mut member_args = Vec::new();
+    let mut member_keys = Vec::new();
+    for i in 0..2 {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let public = tmp.path().join(format!("member{i}.pub"));
+        let private = tmp.path().join(format!("member{i}.key"));
+        fs::write(&public, key.public_key_pem()).unwrap();
+        fs::write(&private, key.serialize_pem()).unwrap();
+        member_args.push("--member".to_owned());
+        member_args.push(public.to_str().unwrap().to_owned());
+        member_keys.push(private.to_str().unwrap().to_owned());
+    }
+    let base = free_ports();
+    let out = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["cluster", "init"])
+        .arg(&dir)
+        .args([
+            "--nodes",
+            "3",
+            "--listen-base",
+            &format!("127.0.0.1:{base}"),
+        ])
+        .arg("--admin-cert")
+        .arg(&admin_crt)
+        .args(&member_args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let service = dir.join("service.pem");
+    let service_pem = fs::read_to_string(&service).unwrap();
+    let cert = service.to_str().unwrap();
+    let nodes = (1..=3)
+        .map(|i| Node {
+            id: i,
+            dir: dir.join(format!("node{i}")),
+            rest: SocketAddr::from(([127, 0, 0, 1], base + i as u16 - 1)),
+            log: dir.join(format!("node{i}.log")),
+            child: None,
+            lines: None,
+        })
+        .collect();
+    let identity = format!("{}{}", admin.cert.pem(), admin.key_pair.serialize_pem());
+    let mut cluster = Cluster {
+        nodes,
+        client: https_client(&service_pem, &identity, Duration::from_secs(2)),
+    };
+    for node in &mut cluster.nodes {
+        node.start();
+    }
+    let (primary, _) = cluster.wait_for_primary(0, Duration::from_secs(60));
+    // Every request goes to a backup, which forwards it to the primary.
+    let backup = cluster.nodes[(primary + 1) % 3].rest.to_string();
+    let other_backup = cluster.nodes[(primary + 2) % 3].rest.to_string();
+
+    let shown = ledger_json(&["gov", "show", &backup, "--cert", cert], None);
+    let members = shown["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2, "{shown}");
+    assert!(members.iter().all(|m| m["status"] == "accepted"), "{shown}");
+    for (key, node) in member_keys.iter().zip([&backup, &other_backup]) {
+        ledger_json(
+            &["gov", "ack", node, "--cert", cert, "--member-key", key],
+            None,
+        );
+    }
+    let shown = ledger_json(&["gov", "show", &other_backup, "--cert", cert], None);
+    assert!(
+        shown["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["status"] == "active"),
+        "{shown}"
+    );
+
+    // A new user, admitted by proposal and ballots, can then read on any node.
+    let reader = rcgen::generate_simple_self_signed(vec!["reader".to_owned()]).unwrap();
+    let reader_id = ledger_server::certificate_user_id(reader.cert.der());
+    let reader_identity = format!("{}{}", reader.cert.pem(), reader.key_pair.serialize_pem());
+    let reader_client = https_client(&service_pem, &reader_identity, Duration::from_secs(10));
+    let read = |node: &str| {
+        reader_client
+            .get(format!("https://{node}/app/transactions?{API}"))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(read(&backup), 403);
+    let actions = serde_json::json!([
+        {"name": "set_user", "args": {"user_id": reader_id.as_str(), "role": "Reader"}}
+    ])
+    .to_string();
+    let proposed = ledger_json(
+        &[
+            "gov",
+            "propose",
+            &backup,
+            "--cert",
+            cert,
+            "--member-key",
+            &member_keys[0],
+            "--actions",
+            "-",
+        ],
+        Some(&actions),
+    );
+    assert_eq!(proposed["state"], "open", "{proposed}");
+    let id = proposed["proposal_id"].as_str().unwrap().to_owned();
+    let first = ledger_json(
+        &[
+            "gov",
+            "ballot",
+            &other_backup,
+            &id,
+            "--vote",
+            "approve",
+            "--cert",
+            cert,
+            "--member-key",
+            &member_keys[0],
+        ],
+        None,
+    );
+    assert_eq!(first["state"], "open", "{first}");
+    let second = ledger_json(
+        &[
+            "gov",
+            "ballot",
+            &backup,
+            &id,
+            "--vote",
+            "approve",
+            "--cert",
+            cert,
+            "--member-key",
+            &member_keys[1],
+        ],
+        None,
+    );
+    assert_eq!(second["state"], "accepted", "{second}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while read(&other_backup) != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the new Reader cannot read on a backup"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let shown = ledger_json(&["gov", "show", &other_backup, &id, "--cert", cert], None);
+    assert_eq!(shown["state"], "accepted", "{shown}");
+    assert_eq!(shown["ballots"].as_object().unwrap().len(), 2, "{shown}");
+
+    // A proposal withdrawn by its proposer; another member's withdrawal is refused.
+    let proposed = ledger_json(
+        &[
+            "gov",
+            "propose",
+            &backup,
+            "--cert",
+            cert,
+            "--member-key",
+            &member_keys[1],
+            "--actions",
+            "-",
+        ],
+        Some(
+            &serde_json::json!([{"name": "remove_user", "args": {"user_id": reader_id.as_str()}}])
+                .to_string(),
+        ),
+    );
+    let id = proposed["proposal_id"].as_str().unwrap().to_owned();
+    let refused = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args([
+            "gov",
+            "withdraw",
+            &backup,
+            &id,
+            "--cert",
+            cert,
+            "--member-key",
+        ])
+        .arg(&member_keys[0])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("403"), "{stderr}");
+    let withdrawn = ledger_json(
+        &[
+            "gov",
+            "withdraw",
+            &other_backup,
+            &id,
+            "--cert",
+            cert,
+            "--member-key",
+            &member_keys[1],
+        ],
+        None,
+    );
+    assert_eq!(withdrawn["state"], "withdrawn", "{withdrawn}");
+    assert_eq!(read(&backup), 200);
+}

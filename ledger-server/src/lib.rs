@@ -31,6 +31,7 @@
 //! | `GET`, `PATCH`, `DELETE /app/users/{userId}` | a user's role: `Administrator`, `Contributor`, `Reader` (or a custom role of the ledger) |
 //! | `GET /app/governance/constitution`, `GET /app/governance/members` | governance state |
 //! | `GET /app/enclaveQuotes` | the node id, and no quotes (no enclave) |
+//! | `/gov/members/...` | governance: members' signed acks, proposals, ballots and withdrawals, and reading proposals and members (`src/gov.rs`) |
 //! | `GET /node/status` | this node's [`NodeStatus`] (no client certificate needed, nor `api-version`) |
 //! | `GET /node/network` | the cluster's nodes and their REST addresses (`{"nodes": [{"node", "address"}]}`; empty for a standalone server) |
 //!
