@@ -35,6 +35,10 @@ use ledger_server::NodeStatus;
 use serde_json::Value;
 
 const NODES: usize = 3;
+
+/// The tests of this file run one at a time: each runs a cluster whose elections assume the
+/// machine's cores are not taken by another cluster's load.
+static SERIAL: Mutex<()> = Mutex::new(());
 const PRIMARY_KILLS: usize = 20;
 const API: &str = "api-version=2022-05-13";
 const INSTALL_STARTED: &str = "installing a ledger snapshot";
@@ -69,17 +73,24 @@ fn sdk_available() -> bool {
     ok
 }
 
-/// A base port with `2 * NODES` free consecutive ports after it, the start chosen from the
-/// process id so parallel runs rarely collide.
+/// A base port with `2 * NODES` free consecutive ports after it. The start is drawn from the
+/// process id and a per-process counter, so the tests of one run (which run in parallel)
+/// take disjoint ranges, and parallel runs rarely collide.
 fn free_ports() -> u16 {
-    let span = 2 * NODES as u16;
-    let mut base = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let span = 2 * NODES as u32;
+    let mut base = 20_000 + (std::process::id() % 500 * 64 + call * 16) % 40_000;
     for _ in 0..200 {
-        let free = (0..span).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        let free = (0..span).all(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).is_ok());
         if free {
-            return base;
+            return base as u16;
         }
-        base = if base > 60_000 { 20_000 } else { base + 97 };
+        base = if base > 60_000 {
+            20_000 + call * 16
+        } else {
+            base + 97 * 16
+        };
     }
     panic!("no {span} consecutive free ports on 127.0.0.1");
 }
@@ -442,6 +453,9 @@ fn cluster_status_json(via: SocketAddr, service_pem: &Path) -> Value {
 
 #[test]
 fn three_node_processes_keep_every_committed_transaction_through_kills() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     let admin = rcgen::generate_simple_self_signed(vec!["admin".to_owned()]).unwrap();
@@ -731,6 +745,9 @@ fn ledger_json(args: &[&str], stdin: Option<&str>) -> Value {
 
 #[test]
 fn members_govern_a_running_cluster_through_any_node() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("cluster");
     let admin = rcgen::generate_simple_self_signed(vec!["admin".to_owned()]).unwrap();
