@@ -286,6 +286,28 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Starts the `NODES` node processes of the cluster `cluster init` wrote to `dir` from
+    /// port `base`, with a status client presenting `identity`.
+    fn start(dir: &Path, base: u16, service_pem: &str, identity: &str) -> Cluster {
+        let mut cluster = Cluster {
+            nodes: (1..=NODES)
+                .map(|i| Node {
+                    id: i,
+                    dir: dir.join(format!("node{i}")),
+                    rest: SocketAddr::from(([127, 0, 0, 1], base + i as u16 - 1)),
+                    log: dir.join(format!("node{i}.log")),
+                    child: None,
+                    lines: None,
+                })
+                .collect(),
+            client: https_client(service_pem, identity, Duration::from_secs(2)),
+        };
+        for node in &mut cluster.nodes {
+            node.start();
+        }
+        cluster
+    }
+
     fn statuses(&self) -> Vec<Option<NodeStatus>> {
         self.nodes
             .iter()
@@ -470,23 +492,7 @@ fn three_node_processes_keep_every_committed_transaction_through_kills() {
     let service_pem_path = dir.join("service.pem");
     let service_pem = fs::read_to_string(&service_pem_path).unwrap();
 
-    let nodes = (1..=NODES)
-        .map(|i| Node {
-            id: i,
-            dir: dir.join(format!("node{i}")),
-            rest: SocketAddr::from(([127, 0, 0, 1], base + i as u16 - 1)),
-            log: dir.join(format!("node{i}.log")),
-            child: None,
-            lines: None,
-        })
-        .collect();
-    let mut cluster = Cluster {
-        nodes,
-        client: https_client(&service_pem, &identity, Duration::from_secs(2)),
-    };
-    for node in &mut cluster.nodes {
-        node.start();
-    }
+    let mut cluster = Cluster::start(&dir, base, &service_pem, &identity);
     let (primary, mut term) = cluster.wait_for_primary(0, Duration::from_secs(60));
     let urls: Vec<String> = cluster.nodes.iter().map(Node::url).collect();
 
@@ -788,24 +794,8 @@ fn members_govern_a_running_cluster_through_any_node() {
     let service = dir.join("service.pem");
     let service_pem = fs::read_to_string(&service).unwrap();
     let cert = service.to_str().unwrap();
-    let nodes = (1..=3)
-        .map(|i| Node {
-            id: i,
-            dir: dir.join(format!("node{i}")),
-            rest: SocketAddr::from(([127, 0, 0, 1], base + i as u16 - 1)),
-            log: dir.join(format!("node{i}.log")),
-            child: None,
-            lines: None,
-        })
-        .collect();
     let identity = format!("{}{}", admin.cert.pem(), admin.key_pair.serialize_pem());
-    let mut cluster = Cluster {
-        nodes,
-        client: https_client(&service_pem, &identity, Duration::from_secs(2)),
-    };
-    for node in &mut cluster.nodes {
-        node.start();
-    }
+    let cluster = Cluster::start(&dir, base, &service_pem, &identity);
     let (primary, _) = cluster.wait_for_primary(0, Duration::from_secs(60));
     // Every request goes to a backup, which forwards it to the primary.
     let backup = cluster.nodes[(primary + 1) % 3].rest.to_string();
